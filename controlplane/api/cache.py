@@ -1,0 +1,264 @@
+"""The watch cache: one etcd watch feeds an in-memory copy of every object.
+
+GET, LIST and WATCH are served from here, as kube-apiserver's cacher does: etcd sees one
+watch per API server instead of one read per request. Each object and each event is
+encoded to JSON once, however many watchers receive it. A bounded history of recent
+events lets watches resume from a resourceVersion; older ones are served from etcd's
+own history by the watch handler, or get 410 Expired once etcd has compacted it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from ..store import Compacted, Store, StoreError, Unavailable
+from ..store import keys
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    """One stored object as the cache holds it. `obj` must never be mutated."""
+
+    key: str
+    resource: str
+    namespace: str
+    name: str
+    obj: dict[str, Any]
+    rev: int
+    _json: bytes | None = None
+
+    def json(self) -> bytes:
+        if self._json is None:
+            self._json = json.dumps(self.obj, separators=(",", ":")).encode()
+        return self._json
+
+
+@dataclass(slots=True, eq=False)
+class Event:
+    type: str  # ADDED, MODIFIED, DELETED
+    entry: Entry
+    prev: Entry | None
+    _json: bytes | None = None
+
+    @property
+    def rev(self) -> int:
+        return self.entry.rev
+
+    def json(self) -> bytes:
+        if self._json is None:
+            self._json = b'{"type":"%s","object":%s}\n' % (self.type.encode(), self.entry.json())
+        return self._json
+
+
+def split_key(key: str) -> tuple[str, str, str]:
+    """(resource, namespace, name) of a registry key; namespace '' for cluster-scoped."""
+    parts = key[len(keys.ROOT):].split("/")
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2]
+    return parts[0], "", parts[-1]
+
+
+def decode(key: str, value: bytes, rev: int) -> Entry:
+    obj = json.loads(value)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(rev)
+    resource, namespace, name = split_key(key)
+    return Entry(key, resource, namespace, name, obj, rev)
+
+
+class TooOld(Exception):
+    """The requested revision is older than the cache's history."""
+
+    def __init__(self, oldest: int) -> None:
+        super().__init__(oldest)
+        self.oldest = oldest
+
+
+@dataclass(eq=False)
+class Subscription:
+    """A watcher's queue of events for one resource (and namespace, when given)."""
+
+    resource: str
+    namespace: str
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=20000))
+    closed: bool = False
+
+    def offer(self, event: Event | None) -> None:
+        if self.closed:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            # A watcher this far behind is cut off; its client re-watches from its last RV.
+            self.closed = True
+            self.queue = asyncio.Queue(maxsize=1)
+            self.queue.put_nowait(None)
+
+
+class WatchCache:
+    def __init__(self, store: Store, history: int = 50000) -> None:
+        self._store = store
+        self._objects: dict[str, dict[str, Entry]] = {}  # resource -> key -> entry
+        self._history: deque[Event] = deque(maxlen=history)
+        self._subs: dict[str, set[Subscription]] = {}
+        self._revision = 0
+        self._oldest = 0  # events after this revision are all in the history
+        self._waiters: list[tuple[int, asyncio.Future]] = []
+        self._task: asyncio.Task | None = None
+        self.ready = asyncio.Event()
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._relist()
+        self._task = asyncio.create_task(self._run(), name="watch-cache")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.offer(None)
+
+    async def _relist(self) -> None:
+        items, rev, _ = await self._store.list(keys.ROOT)
+        objects: dict[str, dict[str, Entry]] = {}
+        for kv in items:
+            entry = decode(kv.key, kv.value, kv.mod_revision)
+            objects.setdefault(entry.resource, {})[kv.key] = entry
+        self._objects = objects
+        self._history.clear()
+        self._revision = self._oldest = rev
+        # Watchers cannot be told what changed across a relist: end them so they re-watch.
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.offer(None)
+        self._subs = {}
+        self._wake()
+        self.ready.set()
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                async for ev in self._store.watch("/", self._revision + 1):
+                    self._apply(ev)
+                    backoff = 0.1
+            except Compacted:
+                log.warning("watch cache fell behind etcd compaction; relisting")
+                await self._retry(self._relist)
+            except (Unavailable, StoreError, OSError) as exc:
+                log.warning("etcd watch interrupted (%s); resuming from %d", exc, self._revision)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def _retry(self, fn: Callable) -> None:
+        delay = 0.1
+        while True:
+            try:
+                return await fn()
+            except StoreError as exc:
+                log.warning("etcd unavailable: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _apply(self, ev) -> None:
+        self._revision = ev.revision
+        if ev.key.startswith(keys.ROOT):
+            resource = keys.resource_of(ev.key)
+            objects = self._objects.setdefault(resource, {})
+            prev = objects.get(ev.key)
+            if ev.type == "PUT":
+                entry = decode(ev.key, ev.value, ev.revision)
+                objects[ev.key] = entry
+                event = Event("ADDED" if prev is None else "MODIFIED", entry, prev)
+            else:
+                objects.pop(ev.key, None)
+                if not ev.value:
+                    return
+                event = Event("DELETED", decode(ev.key, ev.value, ev.revision), prev)
+            self._history.append(event)
+            if len(self._history) == self._history.maxlen:
+                self._oldest = self._history[0].rev - 1
+            for sub in self._subs.get(resource, ()):
+                if not sub.namespace or sub.namespace == event.entry.namespace:
+                    sub.offer(event)
+        self._wake()
+
+    # -- reads --------------------------------------------------------------------------
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    def _wake(self) -> None:
+        if not self._waiters:
+            return
+        still = []
+        for rev, fut in self._waiters:
+            if self._revision >= rev:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                still.append((rev, fut))
+        self._waiters = still
+
+    async def wait_for(self, rev: int, timeout: float = 10.0) -> None:
+        """Return once the cache has seen revision `rev` (read-your-writes)."""
+        if self._revision >= rev:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append((rev, fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise Unavailable(f"watch cache did not reach revision {rev} in {timeout}s") from None
+
+    async def sync(self) -> None:
+        """Catch up with etcd's current revision: a consistent read without a range scan."""
+        await self.wait_for(await self._store.revision())
+
+    def get(self, key: str) -> Entry | None:
+        return self._objects.get(keys.resource_of(key), {}).get(key)
+
+    def list(self, resource: str, namespace: str = "") -> list[Entry]:
+        entries: Iterable[Entry] = self._objects.get(resource, {}).values()
+        if namespace:
+            entries = (e for e in entries if e.namespace == namespace)
+        return sorted(entries, key=lambda e: e.key)
+
+    def count(self, resource: str) -> int:
+        return len(self._objects.get(resource, {}))
+
+    # -- watch ------------------------------------------------------------------------
+
+    def subscribe(self, resource: str, namespace: str, since: int | None) -> tuple[Subscription, list[Event]]:
+        """A subscription plus the events it must first replay.
+
+        since=None: no replay (the caller sends the current state itself). Otherwise every
+        event after revision `since`; raises TooOld when the history does not reach back."""
+        replay: list[Event] = []
+        if since is not None:
+            if since < self._oldest:
+                raise TooOld(self._oldest)
+            for ev in self._history:  # most watches resume near the tail
+                if ev.rev > since and ev.entry.resource == resource and (
+                        not namespace or ev.entry.namespace == namespace):
+                    replay.append(ev)
+        sub = Subscription(resource, namespace)
+        self._subs.setdefault(resource, set()).add(sub)
+        return sub, replay
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subs.get(sub.resource, set()).discard(sub)
+        sub.closed = True

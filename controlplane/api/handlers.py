@@ -1,0 +1,202 @@
+"""The REST verbs on objects and collections: get, list, create, update, patch, delete."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ..resources import tables
+from ..resources.registry import ResourceInfo
+from . import errors, patching, request as req, subresources, watch
+from .cache import Entry
+from .paths import Target, parse
+from .storage import ObjectStore, WriteOptions
+
+
+def json_response(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    resp = web.Response(status=status, body=json.dumps(obj, separators=(",", ":")).encode(),
+                        content_type="application/json")
+    for w in warnings or []:
+        resp.headers.add("Warning", '299 - "%s"' % w.replace('"', '\\"'))
+    return resp
+
+
+def raw_json_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=body, content_type="application/json")
+
+
+class Handlers:
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
+        self.cache = objects.cache
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        target = parse(request.path)
+        if target.subresource:
+            return await subresources.dispatch(self, request, target)
+        method = request.method
+        if not target.name:
+            if method == "GET":
+                opts = req.list_options(request, target.info.resource)
+                if opts.watch:
+                    return await watch.serve(self, request, target, opts)
+                return await self.list(request, target, opts)
+            if method == "POST":
+                return await self.create(request, target)
+            if method == "DELETE":
+                return await self.delete_collection(request, target)
+        else:
+            if method == "GET":
+                return self.get(request, target)
+            if method == "PUT":
+                return await self.update(request, target)
+            if method == "PATCH":
+                return await patching.patch(self, request, target)
+            if method == "DELETE":
+                return await self.delete(request, target)
+        raise errors.method_not_allowed(method, target.describe)
+
+    # -- reads ------------------------------------------------------------------------
+
+    def render(self, request: web.Request, info: ResourceInfo, entries: list[Entry],
+               list_meta: dict[str, Any] | None) -> web.Response:
+        """A list, a single object or a Table, as the Accept header asks."""
+        version = req.table_version(request)
+        if version:
+            include = request.query.get("includeObject", "Metadata")
+            table = tables.table(info.resource, [e.obj for e in entries],
+                                 now=dt.datetime.now(dt.timezone.utc), include_object=include,
+                                 resource_version=(list_meta or {}).get("resourceVersion", ""))
+            table["apiVersion"] = f"meta.k8s.io/{version}"
+            if list_meta and list_meta.get("continue"):
+                table["metadata"]["continue"] = list_meta["continue"]
+            return json_response(table)
+        if list_meta is None:
+            return raw_json_response(entries[0].json())
+        head = json.dumps({"kind": f"{info.kind}List", "apiVersion": info.api_version,
+                           "metadata": list_meta}, separators=(",", ":")).encode()
+        # Each object is already encoded once in the cache: join, don't re-encode.
+        body = head[:-1] + b',"items":[' + b",".join(e.json() for e in entries) + b"]}"
+        return raw_json_response(body)
+
+    def get(self, request: web.Request, target: Target) -> web.Response:
+        entry = self.objects.get(target.info, target.namespace, target.name)
+        return self.render(request, target.info, [entry], None)
+
+    async def list(self, request: web.Request, target: Target, opts: req.ListOptions) -> web.Response:
+        if not opts.resource_version and not opts.continue_token:
+            await self.cache.sync()  # no RV means "the latest": catch up with etcd first
+        list_rv = self.cache.revision
+        start = ""
+        if opts.continue_token:
+            list_rv, start = _decode_continue(opts.continue_token)
+        name = opts.field.exact_name() if opts.field is not None else None
+        if name:
+            entry = self.cache.get(self.objects.key(target.info, target.namespace, name)) \
+                if target.namespace or not target.info.namespaced else None
+            candidates = [entry] if entry else [
+                e for e in self.cache.list(target.info.resource, target.namespace) if e.name == name]
+        else:
+            candidates = self.cache.list(target.info.resource, target.namespace)
+        items = [e for e in candidates if e.key > start and req.matches(opts, e.obj)]
+        list_meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
+        if opts.limit and len(items) > opts.limit:
+            items = items[: opts.limit]
+            list_meta["continue"] = _encode_continue(list_rv, items[-1].key)
+            list_meta["remainingItemCount"] = len(candidates) - len(items)
+        return self.render(request, target.info, items, list_meta)
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def create(self, request: web.Request, target: Target) -> web.Response:
+        obj = await req.read_object(request)
+        check_kind(target.info, obj)
+        opts = req.write_options(request)
+        created = await self.objects.create(target.info, target.namespace, obj, opts)
+        return json_response(created, 201, opts.warnings)
+
+    async def update(self, request: web.Request, target: Target, subresource: str = "") -> web.Response:
+        obj = await req.read_object(request)
+        check_kind(target.info, obj)
+        opts = req.write_options(request)
+        updated = await self.objects.update(target.info, target.namespace, target.name, obj, opts,
+                                            subresource=subresource)
+        return json_response(updated, 200, opts.warnings)
+
+    async def delete(self, request: web.Request, target: Target) -> web.Response:
+        options = await delete_options(request)
+        opts = req.write_options(request)
+        obj = await self.objects.delete(target.info, target.namespace, target.name, options, opts)
+        return json_response(obj, 200)
+
+    async def delete_collection(self, request: web.Request, target: Target) -> web.Response:
+        opts = req.list_options(request, target.info.resource)
+        options = await delete_options(request)
+        wopts = req.write_options(request)
+        await self.cache.sync()
+        deleted = []
+        for e in self.cache.list(target.info.resource, target.namespace):
+            if req.matches(opts, e.obj):
+                try:
+                    deleted.append(await self.objects.delete(target.info, e.namespace, e.name,
+                                                             options, wopts))
+                except errors.ApiError as exc:
+                    if exc.code != 404:  # deleted meanwhile: that is what was asked
+                        raise
+        return json_response({"kind": f"{target.info.kind}List", "apiVersion": target.info.api_version,
+                              "metadata": {"resourceVersion": str(self.cache.revision)},
+                              "items": deleted})
+
+
+def check_kind(info: ResourceInfo, obj: dict[str, Any]) -> None:
+    """The body must be the kind the URL names (or say nothing, as some clients do)."""
+    kind, api_version = obj.get("kind"), obj.get("apiVersion")
+    if kind and kind != info.kind or api_version and api_version != info.api_version:
+        raise errors.bad_request(
+            f"the body of the request was in an unknown format - accepted media types include: "
+            f"application/json, application/yaml (expected {info.api_version} {info.kind}, got "
+            f"{api_version or '?'} {kind or '?'})")
+    obj["kind"], obj["apiVersion"] = info.kind, info.api_version
+
+
+async def delete_options(request: web.Request) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if request.can_read_body:
+        raw = await request.read()
+        if raw.strip():
+            try:
+                options = json.loads(raw)
+            except ValueError as exc:
+                raise errors.bad_request(f"DeleteOptions is not valid JSON: {exc}") from None
+            if not isinstance(options, dict):
+                raise errors.bad_request("DeleteOptions must be an object")
+    q = request.query
+    if "gracePeriodSeconds" in q:
+        try:
+            options["gracePeriodSeconds"] = int(q["gracePeriodSeconds"])
+        except ValueError:
+            raise errors.bad_request("gracePeriodSeconds must be an integer") from None
+    if q.get("propagationPolicy"):
+        options["propagationPolicy"] = q["propagationPolicy"]
+    policy = options.get("propagationPolicy")
+    if policy not in (None, "Foreground", "Background", "Orphan"):
+        raise errors.bad_request(f'propagationPolicy: Unsupported value: "{policy}": supported '
+                                 'values: "Foreground", "Background", "Orphan"')
+    return options
+
+
+def _encode_continue(rv: int, key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"rv": rv, "start": key}).encode()).decode()
+
+
+def _decode_continue(token: str) -> tuple[int, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return int(data["rv"]), str(data["start"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise errors.bad_request("continue: invalid value: the continue token is malformed") from None

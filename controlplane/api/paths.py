@@ -1,0 +1,55 @@
+"""Parsing Kubernetes URL paths into (resource, namespace, name, subresource)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..resources import registry
+from ..resources.registry import ResourceInfo
+from .errors import ApiError
+
+
+@dataclass(frozen=True)
+class Target:
+    info: ResourceInfo
+    namespace: str  # '' for cluster-scoped kinds or all-namespace collections
+    name: str  # '' for collections
+    subresource: str = ""
+
+    @property
+    def describe(self) -> str:
+        return "/".join(p for p in (self.info.resource, self.name, self.subresource) if p)
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "the server could not find the requested resource", "NotFound")
+
+
+def parse(path: str) -> Target:
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) >= 2:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 3:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        raise _not_found()
+    if rest[:1] == ["watch"]:  # the legacy /watch/ prefix: same as ?watch=1
+        rest = rest[1:]
+    if not rest:
+        raise _not_found()
+    namespace = ""
+    # /namespaces/{ns}/{resource}... unless {resource} is a namespace subresource (status, finalize).
+    if rest[0] == "namespaces" and len(rest) >= 3 and registry.lookup(group, version, rest[2]):
+        namespace, rest = rest[1], rest[2:]
+    info = registry.lookup(group, version, rest[0])
+    if info is None or len(rest) > 3:
+        raise _not_found()
+    name = rest[1] if len(rest) > 1 else ""
+    sub = rest[2] if len(rest) > 2 else ""
+    if namespace and not info.namespaced:
+        raise _not_found()
+    if info.namespaced and name and not namespace:
+        raise _not_found()
+    if sub and info.subresource(sub) is None and not (info.resource == "namespaces" and sub == "finalize"):
+        raise _not_found()
+    return Target(info, namespace, name, sub)

@@ -1,0 +1,129 @@
+"""Turning an HTTP request into what the handlers need: body, options, selectors, Accept."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from ..machinery.selectors import SelectorError, parse_field_selector, parse_label_selector
+from .errors import ApiError, bad_request
+from .storage import WriteOptions
+
+MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
+
+
+async def read_body(request: web.Request) -> Any:
+    """The decoded JSON or YAML body; a precise 400/413/415 for anything else."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, f"request entity too large: limit is {MAX_BODY} bytes")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, f"request entity too large: limit is {MAX_BODY} bytes")
+    if not raw.strip():
+        raise bad_request("the request body is empty; send a JSON or YAML object")
+    ctype = request.content_type or "application/json"
+    try:
+        if "yaml" in ctype:
+            return yaml.safe_load(raw)
+        return json.loads(raw)
+    except (ValueError, yaml.YAMLError) as exc:
+        # The Python client sends JSON without a Content-Type; accept YAML only when declared.
+        kind = "YAML" if "yaml" in ctype else "JSON"
+        raise bad_request(f"the request body is not valid {kind}: {exc}") from None
+
+
+async def read_object(request: web.Request) -> dict[str, Any]:
+    body = await read_body(request)
+    if not isinstance(body, dict):
+        raise bad_request(f"the request body must be an object, not {type(body).__name__}")
+    return body
+
+
+def write_options(request: web.Request) -> WriteOptions:
+    q = request.query
+    dry = q.getall("dryRun", [])
+    for d in dry:
+        if d != "All":
+            raise bad_request(f'dryRun: Unsupported value: "{d}": supported values: "All"')
+    validation = q.get("fieldValidation") or "Warn"
+    if validation not in ("Strict", "Warn", "Ignore"):
+        raise bad_request(f'fieldValidation: Unsupported value: "{validation}": supported values: '
+                          '"Ignore", "Strict", "Warn"')
+    manager = q.get("fieldManager") or _manager_from_agent(request.headers.get("User-Agent", ""))
+    return WriteOptions(dry_run=bool(dry), field_manager=manager, field_validation=validation)
+
+
+def _manager_from_agent(agent: str) -> str:
+    # As Kubernetes does: the user agent's product token names the field manager.
+    return agent.split(" ", 1)[0][:128] if agent else "unknown"
+
+
+@dataclass
+class ListOptions:
+    label: Any = None
+    field: Any = None
+    resource_version: str = ""
+    limit: int = 0
+    continue_token: str = ""
+    watch: bool = False
+    send_initial_events: bool | None = None
+    allow_bookmarks: bool = False
+    timeout_seconds: int = 0
+
+
+def _bool(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
+
+
+def list_options(request: web.Request, resource: str) -> ListOptions:
+    q = request.query
+    opts = ListOptions()
+    try:
+        if q.get("labelSelector"):
+            opts.label = parse_label_selector(q["labelSelector"])
+        if q.get("fieldSelector"):
+            opts.field = parse_field_selector(q["fieldSelector"], resource)
+    except SelectorError as exc:
+        raise bad_request(str(exc)) from None
+    opts.resource_version = q.get("resourceVersion", "")
+    opts.continue_token = q.get("continue", "")
+    opts.watch = _bool(q.get("watch"))
+    if "sendInitialEvents" in q:
+        opts.send_initial_events = _bool(q.get("sendInitialEvents"))
+    opts.allow_bookmarks = _bool(q.get("allowWatchBookmarks"))
+    for name in ("limit", "timeoutSeconds"):
+        if q.get(name):
+            try:
+                value = int(q[name])
+            except ValueError:
+                raise bad_request(f"{name}: invalid value {q[name]!r}: must be an integer") from None
+            if name == "limit":
+                opts.limit = max(value, 0)
+            else:
+                opts.timeout_seconds = max(value, 0)
+    if opts.resource_version and opts.resource_version != "0":
+        try:
+            int(opts.resource_version)
+        except ValueError:
+            raise bad_request(f'resourceVersion: Invalid value: "{opts.resource_version}": '
+                              "must be an integer") from None
+    return opts
+
+
+def matches(opts: ListOptions, obj: dict[str, Any]) -> bool:
+    if opts.label is not None and not opts.label.matches(obj.get("metadata", {}).get("labels")):
+        return False
+    return opts.field is None or opts.field.matches(obj)
+
+
+def table_version(request: web.Request) -> str | None:
+    """'v1' or 'v1beta1' when the client asked for server-side printing, else None."""
+    for part in request.headers.get("Accept", "").split(","):
+        params = dict(p.strip().split("=", 1) for p in part.split(";")[1:] if "=" in p)
+        if params.get("as") == "Table" and params.get("g") == "meta.k8s.io":
+            return params.get("v", "v1")
+    return None

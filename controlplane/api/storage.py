@@ -1,0 +1,382 @@
+"""Write semantics every kind shares, as kube's generic registry store has them.
+
+create / update (compare-and-swap on resourceVersion) / guaranteed update (retry on
+conflict) / delete (graceful for pods, finalizers, propagation) over the store, with
+metadata bookkeeping, the spec/status split, generation, defaulting, validation and
+dry run. Reads come from the watch cache; writes wait until the cache has seen them,
+so a client always reads its own writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..machinery import meta as m
+from ..resources import defaults, validation
+from ..resources.registry import ResourceInfo
+from ..store import KeyExists, KeyNotFound, RevisionMismatch, Store, keys
+from . import errors
+from .cache import Entry, WatchCache
+
+try:  # field ownership for server-side apply; absent until the apply module lands
+    from ..machinery import apply as ssa
+except ImportError:  # pragma: no cover
+    ssa = None  # type: ignore[assignment]
+
+Mutator = Callable[[dict[str, Any]], dict[str, Any]]
+MAX_RETRIES = 8
+# Fields the server owns: what a client sends there is replaced, never stored.
+_SERVER_META = ("uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp",
+                "deletionGracePeriodSeconds", "selfLink")
+
+
+@dataclass
+class WriteOptions:
+    dry_run: bool = False
+    field_manager: str = ""
+    field_validation: str = "Warn"  # Strict | Warn | Ignore
+    warnings: list[str] = field(default_factory=list)
+
+
+def _encode(obj: dict[str, Any]) -> bytes:
+    stored = dict(obj)
+    md = dict(stored.get("metadata") or {})
+    md.pop("resourceVersion", None)
+    md.pop("selfLink", None)
+    stored["metadata"] = md
+    return json.dumps(stored, separators=(",", ":")).encode()
+
+
+def _with_rv(obj: dict[str, Any], rev: int) -> dict[str, Any]:
+    obj.setdefault("metadata", {})["resourceVersion"] = str(rev)
+    return obj
+
+
+class ObjectStore:
+    def __init__(self, store: Store, cache: WatchCache) -> None:
+        self.store = store
+        self.cache = cache
+
+    # -- reads ----------------------------------------------------------------------
+
+    def key(self, info: ResourceInfo, namespace: str, name: str) -> str:
+        return keys.object_key(info.resource, namespace if info.namespaced else None, name)
+
+    def get(self, info: ResourceInfo, namespace: str, name: str) -> Entry:
+        entry = self.cache.get(self.key(info, namespace, name))
+        if entry is None:
+            raise errors.not_found(info, name)
+        return entry
+
+    async def _read_latest(self, info: ResourceInfo, namespace: str, name: str) -> tuple[dict, int]:
+        kv = await self.store.get(self.key(info, namespace, name))
+        if kv is None:
+            raise errors.not_found(info, name)
+        return _with_rv(json.loads(kv.value), kv.mod_revision), kv.mod_revision
+
+    # -- create ---------------------------------------------------------------------
+
+    async def create(self, info: ResourceInfo, namespace: str, obj: dict[str, Any],
+                     opts: WriteOptions) -> dict[str, Any]:
+        md = m.meta(obj)
+        if info.namespaced:
+            if md.get("namespace") and md["namespace"] != namespace:
+                raise errors.bad_request("the namespace of the provided object does not match "
+                                         "the namespace sent on the request")
+            md["namespace"] = namespace
+            self._check_namespace(info, namespace, md.get("name") or md.get("generateName", ""))
+        else:
+            md.pop("namespace", None)
+        if md.get("resourceVersion"):
+            raise errors.bad_request("resourceVersion should not be set on objects to be created")
+        if not md.get("name") and md.get("generateName"):
+            md["name"] = md["generateName"] + m.random_suffix()
+        for f in _SERVER_META:
+            md.pop(f, None)
+        md["uid"] = str(uuid.uuid4())
+        md["creationTimestamp"] = m.now_rfc3339()
+        md["generation"] = 1
+        _reset_status_on_create(info, obj)
+        defaults.apply_defaults(obj)
+        self._validate(info, obj, None, opts)
+        self._own(None, obj, info, opts, "Update")
+        if opts.dry_run:
+            return obj
+        key = self.key(info, namespace, md["name"])
+        try:
+            rev = await self.store.create(key, _encode(obj))
+        except KeyExists:
+            raise errors.already_exists(info, md["name"]) from None
+        await self.cache.wait_for(rev)
+        return _with_rv(obj, rev)
+
+    def _check_namespace(self, info: ResourceInfo, namespace: str, name: str) -> None:
+        entry = self.cache.get(keys.object_key("namespaces", None, namespace))
+        if entry is None:
+            raise errors.namespace_not_found(namespace)
+        if entry.obj.get("metadata", {}).get("deletionTimestamp"):
+            raise errors.namespace_terminating(namespace, info, name)
+
+    # -- update ---------------------------------------------------------------------
+
+    async def update(self, info: ResourceInfo, namespace: str, name: str, obj: dict[str, Any],
+                     opts: WriteOptions, subresource: str = "") -> dict[str, Any]:
+        """PUT: replace the object; a resourceVersion in the body is a precondition."""
+        md = m.meta(obj)
+        if md.get("name") and md["name"] != name:
+            raise errors.bad_request(f'the name of the object ({md["name"]}) does not match the '
+                                     f'name on the URL ({name})')
+        wanted = md.get("resourceVersion") or ""
+
+        def replace(current: dict[str, Any]) -> dict[str, Any]:
+            return m.deep_copy(obj)
+
+        return await self.guaranteed_update(info, namespace, name, replace, opts,
+                                            subresource=subresource, precondition_rv=wanted)
+
+    async def guaranteed_update(self, info: ResourceInfo, namespace: str, name: str, mutate: Mutator,
+                                opts: WriteOptions, *, subresource: str = "",
+                                precondition_rv: str = "", operation: str = "Update") -> dict[str, Any]:
+        """Read, mutate, compare-and-swap; retried on conflict unless the caller pinned a version."""
+        for _ in range(MAX_RETRIES):
+            current, rev = await self._read_latest(info, namespace, name)
+            if precondition_rv and precondition_rv != str(rev):
+                raise errors.conflict(info, name)
+            new = mutate(m.deep_copy(current))
+            new = self._prepare_update(info, current, new, opts, subresource, operation)
+            if _same(current, new):
+                return current
+            if opts.dry_run:
+                return new
+            key = self.key(info, namespace, name)
+            try:
+                if _finalized(new):
+                    new_rev, _ = await self.store.delete(key, rev)
+                else:
+                    new_rev = await self.store.update(key, _encode(new), rev)
+            except RevisionMismatch:
+                if precondition_rv:
+                    raise errors.conflict(info, name) from None
+                continue
+            except KeyNotFound:
+                raise errors.not_found(info, name) from None
+            await self.cache.wait_for(new_rev)
+            return _with_rv(new, new_rev)
+        raise errors.conflict(info, name, "too many concurrent writers; try again")
+
+    def _prepare_update(self, info: ResourceInfo, old: dict[str, Any], new: dict[str, Any],
+                        opts: WriteOptions, subresource: str, operation: str) -> dict[str, Any]:
+        old_md, md = old.get("metadata", {}), m.meta(new)
+        new["apiVersion"], new["kind"] = info.api_version, info.kind
+        if subresource == "status":
+            # /status writes change status only (and nothing else a client sent).
+            status = new.get("status")
+            new = m.deep_copy(old)
+            if status is not None:
+                new["status"] = status
+            else:
+                new.pop("status", None)
+            return new
+        for f in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp",
+                  "deletionGracePeriodSeconds", "generation"):
+            if f in old_md:
+                md[f] = old_md[f]
+            else:
+                md.pop(f, None)
+        if md.get("deletionTimestamp") is None:
+            md.pop("deletionTimestamp", None)
+        if info.has_status:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        defaults.apply_defaults(new)
+        if m.spec_of(new) != m.spec_of(old):
+            md["generation"] = int(old_md.get("generation") or 0) + 1
+        self._validate(info, new, old, opts)
+        self._own(old, new, info, opts, operation)
+        md["resourceVersion"] = old_md.get("resourceVersion", "")
+        return new
+
+    def _validate(self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None,
+                  opts: WriteOptions) -> None:
+        obj.setdefault("apiVersion", info.api_version)
+        obj.setdefault("kind", info.kind)
+        unknown = validation.unknown_fields(obj)
+        if unknown:
+            if opts.field_validation == "Strict":
+                raise errors.bad_request("strict decoding error: " +
+                                         ", ".join(f'unknown field "{p}"' for p in unknown))
+            if opts.field_validation == "Warn":
+                opts.warnings.extend(f'unknown field "{p}"' for p in unknown)
+            _prune(obj, unknown)
+        causes = validation.validate(obj, old)
+        if causes:
+            raise errors.invalid(info, obj.get("metadata", {}).get("name", ""), list(causes))
+
+    def _own(self, old: dict[str, Any] | None, new: dict[str, Any], info: ResourceInfo,
+             opts: WriteOptions, operation: str) -> None:
+        if ssa is None or not opts.field_manager or operation == "Apply":
+            return
+        updated = ssa.record_update(old, new, opts.field_manager, kind=info.kind,
+                                    api_version=info.api_version, now=m.now_rfc3339())
+        new.setdefault("metadata", {})["managedFields"] = updated.get("metadata", {}).get("managedFields", [])
+
+    # -- delete ---------------------------------------------------------------------
+
+    async def delete(self, info: ResourceInfo, namespace: str, name: str,
+                     options: dict[str, Any], opts: WriteOptions) -> dict[str, Any]:
+        """DELETE with DeleteOptions; returns the object (its last state, or marked for deletion)."""
+        for _ in range(MAX_RETRIES):
+            current, rev = await self._read_latest(info, namespace, name)
+            _check_preconditions(info, name, current, options.get("preconditions") or {})
+            marked = _mark_for_deletion(info, current, options)
+            if opts.dry_run:
+                return marked or current
+            key = self.key(info, namespace, name)
+            try:
+                if marked is None:
+                    new_rev, _ = await self.store.delete(key, rev)
+                    await self.cache.wait_for(new_rev)
+                    return _with_rv(current, new_rev)
+                if _same(current, marked):
+                    return current
+                new_rev = await self.store.update(key, _encode(marked), rev)
+                await self.cache.wait_for(new_rev)
+                return _with_rv(marked, new_rev)
+            except RevisionMismatch:
+                continue
+            except KeyNotFound:
+                raise errors.not_found(info, name) from None
+        raise errors.conflict(info, name, "too many concurrent writers; try again")
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return _encode(a) == _encode(b)
+
+
+def _finalized(obj: dict[str, Any]) -> bool:
+    """An object being deleted with no finalizers left and no grace period pending is gone."""
+    md = obj.get("metadata", {})
+    return bool(md.get("deletionTimestamp")) and not md.get("finalizers") and \
+        not md.get("deletionGracePeriodSeconds")
+
+
+def _check_preconditions(info: ResourceInfo, name: str, current: dict[str, Any],
+                         pre: dict[str, Any]) -> None:
+    md = current.get("metadata", {})
+    if pre.get("uid") and pre["uid"] != md.get("uid"):
+        raise errors.conflict(info, name, f'Precondition failed: UID in precondition: {pre["uid"]}, '
+                                          f'UID in object meta: {md.get("uid")}')
+    if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
+        raise errors.conflict(info, name, "Precondition failed: ResourceVersion in precondition: "
+                                          f'{pre["resourceVersion"]}, ResourceVersion in object meta: '
+                                          f'{md.get("resourceVersion")}')
+
+
+def _grace_period(info: ResourceInfo, obj: dict[str, Any], options: dict[str, Any]) -> int:
+    if info.resource != "pods":
+        return 0
+    if options.get("gracePeriodSeconds") is not None:
+        return max(0, int(options["gracePeriodSeconds"]))
+    # A pod that never reached a node has nothing to stop: it goes at once, as in Kubernetes.
+    if not obj.get("spec", {}).get("nodeName"):
+        return 0
+    if obj.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+        return 0
+    return int(obj.get("spec", {}).get("terminationGracePeriodSeconds", 30))
+
+
+def _mark_for_deletion(info: ResourceInfo, obj: dict[str, Any],
+                       options: dict[str, Any]) -> dict[str, Any] | None:
+    """The object as it should stay while its deletion completes, or None to remove it now."""
+    md = obj.get("metadata", {})
+    finalizers = list(md.get("finalizers") or [])
+    policy = options.get("propagationPolicy")
+    if policy is None and options.get("orphanDependents") is not None:
+        policy = "Orphan" if options["orphanDependents"] else "Background"
+    if policy == "Foreground" and "foregroundDeletion" not in finalizers:
+        finalizers.append("foregroundDeletion")
+    if policy == "Orphan" and "orphan" not in finalizers:
+        finalizers.append("orphan")
+    grace = _grace_period(info, obj, options)
+    if info.resource == "namespaces":
+        grace = 0
+        finalizers = finalizers or []
+    if not finalizers and grace == 0 and not (info.resource == "namespaces" and
+                                               obj.get("spec", {}).get("finalizers")):
+        return None
+    new = m.deep_copy(obj)
+    nmd = new["metadata"]
+    now = dt.datetime.now(dt.timezone.utc)
+    if nmd.get("deletionTimestamp"):
+        # Already being deleted: a shorter grace period may shorten it, never lengthen it.
+        old_grace = nmd.get("deletionGracePeriodSeconds")
+        if old_grace is not None and grace < old_grace:
+            nmd["deletionGracePeriodSeconds"] = grace
+            nmd["deletionTimestamp"] = m.now_rfc3339(now + dt.timedelta(seconds=grace))
+    else:
+        nmd["deletionTimestamp"] = m.now_rfc3339(now + dt.timedelta(seconds=grace))
+        nmd["deletionGracePeriodSeconds"] = grace
+    if finalizers:
+        nmd["finalizers"] = finalizers
+    if nmd.get("deletionGracePeriodSeconds") == 0 and not finalizers and info.resource != "namespaces":
+        return None
+    if info.resource == "namespaces":
+        new.setdefault("status", {})["phase"] = "Terminating"
+    return new
+
+
+def _reset_status_on_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
+    """Status is the system's to write; on create it starts from the kind's initial state."""
+    if info.resource in ("deployments", "replicasets"):
+        obj.pop("status", None)
+    elif info.resource == "pods":
+        obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
+    elif info.resource == "services":
+        obj["status"] = {"loadBalancer": {}}
+
+
+def _qos_class(pod: dict[str, Any]) -> str:
+    containers = (pod.get("spec") or {}).get("containers") or []
+    requests_any = limits_all = False
+    guaranteed = bool(containers)
+    for c in containers:
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        requests_any = requests_any or bool(req) or bool(lim)
+        if not (lim.get("cpu") and lim.get("memory")):
+            guaranteed = False
+        for r in ("cpu", "memory"):
+            if req.get(r) is not None and lim.get(r) is not None and str(req[r]) != str(lim[r]):
+                guaranteed = False
+        limits_all = limits_all or bool(lim)
+    if guaranteed:
+        return "Guaranteed"
+    return "Burstable" if requests_any else "BestEffort"
+
+
+def _prune(obj: dict[str, Any], paths: list[str]) -> None:
+    """Drop unknown fields, as decoding into typed structs does in Kubernetes."""
+    import re
+    for path in paths:
+        parts = [p for p in re.split(r"\.(?![^\[]*\])", path) if p]
+        node: Any = obj
+        for i, part in enumerate(parts):
+            name, *idx = re.split(r"\[(\d+)\]", part)
+            idx = [int(x) for x in idx if x != ""]
+            last = i == len(parts) - 1
+            if not isinstance(node, dict) or name not in node:
+                break
+            if last and not idx:
+                node.pop(name, None)
+                break
+            node = node[name]
+            for j in idx:
+                node = node[j] if isinstance(node, list) and j < len(node) else None
+            if node is None:
+                break

@@ -1,0 +1,147 @@
+"""Subresources: status, scale (autoscaling/v1 Scale), binding, eviction, namespace finalize."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..machinery import meta as m
+from ..machinery.selectors import selector_to_string
+from ..resources.registry import ResourceInfo
+from . import errors, patching, request as req
+from .paths import Target
+
+if TYPE_CHECKING:
+    from .handlers import Handlers
+
+
+async def dispatch(h: "Handlers", request: web.Request, target: Target) -> web.StreamResponse:
+    from .handlers import json_response
+
+    sub, method = target.subresource, request.method
+    if sub == "status":
+        if method == "GET":
+            return h.get(request, target)
+        if method == "PUT":
+            return await h.update(request, target, subresource="status")
+        if method == "PATCH":
+            return await patching.patch(h, request, target, subresource="status")
+    elif sub == "scale":
+        if method == "GET":
+            return json_response(to_scale(target.info, h.objects.get(target.info, target.namespace,
+                                                                    target.name).obj))
+        if method == "PUT":
+            return json_response(await put_scale(h, request, target))
+        if method == "PATCH":
+            return await patching.patch(h, request, target, subresource="scale")
+    elif sub == "binding" and method == "POST":
+        return json_response(await bind(h, request, target), 201)
+    elif sub == "eviction" and method == "POST":
+        return json_response(await evict(h, request, target), 201)
+    elif sub == "finalize" and method == "PUT":
+        return await finalize(h, request, target)
+    elif sub in ("log", "exec"):
+        proxy = request.app.get("node_proxy") if hasattr(request.app, "get") else None
+        if proxy is not None:
+            return await proxy(request, target)
+        raise errors.ApiError(503, f"{sub} is served by the pod's node agent, and no node agent "
+                                   "connection is available on this control plane", "ServiceUnavailable")
+    raise errors.method_not_allowed(method, target.describe)
+
+
+def to_scale(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+    md = obj.get("metadata", {})
+    spec, status = obj.get("spec", {}), obj.get("status", {})
+    return {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                         "creationTimestamp") if k in md},
+        "spec": {"replicas": spec.get("replicas", 1)},
+        "status": {"replicas": status.get("replicas", 0),
+                   "selector": selector_to_string(spec.get("selector"))},
+    }
+
+
+def replicas_of(scale: dict[str, Any]) -> int:
+    value = (scale.get("spec") or {}).get("replicas", 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise errors.ApiError(422, f'Scale.autoscaling "{scale.get("metadata", {}).get("name", "")}" '
+                                   f"is invalid: spec.replicas: Invalid value: {value!r}: must be "
+                                   "greater than or equal to 0", "Invalid",
+                              {"kind": "Scale", "group": "autoscaling",
+                               "causes": [{"reason": "FieldValueInvalid", "field": "spec.replicas",
+                                           "message": f"Invalid value: {value!r}: must be greater "
+                                                      "than or equal to 0"}]})
+    return value
+
+
+async def put_scale(h: "Handlers", request: web.Request, target: Target) -> dict[str, Any]:
+    body = await req.read_object(request)
+    replicas = replicas_of(body)
+    rv = (body.get("metadata") or {}).get("resourceVersion", "")
+
+    def set_replicas(obj: dict[str, Any]) -> dict[str, Any]:
+        obj.setdefault("spec", {})["replicas"] = replicas
+        return obj
+
+    obj = await h.objects.guaranteed_update(target.info, target.namespace, target.name, set_replicas,
+                                            req.write_options(request), precondition_rv=rv)
+    return to_scale(target.info, obj)
+
+
+async def bind(h: "Handlers", request: web.Request, target: Target) -> dict[str, Any]:
+    body = await req.read_object(request)
+    node = (body.get("target") or {}).get("name")
+    if not node:
+        raise errors.ApiError(422, f'Binding "{target.name}" is invalid: target.name: Required value',
+                              "Invalid", {"name": target.name, "kind": "Binding",
+                                          "causes": [{"reason": "FieldValueRequired",
+                                                      "message": "Required value", "field": "target.name"}]})
+
+    def assign(pod: dict[str, Any]) -> dict[str, Any]:
+        spec = pod.setdefault("spec", {})
+        if pod.get("metadata", {}).get("deletionTimestamp"):
+            raise errors.conflict(target.info, target.name, "pod is being deleted, cannot be assigned to a host")
+        if spec.get("nodeName"):
+            raise errors.conflict(target.info, target.name,
+                                  f'pod {target.name} is already assigned to node "{spec["nodeName"]}"')
+        spec["nodeName"] = node
+        return pod
+
+    opts = req.write_options(request)
+    pod = await h.objects.guaranteed_update(target.info, target.namespace, target.name, assign, opts)
+
+    def scheduled(p: dict[str, Any]) -> dict[str, Any]:
+        conds = [c for c in p.setdefault("status", {}).get("conditions", []) if c.get("type") != "PodScheduled"]
+        conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                      "lastTransitionTime": m.now_rfc3339()})
+        p["status"]["conditions"] = conds
+        return p
+
+    await h.objects.guaranteed_update(target.info, target.namespace, target.name, scheduled, opts,
+                                      subresource="status")
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+
+async def evict(h: "Handlers", request: web.Request, target: Target) -> dict[str, Any]:
+    body = await req.read_object(request)
+    options = body.get("deleteOptions") or {}
+    await h.objects.delete(target.info, target.namespace, target.name, options, req.write_options(request))
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+
+async def finalize(h: "Handlers", request: web.Request, target: Target) -> web.Response:
+    """PUT /api/v1/namespaces/NAME/finalize: the namespace controller's last word."""
+    from .handlers import json_response
+
+    body = await req.read_object(request)
+    finalizers = (body.get("spec") or {}).get("finalizers") or []
+
+    def set_finalizers(ns: dict[str, Any]) -> dict[str, Any]:
+        ns.setdefault("spec", {})["finalizers"] = finalizers
+        return ns
+
+    obj = await h.objects.guaranteed_update(target.info, "", target.name, set_finalizers,
+                                            req.write_options(request))
+    return json_response(obj)

@@ -1,0 +1,185 @@
+"""Watch streams: chunked JSON events from the watch cache (or etcd's history).
+
+Semantics (kube's, mapped onto etcd as kine does): resourceVersion X streams every change
+after X; no RV or "0" first sends the current state as ADDED; sendInitialEvents=true
+(kubectl's WatchList) ends the initial state with a BOOKMARK annotated
+`k8s.io/initial-events-end`; a compacted X is 410 Expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+from aiohttp import web
+
+from ..resources import tables
+from ..store import Compacted, StoreError, keys
+from . import errors, request as req
+from .cache import Entry, Event, TooOld, decode
+from .paths import Target
+
+if TYPE_CHECKING:
+    from .handlers import Handlers
+
+BOOKMARK_EVERY = 10.0  # seconds between bookmarks when asked for
+DEFAULT_TIMEOUT = 1800
+
+
+def _bookmark(target: Target, rev: int, initial_end: bool = False) -> bytes:
+    md: dict[str, Any] = {"resourceVersion": str(rev)}
+    if initial_end:
+        md["annotations"] = {"k8s.io/initial-events-end": "true"}
+    obj = {"kind": target.info.kind, "apiVersion": target.info.api_version, "metadata": md}
+    return json.dumps({"type": "BOOKMARK", "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+def _error_event(err: errors.ApiError) -> bytes:
+    return json.dumps({"type": "ERROR", "object": err.status()}, separators=(",", ":")).encode() + b"\n"
+
+
+class _Encoder:
+    """Encodes events as plain objects (shared bytes) or as one-row Tables."""
+
+    def __init__(self, request: web.Request, target: Target) -> None:
+        self.table_version = req.table_version(request)
+        self.include = request.query.get("includeObject", "Metadata")
+        self.resource = target.info.resource
+        self.header_sent = False
+
+    def encode(self, type_: str, entry: Entry, shared: Event | None) -> bytes:
+        if self.table_version is None:
+            if shared is not None and shared.type == type_ and shared.entry is entry:
+                return shared.json()
+            return b'{"type":"%s","object":%s}\n' % (type_.encode(), entry.json())
+        table = tables.table(self.resource, [entry.obj], now=dt.datetime.now(dt.timezone.utc),
+                             include_object=self.include, resource_version=str(entry.rev),
+                             with_header=not self.header_sent)
+        table["apiVersion"] = f"meta.k8s.io/{self.table_version}"
+        self.header_sent = True
+        return json.dumps({"type": type_, "object": table}, separators=(",", ":")).encode() + b"\n"
+
+
+def _transition(opts: req.ListOptions, ev: Event) -> str | None:
+    """The event type this watcher sees, given its selectors (None: not at all)."""
+    now = req.matches(opts, ev.entry.obj)
+    if ev.type == "DELETED":
+        return "DELETED" if now else None
+    before = ev.prev is not None and req.matches(opts, ev.prev.obj)
+    if now:
+        return "MODIFIED" if before else "ADDED"
+    return "DELETED" if before else None
+
+
+async def serve(handlers: "Handlers", request: web.Request, target: Target,
+                opts: req.ListOptions) -> web.StreamResponse:
+    cache = handlers.cache
+    rv = opts.resource_version
+    if opts.send_initial_events and request.query.get("resourceVersionMatch") != "NotOlderThan":
+        raise errors.ApiError(422, "sendInitialEvents: Forbidden: sendInitialEvents requires "
+                                   "resourceVersionMatch=NotOlderThan", "Invalid")
+    initial = opts.send_initial_events if opts.send_initial_events is not None else rv in ("", "0")
+    if initial and not rv:
+        await cache.sync()
+    since: int | None = None if initial else int(rv)
+    try:
+        sub, replay = cache.subscribe(target.info.resource, target.namespace, since)
+    except TooOld:
+        return await _serve_from_etcd(handlers, request, target, opts, int(rv))
+    timeout = opts.timeout_seconds or DEFAULT_TIMEOUT
+    resp = await _start(request)
+    enc = _Encoder(request, target)
+    try:
+        if initial:
+            for entry in cache.list(target.info.resource, target.namespace):
+                if req.matches(opts, entry.obj):
+                    await resp.write(enc.encode("ADDED", entry, None))
+            if opts.send_initial_events:
+                await resp.write(_bookmark(target, cache.revision, initial_end=True))
+        for ev in replay:
+            kind = _transition(opts, ev)
+            if kind:
+                await resp.write(enc.encode(kind, ev.entry, ev))
+        await _stream(resp, sub, target, opts, enc, timeout, cache)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        cache.unsubscribe(sub)
+    return resp
+
+
+async def _start(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(status=200)
+    resp.content_type = "application/json"
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    return resp
+
+
+async def _stream(resp: web.StreamResponse, sub, target: Target, opts: req.ListOptions,
+                  enc: _Encoder, timeout: float, cache) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        left = deadline - loop.time()
+        if left <= 0:
+            return
+        try:
+            ev = await asyncio.wait_for(sub.queue.get(), min(left, BOOKMARK_EVERY))
+        except asyncio.TimeoutError:
+            if opts.allow_bookmarks and sub.queue.empty():
+                await resp.write(_bookmark(target, cache.revision))
+            continue
+        if ev is None:  # the cache ended this watcher (relist, overflow, shutdown)
+            return
+        kind = _transition(opts, ev)
+        if kind:
+            await resp.write(enc.encode(kind, ev.entry, ev))
+
+
+async def _serve_from_etcd(handlers: "Handlers", request: web.Request, target: Target,
+                           opts: req.ListOptions, rv: int) -> web.StreamResponse:
+    """A resourceVersion older than the cache's history: replay etcd's own history."""
+    store = handlers.objects.store
+    prefix = keys.collection_prefix(target.info.resource, target.namespace or None)
+    events = store.watch(prefix, rv + 1)
+    try:
+        first = await _first(events)
+    except Compacted as exc:
+        raise errors.expired(rv, exc.compacted or handlers.cache.revision) from None
+    resp = await _start(request)
+    enc = _Encoder(request, target)
+    timeout = opts.timeout_seconds or DEFAULT_TIMEOUT
+    try:
+        await asyncio.wait_for(_pump(resp, first, events, opts, enc), timeout)
+    except asyncio.TimeoutError:
+        pass
+    except Compacted as exc:
+        await resp.write(_error_event(errors.expired(rv, exc.compacted)))
+    except (ConnectionResetError, asyncio.CancelledError, StoreError):
+        pass
+    finally:
+        await events.aclose()
+    return resp
+
+
+async def _first(events: AsyncIterator) -> Any:
+    # The first event (or the compaction error) arrives as soon as etcd answers.
+    task = asyncio.ensure_future(events.__anext__())
+    await asyncio.wait({task}, timeout=0.5)
+    if task.done() and isinstance(task.exception(), Compacted):
+        raise task.exception()  # type: ignore[misc]
+    return task
+
+
+async def _pump(resp, first, events, opts, enc) -> None:
+    pending = first
+    while True:
+        ev = await pending
+        entry = decode(ev.key, ev.value, ev.revision)
+        if req.matches(opts, entry.obj):
+            kind = "DELETED" if ev.type == "DELETE" else ("ADDED" if ev.created else "MODIFIED")
+            await resp.write(enc.encode(kind, entry, None))
+        pending = asyncio.ensure_future(events.__anext__())

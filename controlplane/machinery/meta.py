@@ -1,0 +1,44 @@
+"""Small helpers over ObjectMeta shared by the API server and the controllers."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import random
+from typing import Any
+
+# Kubernetes' generateName alphabet: no vowels (no words) and no look-alike characters.
+_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def now_rfc3339(at: dt.datetime | None = None) -> str:
+    at = at or dt.datetime.now(dt.timezone.utc)
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def random_suffix(n: int = 5) -> str:
+    return "".join(random.choice(_ALPHABET) for _ in range(n))
+
+
+def meta(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.setdefault("metadata", {})
+
+
+def spec_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """Everything but metadata and status: what a change of bumps `generation`."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "kind", "apiVersion")}
+
+
+def deep_copy(obj: Any) -> Any:
+    return copy.deepcopy(obj)
+
+
+def is_controlled_by(obj: dict[str, Any], owner_uid: str) -> bool:
+    return any(ref.get("controller") and ref.get("uid") == owner_uid
+               for ref in obj.get("metadata", {}).get("ownerReferences") or [])

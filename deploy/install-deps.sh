@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what pyctl needs on a fresh Debian 12 machine (as root): the system packages
+# (etcd, runc, conmon, CNI plugins, ...) and a virtualenv at .venv with pyctl installed.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(etcd-server etcd-client runc conmon containernetworking-plugins busybox-static
+              docker-registry iproute2 iptables util-linux procps)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating virtualenv .venv"
+  "$PY" -m venv .venv
+fi
+echo "==> installing pyctl into .venv ${1:+with extras [$1]}"
+.venv/bin/pip install -q --upgrade pip >/dev/null
+.venv/bin/pip install -q -e ".${1:+[$1]}"
