@@ -13,7 +13,7 @@ from aiohttp import web
 from ..resources import registry
 from ..store import Store
 from ..store.compactor import run_compactor
-from . import discovery, errors, openapi
+from . import discovery, errors, openapi, watch
 from .cache import WatchCache
 from .handlers import Handlers
 from .storage import ObjectStore, WriteOptions
@@ -76,7 +76,11 @@ def build_app(config: ApiConfig) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def end_watches(app: web.Application) -> None:
+        watch.close_all()
+
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(end_watches)
     for path in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(path, healthz)
     discovery.add_routes(app)

@@ -68,11 +68,11 @@ class Handlers:
         """A list, a single object or a Table, as the Accept header asks."""
         version = req.table_version(request)
         if version:
-            include = request.query.get("includeObject", "Metadata")
             table = tables.table(info.resource, [e.obj for e in entries],
-                                 now=dt.datetime.now(dt.timezone.utc), include_object=include,
-                                 resource_version=(list_meta or {}).get("resourceVersion", ""))
-            table["apiVersion"] = f"meta.k8s.io/{version}"
+                                 now=dt.datetime.now(dt.timezone.utc),
+                                 include_object=req.include_object(request),
+                                 resource_version=(list_meta or {}).get("resourceVersion", ""),
+                                 api_version=f"meta.k8s.io/{version}")
             if list_meta and list_meta.get("continue"):
                 table["metadata"]["continue"] = list_meta["continue"]
             return json_response(table)
@@ -130,14 +130,14 @@ class Handlers:
 
     async def delete(self, request: web.Request, target: Target) -> web.Response:
         options = await delete_options(request)
-        opts = req.write_options(request)
+        opts = req.write_options(request, options)
         obj = await self.objects.delete(target.info, target.namespace, target.name, options, opts)
         return json_response(obj, 200)
 
     async def delete_collection(self, request: web.Request, target: Target) -> web.Response:
         opts = req.list_options(request, target.info.resource)
         options = await delete_options(request)
-        wopts = req.write_options(request)
+        wopts = req.write_options(request, options)
         await self.cache.sync()
         deleted = []
         for e in self.cache.list(target.info.resource, target.namespace):

@@ -43,9 +43,10 @@ async def read_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def write_options(request: web.Request) -> WriteOptions:
+def write_options(request: web.Request, delete_options: dict[str, Any] | None = None) -> WriteOptions:
+    """Options of a write; for DELETE, kubectl sends dryRun in the DeleteOptions body."""
     q = request.query
-    dry = q.getall("dryRun", [])
+    dry = q.getall("dryRun", []) + list((delete_options or {}).get("dryRun") or [])
     for d in dry:
         if d != "All":
             raise bad_request(f'dryRun: Unsupported value: "{d}": supported values: "All"')
@@ -127,3 +128,11 @@ def table_version(request: web.Request) -> str | None:
         if params.get("as") == "Table" and params.get("g") == "meta.k8s.io":
             return params.get("v", "v1")
     return None
+
+
+def include_object(request: web.Request) -> str:
+    value = request.query.get("includeObject", "Metadata")
+    if value not in ("None", "Metadata", "Object"):
+        raise bad_request(f'includeObject: Unsupported value: "{value}": supported values: '
+                          '"None", "Metadata", "Object"')
+    return value

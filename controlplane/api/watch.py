@@ -27,6 +27,25 @@ if TYPE_CHECKING:
 BOOKMARK_EVERY = 10.0  # seconds between bookmarks when asked for
 DEFAULT_TIMEOUT = 1800
 
+# Tasks serving watches: ended on shutdown, since an idle stream never notices on its own.
+_active: set[asyncio.Task] = set()
+
+
+def close_all() -> None:
+    for task in list(_active):
+        task.cancel()
+
+
+def _tracked(fn):
+    async def wrapper(*args, **kwargs):
+        task = asyncio.current_task()
+        _active.add(task)
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            _active.discard(task)
+    return wrapper
+
 
 def _bookmark(target: Target, rev: int, initial_end: bool = False) -> bytes:
     md: dict[str, Any] = {"resourceVersion": str(rev)}
@@ -45,7 +64,7 @@ class _Encoder:
 
     def __init__(self, request: web.Request, target: Target) -> None:
         self.table_version = req.table_version(request)
-        self.include = request.query.get("includeObject", "Metadata")
+        self.include = req.include_object(request)
         self.resource = target.info.resource
         self.header_sent = False
 
@@ -56,8 +75,8 @@ class _Encoder:
             return b'{"type":"%s","object":%s}\n' % (type_.encode(), entry.json())
         table = tables.table(self.resource, [entry.obj], now=dt.datetime.now(dt.timezone.utc),
                              include_object=self.include, resource_version=str(entry.rev),
-                             with_header=not self.header_sent)
-        table["apiVersion"] = f"meta.k8s.io/{self.table_version}"
+                             with_header=not self.header_sent,
+                             api_version=f"meta.k8s.io/{self.table_version}")
         self.header_sent = True
         return json.dumps({"type": type_, "object": table}, separators=(",", ":")).encode() + b"\n"
 
@@ -73,6 +92,7 @@ def _transition(opts: req.ListOptions, ev: Event) -> str | None:
     return "DELETED" if before else None
 
 
+@_tracked
 async def serve(handlers: "Handlers", request: web.Request, target: Target,
                 opts: req.ListOptions) -> web.StreamResponse:
     cache = handlers.cache

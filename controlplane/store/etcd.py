@@ -236,6 +236,13 @@ class Store:
         the stream breaks; the caller resumes from the last revision it saw."""
         client = await self._connected()
         p = prefix.encode()
+        # aetcd reports a compacted start revision only after its own timeout: ask etcd first.
+        if start_revision <= await self.revision():
+            try:
+                await self._call("Range", rpc.RangeRequest(key=p, range_end=prefix_end(p), limit=1,
+                                                           revision=start_revision, keys_only=True))
+            except Compacted:
+                raise Compacted(start_revision, 0) from None
         try:
             w = await client.watch(p, range_end=prefix_end(p), start_revision=start_revision,
                                    prev_kv=True)
