@@ -26,6 +26,11 @@ async def read_body(request: web.Request) -> Any:
     if not raw.strip():
         raise bad_request("the request body is empty; send a JSON or YAML object")
     ctype = request.content_type or "application/json"
+    if "protobuf" in ctype or "cbor" in ctype:
+        # client-go retries with JSON on 415, which is all this server speaks.
+        raise ApiError(415, f'the body of the request was in an unknown format - accepted media types '
+                            f'include: application/json, application/yaml (got "{ctype}")',
+                       "UnsupportedMediaType")
     try:
         if "yaml" in ctype:
             return yaml.safe_load(raw)
