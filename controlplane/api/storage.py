@@ -260,8 +260,12 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def _finalized(obj: dict[str, Any]) -> bool:
-    """An object being deleted with no finalizers left and no grace period pending is gone."""
+    """An object being deleted with no finalizers left and no grace period pending is gone.
+
+    A namespace also waits for its spec.finalizers (the namespace controller empties it)."""
     md = obj.get("metadata", {})
+    if obj.get("kind") == "Namespace" and (obj.get("spec") or {}).get("finalizers"):
+        return False
     return bool(md.get("deletionTimestamp")) and not md.get("finalizers") and \
         not md.get("deletionGracePeriodSeconds")
 
@@ -304,11 +308,7 @@ def _mark_for_deletion(info: ResourceInfo, obj: dict[str, Any],
     if policy == "Orphan" and "orphan" not in finalizers:
         finalizers.append("orphan")
     grace = _grace_period(info, obj, options)
-    if info.resource == "namespaces":
-        grace = 0
-        finalizers = finalizers or []
-    if not finalizers and grace == 0 and not (info.resource == "namespaces" and
-                                               obj.get("spec", {}).get("finalizers")):
+    if not finalizers and grace == 0 and not _finalizing_namespace(info, obj):
         return None
     new = m.deep_copy(obj)
     nmd = new["metadata"]
@@ -329,6 +329,11 @@ def _mark_for_deletion(info: ResourceInfo, obj: dict[str, Any],
     if info.resource == "namespaces":
         new.setdefault("status", {})["phase"] = "Terminating"
     return new
+
+
+def _finalizing_namespace(info: ResourceInfo, obj: dict[str, Any]) -> bool:
+    """A namespace stays (Terminating) until the namespace controller has emptied it."""
+    return info.resource == "namespaces" and bool((obj.get("spec") or {}).get("finalizers"))
 
 
 def _reset_status_on_create(info: ResourceInfo, obj: dict[str, Any]) -> None:

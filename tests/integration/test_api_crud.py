@@ -264,3 +264,18 @@ async def test_delete_collection_by_label(client):
 async def test_unknown_resources_are_status_404(client, path):
     status, body = await client.request("GET", path)
     assert status == 404 and body["kind"] == "Status"
+
+
+async def test_namespace_deletion_waits_for_its_finalizer(client):
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}}
+    status, created = await client.request("POST", "/api/v1/namespaces", ns)
+    assert status == 201 and created["spec"]["finalizers"] == ["kubernetes"]
+    status, marked = await client.request("DELETE", "/api/v1/namespaces/doomed")
+    assert status == 200 and marked["status"]["phase"] == "Terminating"
+    status, body = await client.request("POST", "/api/v1/namespaces/doomed/pods", pod("late"))
+    assert status == 403 and "being terminated" in body["message"]
+    _, current = await client.request("GET", "/api/v1/namespaces/doomed")
+    current["spec"]["finalizers"] = []
+    status, _ = await client.request("PUT", "/api/v1/namespaces/doomed/finalize", current)
+    assert status == 200
+    assert (await client.request("GET", "/api/v1/namespaces/doomed"))[0] == 404

@@ -1,0 +1,85 @@
+"""Recording core/v1 Events: what `describe` shows under "Events:".
+
+Repeats of the same (object, reason, message) within a short window are folded into one
+Event whose count grows, as Kubernetes' event correlator does, so a crash-looping pod or
+an unschedulable replica does not write a new object every few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from .client import ApiClient, ApiError, NotFound
+from .machinery.meta import now_rfc3339, random_suffix
+from .resources.registry import lookup
+
+log = logging.getLogger(__name__)
+EVENTS = lookup("", "v1", "events")
+FOLD_WINDOW = 600.0  # seconds in which a repeat updates the existing Event
+
+
+def reference(obj: dict[str, Any]) -> dict[str, Any]:
+    md = obj.get("metadata", {})
+    ref = {"kind": obj.get("kind", ""), "apiVersion": obj.get("apiVersion", ""),
+           "name": md.get("name", ""), "uid": md.get("uid", ""),
+           "resourceVersion": md.get("resourceVersion", "")}
+    if md.get("namespace"):
+        ref["namespace"] = md["namespace"]
+    return ref
+
+
+class EventRecorder:
+    """Writes Events for one component (`default-scheduler`, `deployment-controller`, ...)."""
+
+    def __init__(self, client: ApiClient, component: str, host: str = "") -> None:
+        self.client = client
+        self.source = {"component": component, **({"host": host} if host else {})}
+        self._recent: dict[tuple, tuple[str, str, int, float]] = {}  # key -> (ns, name, count, t)
+        self._lock = asyncio.Lock()
+
+    async def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """Record one Event; failures are logged, never raised (events are best effort)."""
+        try:
+            await self._record(obj, type_, reason, message)
+        except ApiError as exc:
+            log.debug("event %s on %s not recorded: %s", reason, reference(obj)["name"], exc)
+
+    def normal(self, obj: dict[str, Any], reason: str, message: str) -> "asyncio.Task[None]":
+        return asyncio.create_task(self.event(obj, "Normal", reason, message))
+
+    def warning(self, obj: dict[str, Any], reason: str, message: str) -> "asyncio.Task[None]":
+        return asyncio.create_task(self.event(obj, "Warning", reason, message))
+
+    async def _record(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        ref = reference(obj)
+        namespace = ref.get("namespace") or "default"
+        key = (ref["uid"], ref["name"], type_, reason, message)
+        now = now_rfc3339()
+        async with self._lock:
+            seen = self._recent.get(key)
+            if seen and time.monotonic() - seen[3] < FOLD_WINDOW:
+                ns, name, count, _ = seen
+                try:
+                    await self.client.patch(EVENTS, name, {"count": count + 1, "lastTimestamp": now},
+                                            namespace=ns)
+                    self._recent[key] = (ns, name, count + 1, time.monotonic())
+                    return
+                except NotFound:
+                    pass
+            name = f"{ref['name']}.{random_suffix(10)}"
+            event = {
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": name, "namespace": namespace},
+                "involvedObject": ref, "reason": reason, "message": message[:1024], "type": type_,
+                "source": self.source, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+                "reportingComponent": self.source["component"],
+                "reportingInstance": self.source.get("host", ""),
+            }
+            await self.client.create(EVENTS, event, namespace=namespace)
+            self._recent[key] = (namespace, name, 1, time.monotonic())
+            if len(self._recent) > 4096:  # forget the oldest half; a fold is only an optimisation
+                for k in sorted(self._recent, key=lambda k: self._recent[k][3])[:2048]:
+                    del self._recent[k]
