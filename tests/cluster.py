@@ -17,6 +17,14 @@ from aiohttp import web
 
 
 
+def _die_with_parent() -> None:
+    """Child side of Popen: get SIGKILL when the test process dies, even if killed outright."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -47,7 +55,7 @@ class Etcd:
              "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
              "--initial-cluster", f"test=http://127.0.0.1:{self.peer_port}",
              "--log-level", "error", "--logger", "zap"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
