@@ -122,7 +122,7 @@ async def serve(handlers: "Handlers", request: web.Request, target: Target,
             kind = _transition(opts, ev)
             if kind:
                 await resp.write(enc.encode(kind, ev.entry, ev))
-        await _stream(resp, sub, target, opts, enc, timeout, cache)
+        await _stream(resp, sub, target, opts, enc, timeout, cache, since or 0)
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
@@ -139,7 +139,7 @@ async def _start(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream(resp: web.StreamResponse, sub, target: Target, opts: req.ListOptions,
-                  enc: _Encoder, timeout: float, cache) -> None:
+                  enc: _Encoder, timeout: float, cache, since: int) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -154,6 +154,8 @@ async def _stream(resp: web.StreamResponse, sub, target: Target, opts: req.ListO
             continue
         if ev is None:  # the cache ended this watcher (relist, overflow, shutdown)
             return
+        if ev.rev <= since:  # a resourceVersion ahead of the cache: skip what it already covers
+            continue
         kind = _transition(opts, ev)
         if kind:
             await resp.write(enc.encode(kind, ev.entry, ev))
