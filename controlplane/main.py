@@ -9,6 +9,8 @@ import sys
 from aiohttp import web
 
 from .api.app import ApiConfig, build_app
+from .controllers.node_lifecycle import NodeLifecycleConfig, run_node_lifecycle
+from .gateway import start_gateway
 
 EXAMPLES = """\
 examples:
@@ -34,6 +36,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="node gateway (gRPC) address for agents (default %(default)s)")
     p.add_argument("--components", default="all",
                    help="all, or a comma-separated subset of: " + ",".join(COMPONENTS))
+    p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
+                   help="seconds without a node lease renewal before the node is NotReady "
+                        "(default %(default)s)")
+    p.add_argument("--pod-eviction-timeout", type=float, default=60.0,
+                   help="seconds a node stays unreachable before its pods are deleted (default %(default)s)")
     p.add_argument("--compaction-interval", type=float, default=300.0,
                    help="seconds between etcd compactions (default %(default)s)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -61,6 +68,22 @@ def main(argv: list[str] | None = None) -> int:
                        compaction_interval=args.compaction_interval)
     host, port = split_hostport(args.listen, 6443)
     app = build_app(config)
+    # In-process components reach state through the API like any other client.
+    api_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
+
+    async def node_components(app: web.Application):
+        gateway = await start_gateway(api_url, args.gateway_listen) if "gateway" in args.components else None
+        lifecycle = None
+        if "controllers" in args.components:
+            lifecycle = await run_node_lifecycle(api_url, NodeLifecycleConfig(
+                grace_period=args.node_monitor_grace_period, eviction_timeout=args.pod_eviction_timeout))
+        yield
+        if lifecycle:
+            await lifecycle.stop()
+        if gateway:
+            await gateway.stop()
+
+    app.cleanup_ctx.append(node_components)
     web.run_app(app, host=host, port=port, print=lambda msg: logging.info("API server listening on %s:%d", host, port),
                 access_log=None, handle_signals=True)
     return 0

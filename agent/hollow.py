@@ -1,0 +1,43 @@
+"""Many hollow agents in one process, for tests and scale benchmarks.
+
+    agents = await run_hollow_agents("127.0.0.1:7443", [f"hollow-{i}" for i in range(100)])
+    ...
+    await stop_agents(agents)
+
+Each is a full Agent (session, pod workers) over its own HollowRuntime; they share only
+the event loop, so 100 of them cost little more than their heartbeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+from .node import Agent
+from .nodeinfo import hollow_registration
+from .pods import PodConfig
+from .runtime.hollow import BENCH_RANGE, VERSION, HollowRuntime
+from .session import SessionConfig
+
+
+def hollow_agent(server: str, name: str, index: int | None = None, *, host_ip: str = "127.0.0.1",
+                 pod_config: PodConfig | None = None,
+                 session_config: SessionConfig | None = None) -> Agent:
+    """One hollow agent; `index` picks its pod /24 inside the benchmark range (else its name does)."""
+    cidr = None
+    if index is not None:
+        cidr = str(ipaddress.ip_network(f"{BENCH_RANGE.network_address + (index % 512) * 256}/24"))
+    runtime = HollowRuntime(name, cidr)
+    return Agent(server, hollow_registration(name, VERSION, host_ip), runtime, host_ip=host_ip,
+                 pod_config=pod_config, session_config=session_config)
+
+
+async def run_hollow_agents(server: str, names: list[str], *, pod_config: PodConfig | None = None,
+                            session_config: SessionConfig | None = None) -> list[Agent]:
+    """Start one hollow agent per name (not waiting for them to register)."""
+    return [hollow_agent(server, n, i, pod_config=pod_config, session_config=session_config).start()
+            for i, n in enumerate(names)]
+
+
+async def stop_agents(agents: list[Agent]) -> None:
+    await asyncio.gather(*(a.stop() for a in agents))

@@ -1,0 +1,86 @@
+"""What an agent tells the gateway about its node when it registers."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+from pyctl_proto import node_pb2 as pb
+
+AGENT_VERSION = "v1.30.0-pyctl.0.1"  # kubelet-style, so version-parsing clients are happy
+
+HOLLOW_CAPACITY = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+
+
+@dataclass
+class NodeRegistration:
+    node_name: str
+    addresses: list[tuple[str, str]]          # (type, address)
+    capacity: dict[str, str]
+    allocatable: dict[str, str]
+    runtime_version: str
+    labels: dict[str, str] = field(default_factory=dict)
+    agent_port: int = 0
+    machine_id: str = ""
+    boot_id: str = ""
+    kernel_version: str = ""
+    os_image: str = ""
+
+    def to_proto(self) -> pb.Register:
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+        return pb.Register(
+            node_name=self.node_name,
+            addresses=[pb.NodeAddress(type=t, address=a) for t, a in self.addresses],
+            capacity=self.capacity, allocatable=self.allocatable, labels=self.labels,
+            agent_port=self.agent_port,
+            node_info=pb.NodeInfo(
+                machine_id=self.machine_id, system_uuid=self.machine_id, boot_id=self.boot_id,
+                kernel_version=self.kernel_version, os_image=self.os_image,
+                container_runtime_version=self.runtime_version, kubelet_version=AGENT_VERSION,
+                kube_proxy_version="", operating_system="linux", architecture=arch))
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _os_image() -> str:
+    for line in _read("/etc/os-release").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip('"')
+    return platform.platform()
+
+
+def _memory() -> str:
+    for line in _read("/proc/meminfo").splitlines():
+        if line.startswith("MemTotal:"):
+            return f"{int(line.split()[1])}Ki"
+    return "0"
+
+
+def hollow_registration(node_name: str, runtime_version: str, host_ip: str = "127.0.0.1") -> NodeRegistration:
+    """A simulated node: fixed capacity, ids derived from its name (stable across restarts)."""
+    ident = uuid.uuid5(uuid.NAMESPACE_DNS, f"{node_name}.hollow.pyctl").hex
+    return NodeRegistration(
+        node_name=node_name, addresses=[("InternalIP", host_ip), ("Hostname", node_name)],
+        capacity=dict(HOLLOW_CAPACITY), allocatable=dict(HOLLOW_CAPACITY),
+        runtime_version=runtime_version, labels={"pyctl.io/hollow": "true"},
+        machine_id=ident, boot_id=ident, kernel_version="hollow", os_image="pyctl hollow node")
+
+
+def local_registration(node_name: str, runtime_version: str, host_ip: str, agent_port: int = 0) -> NodeRegistration:
+    """This machine as it is: CPUs, memory, kernel, OS image, machine id."""
+    capacity = {"cpu": str(os.cpu_count() or 1), "memory": _memory(), "pods": "110"}
+    return NodeRegistration(
+        node_name=node_name, addresses=[("InternalIP", host_ip), ("Hostname", socket.gethostname())],
+        capacity=capacity, allocatable=dict(capacity), runtime_version=runtime_version,
+        agent_port=agent_port, machine_id=_read("/etc/machine-id"),
+        boot_id=_read("/proc/sys/kernel/random/boot_id"), kernel_version=platform.release(),
+        os_image=_os_image())

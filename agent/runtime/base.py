@@ -1,0 +1,74 @@
+"""The Runtime Protocol the pod sync loop drives, and the observed-state types it returns.
+
+A runtime knows nothing about assignments or the API: it starts a pod's sandbox and
+containers, restarts one container, stops a pod within a grace period, and reports what
+is running. Its reports are the "observed" half of the agent's reconciliation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Pod = dict[str, Any]  # a v1 Pod as JSON
+
+
+@dataclass
+class ContainerState:
+    name: str
+    container_id: str = ""          # "<runtime>://<id>", as in containerStatuses[].containerID
+    image: str = ""
+    image_id: str = ""
+    state: str = "waiting"          # waiting | running | exited
+    reason: str = ""                # waiting/terminated reason (ContainerCreating, Completed, Error...)
+    message: str = ""
+    started_at: str = ""            # RFC 3339
+    finished_at: str = ""
+    exit_code: int | None = None
+    restart_count: int = 0
+    ready: bool = False
+    last_state: "ContainerState | None" = None  # the previous run, after a restart
+
+
+@dataclass
+class RuntimePod:
+    uid: str
+    namespace: str
+    name: str
+    pod_ip: str = ""
+    started_at: str = ""
+    containers: list[ContainerState] = field(default_factory=list)
+
+    def container(self, name: str) -> ContainerState | None:
+        return next((c for c in self.containers if c.name == name), None)
+
+
+class Runtime(Protocol):
+    name: str
+    """Short name: "hollow", "runc"."""
+    version: str
+    """Reported as the node's containerRuntimeVersion (e.g. "hollow://0.1")."""
+
+    async def start_pod(self, pod: Pod) -> RuntimePod:
+        """Create the sandbox and start every container; idempotent for a pod already started."""
+        ...
+
+    async def restart_container(self, uid: str, name: str) -> None:
+        """Start a new run of an exited container (restartCount + 1)."""
+        ...
+
+    async def stop_pod(self, uid: str, grace: float) -> None:
+        """Stop every container (TERM, then KILL after `grace` seconds) and remove the sandbox."""
+        ...
+
+    async def pod_status(self, uid: str) -> RuntimePod | None:
+        """What runs for that pod now; None when the runtime has nothing for it."""
+        ...
+
+    async def list_pods(self) -> list[RuntimePod]:
+        """Every pod the runtime holds (to adopt after a restart, or to clean up orphans)."""
+        ...
+
+    async def close(self) -> None:
+        """Release the runtime's resources; pods keep running where the runtime allows it."""
+        ...

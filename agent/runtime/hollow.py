@@ -1,0 +1,147 @@
+"""HollowRuntime: a simulated runtime for tests and scale benchmarks (kubemark's hollow node).
+
+Nothing runs. Containers "start" at once and report Running and Ready, with container
+IDs `hollow://...` and pod IPs from a range given per node (by default inside
+198.18.0.0/15, the block reserved for benchmarks, so they are never real addresses).
+Deletion and restartPolicy are honoured; a pod can ask its containers to exit with the
+annotations below, to exercise restarts:
+
+    pyctl.io/hollow-run-seconds: "2"   # each run exits after 2 s (default: runs forever)
+    pyctl.io/hollow-exit-code: "1"     # with this exit code (default 0)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import itertools
+import logging
+import time
+import zlib
+from dataclasses import dataclass, field, replace
+
+from .base import ContainerState, Pod, RuntimePod
+
+log = logging.getLogger(__name__)
+
+VERSION = "hollow://0.1"
+RUN_SECONDS = "pyctl.io/hollow-run-seconds"
+EXIT_CODE = "pyctl.io/hollow-exit-code"
+BENCH_RANGE = ipaddress.ip_network("198.18.0.0/15")
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pod_cidr_for(node_name: str) -> ipaddress.IPv4Network:
+    """A /24 of the benchmark range picked from the node's name (stable across restarts)."""
+    subnets = 2 ** (24 - BENCH_RANGE.prefixlen)
+    index = zlib.crc32(node_name.encode()) % subnets
+    return ipaddress.IPv4Network(f"{BENCH_RANGE.network_address + index * 256}/24")
+
+
+@dataclass
+class _Run:
+    """One hollow container's current run."""
+
+    state: ContainerState
+    run_for: float | None = None  # seconds each run lasts (None: forever)
+    ends_at: float | None = None  # monotonic time this run "exits"
+    exit_code: int = 0
+
+
+@dataclass
+class _Pod:
+    info: RuntimePod
+    runs: dict[str, _Run] = field(default_factory=dict)
+
+
+class HollowRuntime:
+    name = "hollow"
+    version = VERSION
+
+    def __init__(self, node_name: str, pod_cidr: str | None = None) -> None:
+        self.node_name = node_name
+        net = ipaddress.IPv4Network(pod_cidr) if pod_cidr else pod_cidr_for(node_name)
+        self._free_ips = iter(net.hosts())
+        self._released: list[str] = []
+        self._pods: dict[str, _Pod] = {}
+        self._ids = itertools.count(1)
+        log.warning("node %s uses the HOLLOW runtime (%s): containers are simulated, nothing runs",
+                    node_name, VERSION)
+
+    # -- Runtime ------------------------------------------------------------------------------
+
+    async def start_pod(self, pod: Pod) -> RuntimePod:
+        md, spec = pod["metadata"], pod.get("spec") or {}
+        uid = md["uid"]
+        existing = self._pods.get(uid)
+        if existing is not None:
+            return self._observe(existing)
+        info = RuntimePod(uid=uid, namespace=md.get("namespace", "default"), name=md["name"],
+                          pod_ip=self._allocate_ip(), started_at=now_rfc3339())
+        hp = _Pod(info)
+        run_for, code = _exit_plan(pod)
+        for c in spec.get("containers") or []:
+            hp.runs[c["name"]] = self._new_run(c["name"], c.get("image", ""), 0, None, run_for, code)
+        self._pods[uid] = hp
+        return self._observe(hp)
+
+    async def restart_container(self, uid: str, name: str) -> None:
+        hp = self._pods.get(uid)
+        if hp is None or name not in hp.runs:
+            return
+        old = hp.runs[name]
+        hp.runs[name] = self._new_run(name, old.state.image, old.state.restart_count + 1,
+                                      replace(old.state, last_state=None), old.run_for, old.exit_code)
+
+    async def stop_pod(self, uid: str, grace: float) -> None:
+        hp = self._pods.pop(uid, None)
+        if hp is not None and hp.info.pod_ip:
+            self._released.append(hp.info.pod_ip)
+
+    async def pod_status(self, uid: str) -> RuntimePod | None:
+        hp = self._pods.get(uid)
+        return self._observe(hp) if hp else None
+
+    async def list_pods(self) -> list[RuntimePod]:
+        return [self._observe(hp) for hp in self._pods.values()]
+
+    async def close(self) -> None:
+        pass
+
+    # -- simulation --------------------------------------------------------------------------
+
+    def _allocate_ip(self) -> str:
+        if self._released:
+            return self._released.pop(0)
+        return str(next(self._free_ips, "")) or ""
+
+    def _new_run(self, name: str, image: str, restarts: int, last: ContainerState | None,
+                 run_for: float | None, code: int) -> _Run:
+        cid = f"hollow://{self.node_name}-{next(self._ids):08x}"
+        state = ContainerState(name=name, container_id=cid, image=image,
+                               image_id=f"hollow://{image}", state="running", started_at=now_rfc3339(),
+                               restart_count=restarts, ready=True, last_state=last)
+        return _Run(state, run_for, None if run_for is None else time.monotonic() + run_for, code)
+
+    def _observe(self, hp: _Pod) -> RuntimePod:
+        now = time.monotonic()
+        for run in hp.runs.values():
+            s = run.state
+            if s.state == "running" and run.ends_at is not None and now >= run.ends_at:
+                s.state, s.ready, s.exit_code = "exited", False, run.exit_code
+                s.finished_at = now_rfc3339()
+                s.reason = "Completed" if run.exit_code == 0 else "Error"
+        return replace(hp.info, containers=[replace(r.state) for r in hp.runs.values()])
+
+
+def _exit_plan(pod: Pod) -> tuple[float | None, int]:
+    ann = pod["metadata"].get("annotations") or {}
+    try:
+        run_for = float(ann[RUN_SECONDS]) if RUN_SECONDS in ann else None
+        code = int(ann.get(EXIT_CODE, "0"))
+    except ValueError:
+        return None, 0
+    return run_for, code

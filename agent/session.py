@@ -1,0 +1,189 @@
+"""The agent's stream to the control plane (SwarmKit's agent/session.go, for pods).
+
+One `AgentSession` keeps one NodeService.Session call alive: register, heartbeat at the
+period the server asks for, apply assignments (COMPLETE, then INCREMENTAL chained by
+seq; a gap asks for a Resync), send what the pod workers queued. When the stream breaks
+(or the server stops answering heartbeats) it reconnects with jittered exponential
+back-off, and re-sends the latest status of every pod once registered again. Pods keep
+running meanwhile: the session is not in their path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+import grpc
+
+from pyctl_proto import node_pb2 as pb
+from pyctl_proto import node_pb2_grpc
+
+from .nodeinfo import NodeRegistration
+from .pods import PodManager, parse_pod
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 200  # pod statuses per message
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    backoff_base: float = 0.2
+    """First reconnect delay in seconds; doubles per failure, with jitter."""
+    backoff_max: float = 10.0
+    """Longest reconnect delay."""
+    missed_heartbeats: int = 3
+    """Reconnect when nothing arrived for this many heartbeat periods."""
+
+
+class SessionError(Exception):
+    pass
+
+
+class AgentSession:
+    def __init__(self, server: str, registration: NodeRegistration, pods: PodManager,
+                 config: SessionConfig | None = None) -> None:
+        self.server = server
+        self.registration = registration
+        self.pods = pods
+        self.config = config or SessionConfig()
+        self.connected = asyncio.Event()
+        self.session_id = ""
+        self.sessions = 0       # how many times registered (reconnects + 1)
+        self.last_seq = 0
+        self.resyncs = 0        # gaps seen
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # grpc.aio.AioRpcError, SessionError, ...
+                log.info("node %s: session ended: %s", self.registration.node_name, _describe(exc))
+            finally:
+                self.connected.clear()
+            failures = 1 if time.monotonic() - started > 30 else failures + 1
+            delay = min(self.config.backoff_max, self.config.backoff_base * 2 ** (failures - 1))
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # jitter: no thundering herd
+
+    async def _run_once(self) -> None:
+        async with grpc.aio.insecure_channel(self.server, options=[
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.enable_retries", 0)]) as channel:
+            call = node_pb2_grpc.NodeServiceStub(channel).Session()
+            await call.write(pb.AgentMessage(register=self.registration.to_proto()))
+            first = await call.read()
+            if first is grpc.aio.EOF or first.WhichOneof("msg") != "registered":
+                raise SessionError(f"expected registered, got {first}")
+            period = max(first.registered.heartbeat_period_ms, 50) / 1000
+            self.session_id = first.registered.session_id
+            self.sessions += 1
+            self.last_seq = 0
+            self.pods.resend_all()
+            self.connected.set()
+            log.info("node %s: registered with %s (session %s)", self.registration.node_name,
+                     self.server, self.session_id[:8])
+            self._last_heard = time.monotonic()
+            reader = asyncio.create_task(self._read_loop(call))
+            writer = asyncio.create_task(self._write_loop(call, period))
+            try:
+                done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    t.result()
+            finally:
+                for t in (reader, writer):
+                    t.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await t
+                call.cancel()
+
+    # -- incoming ------------------------------------------------------------------------------
+
+    async def _read_loop(self, call) -> None:
+        while True:
+            msg = await call.read()
+            if msg is grpc.aio.EOF:
+                raise SessionError("the server closed the stream")
+            self._last_heard = time.monotonic()
+            which = msg.WhichOneof("msg")
+            if which == "assignments":
+                self._assignments(msg.assignments)
+            elif which == "error":
+                log.warning("node %s: server refused: %s", self.registration.node_name, msg.error.message)
+
+    def _assignments(self, a: pb.Assignments) -> None:
+        if a.type == pb.Assignments.COMPLETE:
+            self.pods.apply_complete([parse_pod(c.pod_json) for c in a.changes])
+            self.last_seq = a.seq
+            return
+        if a.prev_seq != self.last_seq or self.last_seq == 0:
+            # A gap: what we hold can no longer be trusted. Ask for a snapshot and ignore
+            # increments until it comes (their seq will not chain to ours).
+            if self.last_seq != -1:
+                log.warning("node %s: assignment gap (have %d, got prev %d); resyncing",
+                            self.registration.node_name, self.last_seq, a.prev_seq)
+                self.resyncs += 1
+                self._resync = True
+                self.pods.outbox.wake.set()
+                self.last_seq = -1
+            return
+        for c in a.changes:
+            pod = parse_pod(c.pod_json)
+            if c.action == pb.PodAssignment.REMOVE:
+                self.pods.remove(pod)
+            else:
+                self.pods.upsert(pod)
+        self.last_seq = a.seq
+
+    # -- outgoing ------------------------------------------------------------------------------
+
+    _resync = False
+    _last_heard = 0.0
+
+    async def _write_loop(self, call, period: float) -> None:
+        outbox = self.pods.outbox
+        hb_seq = 0
+        next_beat = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now - self._last_heard > period * self.config.missed_heartbeats:
+                raise SessionError(f"no message from the server for {now - self._last_heard:.1f}s")
+            if now >= next_beat:
+                hb_seq += 1
+                await call.write(pb.AgentMessage(heartbeat=pb.Heartbeat(seq=hb_seq)))
+                next_beat = now + period
+            if self._resync:
+                self._resync = False
+                await call.write(pb.AgentMessage(resync=pb.Resync(last_seq=max(self.last_seq, 0))))
+            outbox.wake.clear()
+            statuses, deleted = outbox.take()
+            items = list(statuses.items())
+            try:
+                for i in range(0, len(items), MAX_BATCH):
+                    await call.write(pb.AgentMessage(pod_status=pb.PodStatusBatch(updates=[
+                        pb.PodStatusUpdate(namespace=r.namespace, name=r.name, uid=r.uid,
+                                           status_json=json.dumps(s, separators=(",", ":")))
+                        for r, s in items[i:i + MAX_BATCH]])))
+                for r in deleted:
+                    await call.write(pb.AgentMessage(pod_deleted=pb.PodDeleted(
+                        namespace=r.namespace, name=r.name, uid=r.uid)))
+            except BaseException:
+                for r, s in statuses.items():  # not sent: keep them for the next session
+                    outbox.statuses.setdefault(r, s)
+                raise
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(outbox.wake.wait(), max(0.0, next_beat - time.monotonic()))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"
+    return str(exc) or type(exc).__name__

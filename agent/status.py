@@ -1,0 +1,116 @@
+"""v1 PodStatus from what the runtime reports: phase, conditions, IPs, containerStatuses.
+
+Pure functions of (pod, observed runtime state, containers waiting for a back-off), so the
+rules for phase and readiness are read and tested in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from .runtime.base import ContainerState, Pod, RuntimePod
+
+Status = dict[str, Any]
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def should_restart(policy: str, exit_code: int | None) -> bool:
+    """restartPolicy: Always restarts every exit; OnFailure only non-zero exits; Never none."""
+    if policy == "Never":
+        return False
+    if policy == "OnFailure":
+        return exit_code not in (0, None)
+    return True
+
+
+def phase(pod: Pod, observed: RuntimePod | None) -> str:
+    if observed is None or not observed.containers:
+        return "Pending"
+    policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+    states = observed.containers
+    if any(c.state in ("running", "waiting") for c in states):
+        return "Running" if any(c.state == "running" for c in states) or \
+            any(c.restart_count for c in states) else "Pending"
+    # Every container has exited.
+    if any(should_restart(policy, c.exit_code) for c in states):
+        return "Running"  # about to restart
+    return "Failed" if any(c.exit_code not in (0, None) for c in states) else "Succeeded"
+
+
+def _state(c: ContainerState, waiting_reason: str = "") -> dict[str, Any]:
+    if waiting_reason:
+        return {"waiting": {"reason": waiting_reason, "message": c.message or waiting_reason}}
+    if c.state == "running":
+        return {"running": {"startedAt": c.started_at}}
+    if c.state == "exited":
+        term: dict[str, Any] = {"exitCode": c.exit_code or 0, "reason": c.reason or "Completed",
+                                "startedAt": c.started_at, "finishedAt": c.finished_at,
+                                "containerID": c.container_id}
+        if c.message:
+            term["message"] = c.message
+        return {"terminated": term}
+    return {"waiting": {"reason": c.reason or "ContainerCreating"}}
+
+
+def container_status(c: ContainerState, waiting_reason: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": c.name, "state": _state(c, waiting_reason), "ready": c.ready and c.state == "running",
+        "restartCount": c.restart_count, "image": c.image, "imageID": c.image_id,
+        "started": c.state == "running",
+    }
+    if c.container_id:
+        out["containerID"] = c.container_id
+    out["lastState"] = _state(c.last_state) if c.last_state is not None else {}
+    return out
+
+
+def _condition(type_: str, ok: bool, since: dict[str, str], reason: str = "") -> dict[str, Any]:
+    cond: dict[str, Any] = {"type": type_, "status": "True" if ok else "False",
+                            "lastProbeTime": None, "lastTransitionTime": since.get(f"{type_}={ok}") or now_rfc3339()}
+    if not ok and reason:
+        cond["reason"] = reason
+    return cond
+
+
+def pod_status(pod: Pod, observed: RuntimePod | None, host_ip: str, *, backing_off: frozenset[str] | set[str] = frozenset(),
+               previous: Status | None = None) -> Status:
+    """The PodStatus to report; transition times are kept from `previous` while unchanged."""
+    spec = pod.get("spec") or {}
+    since = {f"{c['type']}={c['status'] == 'True'}": c.get("lastTransitionTime", "")
+             for c in (previous or {}).get("conditions") or []}
+    names = [c["name"] for c in spec.get("containers") or []]
+    by_name = {c.name: c for c in observed.containers} if observed else {}
+    statuses = []
+    for name in names:
+        c = by_name.get(name)
+        if c is None:
+            image = next((x.get("image", "") for x in spec["containers"] if x["name"] == name), "")
+            statuses.append(container_status(ContainerState(name=name, image=image)))
+        else:
+            statuses.append(container_status(c, "CrashLoopBackOff" if name in backing_off else ""))
+    ready = bool(statuses) and all(s["ready"] for s in statuses)
+    ph = phase(pod, observed)
+    not_ready_reason = "PodCompleted" if ph in ("Succeeded", "Failed") else "ContainersNotReady"
+    status: Status = {
+        "phase": ph,
+        "conditions": [
+            _condition("PodScheduled", True, since),
+            _condition("Initialized", True, since),
+            _condition("ContainersReady", ready, since, not_ready_reason),
+            _condition("Ready", ready, since, not_ready_reason),
+        ],
+        "hostIP": host_ip, "hostIPs": [{"ip": host_ip}] if host_ip else [],
+        "containerStatuses": statuses,
+    }
+    if observed is not None:
+        status["startTime"] = observed.started_at
+        if observed.pod_ip:
+            status["podIP"] = observed.pod_ip
+            status["podIPs"] = [{"ip": observed.pod_ip}]
+    elif previous and previous.get("startTime"):
+        status["startTime"] = previous["startTime"]
+    return status

@@ -1,0 +1,141 @@
+"""Which pods are bound to which node, and each session's stream of assignment changes.
+
+One pod informer for the whole gateway (not one watch per node) feeds `PodIndex`; each
+connected node has one `AssignmentStream` that turns changes into SwarmKit-style
+messages: a COMPLETE snapshot, then INCREMENTAL changes with seq chained to prev_seq.
+Changes for one pod are coalesced while the stream is busy, so a slow agent gets the
+latest state of each pod rather than a backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from pyctl_proto import node_pb2 as pb
+
+from ..client import ApiClient, Informer
+from ..client.urls import object_key
+from ..client.kinds import PODS
+
+Obj = dict[str, Any]
+
+
+def node_of(pod: Obj | None) -> str:
+    return ((pod or {}).get("spec") or {}).get("nodeName") or ""
+
+
+class AssignmentStream:
+    """The outgoing assignment state of one session. Only the session's writer drains it."""
+
+    def __init__(self, node: str, index: "PodIndex") -> None:
+        self.node = node
+        self._index = index
+        self.seq = 0
+        self._needs_complete = True
+        self._pending: dict[str, tuple["pb.PodAssignment.Action", Obj]] = {}  # key -> (action, pod)
+        self.wake = asyncio.Event()
+        self.wake.set()
+
+    def resync(self) -> None:
+        """Send a COMPLETE snapshot next (the agent saw a gap)."""
+        self._needs_complete = True
+        self.wake.set()
+
+    def offer(self, action: "pb.PodAssignment.Action", pod: Obj) -> None:
+        if not self._needs_complete:
+            self._pending[object_key(pod)] = (action, pod)
+            self.wake.set()
+
+    def take(self) -> pb.Assignments | None:
+        """The next message to send, or None. Synchronous, so a snapshot and the
+        changes after it can never interleave with an informer event."""
+        if self._needs_complete:
+            self._needs_complete = False
+            self._pending.clear()
+            pods = self._index.pods_on(self.node)
+            self.seq += 1
+            return pb.Assignments(
+                type=pb.Assignments.COMPLETE, seq=self.seq, prev_seq=0,
+                changes=[pb.PodAssignment(action=pb.PodAssignment.UPSERT, pod_json=_dump(p)) for p in pods])
+        if not self._pending:
+            return None
+        changes = [pb.PodAssignment(action=a, pod_json=_dump(p)) for a, p in self._pending.values()]
+        self._pending.clear()
+        self.seq += 1
+        return pb.Assignments(type=pb.Assignments.INCREMENTAL, seq=self.seq, prev_seq=self.seq - 1,
+                              changes=changes)
+
+
+class PodIndex:
+    """Pods by node, kept by one informer; fans changes out to the node's stream."""
+
+    def __init__(self, client: ApiClient) -> None:
+        # Only bound pods: unscheduled ones are none of the gateway's business.
+        self.informer = Informer(client, PODS, field_selector="spec.nodeName!=")
+        self._by_node: dict[str, dict[str, Obj]] = {}
+        self._streams: dict[str, AssignmentStream] = {}
+        self.informer.add_handlers(on_add=self._added, on_update=self._updated, on_delete=self._deleted)
+
+    async def start(self) -> None:
+        self.informer.start()
+
+    async def stop(self) -> None:
+        await self.informer.stop()
+
+    async def wait_synced(self, timeout: float | None = None) -> None:
+        await self.informer.wait_synced(timeout)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def pods_on(self, node: str) -> list[Obj]:
+        return list(self._by_node.get(node, {}).values())
+
+    def get(self, namespace: str, name: str) -> Obj | None:
+        return self.informer.get(f"{namespace}/{name}")
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def subscribe(self, node: str) -> AssignmentStream:
+        stream = AssignmentStream(node, self)
+        self._streams[node] = stream
+        return stream
+
+    def unsubscribe(self, stream: AssignmentStream) -> None:
+        if self._streams.get(stream.node) is stream:
+            del self._streams[stream.node]
+
+    # -- informer handlers -------------------------------------------------------------------------
+
+    def _added(self, pod: Obj) -> None:
+        self._place(None, pod)
+
+    def _updated(self, old: Obj, new: Obj) -> None:
+        if old is not new:
+            self._place(old, new)
+
+    def _deleted(self, pod: Obj) -> None:
+        node = node_of(pod)
+        if node:
+            self._by_node.get(node, {}).pop(object_key(pod), None)
+            self._send(node, pb.PodAssignment.REMOVE, pod)
+
+    def _place(self, old: Obj | None, new: Obj) -> None:
+        key = object_key(new)
+        before, after = node_of(old), node_of(new)
+        if before and before != after:  # rebinding is not allowed by the API, but be exact
+            self._by_node.get(before, {}).pop(key, None)
+            self._send(before, pb.PodAssignment.REMOVE, old or new)
+        if after:
+            self._by_node.setdefault(after, {})[key] = new
+            self._send(after, pb.PodAssignment.UPSERT, new)
+
+    def _send(self, node: str, action: "pb.PodAssignment.Action", pod: Obj) -> None:
+        stream = self._streams.get(node)
+        if stream is not None:
+            stream.offer(action, pod)
+
+
+def _dump(pod: Obj) -> str:
+    return json.dumps(pod, separators=(",", ":"))

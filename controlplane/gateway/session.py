@@ -1,0 +1,178 @@
+"""One agent's Session stream: register, then heartbeats and status in, assignments out.
+
+Reads happen in the handler's task; every write goes through one writer task, so the
+order on the wire is the order decided here. A protocol violation ends only this stream,
+with INVALID_ARGUMENT and a message saying what was wrong; a refused request (status for
+a pod bound elsewhere) is answered with an Error message and the stream goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import grpc
+
+from pyctl_proto import node_pb2 as pb
+
+from ..client import ApiError, NotFound
+from ..client.kinds import PODS
+from .assignments import AssignmentStream, node_of
+from .status import PendingStatus
+
+if TYPE_CHECKING:
+    from .server import Gateway
+
+log = logging.getLogger(__name__)
+
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+class ProtocolError(Exception):
+    """The agent broke the protocol: the stream ends with INVALID_ARGUMENT."""
+
+
+@dataclass
+class Session:
+    gateway: "Gateway"
+    context: grpc.aio.ServicerContext
+    node: str = ""
+    session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    control: "asyncio.Queue[pb.ServerMessage]" = field(default_factory=asyncio.Queue)
+    stream: AssignmentStream | None = None
+
+    async def run(self) -> None:
+        writer: asyncio.Task[None] | None = None
+        try:
+            first = await self.context.read()
+            if first is grpc.aio.EOF:
+                return
+            reg = self._register_message(first)
+            self.node = reg.node_name
+            await self.gateway.nodes.register(reg)
+            await self.gateway.pods.wait_synced()
+            self.gateway.adopt(self)
+            self.stream = self.gateway.pods.subscribe(self.node)
+            await self.context.write(pb.ServerMessage(registered=pb.Registered(
+                heartbeat_period_ms=int(self.gateway.config.heartbeat_period * 1000),
+                session_id=self.session_id)))
+            log.info("node %s registered (session %s)", self.node, self.session_id[:8])
+            writer = asyncio.create_task(self._write_loop(), name=f"gateway-writer-{self.node}")
+            while True:
+                msg = await self.context.read()
+                if msg is grpc.aio.EOF:
+                    return
+                self._handle(msg)
+                if writer.done():  # the peer went away while we were reading
+                    return
+        except ProtocolError as exc:
+            log.warning("node %s: closing its stream: %s", self.node or "?", exc)
+            await self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except ApiError as exc:
+            await self.context.abort(grpc.StatusCode.UNAVAILABLE, f"the API server refused the "
+                                     f"registration of node {self.node}: {exc}")
+        finally:
+            if writer is not None:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writer
+            if self.stream is not None:
+                self.gateway.pods.unsubscribe(self.stream)
+            self.gateway.forget(self)
+
+    # -- incoming ----------------------------------------------------------------------------
+
+    def _register_message(self, msg: pb.AgentMessage) -> pb.Register:
+        if msg.WhichOneof("msg") != "register":
+            raise ProtocolError(f"the first message on a session must be register, not "
+                                f"{msg.WhichOneof('msg') or 'an empty message'}")
+        name = msg.register.node_name
+        if not name or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+            raise ProtocolError(f"register.node_name {name!r} is not a valid node name (a lowercase "
+                                "RFC 1123 subdomain)")
+        return msg.register
+
+    def _handle(self, msg: pb.AgentMessage) -> None:
+        which = msg.WhichOneof("msg")
+        if which == "heartbeat":
+            self.gateway.nodes.heartbeat(self.node)
+            self.control.put_nowait(pb.ServerMessage(heartbeat_ack=pb.HeartbeatAck(seq=msg.heartbeat.seq)))
+        elif which == "pod_status":
+            for i, u in enumerate(msg.pod_status.updates):
+                self._status(i, u)
+        elif which == "pod_deleted":
+            self._deleted(msg.pod_deleted)
+        elif which == "resync":
+            assert self.stream is not None
+            self.stream.resync()
+        elif which == "register":
+            raise ProtocolError("register sent twice on one session")
+        else:
+            raise ProtocolError("an empty AgentMessage (no field of its oneof is set)")
+
+    def _owned(self, namespace: str, name: str, uid: str, what: str) -> dict | None:
+        """The pod if it is bound to this session's node (and is that uid), else an Error sent."""
+        pod = self.gateway.pods.get(namespace, name)
+        if pod is None or node_of(pod) != self.node or (uid and pod["metadata"].get("uid") != uid):
+            self.control.put_nowait(pb.ServerMessage(error=pb.Error(
+                message=f"{what} refused: pod {namespace}/{name} (uid {uid or '?'}) is not bound to "
+                        f"node {self.node}", namespace=namespace, name=name)))
+            return None
+        return pod
+
+    def _status(self, i: int, u: pb.PodStatusUpdate) -> None:
+        if not u.namespace or not u.name:
+            raise ProtocolError(f"pod_status.updates[{i}]: namespace and name are required")
+        try:
+            status = json.loads(u.status_json)
+        except ValueError as exc:
+            raise ProtocolError(f"pod_status.updates[{i}].status_json is not JSON: {exc}") from None
+        if not isinstance(status, dict):
+            raise ProtocolError(f"pod_status.updates[{i}].status_json must be a JSON object (a PodStatus)")
+        if self._owned(u.namespace, u.name, u.uid, "status update") is not None:
+            self.gateway.statuses.submit(PendingStatus(u.namespace, u.name, u.uid, status))
+
+    def _deleted(self, d: pb.PodDeleted) -> None:
+        pod = self._owned(d.namespace, d.name, d.uid, "deletion confirmation")
+        if pod is None or not pod["metadata"].get("deletionTimestamp"):
+            return  # not being deleted: nothing to confirm
+        self.gateway.spawn(self._confirm(d.namespace, d.name, pod["metadata"]["uid"]))
+
+    async def _confirm(self, namespace: str, name: str, uid: str) -> None:
+        # The agent stopped it: finish the graceful deletion, as the kubelet does.
+        try:
+            await self.gateway.client.delete(PODS, name, namespace, grace_period_seconds=0, uid=uid)
+        except NotFound:
+            pass
+        except ApiError as exc:
+            log.warning("confirming deletion of pod %s/%s: %s", namespace, name, exc)
+
+    # -- outgoing ----------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        assert self.stream is not None
+        stream = self.stream
+        while True:
+            while not self.control.empty():
+                await self.context.write(self.control.get_nowait())
+            msg = stream.take()
+            if msg is not None:
+                await self.context.write(pb.ServerMessage(assignments=msg))
+                continue
+            stream.wake.clear()
+            getter = asyncio.ensure_future(self.control.get())
+            waker = asyncio.ensure_future(stream.wake.wait())
+            try:
+                await asyncio.wait({getter, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waker.cancel()
+                if not getter.done():
+                    getter.cancel()
+            if getter.done() and not getter.cancelled():
+                await self.context.write(getter.result())

@@ -1,0 +1,77 @@
+"""Pod status write-back: accepted at once, written in batches.
+
+As SwarmKit's dispatcher does, updates from all sessions land in one dict keyed by pod
+(a newer report replaces an older unsent one) that is flushed every `interval`, the
+writes of one flush running concurrently. A pod that is gone is simply skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ..client import ApiClient, ApiError, NotFound
+from ..client.kinds import PODS
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass(frozen=True)
+class PendingStatus:
+    namespace: str
+    name: str
+    uid: str
+    status: dict[str, Any]
+
+
+class StatusWriter:
+    def __init__(self, client: ApiClient, *, interval: float = 0.1, concurrency: int = 32) -> None:
+        self.client = client
+        self.interval = interval
+        self._pending: dict[tuple[str, str], PendingStatus] = {}
+        self._sem = asyncio.Semaphore(concurrency)
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0  # for tests and metrics
+
+    def submit(self, update: PendingStatus) -> None:
+        self._pending[(update.namespace, update.name)] = update
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="gateway-status-writer")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()  # what was accepted is written, if the API is still there
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, {}
+        if batch:
+            await asyncio.gather(*(self._write(u) for u in batch.values()))
+
+    async def _write(self, u: PendingStatus) -> None:
+        async with self._sem:
+            try:
+                # Strategic merge: conditions merge by type, so the scheduler's PodScheduled
+                # and anything else another writer owns survive; the uid pins the pod.
+                await self.client.patch(PODS, u.name, {"metadata": {"uid": u.uid}, "status": u.status},
+                                        u.namespace, patch_type="strategic", subresource="status")
+                self.written += 1
+            except NotFound:
+                pass
+            except ApiError as exc:
+                if exc.temporary and (u.namespace, u.name) not in self._pending:
+                    self._pending[(u.namespace, u.name)] = u  # try again next flush
+                else:
+                    log.warning("writing status of pod %s/%s: %s", u.namespace, u.name, exc)

@@ -1,0 +1,126 @@
+"""The node gateway against the real API server, with hollow agents over real gRPC on loopback."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.hollow import run_hollow_agents, stop_agents
+from agent.pods import PodConfig
+from agent.session import SessionConfig
+from controlplane.gateway import GatewayConfig, start_gateway
+
+from ..cluster import wait_until
+
+FAST = GatewayConfig(heartbeat_period=0.2, lease_renew_interval=0.5, status_flush_interval=0.05)
+PODS = "/api/v1/namespaces/default/pods"
+
+
+def pod(name: str, node: str, **annotations: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}}
+
+
+@pytest.fixture
+async def gateway(api):
+    handle = await start_gateway(api.url, "127.0.0.1:0", FAST)
+    yield handle
+    await handle.stop()
+
+
+@pytest.fixture
+async def agents(gateway):
+    started = []
+
+    async def start(*names: str):
+        new = await run_hollow_agents(gateway.address, list(names),
+                                      pod_config=PodConfig(resync_period=0.5, backoff_base=0.2),
+                                      session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5))
+        started.extend(new)
+        return new
+
+    yield start
+    await stop_agents(started)
+
+
+async def node_ready(client, name: str) -> bool:
+    status, node = await client.request("GET", f"/api/v1/nodes/{name}")
+    if status != 200:
+        return False
+    conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
+    return conds.get("Ready") == "True"
+
+
+async def pod_phase(client, name: str) -> str | None:
+    status, body = await client.request("GET", f"{PODS}/{name}")
+    return body.get("status", {}).get("phase") if status == 200 else None
+
+
+async def test_agents_register_nodes_ready_with_lease(client, agents):
+    await agents("node-a", "node-b", "node-c")
+    for n in ("node-a", "node-b", "node-c"):
+        await wait_until(lambda n=n: node_ready(client, n), timeout=15)
+    _, node = await client.request("GET", "/api/v1/nodes/node-b")
+    assert node["metadata"]["labels"]["kubernetes.io/hostname"] == "node-b"
+    assert node["status"]["nodeInfo"]["containerRuntimeVersion"] == "hollow://0.1"
+    assert node["status"]["capacity"]["pods"] == "110"
+    assert {"type": "InternalIP", "address": "127.0.0.1"} in node["status"]["addresses"]
+    status, lease = await client.request("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-b")
+    assert status == 200 and lease["spec"]["holderIdentity"] == "node-b"
+    first = lease["spec"]["renewTime"]
+
+    async def renewed():
+        _, l2 = await client.request("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-b")
+        return l2["spec"]["renewTime"] != first
+    await wait_until(renewed, timeout=10)
+
+
+async def test_pod_runs_and_status_is_written_back(client, agents):
+    await agents("node-a")
+    await wait_until(lambda: node_ready(client, "node-a"), timeout=15)
+    status, _ = await client.request("POST", PODS, pod("web", "node-a"))
+    assert status == 201
+    await wait_until(lambda: pod_phase(client, "web"), timeout=10)
+    await wait_until(lambda: _running_ready(client, "web"), timeout=10)
+    _, body = await client.request("GET", f"{PODS}/web")
+    st = body["status"]
+    assert st["podIP"].startswith("198.18.") or st["podIP"].startswith("198.19.")
+    assert st["hostIP"] == "127.0.0.1"
+    assert st["containerStatuses"][0]["containerID"].startswith("hollow://")
+    assert st["qosClass"] == "BestEffort"  # the API's field survives the agent's status patch
+
+
+async def _running_ready(client, name: str) -> bool:
+    status, body = await client.request("GET", f"{PODS}/{name}")
+    if status != 200:
+        return False
+    st = body.get("status", {})
+    conds = {c["type"]: c["status"] for c in st.get("conditions", [])}
+    return st.get("phase") == "Running" and conds.get("Ready") == "True"
+
+
+async def test_deleted_pod_is_stopped_on_the_agent_before_it_disappears(client, agents):
+    (agent,) = await agents("node-a")
+    await wait_until(lambda: node_ready(client, "node-a"), timeout=15)
+    await client.request("POST", PODS, pod("web", "node-a"))
+    await wait_until(lambda: _running_ready(client, "web"), timeout=10)
+    _, body = await client.request("GET", f"{PODS}/web")
+    uid = body["metadata"]["uid"]
+    assert await agent.runtime.pod_status(uid) is not None
+    seen_by_stop: list[int] = []
+    real_stop = agent.runtime.stop_pod
+
+    async def stop_pod(uid_: str, grace: float) -> None:
+        # What the API shows at the moment the agent stops the pod: it must still be there.
+        seen_by_stop.append((await client.request("GET", f"{PODS}/web"))[0])
+        await real_stop(uid_, grace)
+    agent.runtime.stop_pod = stop_pod
+    status, marked = await client.request("DELETE", f"{PODS}/web")
+    assert status == 200 and marked["metadata"]["deletionTimestamp"]
+
+    async def gone():
+        s, _ = await client.request("GET", f"{PODS}/web")
+        return s == 404
+    await wait_until(gone, timeout=10)
+    assert await agent.runtime.pod_status(uid) is None
+    assert seen_by_stop and seen_by_stop[0] == 200  # stopped first, then confirmed and removed
