@@ -38,7 +38,7 @@ class EventRecorder:
         self.client = client
         self.source = {"component": component, **({"host": host} if host else {})}
         self._recent: dict[tuple, tuple[str, str, int, float]] = {}  # key -> (ns, name, count, t)
-        self._lock = asyncio.Lock()
+        self._locks: dict[tuple, asyncio.Lock] = {}  # one per event key: folds race, others don't wait
 
     async def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """Record one Event; failures are logged, never raised (events are best effort)."""
@@ -58,7 +58,8 @@ class EventRecorder:
         namespace = ref.get("namespace") or "default"
         key = (ref["uid"], ref["name"], type_, reason, message)
         now = now_rfc3339()
-        async with self._lock:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
             seen = self._recent.get(key)
             if seen and time.monotonic() - seen[3] < FOLD_WINDOW:
                 ns, name, count, _ = seen
@@ -83,3 +84,4 @@ class EventRecorder:
             if len(self._recent) > 4096:  # forget the oldest half; a fold is only an optimisation
                 for k in sorted(self._recent, key=lambda k: self._recent[k][3])[:2048]:
                     del self._recent[k]
+                    self._locks.pop(k, None)

@@ -189,7 +189,7 @@ class ObjectStore:
                 md.pop(f, None)
         if md.get("deletionTimestamp") is None:
             md.pop("deletionTimestamp", None)
-        if info.has_status:
+        if info.has_status and subresource != "binding":  # binding sets PodScheduled with nodeName
             if "status" in old:
                 new["status"] = old["status"]
             else:

@@ -107,20 +107,16 @@ async def bind(h: "Handlers", request: web.Request, target: Target) -> dict[str,
             raise errors.conflict(target.info, target.name,
                                   f'pod {target.name} is already assigned to node "{spec["nodeName"]}"')
         spec["nodeName"] = node
-        return pod
-
-    opts = req.write_options(request)
-    pod = await h.objects.guaranteed_update(target.info, target.namespace, target.name, assign, opts)
-
-    def scheduled(p: dict[str, Any]) -> dict[str, Any]:
-        conds = [c for c in p.setdefault("status", {}).get("conditions", []) if c.get("type") != "PodScheduled"]
+        # One write: no client ever sees a bound pod without its PodScheduled condition.
+        status = pod.setdefault("status", {})
+        conds = [c for c in status.get("conditions", []) if c.get("type") != "PodScheduled"]
         conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                       "lastTransitionTime": m.now_rfc3339()})
-        p["status"]["conditions"] = conds
-        return p
+        status["conditions"] = conds
+        return pod
 
-    await h.objects.guaranteed_update(target.info, target.namespace, target.name, scheduled, opts,
-                                      subresource="status")
+    await h.objects.guaranteed_update(target.info, target.namespace, target.name, assign,
+                                      req.write_options(request), subresource="binding")
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 

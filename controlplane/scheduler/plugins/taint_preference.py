@@ -1,0 +1,33 @@
+"""TaintToleration (score): among nodes that fit, prefer those with fewer PreferNoSchedule
+taints the pod does not tolerate -- the soft form of a taint."""
+
+from __future__ import annotations
+
+from ..framework import NodeScore, ScorePlugin
+from ..snapshot import NodeInfo, PodInfo, Snapshot
+from .tolerations import tolerated
+
+NAME = "TaintPreference"
+MAX_SCORE = 100
+
+
+def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeScore:
+    # Only tolerations that could apply to a soft taint matter (upstream filters the same way).
+    tolerations = [t for t in pod.tolerations if (t.get("effect") or "PreferNoSchedule") == "PreferNoSchedule"]
+
+    def count(node: NodeInfo) -> float:
+        return sum(1 for t in node.taints
+                   if t.get("effect") == "PreferNoSchedule" and not tolerated(tolerations, t))
+
+    return count
+
+
+def normalize(counts: list[float]) -> list[float]:
+    """Fewest intolerable soft taints -> 100."""
+    most = max(counts)
+    if most <= 0:
+        return [MAX_SCORE] * len(counts)
+    return [MAX_SCORE * (most - c) / most for c in counts]
+
+
+PLUGIN = ScorePlugin(NAME, 3, prepare, normalize)  # upstream weighs it 3
