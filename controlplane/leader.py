@@ -68,15 +68,16 @@ class LeaderElector:
                     await asyncio.sleep(self.config.retry_period)
                     if await self._try():
                         last_renew = loop.time()
+                log.warning("%s: %s could not renew the lease; standing by", self.config.name,
+                            self.identity)
             finally:
                 self.is_leader = False
-                log.warning("%s: %s lost the lease; standing by", self.config.name, self.identity)
                 await on_stopped()
 
     async def release(self) -> None:
-        """Give the lease up at once (clean shutdown), so a standby need not wait it out."""
-        if not self.is_leader:
-            return
+        """Give the lease up at once (clean shutdown), so a standby need not wait it out.
+
+        Safe after run() was cancelled: it checks the holder on the server, not a local flag."""
         with contextlib.suppress(ApiError):
             lease = await self.client.get(LEASES, self.config.name, self.config.namespace)
             if lease.get("spec", {}).get("holderIdentity") == self.identity:

@@ -17,14 +17,6 @@ from aiohttp import web
 
 
 
-def _die_with_parent() -> None:
-    """Child side of Popen: get SIGKILL when the test process dies, even if killed outright."""
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -48,14 +40,16 @@ class Etcd:
         binary = shutil.which("etcd")
         if binary is None:
             raise RuntimeError("etcd is not installed: run `bash deploy/test.sh` (it installs etcd-server)")
+        # setpriv makes the kernel SIGKILL etcd if the test process dies, even killed outright;
+        # a Python preexec_fn would fork a process full of gRPC threads, which gRPC forbids.
         self.proc = subprocess.Popen(
-            [binary, "--name", "test", "--data-dir", self.data_dir,
+            ["setpriv", "--pdeathsig", "KILL", "--", binary, "--name", "test", "--data-dir", self.data_dir,
              "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
              "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
              "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
              "--initial-cluster", f"test=http://127.0.0.1:{self.peer_port}",
              "--log-level", "error", "--logger", "zap"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -1,0 +1,302 @@
+"""Garbage collector: objects whose owners are gone are deleted; owners deleted in the
+foreground wait for their dependents; owners deleted with `orphan` let them go free.
+
+Owners are found by `metadata.ownerReferences[].uid` across every served kind: one
+informer per kind feeds an index uid -> object and owner uid -> dependent uids. The queue
+carries uids; `sync(uid)` decides from the cached state (confirming an owner's absence with a
+live GET first, so a cache that lags never deletes a live object's dependents):
+
+* the object is being deleted with the `orphan` finalizer: strip its ownerReferences from
+  every dependent, then remove the finalizer;
+* with `foregroundDeletion`: delete its dependents, and once none that set
+  `blockOwnerDeletion` remain, remove the finalizer;
+* it has owners: when none is left standing it is deleted (Foreground if an owner waits
+  for it and it has dependents of its own, else as its own finalizers say); when some
+  stand, references to the missing or foreground-deleting ones are removed.
+
+Nothing is remembered outside the caches, so a restart at any point recomputes the same work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Hashable
+
+from ..client import ApiClient, ApiError, Conflict, Informer, NotFound
+from ..client.urls import object_key
+from ..resources.registry import RESOURCES, ResourceInfo, by_kind
+from .workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+ORPHAN = "orphan"
+FOREGROUND = "foregroundDeletion"
+CONFLICT_RETRY = 0.05  # seconds before a sync that lost a write race looks again
+Obj = dict[str, Any]
+
+
+def _owners(obj: Obj) -> list[Obj]:
+    return list((obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
+def _finalizers(obj: Obj) -> list[str]:
+    return list((obj.get("metadata") or {}).get("finalizers") or [])
+
+
+def _deleting(obj: Obj) -> bool:
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def waiting_for_dependents(obj: Obj) -> bool:
+    """Being deleted in the foreground: its dependents go first."""
+    return _deleting(obj) and FOREGROUND in _finalizers(obj)
+
+
+def _uid(obj: Obj) -> str:
+    return (obj.get("metadata") or {}).get("uid", "")
+
+
+@dataclass
+class _Graph:
+    """Who is where, and who depends on whom; rebuilt from the informers' events."""
+
+    where: dict[str, tuple[ResourceInfo, str]] = field(default_factory=dict)  # uid -> (kind, cache key)
+    dependents: dict[str, set[str]] = field(default_factory=dict)  # owner uid -> dependent uids
+
+    def put(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
+        uid = _uid(obj)
+        self.where[uid] = (info, object_key(obj))
+        if old is not None:
+            self._unlink(old)
+        for ref in _owners(obj):
+            self.dependents.setdefault(ref.get("uid", ""), set()).add(uid)
+
+    def remove(self, obj: Obj) -> None:
+        self.where.pop(_uid(obj), None)
+        self._unlink(obj)
+
+    def _unlink(self, obj: Obj) -> None:
+        uid = _uid(obj)
+        for ref in _owners(obj):
+            deps = self.dependents.get(ref.get("uid", ""))
+            if deps is not None:
+                deps.discard(uid)
+                if not deps:
+                    del self.dependents[ref.get("uid", "")]
+
+
+class GarbageCollector:
+    def __init__(self, client: ApiClient, *, kinds: tuple[ResourceInfo, ...] = RESOURCES, workers: int = 4,
+                 sync_timeout: float = 30.0, owns_client: bool = False) -> None:
+        self.client = client
+        self.sync_timeout = sync_timeout
+        self._owns_client = owns_client
+        self.workers = workers
+        self.informers = {info: Informer(client, info) for info in kinds if "watch" in info.verbs}
+        self.graph = _Graph()
+        self.queue = WorkQueue("garbage-collector")
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        for info, inf in self.informers.items():
+            inf.add_handlers(on_add=lambda obj, i=info: self._changed(i, None, obj),
+                             on_update=lambda old, new, i=info: self._changed(i, old, new),
+                             on_delete=self._deleted)
+            inf.start()
+        self._task = asyncio.create_task(self._run(), name="garbage-collector")
+
+    async def stop(self) -> None:
+        self.queue.shutdown()
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for inf in self.informers.values():
+            await inf.stop()
+        if self._owns_client:
+            await self.client.close()
+
+    async def _run(self) -> None:
+        # Start once every kind is listed, so the first decisions rarely need a live GET. Absence
+        # is always confirmed live, so a kind that cannot be listed only delays, never misleads.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.sync_timeout
+        for info, inf in self.informers.items():
+            try:
+                await inf.wait_synced(max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                log.warning("garbage collector: %s not listed yet; starting without it", info.resource)
+        await self.queue.run(self.sync, self.workers)
+
+    # -- handlers: keep the graph, say which uids to look at ----------------------------------
+
+    def _changed(self, info: ResourceInfo, old: Obj | None, new: Obj) -> None:
+        uid = _uid(new)
+        self.graph.put(info, new, old)
+        if _owners(new) or (_deleting(new) and {ORPHAN, FOREGROUND} & set(_finalizers(new))):
+            self.queue.add(uid)
+        if _deleting(new):
+            # Dependents of an owner now deleted in the foreground must go (or let go of it).
+            for dep in self.graph.dependents.get(uid, ()):
+                self.queue.add(dep)
+        if old is not None:
+            # An owner that lost a dependent may be waiting for exactly that.
+            gone = {r.get("uid") for r in _owners(old)} - {r.get("uid") for r in _owners(new)}
+            for owner in gone:
+                self.queue.add(owner)
+
+    def _deleted(self, obj: Obj) -> None:
+        self.graph.remove(obj)
+        for dep in self.graph.dependents.get(_uid(obj), ()):
+            self.queue.add(dep)  # its owner is gone
+        for ref in _owners(obj):
+            self.queue.add(ref.get("uid", ""))  # a foreground owner may have waited for it
+
+    # -- sync ---------------------------------------------------------------------------------
+
+    def cached(self, uid: str) -> tuple[ResourceInfo, Obj] | None:
+        where = self.graph.where.get(uid)
+        if where is None:
+            return None
+        obj = self.informers[where[0]].get(where[1])
+        return (where[0], obj) if obj is not None and _uid(obj) == uid else None
+
+    async def sync(self, key: Hashable) -> None:
+        try:
+            await self._sync(key)
+        except Conflict:
+            # Someone wrote the object between our read and our write: an ordinary race,
+            # settled by looking again shortly (not a failure worth a warning).
+            self.queue.add_after(key, CONFLICT_RETRY)
+
+    async def _sync(self, key: Hashable) -> None:
+        found = self.cached(str(key))
+        if found is None:
+            return  # gone: whoever depended on it was enqueued when it went
+        info, obj = found
+        if _deleting(obj):
+            if ORPHAN in _finalizers(obj):
+                await self._orphan_dependents(info, obj)
+            elif FOREGROUND in _finalizers(obj):
+                await self._delete_dependents(info, obj)
+            return  # otherwise its own deletion is under way; nothing for us to do
+        if _owners(obj):
+            await self._check_owners(info, obj)
+
+    async def _orphan_dependents(self, info: ResourceInfo, owner: Obj) -> None:
+        uid = _uid(owner)
+        for dep_uid in list(self.graph.dependents.get(uid, ())):
+            found = self.cached(dep_uid)
+            if found is not None:
+                await self._drop_refs(found[0], found[1], {uid})
+        await self._remove_finalizer(info, owner, ORPHAN)
+
+    async def _delete_dependents(self, info: ResourceInfo, owner: Obj) -> None:
+        uid = _uid(owner)
+        blocking = 0
+        for dep_uid in list(self.graph.dependents.get(uid, ())):
+            found = self.cached(dep_uid)
+            if found is None:
+                continue
+            ref = next((r for r in _owners(found[1]) if r.get("uid") == uid), {})
+            if ref.get("blockOwnerDeletion"):
+                blocking += 1
+            self.queue.add(dep_uid)  # each dependent decides for itself (it may have other owners)
+        if blocking == 0:
+            await self._remove_finalizer(info, owner, FOREGROUND)
+
+    async def _check_owners(self, info: ResourceInfo, obj: Obj) -> None:
+        solid: list[str] = []
+        dangling: list[str] = []
+        waiting: list[str] = []
+        for ref in _owners(obj):
+            state = await self._owner_state(obj, ref)
+            {"solid": solid, "dangling": dangling, "waiting": waiting}[state].append(ref.get("uid", ""))
+        if solid:
+            if dangling or waiting:
+                await self._drop_refs(info, obj, set(dangling) | set(waiting))
+            return
+        if waiting and self.graph.dependents.get(_uid(obj)):
+            policy = "Foreground"  # an owner waits for us, and we have dependents of our own
+        elif FOREGROUND in _finalizers(obj):
+            policy = "Foreground"
+        elif ORPHAN in _finalizers(obj):
+            policy = "Orphan"
+        else:
+            policy = "Background"
+        md = obj["metadata"]
+        log.info("deleting %s %s/%s: its owners are %s", info.kind, md.get("namespace", ""), md["name"],
+                 "being deleted" if waiting else "gone")
+        with contextlib.suppress(NotFound, Conflict):  # gone, or replaced by a new uid: nothing to do
+            await self.client.delete(info, md["name"], md.get("namespace", ""), uid=md.get("uid", ""),
+                                     propagation_policy=policy)
+
+    async def _owner_state(self, dependent: Obj, ref: Obj) -> str:
+        """solid (there, not waiting for us), dangling (gone) or waiting (foreground-deleting)."""
+        owner_info = by_kind(ref.get("apiVersion", ""), ref.get("kind", ""))
+        if owner_info is None:
+            return "solid"  # a kind we cannot look up: never delete on a guess
+        namespace = dependent["metadata"].get("namespace", "") if owner_info.namespaced else ""
+        if owner_info.namespaced and not namespace:
+            return "dangling"  # a cluster-scoped object cannot be owned by a namespaced one
+        found = self.cached(ref.get("uid", ""))
+        # The uid only counts where the reference points: that kind, in the dependent's namespace.
+        if found is not None and found[0] == owner_info and \
+                (found[1]["metadata"].get("namespace") or "") == namespace:
+            return "waiting" if waiting_for_dependents(found[1]) else "solid"
+        # Not in our cache: ask the API, the cache may just be behind a fresh owner.
+        try:
+            live = await self.client.get(owner_info, ref.get("name", ""), namespace)
+        except NotFound:
+            return "dangling"
+        if _uid(live) != ref.get("uid"):
+            return "dangling"  # same name, another object: the owner we knew is gone
+        return "waiting" if waiting_for_dependents(live) else "solid"
+
+    # -- writes (fresh GET, conditional PUT: a Conflict just retries the key) ----------------
+
+    async def _drop_refs(self, info: ResourceInfo, obj: Obj, uids: set[str]) -> None:
+        md = obj["metadata"]
+        try:
+            fresh = await self.client.get(info, md["name"], md.get("namespace", ""))
+        except NotFound:
+            return
+        if _uid(fresh) != _uid(obj):
+            return
+        refs = [r for r in _owners(fresh) if r.get("uid") not in uids]
+        if len(refs) == len(_owners(fresh)):
+            return
+        if refs:
+            fresh["metadata"]["ownerReferences"] = refs
+        else:
+            fresh["metadata"].pop("ownerReferences", None)
+        with contextlib.suppress(NotFound):
+            await self.client.update(info, fresh)
+
+    async def _remove_finalizer(self, info: ResourceInfo, obj: Obj, finalizer: str) -> None:
+        md = obj["metadata"]
+        try:
+            fresh = await self.client.get(info, md["name"], md.get("namespace", ""))
+        except NotFound:
+            return
+        if _uid(fresh) != _uid(obj) or finalizer not in _finalizers(fresh):
+            return
+        fresh["metadata"]["finalizers"] = [f for f in _finalizers(fresh) if f != finalizer]
+        try:
+            await self.client.update(info, fresh)
+        except NotFound:
+            pass
+        except ApiError as exc:
+            if exc.code != 409:
+                log.warning("removing %s from %s %s: %s", finalizer, info.kind, md["name"], exc)
+            raise
+
+
+async def run_garbage_collector(api_url: str) -> GarbageCollector:
+    """Start the collector against an API server; `await gc.stop()` to end it."""
+    gc = GarbageCollector(ApiClient(api_url, user_agent="pyctl-garbage-collector"), owns_client=True)
+    await gc.start()
+    return gc

@@ -1,0 +1,236 @@
+"""The controller manager: every controller, run only while this process holds the lease.
+
+`ControllerManager` campaigns for the Lease `kube-system/pyctl-controller-manager`; on
+winning it starts fresh instances of every controller (each with its own client, so each
+writes as its own field manager), on losing the lease it stops them all, and on a clean
+stop it gives the lease up so a standby takes over at once. Controllers keep no state that
+their informers cannot rebuild, so a new leader simply starts from what the API holds.
+
+`Elected` is the reusable piece: start/stop something under a named lease (the scheduler
+uses it too, see controlplane.components).
+
+Controllers owned by other modules (replicaset, deployment, node lifecycle) are imported
+when leadership starts; one whose module does not exist yet is skipped with a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from dataclasses import dataclass, replace
+from typing import Any, Awaitable, Callable, Protocol
+
+from ..client import ApiClient, ApiError
+from ..client.kinds import LEASES
+from ..leader import ElectionConfig, LeaderElector
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "pyctl-controller-manager"
+
+
+class Controller(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ManagerConfig:
+    node_grace: float = 40.0
+    """Seconds without a node lease renewal before the node is NotReady."""
+    eviction_timeout: float = 60.0
+    """Seconds a node stays unreachable before its pods are deleted."""
+    node_monitor_period: float = 5.0
+    """Seconds between the node lifecycle controller's passes."""
+    namespace_poll_period: float = 1.0
+    """Seconds between passes over a terminating namespace that still has content."""
+    leader_election: bool = True
+    """Run controllers only while holding the lease (False: run them at once, alone)."""
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    identity: str = ""
+    """This candidate's name in the Lease; hostname_pid_random when empty."""
+    controllers: tuple[str, ...] = ()
+    """Run only these (names as in CONTROLLERS); empty: all."""
+
+
+# -- leader election around start/stop ------------------------------------------------------
+
+class Elected:
+    """Runs `on_started` while holding the lease `election.name`, `on_stopped` on losing it."""
+
+    def __init__(self, client: ApiClient, election: ElectionConfig, on_started: Callable[[], Awaitable[None]],
+                 on_stopped: Callable[[], Awaitable[None]], *, enabled: bool = True) -> None:
+        self.client = client
+        self.elector = LeaderElector(client, election)
+        self.enabled = enabled
+        self._on_started, self._on_stopped = on_started, on_stopped
+        self._task: asyncio.Task[None] | None = None
+        self._running = False
+
+    @property
+    def identity(self) -> str:
+        return self.elector.identity
+
+    @property
+    def is_leader(self) -> bool:
+        return self.elector.is_leader if self.enabled else self._running
+
+    async def start(self) -> None:
+        if not self.enabled:
+            await self._started()
+            return
+        self._task = asyncio.create_task(self.elector.run(self._started, self._stopped),
+                                         name=f"elect-{self.elector.config.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task  # the elector's finally stops what we started
+            self._task = None
+            await self._release()
+        await self._stopped()
+
+    async def _started(self) -> None:
+        self._running = True
+        # Never raise here: an exception would end the election loop for good.
+        try:
+            await self._on_started()
+        except Exception:
+            log.exception("%s: starting failed", self.elector.config.name)
+
+    async def _stopped(self) -> None:
+        # Also after a start that was cancelled half way: on_stopped must be idempotent.
+        self._running = False
+        try:
+            await self._on_stopped()
+        except Exception:
+            log.exception("%s: stopping failed", self.elector.config.name)
+
+    async def _release(self) -> None:
+        """Hand the lease back if it is still ours (LeaderElector.release needs is_leader,
+        which its own loop clears on cancellation, so this checks the holder instead)."""
+        cfg = self.elector.config
+        with contextlib.suppress(ApiError):
+            lease = await self.client.get(LEASES, cfg.name, cfg.namespace)
+            spec = lease.get("spec") or {}
+            if spec.get("holderIdentity") == self.identity:
+                spec.update(holderIdentity="", leaseDurationSeconds=1)
+                lease["spec"] = spec
+                await self.client.update(LEASES, lease, cfg.namespace)
+                log.info("%s: %s released the lease", cfg.name, self.identity)
+
+
+# -- the controllers ------------------------------------------------------------------------
+
+def _load(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(module, __package__), name)
+
+
+def _endpoints(client: ApiClient, cfg: ManagerConfig) -> Controller:
+    return _load(".endpoints", "EndpointsController")(client)
+
+
+def _garbage_collector(client: ApiClient, cfg: ManagerConfig) -> Controller:
+    return _load(".garbage_collector", "GarbageCollector")(client)
+
+
+def _namespace(client: ApiClient, cfg: ManagerConfig) -> Controller:
+    config = _load(".namespace", "NamespaceConfig")(poll_period=cfg.namespace_poll_period)
+    return _load(".namespace", "NamespaceController")(client, config)
+
+
+def _replicaset(client: ApiClient, cfg: ManagerConfig) -> Controller:
+    return _load(".replicaset", "ReplicaSetController")(client)
+
+
+def _deployment(client: ApiClient, cfg: ManagerConfig) -> Controller:
+    return _load(".deployment", "DeploymentController")(client)
+
+
+def _node_lifecycle(client: ApiClient, cfg: ManagerConfig) -> Controller:
+    config = _load(".node_lifecycle", "NodeLifecycleConfig")(
+        grace_period=cfg.node_grace, eviction_timeout=cfg.eviction_timeout, monitor_period=cfg.node_monitor_period)
+    return _load(".node_lifecycle", "NodeLifecycleController")(client, config)
+
+
+CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
+    "endpoints": _endpoints,
+    "garbagecollector": _garbage_collector,
+    "namespace": _namespace,
+    "replicaset": _replicaset,
+    "deployment": _deployment,
+    "nodelifecycle": _node_lifecycle,
+}
+
+
+class ControllerManager:
+    """`await start()` campaigns (or runs at once without leader election); `await stop()`
+    stops every controller and hands the lease back."""
+
+    def __init__(self, api_url: str, *, config: ManagerConfig | None = None, **overrides: Any) -> None:
+        self.api_url = api_url
+        self.config = replace(config or ManagerConfig(), **overrides)
+        unknown = set(self.config.controllers) - set(CONTROLLERS)
+        if unknown:
+            raise ValueError(f"unknown controllers: {', '.join(sorted(unknown))}")
+        self.client = ApiClient(api_url, user_agent="pyctl-controller-manager")
+        cfg = self.config
+        election = ElectionConfig(name=LEASE_NAME, lease_duration=cfg.lease_duration,
+                                  renew_deadline=cfg.renew_deadline, retry_period=cfg.retry_period,
+                                  identity=cfg.identity)
+        self.elected = Elected(self.client, election, self._start_controllers, self._stop_controllers,
+                               enabled=cfg.leader_election)
+        self.running: dict[str, tuple[Controller, ApiClient]] = {}
+
+    @property
+    def identity(self) -> str:
+        return self.elected.identity
+
+    @property
+    def is_leader(self) -> bool:
+        return self.elected.is_leader
+
+    async def start(self) -> None:
+        await self.elected.start()
+
+    async def stop(self) -> None:
+        await self.elected.stop()
+        await self.client.close()
+
+    async def _start_controllers(self) -> None:
+        names = self.config.controllers or tuple(CONTROLLERS)
+        for name in names:
+            client = ApiClient(self.api_url, user_agent=f"pyctl-{name}-controller")
+            try:
+                controller = CONTROLLERS[name](client, self.config)
+            except (ImportError, AttributeError) as exc:
+                log.warning("controller %s is not available yet (%s); skipping it", name, exc)
+                await client.close()
+                continue
+            # Recorded before it starts, so a stop that interrupts the start still stops it.
+            self.running[name] = (controller, client)
+            try:
+                await controller.start()
+            except Exception:
+                log.exception("controller %s failed to start", name)
+        log.info("controllers running: %s", ", ".join(self.running) or "none")
+
+    async def _stop_controllers(self) -> None:
+        running, self.running = self.running, {}
+
+        async def stop_one(name: str, controller: Controller, client: ApiClient) -> None:
+            try:
+                await controller.stop()
+            except Exception:
+                log.exception("controller %s failed to stop cleanly", name)
+            finally:
+                await client.close()
+
+        await asyncio.gather(*(stop_one(n, c, cl) for n, (c, cl) in running.items()))
+        if running:
+            log.info("controllers stopped: %s", ", ".join(running))
