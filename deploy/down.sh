@@ -2,8 +2,7 @@
 # Stops what deploy/up.sh started, by the pids it recorded, and removes its state.
 set -euo pipefail
 STATE=${PYCTL_STATE:-/var/lib/pyctl/local}
-for name in controlplane etcd; do
-  pidfile=$STATE/run/$name.pid
+for pidfile in "$STATE"/run/agent-*.pid "$STATE/run/controlplane.pid" "$STATE/run/etcd.pid"; do
   if [ -f "$pidfile" ]; then
     pid=$(cat "$pidfile")
     if kill -0 "$pid" 2>/dev/null; then
