@@ -1,0 +1,99 @@
+"""Per-pod namespaces the agent creates and owns: network, IPC and UTS, bind-mounted as files.
+
+A pod's sandbox is pause-less: `unshare(1)` creates fresh net/ipc/uts namespaces and pins them
+by bind-mounting their nsfs files under `<state>/ns/<uid>/`; every container of the pod joins
+them by path in its config.json. Only files under our own directory are ever unmounted, so a
+namespace the agent did not create is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+KINDS = ("net", "ipc", "uts")
+
+
+@dataclass(frozen=True)
+class PodNamespaces:
+    """The pinned namespace files of one pod."""
+
+    dir: Path
+
+    def path(self, kind: str) -> Path:
+        return self.dir / kind
+
+    @property
+    def net(self) -> Path:
+        return self.path("net")
+
+    def exists(self) -> bool:
+        return all(is_mountpoint(self.path(k)) for k in KINDS)
+
+
+def is_mountpoint(path: Path) -> bool:
+    """True when `path` is a mount target (nsfs bind mounts are not seen by os.path.ismount)."""
+    target = str(path)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == target for line in f)
+    except OSError:
+        return False
+
+
+def mounts_under(root: Path) -> list[str]:
+    """Mount targets at or below `root`, deepest first (the order to unmount them)."""
+    prefix = str(root).rstrip("/")
+    with open("/proc/self/mountinfo") as f:
+        targets = [line.split()[4] for line in f]
+    hits = [t for t in targets if t == prefix or t.startswith(prefix + "/")]
+    return sorted(set(hits), key=len, reverse=True)
+
+
+def create(dir: Path, hostname: str) -> PodNamespaces:
+    """Create and pin net/ipc/uts namespaces under `dir`; idempotent."""
+    ns = PodNamespaces(dir)
+    if ns.exists():
+        return ns
+    delete(dir)  # a half-made sandbox from a crash: start clean
+    dir.mkdir(parents=True, exist_ok=True)
+    for kind in KINDS:
+        ns.path(kind).touch()
+    args = ["unshare"] + [f"--{k}={ns.path(k)}" for k in KINDS]
+    # Set the hostname once inside the new UTS namespace; containers share it.
+    args += ["hostname", hostname]
+    subprocess.run(args, check=True, capture_output=True, timeout=10)
+    return ns
+
+
+def delete(dir: Path) -> None:
+    """Unmount and remove a pod's namespace files; nothing is an error when already gone."""
+    if not dir.exists():
+        return
+    for target in mounts_under(dir):
+        subprocess.run(["umount", "-l", target], capture_output=True, timeout=10)
+    shutil.rmtree(dir, ignore_errors=True)
+
+
+async def run_in_netns(netns: Path, *argv: str, timeout: float = 30) -> tuple[int, str, str]:
+    """Run a command in a pod's network namespace with `nsenter --net=` (never `ip netns exec`,
+    which remounts /sys and hides the cgroup v1 hierarchies from what it runs)."""
+    proc = await asyncio.create_subprocess_exec(
+        "nsenter", f"--net={netns}", "--", *argv,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def setns_fd(netns: Path) -> int:
+    """Open a namespace file for os.setns (the caller closes it)."""
+    return os.open(netns, os.O_RDONLY | os.O_CLOEXEC)

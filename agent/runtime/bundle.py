@@ -1,0 +1,228 @@
+"""The OCI runtime bundle: config.json for one container of a pod.
+
+What Kubernetes and CRI-O decide for a container, written down once: the process (image
+Entrypoint/Cmd merged with command/args, env, workingDir, user), the pod's shared
+net/ipc/uts namespaces by path with private mount/pid namespaces, /etc/hosts,
+/etc/resolv.conf and /etc/hostname from the pod, volumes, Docker's default capabilities,
+masked and read-only /proc paths, noNewPrivileges, and cgroup resources from
+requests/limits under a pyctl-specific cgroup parent (cgroupfs, v1 hybrid).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Docker's (and CRI-O's) default capability set.
+DEFAULT_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]
+ALL_CAPS = DEFAULT_CAPS + [
+    "CAP_DAC_READ_SEARCH", "CAP_LINUX_IMMUTABLE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_LEASE", "CAP_AUDIT_CONTROL", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+]
+MASKED_PATHS = [
+    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware", "/sys/dev/block",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+CPU_PERIOD = 100_000
+SWAP_ACCOUNTING = Path("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+MIN_SHARES = 2
+
+_QTY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
+_MULT: dict[str | None, Decimal | int] = {None: 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+         "P": 10**15, "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+         "Pi": 2**50, "Ei": 2**60}
+
+
+def quantity(value: Any) -> Decimal:
+    """A Kubernetes resource quantity ("100m", "64Mi", 2) as a number."""
+    m = _QTY.match(str(value).strip())
+    if not m:
+        raise ValueError(f"invalid quantity {value!r}")
+    return Decimal(m.group(1)) * _MULT[m.group(2)]
+
+
+@dataclass
+class PodFiles:
+    """Per-pod files and namespaces every container of the pod shares."""
+
+    hostname: str
+    netns: str
+    ipcns: str
+    utsns: str
+    hosts: str
+    resolv_conf: str
+    hostname_file: str
+    volumes: dict[str, str] = field(default_factory=dict)
+    """Volume name -> host path (emptyDir dirs under the pod dir, hostPath as given)."""
+
+
+def process_args(container: dict[str, Any], image: dict[str, Any]) -> list[str]:
+    """Kubernetes' rule: command replaces Entrypoint (and drops Cmd); args replace Cmd."""
+    entrypoint = image.get("Entrypoint") or []
+    cmd = image.get("Cmd") or []
+    if container.get("command"):
+        return list(container["command"]) + list(container.get("args") or [])
+    if container.get("args"):
+        return list(entrypoint) + list(container["args"])
+    return list(entrypoint) + list(cmd)
+
+
+def process_env(container: dict[str, Any], image: dict[str, Any]) -> list[str]:
+    """Image env, overridden by the container's env (literal values only; valueFrom is the
+    pod worker's job to resolve); $(VAR) references expand against earlier entries."""
+    env: dict[str, str] = {}
+    for item in image.get("Env") or [DEFAULT_PATH]:
+        k, _, v = item.partition("=")
+        env[k] = v
+    for e in container.get("env") or []:
+        env[e["name"]] = _expand(str(e.get("value", "")), env)
+    env.setdefault("PATH", DEFAULT_PATH.partition("=")[2])
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), value)
+
+
+def user_ids(container: dict[str, Any], pod_spec: dict[str, Any], image: dict[str, Any]) -> tuple[int, int]:
+    sc = {**(pod_spec.get("securityContext") or {}), **(container.get("securityContext") or {})}
+    uid, gid = 0, 0
+    img_user = str(image.get("User") or "")
+    if img_user:
+        u, _, g = img_user.partition(":")
+        uid = int(u) if u.isdigit() else 0  # named users would need the image's /etc/passwd
+        gid = int(g) if g.isdigit() else 0
+    uid = int(sc.get("runAsUser", uid))
+    gid = int(sc.get("runAsGroup", gid))
+    return uid, gid
+
+
+def resources(container: dict[str, Any], pids_limit: int) -> dict[str, Any]:
+    """cgroup resources from requests/limits, as the kubelet computes them."""
+    res = container.get("resources") or {}
+    req, lim = res.get("requests") or {}, res.get("limits") or {}
+    out: dict[str, Any] = {"devices": [{"allow": False, "access": "rwm"}]}
+    cpu: dict[str, Any] = {}
+    cpu_req = req.get("cpu", lim.get("cpu"))
+    cpu["shares"] = max(MIN_SHARES, int(quantity(cpu_req) * 1024)) if cpu_req is not None else MIN_SHARES
+    if "cpu" in lim:
+        cpu["quota"] = max(1000, int(quantity(lim["cpu"]) * CPU_PERIOD))
+        cpu["period"] = CPU_PERIOD
+    out["cpu"] = cpu
+    if "memory" in lim:
+        limit = int(quantity(lim["memory"]))
+        out["memory"] = {"limit": limit}
+        if SWAP_ACCOUNTING:  # no swap beyond the limit (runc refuses swap without memsw)
+            out["memory"]["swap"] = limit
+    if pids_limit > 0:
+        out["pids"] = {"limit": pids_limit}
+    return out
+
+
+def _bind(dest: str, source: str, ro: bool = False) -> dict[str, Any]:
+    opts = ["rbind", "rprivate", "ro" if ro else "rw"]
+    return {"destination": dest, "type": "bind", "source": source, "options": opts}
+
+
+def mounts(container: dict[str, Any], files: PodFiles, privileged: bool) -> list[dict[str, Any]]:
+    sys_opt = "rw" if privileged else "ro"
+    ms: list[dict[str, Any]] = [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", sys_opt]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", sys_opt]},
+        _bind("/etc/hosts", files.hosts),
+        _bind("/etc/resolv.conf", files.resolv_conf),
+        _bind("/etc/hostname", files.hostname_file),
+    ]
+    for vm in container.get("volumeMounts") or []:
+        source = files.volumes.get(vm["name"])
+        if source is None:
+            raise ValueError(f"volumeMount {vm['name']!r} names no volume of the pod")
+        if vm.get("subPath"):
+            source = str(Path(source) / vm["subPath"])
+            Path(source).mkdir(parents=True, exist_ok=True)
+        ms.append(_bind(vm["mountPath"], source, ro=bool(vm.get("readOnly"))))
+    return ms
+
+
+def config(pod: dict[str, Any], container: dict[str, Any], image: dict[str, Any],
+           rootfs: str, files: PodFiles, cgroups_path: str, pids_limit: int = 4096) -> dict[str, Any]:
+    """The config.json of one container."""
+    spec = pod.get("spec") or {}
+    sc = container.get("securityContext") or {}
+    privileged = bool(sc.get("privileged"))
+    caps = list(ALL_CAPS if privileged else DEFAULT_CAPS)
+    add = ["CAP_" + c.upper().removeprefix("CAP_") for c in (sc.get("capabilities") or {}).get("add") or []]
+    drop = {"CAP_" + c.upper().removeprefix("CAP_") for c in (sc.get("capabilities") or {}).get("drop") or []}
+    if "CAP_ALL" in drop:
+        caps = []
+    caps = [c for c in dict.fromkeys(caps + add) if c not in drop]
+    uid, gid = user_ids(container, spec, image)
+    # Kubernetes defaults allowPrivilegeEscalation to true, except when privileged.
+    no_new_privs = sc.get("allowPrivilegeEscalation") is False and not privileged
+    linux: dict[str, Any] = {
+        "namespaces": [
+            {"type": "pid"}, {"type": "mount"},
+            {"type": "network", "path": files.netns},
+            {"type": "ipc", "path": files.ipcns},
+            {"type": "uts", "path": files.utsns},
+        ],
+        "cgroupsPath": cgroups_path,
+        "resources": resources(container, pids_limit),
+    }
+    if privileged:
+        linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+    else:
+        linux["maskedPaths"] = list(MASKED_PATHS)
+        linux["readonlyPaths"] = list(READONLY_PATHS)
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": uid, "gid": gid},
+            "args": process_args(container, image),
+            "env": process_env(container, image),
+            "cwd": container.get("workingDir") or image.get("WorkingDir") or "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "noNewPrivileges": no_new_privs,
+        },
+        "root": {"path": rootfs, "readonly": bool(sc.get("readOnlyRootFilesystem"))},
+        "hostname": files.hostname,
+        "mounts": mounts(container, files, privileged),
+        "linux": linux,
+    }
+
+
+def write(bundle_dir: Path, cfg: dict[str, Any]) -> Path:
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    path = bundle_dir / "config.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cfg, indent=1))
+    tmp.replace(path)
+    return path

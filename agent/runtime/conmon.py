@@ -1,0 +1,230 @@
+"""One container's lifecycle through conmon + runc, and what is left of it on disk.
+
+conmon (API version 1) runs `runc create` for us, double-forks so it outlives the agent,
+holds the container's stdio, writes the CRI "k8s-file" log, and writes the exit code to
+`<exit-dir>/<id>` when the container ends. We learn the container's PID through conmon's
+sync pipe, then `runc start` it. Every runc call uses the agent's own `--root`, so `runc
+list` there shows pyctl's containers and nothing else. Stop is SIGTERM, a grace period,
+then SIGKILL; `runc delete` after the process is gone (a forced delete of a running
+container waits 100 ms by itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RUNC = "/usr/sbin/runc"
+CONMON = "/usr/bin/conmon"
+CGROUP_V1 = Path("/sys/fs/cgroup")
+
+
+class RuntimeError_(RuntimeError):
+    """runc or conmon failed; the message is theirs."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where one node's runtime state lives."""
+
+    runc_root: Path
+    exit_dir: Path
+    socket_dir: Path
+
+    def ensure(self) -> None:
+        for d in (self.runc_root, self.exit_dir, self.socket_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+async def _run(*argv: str, timeout: float = 30, check: bool = True) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    text = out.decode(errors="replace").strip()
+    if check and proc.returncode != 0:
+        raise RuntimeError_(f"{' '.join(argv[:4])}...: {text}")
+    return proc.returncode or 0, text
+
+
+class Runc:
+    """runc with the agent's state root."""
+
+    def __init__(self, paths: Paths, binary: str = RUNC) -> None:
+        self.paths, self.binary = paths, binary
+
+    def _argv(self, *args: str) -> list[str]:
+        return [self.binary, "--root", str(self.paths.runc_root), *args]
+
+    async def state(self, cid: str) -> dict[str, Any] | None:
+        rc, out = await _run(*self._argv("state", cid), check=False)
+        return json.loads(out) if rc == 0 else None
+
+    async def list(self) -> list[dict[str, Any]]:
+        _, out = await _run(*self._argv("list", "--format", "json"))
+        return json.loads(out or "null") or []
+
+    async def kill(self, cid: str, sig: signal.Signals, all_procs: bool = False) -> None:
+        args = ["kill"] + (["--all"] if all_procs else []) + [cid, str(int(sig))]
+        await _run(*self._argv(*args), check=False)
+
+    async def delete(self, cid: str) -> None:
+        if await self.state(cid) is not None:
+            await _run(*self._argv("delete", "--force", cid), check=False)
+
+
+async def start(runc: Runc, cid: str, name: str, bundle: Path, log_path: Path,
+                timeout: float = 30) -> int:
+    """Create the container under conmon, start it, and return its PID."""
+    paths = runc.paths
+    paths.ensure()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    (paths.exit_dir / cid).unlink(missing_ok=True)
+    sync_r, sync_w = os.pipe()
+    argv = [
+        CONMON, "--api-version", "1", "-c", cid, "-u", cid, "-n", name,
+        "-r", runc.binary, "--runtime-arg", f"--root={paths.runc_root}",
+        "-b", str(bundle), "-p", str(bundle / "pidfile"), "-P", str(bundle / "conmon.pid"),
+        "-l", f"k8s-file:{log_path}", "--exit-dir", str(paths.exit_dir),
+        "--socket-dir-path", str(paths.socket_dir), "-0", str(bundle),
+        "--log-level", "error", "--no-sync-log",  # else conmon sync(2)s every disk on exit
+    ]
+    env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w))
+    # conmon's forked monitor inherits stderr: a file, never a pipe we would wait on.
+    errlog = bundle / "conmon.err"
+    try:
+        with open(errlog, "wb") as err_f:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, env=env, pass_fds=(sync_w,), start_new_session=True,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=err_f)
+    finally:
+        os.close(sync_w)  # so we see EOF if conmon dies before reporting
+    try:
+        line = await asyncio.wait_for(
+            asyncio.get_running_loop().run_in_executor(None, _read_line, sync_r), timeout)
+    finally:
+        os.close(sync_r)
+    await proc.wait()  # the first conmon exits once it has forked
+    try:
+        msg = json.loads(line) if line else {}
+    except ValueError:
+        msg = {}
+    pid = int(msg.get("data", -1))
+    if pid <= 0:
+        detail = msg.get("message") or _tail(errlog) or "no pid from conmon"
+        await runc.delete(cid)
+        raise RuntimeError_(f"create {name}: {detail}")
+    await _run(*runc._argv("start", cid))
+    return pid
+
+
+def _tail(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace").strip()[-2000:]
+    except OSError:
+        return ""
+
+
+def _read_line(fd: int) -> str:
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.decode(errors="replace").strip()
+
+
+def exit_code(paths: Paths, cid: str) -> tuple[int, float] | None:
+    """(exit code, when) from conmon's exit file, None while the container runs."""
+    f = paths.exit_dir / cid
+    try:
+        text = f.read_text().strip()
+        return int(text), f.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+
+
+def oom_killed(bundle: Path, cgroups_path: str) -> bool:
+    """conmon's `oom` file, or the memory cgroup's oom_kill counter (read before delete)."""
+    if (bundle / "oom").exists():
+        return True
+    try:
+        text = (CGROUP_V1 / "memory" / cgroups_path.lstrip("/") / "memory.oom_control").read_text()
+    except OSError:
+        return False
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill" and value.strip() not in ("", "0"):
+            return True
+    return False
+
+
+def conmon_pid(bundle: Path) -> int | None:
+    """The PID of the container's conmon while it lives (an unreaped zombie counts as gone:
+    conmon's parent is init, which may reap it late)."""
+    try:
+        pid = int((bundle / "conmon.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+async def stop(runc: Runc, cid: str, grace: float) -> None:
+    """SIGTERM, wait up to `grace` seconds for the exit, then SIGKILL and wait again."""
+    if exit_code(runc.paths, cid) is not None:
+        return
+    st = await runc.state(cid)
+    if st is None or st.get("status") not in ("running", "created", "paused"):
+        return
+    if grace > 0:
+        await runc.kill(cid, signal.SIGTERM)
+        if await _wait_exit(runc, cid, grace):
+            return
+    await runc.kill(cid, signal.SIGKILL, all_procs=True)
+    await _wait_exit(runc, cid, 10)
+
+
+async def _wait_exit(runc: Runc, cid: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if exit_code(runc.paths, cid) is not None:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def remove(runc: Runc, cid: str, bundle: Path) -> None:
+    """Delete the runc container and wait (bounded) for its conmon to exit."""
+    await runc.delete(cid)
+    pid = conmon_pid(bundle)
+    deadline = time.monotonic() + 5
+    while pid is not None and _alive(pid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    if pid is not None and _alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    (runc.paths.exit_dir / cid).unlink(missing_ok=True)
+    # conmon's attach-socket symlink (<socket-dir>/<cuuid> -> bundle) outlives it otherwise.
+    (runc.paths.socket_dir / cid).unlink(missing_ok=True)

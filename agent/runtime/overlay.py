@@ -1,0 +1,47 @@
+"""The container root filesystem: an overlayfs of read-only image layers plus a private upper.
+
+`lowerdirs` are given top-most first (overlayfs order). The container's writes land in
+`<container>/upper`, so image layers stay shared and untouched between containers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+
+def mount_rootfs(lowerdirs: list[str], container_dir: Path) -> Path:
+    """Mount `<container_dir>/rootfs` as overlay(lowerdirs, upper, work); idempotent."""
+    if not lowerdirs:
+        raise ValueError("an overlay rootfs needs at least one lower layer")
+    for layer in lowerdirs:
+        if ":" in layer or "," in layer:
+            raise ValueError(f"layer path {layer!r} cannot be given to overlayfs")
+    rootfs, upper, work = (container_dir / n for n in ("rootfs", "upper", "work"))
+    for d in (rootfs, upper, work):
+        d.mkdir(parents=True, exist_ok=True)
+    if is_mounted(rootfs):
+        return rootfs
+    opts = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(rootfs)],
+                   check=True, capture_output=True, timeout=30)
+    return rootfs
+
+
+def unmount_rootfs(container_dir: Path, remove: bool = True) -> None:
+    """Unmount the rootfs (lazily if busy) and, with `remove`, delete upper/work too."""
+    rootfs = container_dir / "rootfs"
+    if is_mounted(rootfs):
+        subprocess.run(["umount", str(rootfs)], capture_output=True, timeout=30)
+        if is_mounted(rootfs):
+            subprocess.run(["umount", "-l", str(rootfs)], capture_output=True, timeout=30)
+    if remove:
+        for name in ("rootfs", "upper", "work"):
+            shutil.rmtree(container_dir / name, ignore_errors=True)
+
+
+def is_mounted(path: Path) -> bool:
+    target = str(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == target for line in f)

@@ -1,0 +1,375 @@
+"""RuncRuntime: real pods on this node through netns + CNI + conmon + runc.
+
+Owns the agent's on-disk pod state, which is all it needs to re-adopt pods after a
+restart (conmon keeps containers alive meanwhile):
+
+    <state>/runc/                 runc --root (only pyctl's containers)
+    <state>/exits/ sockets/       conmon exit files and attach sockets
+    <state>/cni/                  host-local IP allocations
+    <state>/pods/<uid>/pod.json   the pod, its CNI attachment (pod IP), start time
+    <state>/pods/<uid>/ns/        pinned net/ipc/uts namespaces
+    <state>/pods/<uid>/etc/       hosts, resolv.conf, hostname
+    <state>/pods/<uid>/volumes/   emptyDirs
+    <state>/pods/<uid>/containers/<name>/meta.json, <cid>/ (bundle, overlay rootfs)
+    <state>/pods/<uid>/logs/<name>/<restart>.log
+
+Images come from the `rootfs_for(image)` hook: it returns the image's layer directories
+(top-most first) and its config (Entrypoint, Cmd, Env, WorkingDir, User).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import inspect
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Union
+
+from ..network import netns as nsmod
+from ..network.cni import Attachment, Cni, NetworkConfig, host_port_mappings
+from . import bundle, conmon, overlay
+from .base import ContainerState, Pod, RuntimePod
+
+log = logging.getLogger(__name__)
+
+VERSION = "runc://1.1"
+ImageConfig = dict[str, Any]
+RootfsResult = tuple[list[str], ImageConfig]
+RootfsResolver = Callable[[str], Union[RootfsResult, Awaitable[RootfsResult]]]
+
+
+class _ImageError(Exception):
+    """rootfs_for(image) failed."""
+
+
+def _rfc3339(ts: float | None = None) -> str:
+    t = dt.datetime.now(dt.timezone.utc) if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+class RuncRuntime:
+    name = "runc"
+    version = VERSION
+
+    def __init__(self, state_dir: Path | str, network: NetworkConfig, rootfs_for: RootfsResolver,
+                 cgroup_parent: str = "pyctl", pids_limit: int = 4096) -> None:
+        self.state = Path(state_dir)
+        self.pods_dir = self.state / "pods"
+        self.pods_dir.mkdir(parents=True, exist_ok=True)
+        self.paths = conmon.Paths(self.state / "runc", self.state / "exits", self.state / "sockets")
+        self.paths.ensure()
+        self.runc = conmon.Runc(self.paths)
+        self.cni = Cni(network)
+        self.rootfs_for = rootfs_for
+        self.cgroup_parent = "/" + cgroup_parent.strip("/")
+        self.pids_limit = pids_limit
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, uid: str) -> asyncio.Lock:
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    # -- Runtime ------------------------------------------------------------------------------
+
+    async def start_pod(self, pod: Pod) -> RuntimePod:
+        uid = pod["metadata"]["uid"]
+        async with self._lock(uid):
+            pdir = self.pods_dir / uid
+            if not (pdir / "pod.json").exists():
+                await self._create_sandbox(pod, pdir)
+            for c in (pod.get("spec") or {}).get("containers") or []:
+                if not (pdir / "containers" / c["name"] / "meta.json").exists():
+                    await self._start_container(pdir, c["name"], 0, None)
+            return await self._observe(pdir)
+
+    async def restart_container(self, uid: str, name: str) -> None:
+        async with self._lock(uid):
+            pdir = self.pods_dir / uid
+            meta_path = pdir / "containers" / name / "meta.json"
+            if not meta_path.exists():
+                return
+            old = await self._container_state(pdir, json.loads(meta_path.read_text()))
+            if old.state == "running":
+                return
+            meta = json.loads(meta_path.read_text())
+            await self._remove_run(pdir, name, meta.get("cid", ""))
+            old.last_state = None
+            await self._start_container(pdir, name, meta.get("restart_count", 0) + 1, old)
+
+    async def stop_pod(self, uid: str, grace: float) -> None:
+        async with self._lock(uid):
+            pdir = self.pods_dir / uid
+            if pdir.exists():
+                await self._teardown(pdir, grace)
+        self._locks.pop(uid, None)
+
+    async def pod_status(self, uid: str) -> RuntimePod | None:
+        try:
+            return await self._observe(self.pods_dir / uid)
+        except (OSError, ValueError):  # never started, or stopped meanwhile
+            return None
+
+    async def list_pods(self) -> list[RuntimePod]:
+        out = []
+        for pdir in sorted(self.pods_dir.iterdir()):
+            if not (pdir / "pod.json").exists():
+                if not self._lock(pdir.name).locked():
+                    # A sandbox half-made by an agent that crashed: nobody can adopt it.
+                    log.warning("removing half-created pod sandbox %s", pdir.name)
+                    await self.stop_pod(pdir.name, 0)
+                continue
+            rp = await self.pod_status(pdir.name)
+            if rp is not None:
+                out.append(rp)
+        return out
+
+    def log_path(self, uid: str, name: str) -> Path | None:
+        """The CRI-format (k8s-file) log of a container's current run, for `pyctl logs`;
+        `<restart>.log` beside it holds earlier runs until the pod is stopped."""
+        try:
+            meta = json.loads((self.pods_dir / uid / "containers" / name / "meta.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return Path(meta["log"])
+
+    async def close(self) -> None:
+        """Containers keep running under conmon; the next RuncRuntime re-adopts them."""
+
+    # -- sandbox -------------------------------------------------------------------------------
+
+    async def _create_sandbox(self, pod: Pod, pdir: Path) -> None:
+        md, spec = pod["metadata"], pod.get("spec") or {}
+        hostname = (spec.get("hostname") or md["name"])[:63]
+        pdir.mkdir(parents=True, exist_ok=True)
+        try:
+            ns = await asyncio.to_thread(nsmod.create, pdir / "ns", hostname)
+            att = await self.cni.add(self._cni_id(md["uid"]), ns.net, host_port_mappings(pod))
+            # Write pod.json first so a crash from here on is cleaned by stop_pod.
+            _write_json(pdir / "pod.json", {"pod": pod, "attachment": att.to_json(),
+                                            "started_at": _rfc3339()})
+            self._write_etc(pdir, pod, hostname, att.pod_ip)
+            self._make_volumes(pdir, pod)
+        except BaseException:
+            await self._teardown(pdir, 0)
+            raise
+
+    def _cni_id(self, uid: str) -> str:
+        return f"pyctl-{uid}"
+
+    def _write_etc(self, pdir: Path, pod: Pod, hostname: str, ip: str) -> None:
+        etc = pdir / "etc"
+        etc.mkdir(exist_ok=True)
+        hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+        if ip:
+            hosts.append(f"{ip}\t{hostname}")
+        for alias in (pod.get("spec") or {}).get("hostAliases") or []:
+            hosts.append(f"{alias['ip']}\t{' '.join(alias.get('hostnames') or [])}")
+        (etc / "hosts").write_text("\n".join(hosts) + "\n")
+        (etc / "hostname").write_text(hostname + "\n")
+        dns = (pod.get("spec") or {}).get("dnsConfig") or {}
+        if dns.get("nameservers"):
+            lines = [f"nameserver {n}" for n in dns["nameservers"]]
+            if dns.get("searches"):
+                lines.append("search " + " ".join(dns["searches"]))
+            (etc / "resolv.conf").write_text("\n".join(lines) + "\n")
+        else:
+            try:
+                shutil.copyfile("/etc/resolv.conf", etc / "resolv.conf")
+            except OSError:
+                (etc / "resolv.conf").write_text("")
+
+    def _make_volumes(self, pdir: Path, pod: Pod) -> None:
+        for v in (pod.get("spec") or {}).get("volumes") or []:
+            if "hostPath" in v:
+                hp = v["hostPath"]
+                if hp.get("type") in ("DirectoryOrCreate",):
+                    Path(hp["path"]).mkdir(parents=True, exist_ok=True)
+            elif "emptyDir" in v:
+                (pdir / "volumes" / v["name"]).mkdir(parents=True, exist_ok=True)
+
+    def _volume_paths(self, pdir: Path, pod: Pod) -> dict[str, str]:
+        out = {}
+        for v in (pod.get("spec") or {}).get("volumes") or []:
+            if "hostPath" in v:
+                out[v["name"]] = v["hostPath"]["path"]
+            elif "emptyDir" in v:
+                out[v["name"]] = str(pdir / "volumes" / v["name"])
+        return out
+
+    # -- containers ----------------------------------------------------------------------------
+
+    def _cgroups_path(self, uid: str, cid: str) -> str:
+        return f"{self.cgroup_parent}/pod{uid}/{cid}"
+
+    async def _start_container(self, pdir: Path, name: str, restarts: int,
+                               last: ContainerState | None) -> None:
+        info = json.loads((pdir / "pod.json").read_text())
+        pod = info["pod"]
+        uid = pod["metadata"]["uid"]
+        container = next(c for c in pod["spec"]["containers"] if c["name"] == name)
+        cid = f"pyctl-{uid[:13]}-{name[:24]}-{restarts}"
+        cdir = pdir / "containers" / name
+        bdir = cdir / cid
+        bdir.mkdir(parents=True, exist_ok=True)
+        meta: dict[str, Any] = {"name": name, "cid": cid, "restart_count": restarts, "image": container.get("image", ""),
+                                "cgroups_path": self._cgroups_path(uid, cid),
+                                "log": str(pdir / "logs" / name / f"{restarts}.log"),
+                                "last": asdict(last) if last else None}
+        try:
+            try:
+                lowerdirs, image_cfg = await self._resolve(container.get("image", ""))
+            except Exception as e:  # the images hook's failure, reported under its own reason
+                raise _ImageError(str(e)) from e
+            rootfs = await asyncio.to_thread(overlay.mount_rootfs, lowerdirs, bdir)
+            ns = nsmod.PodNamespaces(pdir / "ns")
+            files = bundle.PodFiles(
+                hostname=(pdir / "etc" / "hostname").read_text().strip(),
+                netns=str(ns.net), ipcns=str(ns.path("ipc")), utsns=str(ns.path("uts")),
+                hosts=str(pdir / "etc" / "hosts"), resolv_conf=str(pdir / "etc" / "resolv.conf"),
+                hostname_file=str(pdir / "etc" / "hostname"), volumes=self._volume_paths(pdir, pod))
+            cfg = bundle.config(pod, container, image_cfg, str(rootfs), files,
+                                meta["cgroups_path"], self.pids_limit)
+            bundle.write(bdir, cfg)
+            meta["started_at"] = _rfc3339()
+            _write_json(cdir / "meta.json", meta)
+            meta["pid"] = await conmon.start(self.runc, cid, name, bdir, Path(meta["log"]))
+        except (_ImageError, conmon.RuntimeError_, ValueError, OSError, LookupError) as e:
+            # Reported as Kubernetes does for containerd: terminated, StartError, exit 128 (an
+            # exited state, so the pod worker retries it with back-off).
+            log.warning("pod %s container %s failed to start: %s", uid, name, e)
+            reason = "ErrImagePull" if isinstance(e, _ImageError) else "StartError"
+            meta.update(error=str(e), error_reason=reason, finished_at=_rfc3339())
+        _write_json(cdir / "meta.json", meta)
+
+    async def _resolve(self, image: str) -> RootfsResult:
+        res = self.rootfs_for(image)
+        if inspect.isawaitable(res):
+            res = await res
+        return res  # type: ignore[return-value]
+
+    async def _container_state(self, pdir: Path, meta: dict[str, Any]) -> ContainerState:
+        name = meta["name"]
+        cid = meta["cid"]
+        last = ContainerState(**meta["last"]) if meta.get("last") else None
+        cs = ContainerState(name=name, container_id=f"runc://{cid}", image=meta.get("image", ""),
+                            image_id=meta.get("image", ""), restart_count=meta.get("restart_count", 0),
+                            started_at=meta.get("started_at", ""), last_state=last)
+        if meta.get("error"):
+            cs.state, cs.exit_code, cs.message = "exited", 128, meta["error"]
+            cs.reason = meta.get("error_reason", "StartError")
+            cs.finished_at = meta.get("finished_at", "")
+            return cs
+        ended = conmon.exit_code(self.paths, cid)
+        if ended is None:
+            st = await self.runc.state(cid)
+            if st is not None and st.get("status") == "running":
+                cs.state, cs.ready = "running", True
+                return cs
+            if st is not None and st.get("status") == "created":
+                cs.state, cs.reason = "waiting", "ContainerCreating"
+                return cs
+            bdir = pdir / "containers" / name / cid
+            ended = await self._exit_soon(cid, bdir)
+            if ended is None:
+                # Gone without an exit file (conmon killed, node rebooted): unknown end.
+                cs.state, cs.exit_code, cs.reason = "exited", 137, "ContainerStatusUnknown"
+                return cs
+        code, when = ended
+        cs.state, cs.exit_code, cs.finished_at = "exited", code, _rfc3339(when)
+        bdir = pdir / "containers" / name / cid
+        if conmon.oom_killed(bdir, meta["cgroups_path"]):
+            cs.reason = "OOMKilled"
+        else:
+            cs.reason = "Completed" if code == 0 else "Error"
+        return cs
+
+    async def _exit_soon(self, cid: str, bdir: Path) -> tuple[int, float] | None:
+        """runc says stopped a moment before conmon writes the exit file: wait for it while
+        conmon lives (bounded), so an exit is never misreported as unknown."""
+        deadline = time.monotonic() + 2
+        while conmon.conmon_pid(bdir) is not None and time.monotonic() < deadline:
+            ended = conmon.exit_code(self.paths, cid)
+            if ended is not None:
+                return ended
+            await asyncio.sleep(0.02)
+        return conmon.exit_code(self.paths, cid)
+
+    async def _observe(self, pdir: Path) -> RuntimePod:
+        info = json.loads((pdir / "pod.json").read_text())
+        md = info["pod"]["metadata"]
+        att = Attachment.from_json(info["attachment"])
+        rp = RuntimePod(uid=md["uid"], namespace=md.get("namespace", "default"), name=md["name"],
+                        pod_ip=att.pod_ip, started_at=info.get("started_at", ""))
+        for c in info["pod"]["spec"].get("containers") or []:
+            meta_path = pdir / "containers" / c["name"] / "meta.json"
+            if meta_path.exists():
+                rp.containers.append(await self._container_state(pdir, json.loads(meta_path.read_text())))
+            else:
+                rp.containers.append(ContainerState(name=c["name"], image=c.get("image", ""),
+                                                    reason="ContainerCreating"))
+        return rp
+
+    async def _remove_run(self, pdir: Path, name: str, cid: str, grace: float = 0) -> None:
+        if not cid:
+            return
+        bdir = pdir / "containers" / name / cid
+        await conmon.stop(self.runc, cid, grace)
+        await conmon.remove(self.runc, cid, bdir)
+        await asyncio.to_thread(overlay.unmount_rootfs, bdir)
+        shutil.rmtree(bdir, ignore_errors=True)
+
+    # -- teardown ------------------------------------------------------------------------------
+
+    async def _teardown(self, pdir: Path, grace: float) -> None:
+        """Stop containers, CNI DEL, drop namespaces, mounts, cgroups and the pod directory."""
+        uid = pdir.name
+        runs = []
+        cdir = pdir / "containers"
+        if cdir.exists():
+            for meta_path in cdir.glob("*/meta.json"):
+                meta = json.loads(meta_path.read_text())
+                runs.append(self._remove_run(pdir, meta_path.parent.name, meta.get("cid", ""), grace))
+        # Runs whose meta.json was never written (crash mid-start) still have a bundle dir.
+        await asyncio.gather(*runs)
+        for bdir in cdir.glob("*/pyctl-*") if cdir.exists() else []:
+            await self._remove_run(pdir, bdir.parent.name, bdir.name)
+        info_path = pdir / "pod.json"
+        if info_path.exists():
+            att = Attachment.from_json(json.loads(info_path.read_text())["attachment"])
+            await self.cni.delete(att)
+        else:
+            # ADD may have run before pod.json was written: a DEL of the chain is harmless.
+            net = nsmod.PodNamespaces(pdir / "ns").net
+            att = Attachment(self._cni_id(uid), str(net), self.cni.config.conflist(False))
+            try:
+                await self.cni.delete(att)
+            except Exception as e:  # best effort on a half-made sandbox
+                log.warning("CNI DEL for half-made pod %s: %s", uid, e)
+        await asyncio.to_thread(nsmod.delete, pdir / "ns")
+        for target in nsmod.mounts_under(pdir):  # anything a crash left mounted
+            await conmon._run("umount", "-l", target, check=False)
+        self._remove_cgroups(uid)
+        shutil.rmtree(pdir, ignore_errors=True)
+
+    def _remove_cgroups(self, uid: str) -> None:
+        for ctrl in conmon.CGROUP_V1.iterdir():
+            pod_cg = ctrl / self.cgroup_parent.lstrip("/") / f"pod{uid}"
+            for d in sorted(pod_cg.glob("**/"), key=lambda p: len(str(p)), reverse=True) if pod_cg.is_dir() else []:
+                try:
+                    d.rmdir()
+                except OSError as e:
+                    log.warning("cannot remove cgroup %s: %s", d, e)
+            try:  # the parent goes once empty; a busy parent stays for the next pod
+                (ctrl / self.cgroup_parent.lstrip("/")).rmdir()
+            except OSError:
+                pass

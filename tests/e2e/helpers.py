@@ -1,0 +1,67 @@
+"""Helpers for runtime e2e tests: a busybox rootfs, per-test network names, leak checks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+BUSYBOX = "/bin/busybox"
+
+
+def busybox_rootfs(dest: Path) -> Path:
+    """A minimal root filesystem: static busybox and a symlink per applet."""
+    for d in ("bin", "etc", "tmp", "proc", "sys", "dev", "root"):
+        (dest / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(BUSYBOX, dest / "bin" / "busybox")
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout
+    for name in applets.split():
+        link = dest / "bin" / name
+        if name != "busybox" and not link.exists():
+            link.symlink_to("busybox")
+    (dest / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (dest / "etc" / "group").write_text("root:x:0:\n")
+    os.chmod(dest / "tmp", 0o1777)
+    return dest
+
+
+def pod(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "uid": str(uuid.uuid4())},
+            "spec": {"containers": containers, **spec}}
+
+
+def container(name: str, *command: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "image": "busybox", "command": list(command), **extra}
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line contains `text` (to find a container's conmon)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state == "Z":  # exited; only its parent (init, for conmon) has yet to reap it
+            continue
+        if text in cmd:
+            pids.append(int(entry.name))
+    return pids
+
+
+def host_local_allocations(data_dir: Path, uid: str) -> list[str]:
+    """IPs host-local holds for a pod (its files are named by IP and hold the container id)."""
+    return [p.name for p in data_dir.rglob("*") if p.is_file()
+            and p.name != "lock" and not p.name.startswith("last_reserved_ip")
+            and uid in p.read_text(errors="replace")]
+
+
+def cgroup_dirs(parent: str) -> list[str]:
+    return [str(c / parent) for c in Path("/sys/fs/cgroup").iterdir() if (c / parent).exists()]
