@@ -29,6 +29,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="container runtime (default %(default)s); hollow simulates containers")
     p.add_argument("--state-dir", default="/var/lib/pyctl-agent", help="agent state (default %(default)s)")
     p.add_argument("--node-ip", default="", help="the address to report (default: the one that reaches --server)")
+    p.add_argument("--pod-cidr", default="10.244.1.0/24", help="this node's pod CIDR (runc runtime; default %(default)s)")
+    p.add_argument("--cluster-cidr", default="",
+                   help="the whole cluster's pod CIDR, routed via the bridge inside pods (runc runtime)")
+    p.add_argument("--bridge", default="pyctl0", help="the CNI bridge (runc runtime; default %(default)s)")
+    p.add_argument("--registry-auth", default="/etc/pyctl/auth.json",
+                   help="registry credentials, Docker config.json format (default %(default)s)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = p.parse_args(argv)
     if ":" not in args.server:
@@ -48,14 +54,38 @@ def detect_ip(server: str) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from .hollow import hollow_agent
-
-    if args.runtime == "runc":
-        logging.error("the runc runtime is not available yet; use --runtime hollow")
-        return 2
     host_ip = args.node_ip or detect_ip(args.server)
-    agent = hollow_agent(args.server, args.node_name, host_ip=host_ip)
-    await agent.run()
+    if args.runtime == "hollow":
+        from .hollow import hollow_agent
+
+        await hollow_agent(args.server, args.node_name, host_ip=host_ip).run()
+        return 0
+    from pathlib import Path
+
+    from .images import ImageStore, RegistryClient
+    from .network.cni import NetworkConfig
+    from .node import Agent
+    from .nodeinfo import local_registration
+    from .runtime.runc import RuncRuntime
+
+    state = Path(args.state_dir)
+    images = ImageStore(state / "images", RegistryClient(auth_file=args.registry_auth))
+
+    async def rootfs_for(image: str) -> tuple[list[str], dict]:
+        img = await images.ensure(image)
+        c = img.config
+        return list(img.lowerdirs), {"Entrypoint": c.entrypoint, "Cmd": c.cmd, "Env": c.env,
+                                     "WorkingDir": c.working_dir, "User": c.user}
+
+    net = NetworkConfig(pod_cidr=args.pod_cidr, bridge=args.bridge, data_dir=state / "cni",
+                        routes=(args.cluster_cidr,) if args.cluster_cidr else ())
+    runtime = RuncRuntime(state / "runtime", net, rootfs_for)
+    agent = Agent(args.server, local_registration(args.node_name, runtime.version, host_ip), runtime,
+                  host_ip=host_ip)
+    try:
+        await agent.run()
+    finally:
+        await images.close()
     return 0
 
 
