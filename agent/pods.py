@@ -4,7 +4,9 @@
 owns one `PodWorker` task per pod. A worker is level-triggered: woken by a change or
 periodically, it re-reads the desired pod and the runtime's view and does the next step:
 start the pod, restart an exited container when restartPolicy says so (with exponential
-back-off: CrashLoopBackOff), or, for a pod being deleted, stop it and confirm. Status is
+back-off: CrashLoopBackOff), kill a container whose liveness or startup probe failed (the
+restart path then starts it again), or, for a pod being deleted, stop it and confirm. Probe
+results (`probes.PodProbes`) wake the worker and set readiness. Status is
 reported only when it changes; `Outbox` coalesces reports per pod until the session sends.
 """
 
@@ -18,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .probes import PodProbes
 from .runtime.base import Pod, Runtime
 from .status import Status, pod_status, should_restart
 
@@ -76,6 +79,7 @@ class PodWorker:
         self.restart_at: dict[str, float] = {}   # container -> monotonic time of the next start
         self.backoff: dict[str, float] = {}      # container -> current delay
         self.last_pod: Pod | None = None
+        self.probes = PodProbes(manager.runtime, ref.uid, self.wake.set)
         self.task = asyncio.create_task(self._loop(), name=f"pod-{ref.namespace}/{ref.name}")
 
     async def _loop(self) -> None:
@@ -90,6 +94,7 @@ class PodWorker:
                 log.exception("pod %s/%s: sync failed", self.ref.namespace, self.ref.name)
                 done, delay = False, min(self.m.config.resync_period, 5.0)
             if done:
+                self.probes.stop()
                 return
 
     async def sync(self) -> tuple[bool, float]:
@@ -106,6 +111,7 @@ class PodWorker:
             return True, 0.0
         self.last_pod = pod
         if pod["metadata"].get("deletionTimestamp"):
+            self.probes.stop()
             await rt.stop_pod(self.ref.uid, _grace(pod))
             self.m.outbox.confirm_deleted(self.ref)  # again each resync, until REMOVE arrives
             return False, cfg.resync_period
@@ -133,6 +139,17 @@ class PodWorker:
         if next_check == 0.0:
             observed = await rt.pod_status(self.ref.uid)
             next_check = cfg.resync_period
+        unhealthy = self.probes.update(pod, observed)
+        if unhealthy:
+            # As the kubelet: a failed liveness/startup probe kills the container; the next
+            # sync restarts it (restartPolicy, back-off) like any other exit.
+            for name in unhealthy:
+                log.info("pod %s/%s container %s failed its liveness/startup probe, killing it",
+                         self.ref.namespace, self.ref.name, name)
+                await rt.stop_container(self.ref.uid, name, _probe_grace(pod, name))
+            observed = await rt.pod_status(self.ref.uid)
+            self.probes.update(pod, observed)
+            next_check = 0.0
         status = pod_status(pod, observed, self.m.host_ip, backing_off=set(self.restart_at),
                             previous=self.reported)
         if status != self.reported:
@@ -197,6 +214,8 @@ class PodManager:
     async def stop(self) -> None:
         """Stop the sync loops (not the pods: they keep running without the agent)."""
         tasks = [w.task for w in self.workers.values()]
+        for w in self.workers.values():
+            tasks += w.probes.stop()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -209,6 +228,17 @@ def _grace(pod: Pod) -> float:
     if value is None:
         value = spec.get("terminationGracePeriodSeconds", 30)
     return float(value)
+
+
+def _probe_grace(pod: Pod, name: str) -> float:
+    """A probe's own terminationGracePeriodSeconds wins over the pod's."""
+    containers: list[dict[str, Any]] = (pod.get("spec") or {}).get("containers") or []
+    c = next((x for x in containers if x.get("name") == name), {})
+    for kind in ("liveness", "startup"):
+        value = (c.get(f"{kind}Probe") or {}).get("terminationGracePeriodSeconds")
+        if value is not None:
+            return float(value)
+    return float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
 
 
 def parse_pod(pod_json: str) -> Pod:

@@ -57,6 +57,17 @@ class Runtime(Protocol):
         """Start a new run of an exited container (restartCount + 1)."""
         ...
 
+    async def stop_container(self, uid: str, name: str, grace: float) -> None:
+        """Stop one running container (TERM, then KILL after `grace`), leaving it exited so
+        the pod worker's restart path decides what happens next (a failed liveness probe)."""
+        ...
+
+    async def exec_in_container(self, uid: str, name: str, argv: list[str],
+                                timeout: float) -> tuple[int, str]:
+        """Run `argv` inside a running container: (exit code, combined output). Raises
+        asyncio.TimeoutError after `timeout` seconds (an exec probe's timeoutSeconds)."""
+        ...
+
     async def stop_pod(self, uid: str, grace: float) -> None:
         """Stop every container (TERM, then KILL after `grace` seconds) and remove the sandbox."""
         ...

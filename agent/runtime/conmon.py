@@ -105,7 +105,7 @@ async def start(runc: Runc, cid: str, name: str, bundle: Path, log_path: Path,
     try:
         with open(errlog, "wb") as err_f:
             proc = await asyncio.create_subprocess_exec(
-                *argv, env=env, pass_fds=(sync_w,), start_new_session=True,
+                *argv, env=env, pass_fds=(sync_w,), start_new_session=True, cwd=str(bundle),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
                 stderr=err_f)
     finally:

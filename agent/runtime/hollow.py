@@ -8,6 +8,7 @@ annotations below, to exercise restarts:
 
     pyctl.io/hollow-run-seconds: "2"   # each run exits after 2 s (default: runs forever)
     pyctl.io/hollow-exit-code: "1"     # with this exit code (default 0)
+    pyctl.io/hollow-probe-fail: "liveness,readiness"  # these probe kinds fail (others succeed)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 VERSION = "hollow://0.1"
 RUN_SECONDS = "pyctl.io/hollow-run-seconds"
 EXIT_CODE = "pyctl.io/hollow-exit-code"
+PROBE_FAIL = "pyctl.io/hollow-probe-fail"
 BENCH_RANGE = ipaddress.ip_network("198.18.0.0/15")
 
 
@@ -55,6 +57,8 @@ class _Run:
 class _Pod:
     info: RuntimePod
     runs: dict[str, _Run] = field(default_factory=dict)
+    probe_fail: frozenset[str] = frozenset()  # probe kinds that fail (annotation PROBE_FAIL)
+    probes: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # container -> kind -> exec argv
 
 
 class HollowRuntime:
@@ -81,10 +85,13 @@ class HollowRuntime:
             return self._observe(existing)
         info = RuntimePod(uid=uid, namespace=md.get("namespace", "default"), name=md["name"],
                           pod_ip=self._allocate_ip(), started_at=now_rfc3339())
-        hp = _Pod(info)
+        ann = md.get("annotations") or {}
+        hp = _Pod(info, probe_fail=frozenset(k.strip() for k in ann.get(PROBE_FAIL, "").split(",") if k.strip()))
         run_for, code = _exit_plan(pod)
         for c in spec.get("containers") or []:
             hp.runs[c["name"]] = self._new_run(c["name"], c.get("image", ""), 0, None, run_for, code)
+            hp.probes[c["name"]] = {k: list(((c.get(f"{k}Probe") or {}).get("exec") or {}).get("command") or [])
+                                    for k in ("startup", "liveness", "readiness") if c.get(f"{k}Probe")}
         self._pods[uid] = hp
         return self._observe(hp)
 
@@ -95,6 +102,32 @@ class HollowRuntime:
         old = hp.runs[name]
         hp.runs[name] = self._new_run(name, old.state.image, old.state.restart_count + 1,
                                       replace(old.state, last_state=None), old.run_for, old.exit_code)
+
+    async def stop_container(self, uid: str, name: str, grace: float) -> None:
+        hp = self._pods.get(uid)
+        run = hp.runs.get(name) if hp else None
+        if run is None or run.state.state != "running":
+            return
+        # As a container that ignored SIGTERM and was SIGKILLed (the kubelet's liveness kill).
+        s = run.state
+        s.state, s.ready, s.exit_code, s.reason, s.finished_at = "exited", False, 137, "Error", now_rfc3339()
+        run.ends_at = None
+
+    async def exec_in_container(self, uid: str, name: str, argv: list[str],
+                                timeout: float) -> tuple[int, str]:
+        """Nothing runs: an exec fails only when it is the command of a probe kind the pod's
+        `pyctl.io/hollow-probe-fail` annotation names."""
+        hp = self._pods.get(uid)
+        if hp is None or name not in hp.runs or hp.runs[name].state.state != "running":
+            return 1, "container not running"
+        failing = any(argv == cmd for k, cmd in hp.probes.get(name, {}).items() if k in hp.probe_fail)
+        return (1, "hollow probe failure") if failing else (0, "")
+
+    def simulated_probe(self, uid: str, name: str, kind: str) -> bool:
+        """Every probe (exec, httpGet, tcpSocket) of a hollow pod: hollow pod IPs are not real,
+        so the annotation decides, without any I/O."""
+        hp = self._pods.get(uid)
+        return hp is not None and name in hp.runs and kind not in hp.probe_fail
 
     async def stop_pod(self, uid: str, grace: float) -> None:
         hp = self._pods.pop(uid, None)

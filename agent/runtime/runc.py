@@ -106,6 +106,27 @@ class RuncRuntime:
             old.last_state = None
             await self._start_container(pdir, name, meta.get("restart_count", 0) + 1, old)
 
+    async def stop_container(self, uid: str, name: str, grace: float) -> None:
+        async with self._lock(uid):
+            meta = self._meta(uid, name)
+            if meta and meta.get("cid") and not meta.get("error"):
+                await conmon.stop(self.runc, meta["cid"], grace)
+
+    async def exec_in_container(self, uid: str, name: str, argv: list[str],
+                                timeout: float) -> tuple[int, str]:
+        meta = self._meta(uid, name)
+        if not meta or not meta.get("cid") or meta.get("error"):
+            return 1, "container not running"
+        # conmon._run kills the exec'd runc on timeout; the probe counts that as a failure.
+        return await conmon._run(*self.runc._argv("exec", meta["cid"], *argv), timeout=timeout, check=False)
+
+    def _meta(self, uid: str, name: str) -> dict[str, Any] | None:
+        try:
+            meta: dict[str, Any] = json.loads((self.pods_dir / uid / "containers" / name / "meta.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return meta
+
     async def stop_pod(self, uid: str, grace: float) -> None:
         async with self._lock(uid):
             pdir = self.pods_dir / uid
