@@ -21,6 +21,7 @@ from ..client.kinds import PODS, resource
 from ..client.urls import object_key, split_key
 from ..machinery.selectors import LabelSelector, SelectorError, label_selector_from_spec
 from .workqueue import WorkQueue
+from .lifecycle import stop_controller
 
 log = logging.getLogger(__name__)
 
@@ -183,13 +184,7 @@ class EndpointsController:
         self._task = asyncio.create_task(self._run(), name="endpoints-controller")
 
     async def stop(self) -> None:
-        self.queue.shutdown()
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for inf in (self.services, self.pods, self.endpoints):
-            await inf.stop()
+        await stop_controller(self.queue, self._task, (self.services, self.pods, self.endpoints))
         if self._owns_client:
             await self.client.close()
 

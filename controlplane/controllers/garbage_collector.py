@@ -29,6 +29,7 @@ from ..client import ApiClient, ApiError, Conflict, Informer, NotFound
 from ..client.urls import object_key
 from ..resources.registry import RESOURCES, ResourceInfo, by_kind
 from .workqueue import WorkQueue
+from .lifecycle import stop_controller
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +110,7 @@ class GarbageCollector:
         self._task = asyncio.create_task(self._run(), name="garbage-collector")
 
     async def stop(self) -> None:
-        self.queue.shutdown()
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for inf in self.informers.values():
-            await inf.stop()
+        await stop_controller(self.queue, self._task, self.informers.values())
         if self._owns_client:
             await self.client.close()
 

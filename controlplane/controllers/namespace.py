@@ -22,6 +22,7 @@ from ..client import ApiClient, ApiError, Conflict, Informer, NotFound
 from ..client.kinds import resource
 from ..resources.registry import RESOURCES, ResourceInfo
 from .workqueue import WorkQueue
+from .lifecycle import stop_controller
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +105,7 @@ class NamespaceController:
         self._task = asyncio.create_task(self._run(), name="namespace-controller")
 
     async def stop(self) -> None:
-        self.queue.shutdown()
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.namespaces.stop()
+        await stop_controller(self.queue, self._task, (self.namespaces,))
         if self._owns_client:
             await self.client.close()
 

@@ -13,7 +13,6 @@ the key is not acted on again until N pod ADDs have been seen (or the expectatio
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from typing import Any, Hashable
@@ -25,6 +24,7 @@ from ..machinery.selectors import LabelSelector, SelectorError, label_selector_f
 from .deployment import util
 from .expectations import Expectations
 from .workqueue import WorkQueue
+from .lifecycle import stop_controller
 
 log = logging.getLogger(__name__)
 
@@ -143,19 +143,8 @@ class ReplicaSetController:
         self._task = asyncio.create_task(self._run(), name="replicaset-controller")
 
     async def stop(self) -> None:
-        self.queue.shutdown()
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        for t in list(self._events):
-            t.cancel()
-        for t in list(self._events):
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        await self.replicasets.stop()
-        await self.pods.stop()
+        await stop_controller(self.queue, self._task, (self.replicasets, self.pods), list(self._events))
+        self._task = None
 
     async def _run(self) -> None:
         # Act only on complete caches: a half-listed pod cache would look like missing pods.

@@ -13,7 +13,6 @@ what was written, not on stale cache entries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 from typing import Any, Hashable
@@ -27,6 +26,7 @@ from . import util
 from .recreate import rollout_recreate
 from .rolling import rollout_rolling
 from .sync import DeploymentSync, RequeueError
+from ..lifecycle import stop_controller
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +67,9 @@ class DeploymentController:
         self._task = asyncio.create_task(self._run(), name="deployment-controller")
 
     async def stop(self) -> None:
-        self.queue.shutdown()
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        for t in list(self._events):
-            t.cancel()
-        for t in list(self._events):
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        for informer in (self.deployments, self.replicasets, self.pods):
-            await informer.stop()
+        await stop_controller(self.queue, self._task, (self.deployments, self.replicasets, self.pods),
+                              list(self._events))
+        self._task = None
 
     async def _run(self) -> None:
         for informer in (self.deployments, self.replicasets, self.pods):
