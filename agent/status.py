@@ -27,12 +27,19 @@ def should_restart(policy: str, exit_code: int | None) -> bool:
     return True
 
 
+def never_started(c: ContainerState) -> bool:
+    """A container whose image could not be pulled never ran: it waits, it did not exit."""
+    return c.state == "exited" and c.reason == "ErrImagePull"
+
+
 def phase(pod: Pod, observed: RuntimePod | None) -> str:
     if observed is None or not observed.containers:
         return "Pending"
     policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
     states = observed.containers
-    if any(c.state in ("running", "waiting") for c in states):
+    if all(never_started(c) for c in states):
+        return "Pending"
+    if any(c.state in ("running", "waiting") or never_started(c) for c in states):
         return "Running" if any(c.state == "running" for c in states) or \
             any(c.restart_count for c in states) else "Pending"
     # Every container has exited.
@@ -42,6 +49,10 @@ def phase(pod: Pod, observed: RuntimePod | None) -> str:
 
 
 def _state(c: ContainerState, waiting_reason: str = "") -> dict[str, Any]:
+    if waiting_reason == "ImagePullBackOff":
+        # As the kubelet reports it: the registry's last word stays visible while backing off.
+        return {"waiting": {"reason": waiting_reason,
+                            "message": f'Back-off pulling image "{c.image}": {c.message}'.rstrip(": ")}}
     if waiting_reason:
         return {"waiting": {"reason": waiting_reason, "message": c.message or waiting_reason}}
     if c.state == "running":
@@ -90,6 +101,8 @@ def pod_status(pod: Pod, observed: RuntimePod | None, host_ip: str, *, backing_o
         if c is None:
             image = next((x.get("image", "") for x in spec["containers"] if x["name"] == name), "")
             statuses.append(container_status(ContainerState(name=name, image=image)))
+        elif never_started(c):
+            statuses.append(container_status(c, "ImagePullBackOff" if name in backing_off else "ErrImagePull"))
         else:
             statuses.append(container_status(c, "CrashLoopBackOff" if name in backing_off else ""))
     ready = bool(statuses) and all(s["ready"] for s in statuses)
