@@ -22,14 +22,15 @@ from .session import SessionConfig
 
 def hollow_agent(server: str, name: str, index: int | None = None, *, host_ip: str = "127.0.0.1",
                  pod_config: PodConfig | None = None,
-                 session_config: SessionConfig | None = None) -> Agent:
-    """One hollow agent; `index` picks its pod /24 inside the benchmark range (else its name does)."""
+                 session_config: SessionConfig | None = None, listen: str | None = "127.0.0.1:0") -> Agent:
+    """One hollow agent; `index` picks its pod /24 inside the benchmark range (else its name does).
+    `listen`: where it serves its (synthetic) logs; by default a free loopback port."""
     cidr = None
     if index is not None:
         cidr = str(ipaddress.ip_network(f"{BENCH_RANGE.network_address + (index % 512) * 256}/24"))
     runtime = HollowRuntime(name, cidr)
     return Agent(server, hollow_registration(name, VERSION, host_ip), runtime, host_ip=host_ip,
-                 pod_config=pod_config, session_config=session_config)
+                 pod_config=pod_config, session_config=session_config, listen=listen)
 
 
 async def run_hollow_agents(server: str, names: list[str], *, pod_config: PodConfig | None = None,

@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bridge", default="pyctl0", help="the CNI bridge (runc runtime; default %(default)s)")
     p.add_argument("--registry-auth", default="/etc/pyctl/auth.json",
                    help="registry credentials, Docker config.json format (default %(default)s)")
+    p.add_argument("--agent-listen", default="0.0.0.0:10250",
+                   help="where the agent serves logs and exec to the API server, HOST:PORT "
+                        "(default %(default)s, the kubelet's port)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = p.parse_args(argv)
     if ":" not in args.server:
@@ -58,7 +61,7 @@ async def run(args: argparse.Namespace) -> int:
     if args.runtime == "hollow":
         from .hollow import hollow_agent
 
-        await hollow_agent(args.server, args.node_name, host_ip=host_ip).run()
+        await hollow_agent(args.server, args.node_name, host_ip=host_ip, listen=args.agent_listen).run()
         return 0
     from pathlib import Path
 
@@ -81,7 +84,7 @@ async def run(args: argparse.Namespace) -> int:
                         routes=(args.cluster_cidr,) if args.cluster_cidr else ())
     runtime = RuncRuntime(state / "runtime", net, rootfs_for)
     agent = Agent(args.server, local_registration(args.node_name, runtime.version, host_ip), runtime,
-                  host_ip=host_ip)
+                  host_ip=host_ip, listen=args.agent_listen)
     try:
         await agent.run()
     finally:

@@ -9,6 +9,7 @@ import logging
 from .nodeinfo import NodeRegistration
 from .pods import PodConfig, PodManager
 from .runtime.base import Runtime
+from .server import AgentServer
 from .session import AgentSession, SessionConfig
 
 log = logging.getLogger(__name__)
@@ -17,16 +18,26 @@ log = logging.getLogger(__name__)
 class Agent:
     def __init__(self, server: str, registration: NodeRegistration, runtime: Runtime, *,
                  host_ip: str, pod_config: PodConfig | None = None,
-                 session_config: SessionConfig | None = None) -> None:
+                 session_config: SessionConfig | None = None, listen: str | None = None) -> None:
+        """`listen`: HOST:PORT of the agent's own gRPC API (logs, exec) that the API server
+        proxies to; its bound port is reported in the registration. None: not served."""
         self.node_name = registration.node_name
         self.runtime = runtime
+        self.registration = registration
         self.pods = PodManager(runtime, host_ip, pod_config)
         self.session = AgentSession(server, registration, self.pods, session_config)
+        self.server = AgentServer(runtime, listen) if listen is not None else None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> "Agent":
-        self._task = asyncio.create_task(self.session.run(), name=f"agent-{self.node_name}")
+        self._task = asyncio.create_task(self._run(), name=f"agent-{self.node_name}")
         return self
+
+    async def _run(self) -> None:
+        if self.server is not None:
+            # Before the session registers, so the Node carries the port the agent serves.
+            self.registration.agent_port = await self.server.start()
+        await self.session.run()
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -44,5 +55,7 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.server is not None:
+            await self.server.stop()
         await self.pods.stop()
         await self.runtime.close()

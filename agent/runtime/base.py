@@ -8,6 +8,7 @@ is running. Its reports are the "observed" half of the agent's reconciliation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 Pod = dict[str, Any]  # a v1 Pod as JSON
@@ -78,6 +79,12 @@ class Runtime(Protocol):
 
     async def list_pods(self) -> list[RuntimePod]:
         """Every pod the runtime holds (to adopt after a restart, or to clean up orphans)."""
+        ...
+
+    def log_path(self, uid: str, name: str) -> Path | None:
+        """The CRI-format ("k8s-file") log of the container's current run, named
+        `<restart count>.log`; earlier runs' logs stay beside it (for `logs --previous`)
+        until the pod is stopped. None when the runtime knows no such container."""
         ...
 
     async def close(self) -> None:

@@ -9,6 +9,10 @@ annotations below, to exercise restarts:
     pyctl.io/hollow-run-seconds: "2"   # each run exits after 2 s (default: runs forever)
     pyctl.io/hollow-exit-code: "1"     # with this exit code (default 0)
     pyctl.io/hollow-probe-fail: "liveness,readiness"  # these probe kinds fail (others succeed)
+
+Each run also writes a small SYNTHETIC log (CRI k8s-file format, every line marked
+"[hollow]") into a temporary directory, so `pyctl logs` / `kubectl logs` work end to end
+without root: three lines when the run starts, one when it exits.
 """
 
 from __future__ import annotations
@@ -17,9 +21,13 @@ import datetime as dt
 import ipaddress
 import itertools
 import logging
+import os
+import shutil
+import tempfile
 import time
 import zlib
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from .base import ContainerState, Pod, RuntimePod
 
@@ -72,6 +80,8 @@ class HollowRuntime:
         self._released: list[str] = []
         self._pods: dict[str, _Pod] = {}
         self._ids = itertools.count(1)
+        # Made on the first write, removed by close(): a unique directory per runtime.
+        self._log_dir = Path(tempfile.gettempdir()) / f"pyctl-hollow-logs-{node_name}-{os.getpid()}-{id(self):x}"
         log.warning("node %s uses the HOLLOW runtime (%s): containers are simulated, nothing runs",
                     node_name, VERSION)
 
@@ -89,7 +99,7 @@ class HollowRuntime:
         hp = _Pod(info, probe_fail=frozenset(k.strip() for k in ann.get(PROBE_FAIL, "").split(",") if k.strip()))
         run_for, code = _exit_plan(pod)
         for c in spec.get("containers") or []:
-            hp.runs[c["name"]] = self._new_run(c["name"], c.get("image", ""), 0, None, run_for, code)
+            hp.runs[c["name"]] = self._new_run(c["name"], c.get("image", ""), 0, None, run_for, code, uid)
             hp.probes[c["name"]] = {k: list(((c.get(f"{k}Probe") or {}).get("exec") or {}).get("command") or [])
                                     for k in ("startup", "liveness", "readiness") if c.get(f"{k}Probe")}
         self._pods[uid] = hp
@@ -101,7 +111,7 @@ class HollowRuntime:
             return
         old = hp.runs[name]
         hp.runs[name] = self._new_run(name, old.state.image, old.state.restart_count + 1,
-                                      replace(old.state, last_state=None), old.run_for, old.exit_code)
+                                      replace(old.state, last_state=None), old.run_for, old.exit_code, uid)
 
     async def stop_container(self, uid: str, name: str, grace: float) -> None:
         hp = self._pods.get(uid)
@@ -112,6 +122,7 @@ class HollowRuntime:
         s = run.state
         s.state, s.ready, s.exit_code, s.reason, s.finished_at = "exited", False, 137, "Error", now_rfc3339()
         run.ends_at = None
+        self._log(uid, s, f"container {name} was killed (exit code 137)")
 
     async def exec_in_container(self, uid: str, name: str, argv: list[str],
                                 timeout: float) -> tuple[int, str]:
@@ -131,6 +142,7 @@ class HollowRuntime:
 
     async def stop_pod(self, uid: str, grace: float) -> None:
         hp = self._pods.pop(uid, None)
+        shutil.rmtree(self._log_dir / uid, ignore_errors=True)
         if hp is not None and hp.info.pod_ip:
             self._released.append(hp.info.pod_ip)
 
@@ -141,8 +153,13 @@ class HollowRuntime:
     async def list_pods(self) -> list[RuntimePod]:
         return [self._observe(hp) for hp in self._pods.values()]
 
+    def log_path(self, uid: str, name: str) -> Path | None:
+        hp = self._pods.get(uid)
+        run = hp.runs.get(name) if hp else None
+        return self._log_file(uid, run.state) if run else None
+
     async def close(self) -> None:
-        pass
+        shutil.rmtree(self._log_dir, ignore_errors=True)
 
     # -- simulation --------------------------------------------------------------------------
 
@@ -151,12 +168,26 @@ class HollowRuntime:
             return self._released.pop(0)
         return str(next(self._free_ips, "")) or ""
 
+    def _log_file(self, uid: str, s: ContainerState) -> Path:
+        return self._log_dir / uid / s.name / f"{s.restart_count}.log"
+
+    def _log(self, uid: str, s: ContainerState, *lines: str) -> None:
+        """Append synthetic stdout lines to the run's CRI log, each marked [hollow]."""
+        path = self._log_file(uid, s)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ts = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+        with path.open("a") as f:
+            f.writelines(f"{ts} stdout F [hollow] {line}\n" for line in lines)
+
     def _new_run(self, name: str, image: str, restarts: int, last: ContainerState | None,
-                 run_for: float | None, code: int) -> _Run:
+                 run_for: float | None, code: int, uid: str) -> _Run:
         cid = f"hollow://{self.node_name}-{next(self._ids):08x}"
         state = ContainerState(name=name, container_id=cid, image=image,
                                image_id=f"hollow://{image}", state="running", started_at=now_rfc3339(),
                                restart_count=restarts, ready=True, last_state=last)
+        self._log(uid, state, f"container {name} started (run {restarts}, image {image})",
+                  "this node is simulated: nothing runs, and this log is synthetic",
+                  f"container {name} is running")
         return _Run(state, run_for, None if run_for is None else time.monotonic() + run_for, code)
 
     def _observe(self, hp: _Pod) -> RuntimePod:
@@ -167,6 +198,7 @@ class HollowRuntime:
                 s.state, s.ready, s.exit_code = "exited", False, run.exit_code
                 s.finished_at = now_rfc3339()
                 s.reason = "Completed" if run.exit_code == 0 else "Error"
+                self._log(hp.info.uid, s, f"container {s.name} exited with code {run.exit_code}")
         return replace(hp.info, containers=[replace(r.state) for r in hp.runs.values()])
 
 

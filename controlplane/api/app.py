@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import AsyncIterator
 
@@ -13,7 +14,7 @@ from aiohttp import web
 from ..resources import registry
 from ..store import Store
 from ..store.compactor import run_compactor
-from . import discovery, errors, openapi, watch
+from . import discovery, errors, nodeproxy, openapi, watch
 from .cache import WatchCache
 from .handlers import Handlers
 from .storage import ObjectStore, WriteOptions
@@ -80,6 +81,11 @@ def build_app(config: ApiConfig) -> web.Application:
         watch.close_all()
 
     app.cleanup_ctx.append(lifecycle)
+    # pods/log (and later pods/exec) go to the pod's node agent; subresources.py looks this
+    # up by its string name, so a control plane without agents can leave it unset (503).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)  # the string key is that contract
+        app["node_proxy"] = nodeproxy.NodeProxy(lambda: app[OBJECTS])
     app.on_shutdown.append(end_watches)
     for path in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(path, healthz)
