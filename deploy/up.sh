@@ -37,7 +37,8 @@ fi
 for i in $(seq 1 "$NODES"); do
   if ! running "$RUN/agent-$i.pid"; then
     setsid .venv/bin/pyctl-agent --server "$GATEWAY" --node-name "node-$i" --runtime hollow \
-      --state-dir "$STATE/agent-$i" >"$STATE/agent-$i.log" 2>&1 < /dev/null &
+      --agent-listen "127.0.0.1:$((10250 + i))" --state-dir "$STATE/agent-$i" \
+      >"$STATE/agent-$i.log" 2>&1 < /dev/null &
     echo $! > "$RUN/agent-$i.pid"
   fi
 done
