@@ -232,13 +232,18 @@ def unstructured(w: Writer, level: int, content: Mapping[str, Any], prefix: str,
             w.write(level, f"{smart_label(key)}:\t{go_value(value)}\n")
 
 
-def generic(ctx: Context, obj: dict[str, Any]) -> str:
-    w = Writer()
-    meta = meta_of(obj)
+def object_header(w: Writer, meta: Mapping[str, Any]) -> None:
+    """The Name / Namespace / Labels / Annotations lines most describers start with."""
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
     labels_multiline(w, "Labels", meta.get("labels"))
     annotations_multiline(w, "Annotations", meta.get("annotations"))
+
+
+def generic(ctx: Context, obj: dict[str, Any]) -> str:
+    w = Writer()
+    meta = meta_of(obj)
+    object_header(w, meta)
     unstructured(w, 0, obj, "", {".metadata.managedFields", ".metadata.name", ".metadata.namespace",
                                  ".metadata.labels", ".metadata.annotations"})
     events_section(w, ctx.events(obj))

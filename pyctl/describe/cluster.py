@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import humanize, quantity
 from ..errors import ApiError, PyctlError
-from . import (Context, Writer, annotations_multiline, describer, events_section,
+from . import (Context, Writer, annotations_multiline, describer, events_section, object_header,
                labels_multiline, meta_of)
 
 ROLE_PREFIX = "node-role.kubernetes.io/"
@@ -200,10 +200,7 @@ def namespace(ctx: Context, obj: dict[str, Any]) -> str:
 def configmap(ctx: Context, obj: dict[str, Any]) -> str:
     w = Writer()
     meta = meta_of(obj)
-    w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    labels_multiline(w, "Labels", meta.get("labels"))
-    annotations_multiline(w, "Annotations", meta.get("annotations"))
+    object_header(w, meta)
     w.write(0, "\nData\n====\n")
     for key, value in sorted((obj.get("data") or {}).items()):
         w.write(0, f"{key}:\n----\n{value}\n\n")
@@ -220,10 +217,7 @@ def secret(ctx: Context, obj: dict[str, Any]) -> str:
     import base64
     w = Writer()
     meta = meta_of(obj)
-    w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    labels_multiline(w, "Labels", meta.get("labels"))
-    annotations_multiline(w, "Annotations", meta.get("annotations"))
+    object_header(w, meta)
     w.write(0, f"\nType:\t{obj.get('type', '')}\n")
     w.write(0, "\nData\n====\n")
     for key, value in sorted((obj.get("data") or {}).items()):

@@ -6,8 +6,7 @@ from typing import Any
 
 from .. import humanize
 from ..errors import PyctlError
-from . import (Context, Writer, annotations_multiline, describer, events_section,
-               labels_multiline, meta_of)
+from . import Context, Writer, describer, events_section, meta_of, object_header
 
 
 def _endpoints(slices: list[dict[str, Any]], port_name: str) -> str:
@@ -39,10 +38,7 @@ def service(ctx: Context, obj: dict[str, Any]) -> str:
                          ).get("items") or []
     except PyctlError:
         slices = []
-    w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    labels_multiline(w, "Labels", meta.get("labels"))
-    annotations_multiline(w, "Annotations", meta.get("annotations"))
+    object_header(w, meta)
     w.write(0, f"Selector:\t{humanize.format_labels(spec.get('selector'))}\n")
     w.write(0, f"Type:\t{spec.get('type', '')}\n")
     if spec.get("ipFamilyPolicy"):
@@ -77,10 +73,7 @@ def service(ctx: Context, obj: dict[str, Any]) -> str:
 
 def _header(w: Writer, obj: dict[str, Any]) -> None:
     meta = meta_of(obj)
-    w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    labels_multiline(w, "Labels", meta.get("labels"))
-    annotations_multiline(w, "Annotations", meta.get("annotations"))
+    object_header(w, meta)
 
 
 @describer("", "Endpoints")
