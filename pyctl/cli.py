@@ -67,6 +67,31 @@ def build_parser() -> Parser:
     return parser
 
 
+def _reparse_intermixed(parser: Parser, argv: Sequence[str] | None, args: argparse.Namespace,
+                        command: Command, extra: list[str]) -> argparse.Namespace:
+    """kubectl takes flags anywhere (`get lease -n kube-system NAME`): argparse stops filling a
+    positional list at the first flag, so parse the command's own arguments intermixed."""
+    if any(t.startswith("-") for t in extra):
+        raise UsageError(f"unknown flag or argument: {' '.join(extra)}", command.name)
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    names = {command.name, *command.aliases}
+    idx = next((i for i, t in enumerate(tokens) if t in names), None)
+    sub = _subparser(parser, command.name)
+    if idx is not None and sub is not None:
+        try:
+            return sub.parse_intermixed_args(tokens[idx + 1:], namespace=args)
+        except TypeError:  # commands with nested sub-commands cannot be parsed intermixed
+            pass
+    raise UsageError(f"unknown flag or argument: {' '.join(extra)}", command.name)
+
+
+def _subparser(parser: Parser, name: str) -> argparse.ArgumentParser | None:
+    for action in parser._actions:  # argparse keeps sub-parsers only here
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices.get(name)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from .session import Session
 
@@ -80,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 0
         if extra:
-            raise UsageError(f"unknown flag or argument: {' '.join(extra)}", command.name)
+            args = _reparse_intermixed(parser, argv, args, command, extra)
         session = Session(args)
         try:
             return command.run(session, args)

@@ -183,3 +183,17 @@ def test_durations_accept_kubectl_forms():
     assert [duration(t) for t in ("45", "45s", "2m", "1h", "1m30s")] == [45, 45, 120, 3600, 90]
     with pytest.raises(argparse.ArgumentTypeError):
         duration("soon")
+
+
+def test_flags_may_come_between_names_as_in_kubectl():
+    import argparse
+
+    from pyctl import cli
+
+    parser = cli.build_parser()
+    argv = ["describe", "lease", "-n", "kube-system", "pyctl-scheduler"]
+    args, extra = parser.parse_known_args(argv)
+    assert extra == ["pyctl-scheduler"]  # what plain argparse leaves over
+    args = cli._reparse_intermixed(parser, argv, args, args._command, extra)
+    assert isinstance(args, argparse.Namespace) and args.namespace == "kube-system"
+    assert "pyctl-scheduler" in str(vars(args))
