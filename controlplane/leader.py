@@ -84,6 +84,7 @@ class LeaderElector:
                 lease["spec"]["holderIdentity"] = ""
                 lease["spec"]["leaseDurationSeconds"] = 1
                 await self.client.update(LEASES, lease, self.config.namespace)
+                log.info("%s: %s released the lease", self.config.name, self.identity)
 
     async def _try(self) -> bool:
         """One acquire-or-renew attempt; True when we hold the lease afterwards."""

@@ -22,8 +22,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable, Protocol
 
-from ..client import ApiClient, ApiError
-from ..client.kinds import LEASES
+from ..client import ApiClient
 from ..leader import ElectionConfig, LeaderElector
 
 log = logging.getLogger(__name__)
@@ -92,7 +91,7 @@ class Elected:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task  # the elector's finally stops what we started
             self._task = None
-            await self._release()
+            await self.elector.release()
         await self._stopped()
 
     async def _started(self) -> None:
@@ -111,18 +110,6 @@ class Elected:
         except Exception:
             log.exception("%s: stopping failed", self.elector.config.name)
 
-    async def _release(self) -> None:
-        """Hand the lease back if it is still ours (LeaderElector.release needs is_leader,
-        which its own loop clears on cancellation, so this checks the holder instead)."""
-        cfg = self.elector.config
-        with contextlib.suppress(ApiError):
-            lease = await self.client.get(LEASES, cfg.name, cfg.namespace)
-            spec = lease.get("spec") or {}
-            if spec.get("holderIdentity") == self.identity:
-                spec.update(holderIdentity="", leaseDurationSeconds=1)
-                lease["spec"] = spec
-                await self.client.update(LEASES, lease, cfg.namespace)
-                log.info("%s: %s released the lease", cfg.name, self.identity)
 
 
 # -- the controllers ------------------------------------------------------------------------
