@@ -166,16 +166,16 @@ async def _serve_from_etcd(handlers: "Handlers", request: web.Request, target: T
     """A resourceVersion older than the cache's history: replay etcd's own history."""
     store = handlers.objects.store
     prefix = keys.collection_prefix(target.info.resource, target.namespace or None)
-    events = store.watch(prefix, rv + 1)
     try:
-        first = await _first(events)
+        await store.check_history(prefix, rv + 1)
     except Compacted as exc:
         raise errors.expired(rv, exc.compacted or handlers.cache.revision) from None
+    events = store.watch(prefix, rv + 1)
     resp = await _start(request)
     enc = _Encoder(request, target)
     timeout = opts.timeout_seconds or DEFAULT_TIMEOUT
     try:
-        await asyncio.wait_for(_pump(resp, first, events, opts, enc), timeout)
+        await asyncio.wait_for(_pump(resp, events, opts, enc), timeout)
     except asyncio.TimeoutError:
         pass
     except Compacted as exc:
@@ -187,21 +187,9 @@ async def _serve_from_etcd(handlers: "Handlers", request: web.Request, target: T
     return resp
 
 
-async def _first(events: AsyncIterator) -> Any:
-    # The first event (or the compaction error) arrives as soon as etcd answers.
-    task = asyncio.ensure_future(events.__anext__())
-    await asyncio.wait({task}, timeout=0.5)
-    if task.done() and isinstance(task.exception(), Compacted):
-        raise task.exception()  # type: ignore[misc]
-    return task
-
-
-async def _pump(resp, first, events, opts, enc) -> None:
-    pending = first
-    while True:
-        ev = await pending
+async def _pump(resp, events, opts, enc) -> None:
+    async for ev in events:
         entry = decode(ev.key, ev.value, ev.revision)
         if req.matches(opts, entry.obj):
             kind = "DELETED" if ev.type == "DELETE" else ("ADDED" if ev.created else "MODIFIED")
             await resp.write(enc.encode(kind, entry, None))
-        pending = asyncio.ensure_future(events.__anext__())

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import aetcd
 import grpc
 from aetcd import rpc
-from aetcd.exceptions import ClientError, RevisionCompactedError
+from aetcd.exceptions import ClientError
 
 from .errors import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Unavailable
 
@@ -233,38 +233,60 @@ class Store:
         """Every change under `prefix` from `start_revision` (inclusive), in order.
 
         Raises Compacted when `start_revision` is no longer available, Unavailable when
-        the stream breaks; the caller resumes from the last revision it saw."""
+        the stream breaks; the caller resumes from the last revision it saw.
+
+        Each watch is its own gRPC stream on the raw Watch stub: aetcd's shared watcher
+        multiplexes callbacks behind a bounded queue and a lock, and closing it could hang
+        forever with no timer pending (seen in CI). One call per watch has no shared state,
+        and cancelling the call is the whole clean-up."""
         client = await self._connected()
         p = prefix.encode()
-        # aetcd reports a compacted start revision only after its own timeout: ask etcd first.
-        if start_revision <= await self.revision():
+        call = rpc.WatchStub(client.channel).Watch(metadata=client.metadata)
+        try:
             try:
-                await self._call("Range", rpc.RangeRequest(key=p, range_end=prefix_end(p), limit=1,
-                                                           revision=start_revision, keys_only=True))
-            except Compacted:
-                raise Compacted(start_revision, 0) from None
-        try:
-            w = await client.watch(p, range_end=prefix_end(p), start_revision=start_revision,
-                                   prev_kv=True)
-        except RevisionCompactedError as exc:
-            raise Compacted(start_revision, exc.compacted_revision) from exc
-        except ClientError as exc:
-            raise Unavailable(f"etcd watch: {exc}") from exc
-        try:
-            async for ev in w:
-                kv = ev.kv
-                if ev.kind == "PUT":
-                    yield WatchEvent("PUT", kv.key.decode(), kv.value, kv.mod_revision, kv.version == 1)
-                else:
-                    prev = ev.prev_kv.value if ev.prev_kv else b""
-                    yield WatchEvent("DELETE", kv.key.decode(), prev, kv.mod_revision, False)
-        except RevisionCompactedError as exc:
-            raise Compacted(start_revision, exc.compacted_revision) from exc
-        except ClientError as exc:
-            self._client = None
-            raise Unavailable(f"etcd watch broke: {exc}") from exc
+                await call.write(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
+                    key=p, range_end=prefix_end(p), start_revision=start_revision, prev_kv=True)))
+                created = await asyncio.wait_for(call.read(), self._timeout)
+            except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
+                raise Unavailable(f"etcd watch {self._describe()}: {exc}") from exc
+            self._check_watch(created, start_revision)
+            while True:
+                try:
+                    resp = await call.read()
+                except grpc.aio.AioRpcError as exc:
+                    self._client = None
+                    raise Unavailable(f"etcd watch broke: {exc.details()}") from exc
+                self._check_watch(resp, start_revision)
+                for ev in resp.events:
+                    kv = ev.kv
+                    if ev.type == rpc.Event.PUT:
+                        yield WatchEvent("PUT", kv.key.decode(), kv.value, kv.mod_revision,
+                                         kv.version == 1)
+                    else:
+                        prev = ev.prev_kv.value if ev.HasField("prev_kv") else b""
+                        yield WatchEvent("DELETE", kv.key.decode(), prev, kv.mod_revision, False)
         finally:
-            try:
-                await w.cancel()
-            except Exception:  # the stream may already be gone
-                pass
+            call.cancel()
+
+    async def check_history(self, prefix: str, revision: int) -> None:
+        """Raise Compacted unless etcd still holds `prefix`'s history from `revision`.
+
+        A watch reports compaction only in its stream; asking first lets a caller answer
+        with an error status before it starts streaming."""
+        if revision > await self.revision():
+            return
+        p = prefix.encode()
+        try:
+            await self._call("Range", rpc.RangeRequest(key=p, range_end=prefix_end(p), limit=1,
+                                                       revision=revision, keys_only=True))
+        except Compacted:
+            raise Compacted(revision, 0) from None
+
+    @staticmethod
+    def _check_watch(resp, start_revision: int) -> None:
+        if resp is grpc.aio.EOF:
+            raise Unavailable("etcd closed the watch stream")
+        if resp.compact_revision:
+            raise Compacted(start_revision, resp.compact_revision)
+        if resp.canceled:
+            raise Unavailable(f"etcd cancelled the watch: {resp.cancel_reason or 'no reason given'}")

@@ -147,7 +147,7 @@ async def test_the_agent_command_registers_a_node_and_its_death_makes_it_not_rea
 
         async def not_ready():
             _, node = await client.request("GET", "/api/v1/nodes/proc-node")
-            return any(c["type"] == "Ready" and c["status"] == "Unknown" for c in node["status"]["conditions"])
+            return any(c["type"] == "Ready" and c["status"] == "Unknown" for c in node.get("status", {}).get("conditions", []))
         await wait_until(not_ready, timeout=15)
     finally:
         if proc.poll() is None:

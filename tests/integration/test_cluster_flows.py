@@ -32,8 +32,10 @@ async def cluster(api, client):
     try:
         async def all_ready():
             _, nodes = await client.request("GET", "/api/v1/nodes")
-            return sum(any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
-                       for n in nodes["items"]) == len(NODES)
+            # A node exists for a moment before the gateway writes its status.
+            conditions = [n.get("status", {}).get("conditions", []) for n in nodes["items"]]
+            return sum(any(c["type"] == "Ready" and c["status"] == "True" for c in cs)
+                       for cs in conditions) == len(NODES)
         await wait_until(all_ready, timeout=20)
         yield dict(zip(NODES, agents))
     finally:
