@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(etcd-server etcd-client runc conmon containernetworking-plugins busybox-static
-              docker-registry iproute2 iptables util-linux procps curl zstd openssl)
+              docker-registry iproute2 iptables util-linux procps curl zstd openssl python3-venv)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
