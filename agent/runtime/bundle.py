@@ -3,9 +3,13 @@
 What Kubernetes and CRI-O decide for a container, written down once: the process (image
 Entrypoint/Cmd merged with command/args, env, workingDir, user), the pod's shared
 net/ipc/uts namespaces by path with private mount/pid namespaces, /etc/hosts,
-/etc/resolv.conf and /etc/hostname from the pod, volumes, Docker's default capabilities,
-masked and read-only /proc paths, noNewPrivileges, and cgroup resources from
-requests/limits under a pyctl-specific cgroup parent (cgroupfs, v1 hybrid).
+/etc/resolv.conf and /etc/hostname from the pod, volumes, the security context
+(capabilities from Docker's default set with add/drop, runAsNonRoot, seccomp,
+readOnlyRootFilesystem, noNewPrivileges), masked and read-only /proc paths, and cgroup
+resources from requests/limits under a pyctl-specific cgroup parent (cgroupfs, v1 hybrid).
+
+A container that cannot be configured as asked raises `ConfigError`: the kubelet's
+CreateContainerConfigError, with its message.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from . import seccomp
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -100,8 +106,17 @@ def _expand(value: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), value)
 
 
+class ConfigError(ValueError):
+    """The container cannot start as configured (CreateContainerConfigError)."""
+
+
+def security_context(container: dict[str, Any], pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """The effective securityContext: container fields over the pod's."""
+    return {**(pod_spec.get("securityContext") or {}), **(container.get("securityContext") or {})}
+
+
 def user_ids(container: dict[str, Any], pod_spec: dict[str, Any], image: dict[str, Any]) -> tuple[int, int]:
-    sc = {**(pod_spec.get("securityContext") or {}), **(container.get("securityContext") or {})}
+    sc = security_context(container, pod_spec)
     uid, gid = 0, 0
     img_user = str(image.get("User") or "")
     if img_user:
@@ -111,6 +126,50 @@ def user_ids(container: dict[str, Any], pod_spec: dict[str, Any], image: dict[st
     uid = int(sc.get("runAsUser", uid))
     gid = int(sc.get("runAsGroup", gid))
     return uid, gid
+
+
+def check_non_root(pod: dict[str, Any], container: dict[str, Any], image: dict[str, Any]) -> None:
+    """runAsNonRoot, verified as the kubelet does: runAsUser, else the image's numeric USER."""
+    sc = security_context(container, pod.get("spec") or {})
+    if not sc.get("runAsNonRoot"):
+        return
+    md = pod.get("metadata") or {}
+    where = f'(pod: "{md.get("name", "")}_{md.get("namespace", "")}({md.get("uid", "")})", ' \
+            f'container: {container.get("name", "")})'
+    if sc.get("runAsUser") is not None:
+        if int(sc["runAsUser"]) == 0:
+            raise ConfigError(f"container's runAsUser breaks non-root policy {where}")
+        return
+    user = str(image.get("User") or "").partition(":")[0]
+    if user and not user.isdigit():
+        raise ConfigError(f"container has runAsNonRoot and image has non-numeric user ({user}), "
+                          f"cannot verify user is non-root {where}")
+    if not user or int(user) == 0:  # no USER: the image runs as root
+        raise ConfigError(f"container has runAsNonRoot and image will run as root {where}")
+
+
+def _cap_names(values: list[Any] | None) -> list[str]:
+    return ["CAP_" + str(c).upper().removeprefix("CAP_") for c in values or []]
+
+
+def capabilities(sc: dict[str, Any], uid: int) -> dict[str, list[str]]:
+    """The process capability sets: Docker's default (all when privileged), then drop, then add
+    ("ALL" allowed in both). A non-root process keeps only what was added, through the ambient
+    set, because exec as a non-root user clears the rest."""
+    privileged = bool(sc.get("privileged"))
+    add = _cap_names((sc.get("capabilities") or {}).get("add"))
+    drop = set(_cap_names((sc.get("capabilities") or {}).get("drop")))
+    base = list(ALL_CAPS if privileged else DEFAULT_CAPS)
+    if "CAP_ALL" in drop:
+        base = []
+    base = [c for c in base if c not in drop]
+    added = list(ALL_CAPS) if "CAP_ALL" in add else [c for c in add if c != "CAP_ALL"]
+    bounding = list(dict.fromkeys(base + added))
+    if uid == 0:
+        return {"bounding": bounding, "effective": bounding, "permitted": bounding}
+    granted = [c for c in dict.fromkeys(added) if c in bounding]
+    return {"bounding": bounding, "effective": granted, "permitted": granted,
+            "inheritable": granted, "ambient": granted}
 
 
 def resources(container: dict[str, Any], pids_limit: int) -> dict[str, Any]:
@@ -172,18 +231,20 @@ def mounts(container: dict[str, Any], files: PodFiles, privileged: bool) -> list
 
 
 def config(pod: dict[str, Any], container: dict[str, Any], image: dict[str, Any],
-           rootfs: str, files: PodFiles, cgroups_path: str, pids_limit: int = 4096) -> dict[str, Any]:
-    """The config.json of one container."""
+           rootfs: str, files: PodFiles, cgroups_path: str, pids_limit: int = 4096,
+           seccomp_dir: Path = seccomp.DEFAULT_DIR) -> dict[str, Any]:
+    """The config.json of one container; ConfigError when it cannot run as asked."""
     spec = pod.get("spec") or {}
     sc = container.get("securityContext") or {}
     privileged = bool(sc.get("privileged"))
-    caps = list(ALL_CAPS if privileged else DEFAULT_CAPS)
-    add = ["CAP_" + c.upper().removeprefix("CAP_") for c in (sc.get("capabilities") or {}).get("add") or []]
-    drop = {"CAP_" + c.upper().removeprefix("CAP_") for c in (sc.get("capabilities") or {}).get("drop") or []}
-    if "CAP_ALL" in drop:
-        caps = []
-    caps = [c for c in dict.fromkeys(caps + add) if c not in drop]
+    check_non_root(pod, container, image)
     uid, gid = user_ids(container, spec, image)
+    caps = capabilities(sc, uid)
+    try:
+        profile = seccomp.for_container(security_context(container, spec).get("seccompProfile") or {},
+                                        caps["bounding"], privileged, seccomp_dir)
+    except seccomp.ProfileError as e:
+        raise ConfigError(str(e)) from None
     # Kubernetes defaults allowPrivilegeEscalation to true, except when privileged.
     no_new_privs = sc.get("allowPrivilegeEscalation") is False and not privileged
     linux: dict[str, Any] = {
@@ -196,6 +257,8 @@ def config(pod: dict[str, Any], container: dict[str, Any], image: dict[str, Any]
         "cgroupsPath": cgroups_path,
         "resources": resources(container, pids_limit),
     }
+    if profile is not None:
+        linux["seccomp"] = profile
     if privileged:
         linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
     else:
@@ -209,9 +272,11 @@ def config(pod: dict[str, Any], container: dict[str, Any], image: dict[str, Any]
             "args": process_args(container, image),
             "env": process_env(container, image),
             "cwd": container.get("workingDir") or image.get("WorkingDir") or "/",
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "capabilities": caps,
             "noNewPrivileges": no_new_privs,
         },
+        # Only the image's filesystem: /dev, /proc, the pod's files and volumes are mounts
+        # of their own and stay writable, as in Kubernetes.
         "root": {"path": rootfs, "readonly": bool(sc.get("readOnlyRootFilesystem"))},
         "hostname": files.hostname,
         "mounts": mounts(container, files, privileged),

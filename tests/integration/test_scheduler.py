@@ -171,6 +171,12 @@ async def test_node_selector_taints_tolerations_and_cordoned_nodes(client, sched
 
 
 async def test_host_port_conflicts_and_freed_ports(client, scheduler):
+    # hostPorts are past the baseline Pod Security level every namespace enforces by default.
+    status, body = await client.request(
+        "PATCH", "/api/v1/namespaces/default",
+        {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}},
+        headers={"Content-Type": "application/merge-patch+json"})
+    assert status == 200, body
     for n in ("node-1", "node-2"):
         await create_node(client, node(n))
     for name in ("hp-1", "hp-2"):

@@ -1,0 +1,64 @@
+"""The one admission step the API's write path calls, after defaulting and validation.
+
+Today: Pod Security (podsecurity.py) for pods and pod templates, and the namespace labels
+that choose its levels. A refusal is a metav1.Status error and nothing is stored; warnings go
+to the response's `Warning` headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ..api import errors
+from ..resources.registry import ResourceInfo
+from ..store import keys
+from . import podsecurity
+
+
+class _Entry(Protocol):
+    obj: dict[str, Any]
+
+
+class _Cache(Protocol):
+    def get(self, key: str) -> _Entry | None: ...
+
+    def list(self, resource: str, namespace: str = "") -> list[Any]: ...
+
+
+def admit(cache: _Cache, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None,
+          warnings: list[str], subresource: str = "") -> None:
+    """Raise ApiError to refuse the write; append warnings for the client (each once: a
+    retried update runs this again)."""
+    if subresource not in ("", "ephemeralcontainers"):  # status, binding, scale: not policy
+        return
+    if info.resource == "namespaces":
+        said = _namespace(cache, info, obj, old)
+    elif info.namespaced and (info.resource == "pods" or obj.get("kind") in podsecurity.TEMPLATE_PATHS):
+        said = _pod_or_template(cache, info, obj, old)
+    else:
+        return
+    warnings.extend(w for w in said if w not in warnings)
+
+
+def _namespace(cache: _Cache, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None) -> list[str]:
+    md = obj.get("metadata") or {}
+    causes = podsecurity.label_errors(md.get("labels") or {})
+    if causes:
+        raise errors.invalid(info, md.get("name", ""), causes)
+    if old is None:
+        return []
+    return podsecurity.existing_pods(md.get("name", ""), (old.get("metadata") or {}).get("labels") or {},
+                                     md.get("labels") or {},
+                                     lambda: [e.obj for e in cache.list("pods", md.get("name", ""))])
+
+
+def _pod_or_template(cache: _Cache, info: ResourceInfo, obj: dict[str, Any],
+                     old: dict[str, Any] | None) -> list[str]:
+    md = obj.get("metadata") or {}
+    entry = cache.get(keys.object_key("namespaces", None, md.get("namespace", "")))
+    labels = ((entry.obj.get("metadata") or {}).get("labels") or {}) if entry is not None else {}
+    decision = podsecurity.review(labels, obj, old)
+    if decision.refused:
+        raise errors.ApiError(403, decision.refused, "Forbidden",
+                              {"name": md.get("name", ""), "kind": info.resource})
+    return decision.warnings
