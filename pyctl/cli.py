@@ -71,7 +71,7 @@ def _reparse_intermixed(parser: Parser, argv: Sequence[str] | None, args: argpar
                         command: Command, extra: list[str]) -> argparse.Namespace:
     """kubectl takes flags anywhere (`get lease -n kube-system NAME`): argparse stops filling a
     positional list at the first flag, so parse the command's own arguments intermixed."""
-    if any(t.startswith("-") for t in extra):
+    if extra[0] != "--" and any(t.startswith("-") for t in extra):  # `exec POD -c C -- CMD -x`
         raise UsageError(f"unknown flag or argument: {' '.join(extra)}", command.name)
     tokens = list(sys.argv[1:] if argv is None else argv)
     names = {command.name, *command.aliases}

@@ -42,7 +42,8 @@ async def dispatch(h: "Handlers", request: web.Request, target: Target) -> web.S
     elif sub == "finalize" and method == "PUT":
         return await finalize(h, request, target)
     elif sub in ("log", "exec"):
-        proxy = request.app.get("node_proxy") if hasattr(request.app, "get") else None
+        key = "node_proxy" if sub == "log" else "exec_proxy"
+        proxy = request.app.get(key) if hasattr(request.app, "get") else None
         if proxy is not None:
             return await proxy(request, target)
         raise errors.ApiError(503, f"{sub} is served by the pod's node agent, and no node agent "
