@@ -54,6 +54,10 @@ class ManagerConfig:
     """This candidate's name in the Lease; hostname_pid_random when empty."""
     controllers: tuple[str, ...] = ()
     """Run only these (names as in CONTROLLERS); empty: all."""
+    cluster_cidr: str = "10.244.0.0/16"
+    """The pod network every node's podCIDR is carved from (node IPAM)."""
+    node_cidr_mask: int = 24
+    """Prefix length of each node's podCIDR."""
 
 
 # -- leader election around start/stop ------------------------------------------------------
@@ -145,6 +149,11 @@ def _node_lifecycle(client: ApiClient, cfg: ManagerConfig) -> Controller:
     return _load(".node_lifecycle", "NodeLifecycleController")(client, config)
 
 
+def _node_ipam(client: ApiClient, cfg: ManagerConfig) -> Controller:
+    config = _load(".node_ipam", "NodeIpamConfig")(cluster_cidr=cfg.cluster_cidr, node_mask=cfg.node_cidr_mask)
+    return _load(".node_ipam", "NodeIpamController")(client, config)
+
+
 CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "endpoints": _endpoints,
     "garbagecollector": _garbage_collector,
@@ -152,6 +161,7 @@ CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "replicaset": _replicaset,
     "deployment": _deployment,
     "nodelifecycle": _node_lifecycle,
+    "nodeipam": _node_ipam,
 }
 
 

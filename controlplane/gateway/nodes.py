@@ -89,11 +89,14 @@ class NodeWriter:
         name = reg.node_name
         labels = {HOSTNAME_LABEL: name, "kubernetes.io/os": reg.node_info.operating_system or "linux",
                   "kubernetes.io/arch": reg.node_info.architecture or "amd64", **dict(reg.labels)}
+        spec = {"podCIDR": reg.pod_cidr, "podCIDRs": [reg.pod_cidr]} if reg.pod_cidr else {}
         try:
             await self.client.create(NODES, {"apiVersion": "v1", "kind": "Node",
-                                             "metadata": {"name": name, "labels": labels}, "spec": {}})
+                                             "metadata": {"name": name, "labels": labels}, "spec": spec})
         except AlreadyExists:
             await self.client.patch(NODES, name, {"metadata": {"labels": labels}})
+            if reg.pod_cidr:
+                await self._claim_pod_cidr(name, reg.pod_cidr)
         reported = node_status(reg)
         for _ in range(10):
             node = await self.client.get(NODES, name)
@@ -110,6 +113,23 @@ class NodeWriter:
             except Conflict:
                 continue
         await self.renew(name, force=True)
+
+    async def _claim_pod_cidr(self, name: str, cidr: str) -> None:
+        """Record an agent's own --pod-cidr on its Node, unless the Node already has one."""
+        for _ in range(10):
+            node = await self.client.get(NODES, name)
+            current = (node.get("spec") or {}).get("podCIDR")
+            if current:
+                if current != cidr:
+                    log.warning("node %s: the agent's --pod-cidr %s differs from the Node's spec.podCIDR %s; "
+                                "other nodes route %s to it", name, cidr, current, current)
+                return
+            node.setdefault("spec", {}).update(podCIDR=cidr, podCIDRs=[cidr])
+            try:
+                await self.client.update(NODES, node)  # with resourceVersion: never over an allocation
+                return
+            except Conflict:
+                continue
 
     def heartbeat(self, node: str) -> None:
         """Renew the node's lease in the background if the last renewal is old enough."""
