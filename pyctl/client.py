@@ -13,6 +13,7 @@ import http.client
 import json
 import re
 import socket
+import ssl
 import sys
 import time
 import urllib.parse
@@ -190,6 +191,10 @@ class ApiClient:
             reason = f"lookup {self._host}: no such host"
         elif isinstance(exc, (TimeoutError, socket.timeout)):
             reason = "i/o timeout"
+        elif isinstance(exc, ssl.SSLCertVerificationError):
+            # kubectl: "x509: certificate signed by unknown authority"; say which setting to check.
+            reason = (f"TLS: certificate verify failed: {exc.verify_message} (check the cluster's "
+                      "certificate-authority(-data) in the kubeconfig)")
         elif type(exc).__module__ == "ssl":
             reason = f"TLS: {getattr(exc, 'reason', None) or exc}"
         else:
@@ -227,7 +232,6 @@ def _query_value(value: Any) -> str:
 
 def _ssl_context(conn: Connection) -> Any:
     import os
-    import ssl
     import tempfile
 
     cadata = base64.b64decode(conn.ca_data).decode() if conn.ca_data else None

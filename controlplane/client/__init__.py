@@ -10,6 +10,7 @@
             print(event.type, event.object["metadata"]["name"])
 """
 
+from .credentials import Credentials
 from .errors import (AlreadyExists, ApiError, BadRequest, Conflict, Expired, Forbidden, Invalid,
                      NotFound, ServerError, Unavailable)
 from .informer import Informer
@@ -18,7 +19,7 @@ from .urls import object_key, resource_path
 from .watch import WatchEvent, Watcher
 
 __all__ = [
-    "AlreadyExists", "ApiClient", "ApiError", "BadRequest", "Conflict", "Expired", "Forbidden",
-    "Informer", "Invalid", "NotFound", "ObjectList", "ServerError", "Unavailable", "WatchEvent",
-    "Watcher", "object_key", "resource_path",
+    "AlreadyExists", "ApiClient", "ApiError", "BadRequest", "Conflict", "Credentials", "Expired",
+    "Forbidden", "Informer", "Invalid", "NotFound", "ObjectList", "ServerError", "Unavailable",
+    "WatchEvent", "Watcher", "object_key", "resource_path",
 ]

@@ -10,6 +10,7 @@ import aiohttp
 
 from ..resources.registry import ResourceInfo
 from . import errors
+from .credentials import Credentials, for_url
 from .urls import resource_path
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class ClientConfig:
     """Extra headers on every request (e.g. Authorization)."""
     timeout: float = 30.0
     """Seconds for one non-watch request."""
+    credentials: Credentials | None = None
+    """TLS trust and identity for a secured API server (see credentials.py)."""
 
 
 def _ns(info: ResourceInfo, namespace: str | None, obj: dict[str, Any] | None = None) -> str:
@@ -60,8 +63,11 @@ class ApiClient:
     """
 
     def __init__(self, base_url: str, *, user_agent: str = "pyctl-client",
-                 headers: dict[str, str] | None = None, timeout: float = 30.0) -> None:
-        self.config = ClientConfig(base_url.rstrip("/"), user_agent, dict(headers or {}), timeout)
+                 headers: dict[str, str] | None = None, timeout: float = 30.0,
+                 credentials: Credentials | None = None) -> None:
+        base_url = base_url.rstrip("/")
+        self.config = ClientConfig(base_url, user_agent, dict(headers or {}), timeout,
+                                   credentials or for_url(base_url))
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> "ApiClient":
@@ -73,11 +79,13 @@ class ApiClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            creds = self.config.credentials
+            tls = creds.ssl_context() if creds and self.config.base_url.startswith("https:") else None
             # No total timeout here: watches last long; single requests pass their own.
             self._session = aiohttp.ClientSession(
                 headers={"User-Agent": self.config.user_agent, "Accept": "application/json",
-                         **self.config.headers},
-                connector=aiohttp.TCPConnector(limit=64),
+                         **(creds.headers() if creds else {}), **self.config.headers},
+                connector=aiohttp.TCPConnector(limit=64, ssl=tls if tls is not None else True),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
         return self._session
 

@@ -88,6 +88,16 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  subresources=(SCALE, STATUS), has_status=True),
     ResourceInfo("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", "endpointslice", True),
     ResourceInfo("coordination.k8s.io", "v1", "leases", "Lease", "lease", True),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "roles", "Role", "role", True),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", "rolebinding", True),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", "clusterrole", False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
+                 "clusterrolebinding", False),
+    # Not stored: the API server answers a review at once (controlplane/auth/review.py).
+    ResourceInfo("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
+                 "selfsubjectaccessreview", False, verbs=("create",)),
+    ResourceInfo("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview",
+                 "selfsubjectreview", False, verbs=("create",)),
 )
 
 _BY_PATH = {(r.group, r.version, r.resource): r for r in RESOURCES}

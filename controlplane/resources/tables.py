@@ -419,6 +419,42 @@ def _count(*path: str) -> Callable[[_Row], int]:
     return cell
 
 
+def _created_at(r: _Row) -> str:
+    at = _time(r.meta.get("creationTimestamp"))
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ") if at else ""
+
+
+def _role_ref(ref: Any) -> str:
+    ref = ref if isinstance(ref, dict) else {}
+    return f"{ref.get('kind', '')}/{ref.get('name', '')}"
+
+
+def _subjects(kind: str) -> Callable[[_Row], str]:
+    def cell(r: _Row) -> str:
+        subjects = [s for s in r.obj.get("subjects") or [] if s.get("kind") == kind]
+        if kind == "ServiceAccount":  # namespace/name, as kubectl shows them
+            return ", ".join(f"{s.get('namespace', '')}/{s.get('name', '')}" for s in subjects)
+        return ", ".join(s.get("name", "") for s in subjects)
+    return cell
+
+
+_CREATED_AT = Column("Created At", _created_at, type="date", description=_AGE_DOC)
+_BINDING_COLUMNS = (
+    NAME,
+    Column("Role", lambda r: _role_ref(r.obj.get("roleRef")),
+           description="RoleRef can reference a Role in the current namespace or a ClusterRole in the "
+                       "global namespace. If the RoleRef cannot be resolved, the Authorizer must return "
+                       "an error."),
+    AGE,
+    Column("Users", _subjects("User"), priority=1, description="Subjects holds references to the objects "
+                                                                "the role applies to."),
+    Column("Groups", _subjects("Group"), priority=1, description="Subjects holds references to the objects "
+                                                                  "the role applies to."),
+    Column("ServiceAccounts", _subjects("ServiceAccount"), priority=1,
+           description="Subjects holds references to the objects the role applies to."),
+)
+
+
 # ---------------------------------------------------------------------------------------
 # The tables
 
@@ -553,6 +589,8 @@ _PRINTERS: dict[str, _Printer] = {
         AGE,
     )),
 }
+_PRINTERS["roles"] = _PRINTERS["clusterroles"] = _Printer((NAME, _CREATED_AT))
+_PRINTERS["rolebindings"] = _PRINTERS["clusterrolebindings"] = _Printer(_BINDING_COLUMNS)
 _GENERIC = _Printer((NAME, AGE))
 
 _INCLUDE_OBJECT = ("None", "Metadata", "Object")

@@ -23,6 +23,7 @@ from controlplane.resources.validation import (
     dns1123_label, dns1123_subdomain, duplicate, forbidden, go_quote, go_string_list, go_string_map,
     invalid, is_ip, label_value, not_found, not_supported, parse_quantity, port_name, qualified_name,
     required, too_long)
+from controlplane.resources import validation_rbac as rbac
 
 Obj = dict[str, Any]
 CreateRule = Callable[[Obj], Iterable[Cause]]
@@ -811,6 +812,13 @@ RULES: dict[tuple[str, str], KindRules] = {
     ("coordination.k8s.io/v1", "Lease"): KindRules(True, dns1123_subdomain, (_lease,)),
     ("autoscaling/v1", "Scale"): KindRules(True, dns1123_subdomain, (_scale,)),
     ("v1", "Binding"): KindRules(True, dns1123_subdomain, (_binding,), has_metadata=False),
+    ("rbac.authorization.k8s.io/v1", "Role"): KindRules(True, rbac.path_segment_name, (rbac.role,)),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): KindRules(False, rbac.path_segment_name,
+                                                                (rbac.cluster_role,)),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): KindRules(True, rbac.path_segment_name,
+                                                                (rbac.role_binding,), (rbac.role_ref_update,)),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): KindRules(
+        False, rbac.path_segment_name, (rbac.cluster_role_binding,), (rbac.role_ref_update,)),
 }
 
 

@@ -1,0 +1,84 @@
+"""Reviews about the caller, answered at once and never stored:
+
+  * SelfSubjectAccessReview, "may I?", answered by the authorizer (`kubectl auth can-i`);
+  * SelfSubjectReview, "who am I?", answered from the authenticated user (`kubectl auth whoami`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from aiohttp import web
+
+from ..api import errors, request as req
+from ..api.handlers import check_kind, json_response
+from ..resources import registry
+from ..resources.validation import required
+from .attributes import Attributes
+from .authorizer import AUTHORIZER
+from .middleware import ANONYMOUS, USER_KEY
+from .review_proto import ProtoError, decode_review
+
+PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+INFO = registry.lookup("authorization.k8s.io", "v1", "selfsubjectaccessreviews")
+WHOAMI_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+
+
+def _attributes(request: web.Request, spec: dict[str, Any]) -> Attributes:
+    user = request.get(USER_KEY, ANONYMOUS)
+    res, non = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+    assert INFO is not None
+    if not isinstance(res, dict) or not res:
+        res = None
+    if not isinstance(non, dict) or not non:
+        non = None
+    if (res is None) == (non is None):
+        why = ("cannot be specified in combination with resourceAttributes" if res
+               else "exactly one of nonResourceAttributes or resourceAttributes must be specified")
+        raise errors.invalid(INFO, "", [cast(dict[str, str], required("spec.resourceAttributes", why))])
+    if non is not None:
+        return Attributes(user, str(non.get("verb") or ""), str(non.get("path") or ""))
+    assert res is not None
+    return Attributes(user, str(res.get("verb") or ""), "", True, str(res.get("group") or ""),
+                      str(res.get("resource") or ""), str(res.get("subresource") or ""),
+                      str(res.get("namespace") or ""), str(res.get("name") or ""))
+
+
+async def create(request: web.Request) -> web.Response:
+    assert INFO is not None
+    if "protobuf" in (request.content_type or ""):
+        try:
+            review = decode_review(await request.read())
+        except (ProtoError, UnicodeDecodeError) as exc:
+            raise errors.bad_request(f"the SelfSubjectAccessReview is not valid protobuf: {exc}") from None
+    else:
+        review = await req.read_object(request)
+    check_kind(INFO, review)
+    spec = review.get("spec")
+    attrs = _attributes(request, spec if isinstance(spec, dict) else {})
+    allowed = request.app[AUTHORIZER].allowed(attrs)
+    review["status"] = {"allowed": allowed}
+    review.setdefault("metadata", {})
+    return json_response(review, 201)
+
+
+async def whoami(request: web.Request) -> web.Response:
+    # The body says nothing a review needs (and kubectl sends it as protobuf): answer from the user.
+    user = request.get(USER_KEY, ANONYMOUS)
+    info: dict[str, Any] = {"username": user.name, "groups": list(user.groups)}
+    if user.uid:
+        info["uid"] = user.uid
+    return json_response({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+                          "metadata": {}, "status": {"userInfo": info}}, 201)
+
+
+async def not_allowed(request: web.Request) -> web.Response:
+    raise errors.method_not_allowed(request.method, request.path.rsplit("/", 1)[-1])
+
+
+def add_routes(app: web.Application) -> None:
+    """Registered before the generic resource routes, which would store a review."""
+    for path, handler in ((PATH, create), (WHOAMI_PATH, whoami)):
+        app.router.add_post(path, handler)
+        app.router.add_route("*", path, not_allowed)
+        app.router.add_route("*", path + "/{tail:.*}", not_allowed)
