@@ -74,9 +74,10 @@ class Etcd:
 class ApiServer:
     """The real API server app, served over HTTP on a fixed loopback port so it can restart."""
 
-    def __init__(self, etcd: Etcd, port: int | None = None) -> None:
+    def __init__(self, etcd: Etcd, port: int | None = None, **config) -> None:
         self.etcd = etcd
         self.port = port or free_port()
+        self.config = config  # ApiConfig fields beyond the defaults below
         self._runner: web.AppRunner | None = None
 
     @property
@@ -86,7 +87,8 @@ class ApiServer:
     async def start(self) -> "ApiServer":
         from controlplane.api.app import ApiConfig, build_app
 
-        app = build_app(ApiConfig(etcd_servers=(self.etcd.url,), compaction_interval=3600))
+        app = build_app(ApiConfig(**{"etcd_servers": (self.etcd.url,), "compaction_interval": 3600,
+                                     **self.config}))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()

@@ -15,10 +15,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..admission import hook as admission
 from ..machinery import meta as m
 from ..resources import defaults, validation
 from ..resources.registry import ResourceInfo
 from ..store import KeyExists, KeyNotFound, RevisionMismatch, Store, keys
+from ..store.leases import LeasePool
 from . import errors
 from .cache import Entry, WatchCache
 
@@ -57,9 +59,11 @@ def _with_rv(obj: dict[str, Any], rev: int) -> dict[str, Any]:
 
 
 class ObjectStore:
-    def __init__(self, store: Store, cache: WatchCache) -> None:
+    def __init__(self, store: Store, cache: WatchCache, *, event_ttl: int = 3600) -> None:
         self.store = store
         self.cache = cache
+        # Events expire on their own (kube-apiserver's --event-ttl); nothing else does.
+        self._event_leases = LeasePool(store, event_ttl)
 
     # -- reads ----------------------------------------------------------------------
 
@@ -103,12 +107,14 @@ class ObjectStore:
         _reset_status_on_create(info, obj)
         defaults.apply_defaults(obj)
         self._validate(info, obj, None, opts)
+        admission.admit(self.cache, info, obj, None, opts.warnings)
         self._own(None, obj, info, opts, "Update")
         if opts.dry_run:
             return obj
         key = self.key(info, namespace, md["name"])
         try:
-            rev = await self.store.create(key, _encode(obj))
+            lease = await self._event_leases.lease() if info.resource == "events" else 0
+            rev = await self.store.create(key, _encode(obj), lease=lease)
         except KeyExists:
             raise errors.already_exists(info, md["name"]) from None
         await self.cache.wait_for(rev)
@@ -198,6 +204,7 @@ class ObjectStore:
         if m.spec_of(new) != m.spec_of(old):
             md["generation"] = int(old_md.get("generation") or 0) + 1
         self._validate(info, new, old, opts)
+        admission.admit(self.cache, info, new, old, opts.warnings, subresource)
         self._own(old, new, info, opts, operation)
         md["resourceVersion"] = old_md.get("resourceVersion", "")
         return new

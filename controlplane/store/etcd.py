@@ -18,6 +18,7 @@ import grpc
 from aetcd import rpc
 from aetcd.exceptions import ClientError
 
+from .encryption import Transformer
 from .errors import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Unavailable
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,14 @@ def _parse_endpoint(url: str) -> tuple[str, int]:
 class Store:
     """One connection to an etcd cluster, tried endpoint by endpoint."""
 
-    def __init__(self, endpoints: list[str], timeout: float = 10.0) -> None:
+    def __init__(self, endpoints: list[str], timeout: float = 10.0,
+                 transformer: Transformer | None = None) -> None:
         if not endpoints:
             raise ValueError("at least one etcd endpoint is required")
         self._endpoints = [_parse_endpoint(e) for e in endpoints]
         self._timeout = timeout
+        # Values of some resources (Secrets) are sealed on their way in and opened on the way out.
+        self._transformer = transformer
         self._client: aetcd.Client | None = None
         self._lock = asyncio.Lock()
 
@@ -115,6 +119,12 @@ class Store:
                 raise Unavailable(f"etcd {self._describe()}: {exc.details()}") from exc
             raise
 
+    def _seal(self, key: str, value: bytes) -> bytes:
+        return self._transformer.to_storage(key, value) if self._transformer else value
+
+    def _open(self, key: str, value: bytes) -> bytes:
+        return self._transformer.from_storage(key, value) if self._transformer else value
+
     # -- reads ----------------------------------------------------------------------
 
     async def get(self, key: str) -> KV | None:
@@ -122,7 +132,7 @@ class Store:
         if not resp.kvs:
             return None
         kv = resp.kvs[0]
-        return KV(key, kv.value, kv.mod_revision, kv.create_revision)
+        return KV(key, self._open(key, kv.value), kv.mod_revision, kv.create_revision)
 
     async def list(self, prefix: str, *, revision: int = 0, start: str | None = None,
                    limit: int = 0) -> tuple[list[KV], int, bool]:
@@ -133,7 +143,8 @@ class Store:
         req = rpc.RangeRequest(key=start.encode() if start else p, range_end=prefix_end(p),
                                revision=revision, limit=limit)
         resp = await self._call("Range", req)
-        items = [KV(kv.key.decode(), kv.value, kv.mod_revision, kv.create_revision) for kv in resp.kvs]
+        items = [KV(k, self._open(k, kv.value), kv.mod_revision, kv.create_revision)
+                 for kv in resp.kvs for k in (kv.key.decode(),)]
         return items, resp.header.revision, resp.more
 
     async def revision(self) -> int:
@@ -149,7 +160,8 @@ class Store:
         txn = rpc.TxnRequest(
             compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=k,
                                  create_revision=0)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value, lease=lease))],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._seal(key, value),
+                                                              lease=lease))],
         )
         resp = await self._call("Txn", txn)
         if not resp.succeeded:
@@ -157,12 +169,15 @@ class Store:
         return resp.header.revision
 
     async def update(self, key: str, value: bytes, expected_revision: int) -> int:
-        """Replace `key` only if its mod_revision is still `expected_revision`."""
+        """Replace `key` only if its mod_revision is still `expected_revision`.
+
+        The key keeps the lease it was created with (an Event stays on its TTL)."""
         k = key.encode()
         txn = rpc.TxnRequest(
             compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.MOD, key=k,
                                  mod_revision=expected_revision)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._seal(key, value),
+                                                              ignore_lease=True))],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
         resp = await self._call("Txn", txn)
@@ -189,7 +204,8 @@ class Store:
         resp = await self._call("Txn", txn)
         if resp.succeeded:
             prev = resp.responses[0].response_delete_range.prev_kvs[0]
-            return resp.header.revision, KV(key, prev.value, prev.mod_revision, prev.create_revision)
+            return resp.header.revision, KV(key, self._open(key, prev.value), prev.mod_revision,
+                                            prev.create_revision)
         kvs = resp.responses[0].response_range.kvs
         if not kvs:
             raise KeyNotFound(key)
@@ -197,7 +213,8 @@ class Store:
 
     async def put(self, key: str, value: bytes, *, lease: int = 0) -> int:
         """Unconditional write, for keys that are not API objects (leases, IPAM)."""
-        resp = await self._call("Put", rpc.PutRequest(key=key.encode(), value=value, lease=lease))
+        resp = await self._call("Put", rpc.PutRequest(key=key.encode(), value=self._seal(key, value),
+                                                      lease=lease))
         return resp.header.revision
 
     async def compact(self, revision: int) -> None:
@@ -259,12 +276,13 @@ class Store:
                 self._check_watch(resp, start_revision)
                 for ev in resp.events:
                     kv = ev.kv
+                    key = kv.key.decode()
                     if ev.type == rpc.Event.PUT:
-                        yield WatchEvent("PUT", kv.key.decode(), kv.value, kv.mod_revision,
+                        yield WatchEvent("PUT", key, self._open(key, kv.value), kv.mod_revision,
                                          kv.version == 1)
                     else:
-                        prev = ev.prev_kv.value if ev.HasField("prev_kv") else b""
-                        yield WatchEvent("DELETE", kv.key.decode(), prev, kv.mod_revision, False)
+                        prev = self._open(key, ev.prev_kv.value) if ev.HasField("prev_kv") else b""
+                        yield WatchEvent("DELETE", key, prev, kv.mod_revision, False)
         finally:
             call.cancel()
 
