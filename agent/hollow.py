@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 
+from .credentials import NodeCredentials
 from .node import Agent
 from .nodeinfo import hollow_registration
 from .pods import PodConfig
@@ -22,15 +23,18 @@ from .session import SessionConfig
 
 def hollow_agent(server: str, name: str, index: int | None = None, *, host_ip: str = "127.0.0.1",
                  pod_config: PodConfig | None = None,
-                 session_config: SessionConfig | None = None, listen: str | None = "127.0.0.1:0") -> Agent:
+                 session_config: SessionConfig | None = None, listen: str | None = "127.0.0.1:0",
+                 credentials: NodeCredentials | None = None) -> Agent:
     """One hollow agent; `index` picks its pod /24 inside the benchmark range (else its name does).
-    `listen`: where it serves its (synthetic) logs; by default a free loopback port."""
+    `listen`: where it serves its (synthetic) logs; by default a free loopback port.
+    `credentials`: a joined node's certificate (secured gateway); None: insecure."""
     cidr = None
     if index is not None:
         cidr = str(ipaddress.ip_network(f"{BENCH_RANGE.network_address + (index % 512) * 256}/24"))
     runtime = HollowRuntime(name, cidr)
     return Agent(server, hollow_registration(name, VERSION, host_ip), runtime, host_ip=host_ip,
-                 pod_config=pod_config, session_config=session_config, listen=listen)
+                 pod_config=pod_config, session_config=session_config, listen=listen,
+                 credentials=credentials)
 
 
 async def run_hollow_agents(server: str, names: list[str], *, pod_config: PodConfig | None = None,

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import socket
 import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from .network.cni import NetworkConfig
+    from .runtime.runc import RuncRuntime
 
 EXAMPLES = """\
 examples:
@@ -15,6 +22,11 @@ examples:
 
   # a real worker (runc + conmon), state kept across restarts
   pyctl-agent --server 10.0.0.1:7443 --node-name worker-1 --state-dir /var/lib/pyctl-agent
+
+  # join a secured cluster (pyctl-controlplane --pki-dir) with a token from `pyctl token create`;
+  # later starts use the node certificate kept in --state-dir and need no token
+  pyctl-agent --server 10.0.0.1:7443 --token abcdef.0123456789abcdef \\
+      --ca-cert-hash sha256:<hex printed by pyctl token create>
 """
 
 
@@ -29,20 +41,81 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="container runtime (default %(default)s); hollow simulates containers")
     p.add_argument("--state-dir", default="/var/lib/pyctl-agent", help="agent state (default %(default)s)")
     p.add_argument("--node-ip", default="", help="the address to report (default: the one that reaches --server)")
-    p.add_argument("--pod-cidr", default="10.244.1.0/24", help="this node's pod CIDR (runc runtime; default %(default)s)")
+    p.add_argument("--pod-cidr", default="",
+                   help="this node's pod CIDR (runc runtime; default: the one the control plane gives the Node)")
     p.add_argument("--cluster-cidr", default="",
-                   help="the whole cluster's pod CIDR, routed via the bridge inside pods (runc runtime)")
+                   help="the whole cluster's pod CIDR, routed via the bridge inside pods "
+                        "(runc runtime; default: the control plane's)")
+    p.add_argument("--no-routes", dest="routes", action="store_false",
+                   help="do not program routes to the other nodes' pod CIDRs (runc runtime)")
     p.add_argument("--bridge", default="pyctl0", help="the CNI bridge (runc runtime; default %(default)s)")
     p.add_argument("--registry-auth", default="/etc/pyctl/auth.json",
                    help="registry credentials, Docker config.json format (default %(default)s)")
+    p.add_argument("--registry-mirror", action="append", default=[], metavar="HOST=URL",
+                   help="pull images named HOST/... from URL instead, e.g. "
+                        "localhost:5000=http://172.30.1.1:5000 (repeatable)")
+    p.add_argument("--cgroup-parent", default="pyctl",
+                   help="cgroup (v1, every controller) under which pods are created (default %(default)s)")
     p.add_argument("--agent-listen", default="0.0.0.0:10250",
                    help="where the agent serves logs and exec to the API server, HOST:PORT "
                         "(default %(default)s, the kubelet's port)")
+    sec = p.add_argument_group("joining a secured control plane (see `pyctl token create`)")
+    sec.add_argument("--token", default="", help="a bootstrap token: trade it for this node's "
+                     "certificate (kept in --state-dir/pki) on the first start; not needed again")
+    sec.add_argument("--ca-cert-hash", default="", metavar="sha256:HEX",
+                     help="pin the cluster CA by the SHA-256 of its public key (as kubeadm)")
+    sec.add_argument("--ca-file", default="", metavar="FILE", help="or trust this cluster CA (PEM)")
+    sec.add_argument("--join-server", default="", metavar="HOST:PORT",
+                     help="the gateway's join port (default: --server's host, port 7444)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = p.parse_args(argv)
+    check_join_flags(p, args)
+    args.registry_mirror = dict(parse_mirror(p, m) for m in args.registry_mirror)
     if ":" not in args.server:
         args.server += ":7443"
+    for flag, value in (("--pod-cidr", args.pod_cidr), ("--cluster-cidr", args.cluster_cidr)):
+        try:
+            if value:
+                ipaddress.ip_network(value)
+        except ValueError as exc:
+            p.error(f"{flag}: {exc}")
     return args
+
+
+def check_join_flags(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from .credentials import join_flag_error
+
+    if not args.token:
+        return
+    problem = join_flag_error(args.token, args.ca_cert_hash)
+    if problem:
+        p.error(problem)
+    args.ca_cert_hash = args.ca_cert_hash.lower()
+    if bool(args.ca_cert_hash) == bool(args.ca_file):
+        p.error("--token needs one of --ca-cert-hash or --ca-file: how to trust the control plane")
+    if not args.join_server:
+        args.join_server = args.server.rpartition(":")[0] + ":7444"
+
+
+def parse_mirror(p: argparse.ArgumentParser, value: str) -> tuple[str, str]:
+    host, sep, url = value.partition("=")
+    if not sep or not host or not url.startswith(("http://", "https://")):
+        p.error(f"--registry-mirror {value!r}: expected HOST=http(s)://ENDPOINT")
+    return host, url
+
+
+def pod_network_setter(runtime: RuncRuntime, net: NetworkConfig,
+                       cluster_cidr: str = "") -> Callable[[str, str], None]:
+    """What the agent calls with (podCIDR, cluster CIDR) once the control plane gave them: the
+    runtime's CNI chain then allocates from that podCIDR and routes the cluster CIDR (our
+    --cluster-cidr if given, else the control plane's) via the bridge inside pods. It runs
+    before any pod starts, as the session holds assignments until the podCIDR is known."""
+    from .network.cni import Cni
+
+    def use(pod_cidr: str, server_cluster_cidr: str) -> None:
+        cluster = cluster_cidr or server_cluster_cidr
+        runtime.cni = Cni(replace(net, pod_cidr=pod_cidr, routes=(cluster,) if cluster else ()))
+    return use
 
 
 def detect_ip(server: str) -> str:
@@ -56,23 +129,52 @@ def detect_ip(server: str) -> str:
         return "127.0.0.1"
 
 
+async def node_credentials(args: argparse.Namespace):  # -> NodeCredentials | None
+    """This node's certificate from --state-dir, joining first with --token if there is none."""
+    from pathlib import Path
+
+    from .credentials import NodeCredentials, fetch_ca, join
+
+    creds = NodeCredentials(Path(args.state_dir) / "pki")
+    if creds.exists():
+        if args.token:
+            logging.info("using the node certificate in %s; --token is not needed again", creds.directory)
+        return creds
+    if not args.token:
+        return None  # an insecure gateway
+    ca = (Path(args.ca_file).read_bytes() if args.ca_file
+          else await asyncio.to_thread(fetch_ca, args.join_server, args.ca_cert_hash))
+    await join(args.join_server, args.token, args.node_name, ca, creds)
+    return creds
+
+
 async def run(args: argparse.Namespace) -> int:
+    from .credentials import JoinError
+
     host_ip = args.node_ip or detect_ip(args.server)
+    try:
+        creds = await node_credentials(args)
+    except (JoinError, OSError) as exc:
+        print(f"pyctl-agent: error: {exc}", file=sys.stderr)
+        return 1
     if args.runtime == "hollow":
         from .hollow import hollow_agent
 
-        await hollow_agent(args.server, args.node_name, host_ip=host_ip, listen=args.agent_listen).run()
+        await hollow_agent(args.server, args.node_name, host_ip=host_ip, listen=args.agent_listen,
+                           credentials=creds).run()
         return 0
     from pathlib import Path
 
     from .images import ImageStore, RegistryClient
     from .network.cni import NetworkConfig
+    from .network.routes import HostRoutes
     from .node import Agent
     from .nodeinfo import local_registration
     from .runtime.runc import RuncRuntime
 
     state = Path(args.state_dir)
-    images = ImageStore(state / "images", RegistryClient(auth_file=args.registry_auth))
+    images = ImageStore(state / "images", RegistryClient(auth_file=args.registry_auth,
+                                                                  mirrors=args.registry_mirror))
 
     async def rootfs_for(image: str) -> tuple[list[str], dict]:
         img = await images.ensure(image)
@@ -82,9 +184,13 @@ async def run(args: argparse.Namespace) -> int:
 
     net = NetworkConfig(pod_cidr=args.pod_cidr, bridge=args.bridge, data_dir=state / "cni",
                         routes=(args.cluster_cidr,) if args.cluster_cidr else ())
-    runtime = RuncRuntime(state / "runtime", net, rootfs_for)
+    runtime = RuncRuntime(state / "runtime", net, rootfs_for, cgroup_parent=args.cgroup_parent)
+
     agent = Agent(args.server, local_registration(args.node_name, runtime.version, host_ip), runtime,
-                  host_ip=host_ip, listen=args.agent_listen)
+                  host_ip=host_ip, listen=args.agent_listen, pod_cidr=args.pod_cidr,
+                  learn_pod_cidr=not args.pod_cidr,
+                  on_pod_cidr=None if args.pod_cidr else pod_network_setter(runtime, net, args.cluster_cidr),
+                  routes=HostRoutes() if args.routes else None, credentials=creds)
     try:
         await agent.run()
     finally:

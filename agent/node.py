@@ -1,11 +1,22 @@
-"""Agent: one node's runtime, pod manager and session, started and stopped together."""
+"""Agent: one node's runtime, pod manager, session and routes, started and stopped together.
+
+The pod network comes from the control plane (see session.py): `on_pod_cidr(pod_cidr,
+cluster_cidr)` is called when this node's podCIDR is first known or changes (the runc
+runtime configures CNI with it), and with `routes` set the other nodes' podCIDRs are routed
+via their node IPs in this network namespace.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from typing import Callable
 
+from pyctl_proto import node_pb2 as pb
+
+from .credentials import NodeCredentials, keep_renewed
+from .network.routes import HostRoutes, RouteSyncer
 from .nodeinfo import NodeRegistration
 from .pods import PodConfig, PodManager
 from .runtime.base import Runtime
@@ -18,26 +29,56 @@ log = logging.getLogger(__name__)
 class Agent:
     def __init__(self, server: str, registration: NodeRegistration, runtime: Runtime, *,
                  host_ip: str, pod_config: PodConfig | None = None,
-                 session_config: SessionConfig | None = None, listen: str | None = None) -> None:
+                 session_config: SessionConfig | None = None, listen: str | None = None,
+                 pod_cidr: str = "", learn_pod_cidr: bool = False,
+                 on_pod_cidr: Callable[[str, str], None] | None = None,
+                 routes: HostRoutes | None = None, credentials: NodeCredentials | None = None) -> None:
         """`listen`: HOST:PORT of the agent's own gRPC API (logs, exec) that the API server
-        proxies to; its bound port is reported in the registration. None: not served."""
+        proxies to; its bound port is reported in the registration. None: not served.
+        `pod_cidr`: this node's own (recorded on its Node); else with `learn_pod_cidr` no pod
+        starts before the control plane has given one. `routes`: where to program host-gw
+        routes (None: nowhere, as for hollow nodes). `credentials`: a joined node's certificate:
+        mutual TLS to the gateway and on the agent's own server, renewed before it expires."""
         self.node_name = registration.node_name
         self.runtime = runtime
         self.registration = registration
         self.pods = PodManager(runtime, host_ip, pod_config)
-        self.session = AgentSession(server, registration, self.pods, session_config)
-        self.server = AgentServer(runtime, listen) if listen is not None else None
+        self.pod_cidr = pod_cidr
+        self.on_pod_cidr = on_pod_cidr
+        self.routes = RouteSyncer(routes, host_ip) if routes is not None else None
+        self.session = AgentSession(server, registration, self.pods, session_config, pod_cidr=pod_cidr,
+                                    needs_pod_cidr=learn_pod_cidr, on_network=self._network,
+                                    credentials=credentials)
+        self.server = AgentServer(runtime, listen, credentials) if listen is not None else None
+        self.credentials = credentials
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> "Agent":
         self._task = asyncio.create_task(self._run(), name=f"agent-{self.node_name}")
         return self
 
+    def _network(self, m: pb.NodeRoutes) -> None:
+        own = self.session.pod_cidr or m.pod_cidr  # a --pod-cidr is fixed; else the Node's counts
+        if own != self.pod_cidr:
+            if self.pod_cidr:
+                log.warning("node %s: podCIDR changed from %s to %s; new pods use the new one",
+                            self.node_name, self.pod_cidr, own)
+            self.pod_cidr = own
+            if self.on_pod_cidr is not None:
+                self.on_pod_cidr(own, m.cluster_cidr)
+        if self.routes is not None:
+            self.routes.update(m.cluster_cidr, own, [(r.pod_cidr, r.node_ip) for r in m.routes])
+
     async def _run(self) -> None:
         if self.server is not None:
             # Before the session registers, so the Node carries the port the agent serves.
             self.registration.agent_port = await self.server.start()
-        await self.session.run()
+        loops = [self.session.run()]
+        if self.routes is not None:
+            loops.append(self.routes.run())
+        if self.credentials is not None:
+            loops.append(keep_renewed(self.session.server, self.credentials, self.session.reconnect))
+        await asyncio.gather(*loops)
 
     async def run(self) -> None:
         """Run until cancelled."""

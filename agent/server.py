@@ -4,7 +4,14 @@ kube-apiserver proxies `pods/log` to the kubelet).
 It owns reading a container's CRI "k8s-file" log (`<RFC3339Nano> <stream> <F|P> <text>`)
 for the Logs RPC: tail, since, timestamps on or off, a byte limit, the previous run, and
 follow (poll the file for growth until the container's run ends or the caller goes).
-Exec is not served yet (UNIMPLEMENTED). Insecure for now: securing it is a later step.
+Exec runs a command in a running container through the runtime's host command (see
+execio.py) and streams stdin, resizes, stdout/stderr and the exit code.
+
+A joined node (with credentials) serves TLS with its node certificate, requires a client
+certificate from the cluster CA, and answers only the API server's: CN
+`kube-apiserver-kubelet-client` (kubeadm's name); anyone else gets PERMISSION_DENIED. A
+renewed node certificate is served from the next handshake on. Without credentials the
+server is insecure, as for hollow nodes in tests.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ import grpc
 from pyctl_proto import node_pb2 as pb
 from pyctl_proto import node_pb2_grpc
 
-from .runtime.base import Runtime, RuntimePod
+from .credentials import KUBELET_CLIENT, NodeCredentials
+from .execio import ExecProcess, ExecStartError
+from .runtime.base import ExecRefused, Runtime, RuntimePod
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +39,8 @@ FOLLOW_POLL = 0.1
 CHUNK = 32 * 1024
 READY = ("pyctl-logs", "streaming")
 """Initial metadata sent once a Logs request is valid, so the proxy can answer 200 at once."""
+EXEC_STARTED = ("pyctl-exec", "started")
+"""Initial metadata sent once an exec'd command runs; before it, the call can only fail."""
 
 
 def parse_line(raw: bytes) -> tuple[bytes, bytes, bool] | None:
@@ -122,8 +133,18 @@ def _read_from(path: Path, offset: int) -> bytes:
 
 
 class AgentService(node_pb2_grpc.AgentServicer):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, secured: bool = False) -> None:
         self.runtime = runtime
+        self.secured = secured
+
+    async def _authorize(self, context: grpc.aio.ServicerContext) -> None:
+        """On a secured server (TLS has verified the CA), only the API server's client cert may call."""
+        if not self.secured:
+            return
+        cn = (context.auth_context().get("x509_common_name") or [b""])[0].decode(errors="replace")
+        if cn != KUBELET_CLIENT:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"user {cn!r} may not use the node agent's API (only {KUBELET_CLIENT})")
 
     async def _find(self, namespace: str, name: str) -> RuntimePod | None:
         return next((p for p in await self.runtime.list_pods()
@@ -131,6 +152,7 @@ class AgentService(node_pb2_grpc.AgentServicer):
 
     async def Logs(self, request: pb.LogsRequest,  # noqa: N802
                    context: grpc.aio.ServicerContext) -> AsyncIterator[pb.LogChunk]:
+        await self._authorize(context)
         pod = await self._find(request.namespace, request.pod)
         if pod is None:
             await context.abort(grpc.StatusCode.NOT_FOUND,
@@ -183,8 +205,51 @@ class AgentService(node_pb2_grpc.AgentServicer):
         c = now.container(name) if now else None
         return c is not None and c.container_id == container_id and c.state == "running"
 
-    async def Exec(self, request_iterator, context):  # noqa: N802
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "exec is not served by this agent yet")
+    async def Exec(self, request_iterator: AsyncIterator[pb.ExecInput],  # noqa: N802
+                   context: grpc.aio.ServicerContext) -> None:
+        await self._authorize(context)
+        first = await context.read()
+        if first is grpc.aio.EOF or first.WhichOneof("msg") != "start":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first ExecInput must be an ExecStart")
+        start = first.start
+        if not start.command:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "you must specify at least 1 command")
+        pod = await self._find(start.namespace, start.pod)
+        if pod is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f'pod "{start.pod}" is not running on this node')
+        assert pod is not None
+        c = pod.container(start.container)
+        if c is None or c.state != "running":
+            await context.abort(grpc.StatusCode.NOT_FOUND, f'container not found ("{start.container}")')
+        try:
+            cmd = await self.runtime.exec_command(pod.uid, start.container, list(start.command), start.tty)
+            proc = await ExecProcess.start(cmd, tty=start.tty, stdin=start.stdin)
+        except ExecRefused as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except ExecStartError as exc:
+            await context.abort(grpc.StatusCode.UNKNOWN, f"error executing command in container: {exc}")
+        inputs = asyncio.create_task(_feed(context, proc))
+        try:
+            await context.send_initial_metadata((EXEC_STARTED,))
+            async for stream, data in proc.output():
+                out = pb.ExecOutput(stdout=data) if stream == "stdout" else pb.ExecOutput(stderr=data)
+                await context.write(out)
+            await context.write(pb.ExecOutput(exit_code=await proc.wait()))
+        finally:
+            inputs.cancel()
+            await proc.kill()
+
+
+async def _feed(context: grpc.aio.ServicerContext, proc: ExecProcess) -> None:
+    """The caller's stdin, resizes and end of stdin, until the caller stops sending."""
+    while (msg := await context.read()) is not grpc.aio.EOF:
+        kind = msg.WhichOneof("msg")
+        if kind == "stdin":
+            await proc.write(msg.stdin)
+        elif kind == "resize":
+            proc.resize(msg.resize.width, msg.resize.height)
+        elif kind == "close_stdin":
+            await proc.close_stdin()
 
 
 def previous_log(current: Path | None) -> Path | None:
@@ -209,14 +274,31 @@ def _batches(parts: Iterable[bytes]) -> Iterable[bytes]:
 class AgentServer:
     """The gRPC server on `listen` (HOST:PORT; port 0 picks one); `port` is the bound port."""
 
-    def __init__(self, runtime: Runtime, listen: str) -> None:
+    def __init__(self, runtime: Runtime, listen: str, credentials: NodeCredentials | None = None) -> None:
         self.listen = listen
         self.port = 0
+        self.credentials = credentials
         self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        node_pb2_grpc.add_AgentServicer_to_server(AgentService(runtime), self._server)
+        node_pb2_grpc.add_AgentServicer_to_server(AgentService(runtime, credentials is not None), self._server)
+
+    def _tls(self, credentials: NodeCredentials) -> grpc.ServerCredentials:
+        served = [-1]
+
+        def config() -> grpc.ServerCertificateConfiguration:
+            cert, key, ca = credentials.load()
+            return grpc.ssl_server_certificate_configuration([(key, cert)], root_certificates=ca)
+
+        def fetch() -> grpc.ServerCertificateConfiguration | None:
+            # Called by gRPC before each handshake: None keeps the current certificate.
+            if served[0] == credentials.generation:
+                return None
+            served[0] = credentials.generation
+            return config()
+        return grpc.dynamic_ssl_server_credentials(config(), fetch, require_client_authentication=True)
 
     async def start(self) -> int:
-        self.port = self._server.add_insecure_port(self.listen)
+        self.port = (self._server.add_insecure_port(self.listen) if self.credentials is None
+                     else self._server.add_secure_port(self.listen, self._tls(self.credentials)))
         if not self.port:
             raise OSError(f"cannot listen on {self.listen}")
         await self._server.start()

@@ -6,6 +6,14 @@ seq; a gap asks for a Resync), send what the pod workers queued. When the stream
 (or the server stops answering heartbeats) it reconnects with jittered exponential
 back-off, and re-sends the latest status of every pod once registered again. Pods keep
 running meanwhile: the session is not in their path.
+
+The pod network arrives as `NodeRoutes` (this node's podCIDR, the cluster CIDR, the other
+nodes' routes), first right after Registered and again on every change; `on_network` gets
+each one. An agent that must learn its podCIDR (`needs_pod_cidr`) applies no assignment
+until it has one: what came before is dropped and a COMPLETE snapshot asked for again.
+
+With node credentials (a joined node, see credentials.py) the stream is mutual TLS; after a
+renewal `reconnect()` ends it so that the next one presents the new certificate.
 """
 
 from __future__ import annotations
@@ -17,12 +25,14 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import grpc
 
 from pyctl_proto import node_pb2 as pb
 from pyctl_proto import node_pb2_grpc
 
+from .credentials import NodeCredentials
 from .nodeinfo import NodeRegistration
 from .pods import PodManager, parse_pod
 
@@ -47,8 +57,12 @@ class SessionError(Exception):
 
 class AgentSession:
     def __init__(self, server: str, registration: NodeRegistration, pods: PodManager,
-                 config: SessionConfig | None = None) -> None:
+                 config: SessionConfig | None = None, *, pod_cidr: str = "", needs_pod_cidr: bool = False,
+                 on_network: Callable[[pb.NodeRoutes], None] | None = None,
+                 credentials: NodeCredentials | None = None) -> None:
+        """`credentials`: dial with mutual TLS as the node they name (None: insecure)."""
         self.server = server
+        self.credentials = credentials
         self.registration = registration
         self.pods = pods
         self.config = config or SessionConfig()
@@ -57,6 +71,12 @@ class AgentSession:
         self.sessions = 0       # how many times registered (reconnects + 1)
         self.last_seq = 0
         self.resyncs = 0        # gaps seen
+        self.pod_cidr = pod_cidr  # the agent's own --pod-cidr, recorded on its Node at registration
+        self.needs_pod_cidr = needs_pod_cidr and not pod_cidr
+        self.on_network = on_network
+        self.network: pb.NodeRoutes | None = None  # the latest NodeRoutes
+        self.pod_cidr_known = asyncio.Event()
+        self.waiting_for_pod_cidr = False  # assignments came and were dropped: no podCIDR yet
 
     async def run(self) -> None:
         failures = 0
@@ -75,11 +95,16 @@ class AgentSession:
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # jitter: no thundering herd
 
     async def _run_once(self) -> None:
-        async with grpc.aio.insecure_channel(self.server, options=[
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                ("grpc.enable_retries", 0)]) as channel:
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.enable_retries", 0)]
+        self._reconnect = False
+        # Credentials read at each connection: a renewed certificate is used from the next one.
+        channel = (grpc.aio.insecure_channel(self.server, options=options) if self.credentials is None else
+                   grpc.aio.secure_channel(self.server, self.credentials.channel_credentials(), options=options))
+        async with channel:
             call = node_pb2_grpc.NodeServiceStub(channel).Session()
-            await call.write(pb.AgentMessage(register=self.registration.to_proto()))
+            register = self.registration.to_proto()
+            register.pod_cidr = self.pod_cidr
+            await call.write(pb.AgentMessage(register=register))
             first = await call.read()
             if first is grpc.aio.EOF or first.WhichOneof("msg") != "registered":
                 raise SessionError(f"expected registered, got {first}")
@@ -116,10 +141,34 @@ class AgentSession:
             which = msg.WhichOneof("msg")
             if which == "assignments":
                 self._assignments(msg.assignments)
+            elif which == "node_routes":
+                self._network(msg.node_routes)
             elif which == "error":
                 log.warning("node %s: server refused: %s", self.registration.node_name, msg.error.message)
 
+    def _network(self, m: pb.NodeRoutes) -> None:
+        self.network = m
+        if self.on_network is not None:
+            try:
+                self.on_network(m)
+            except Exception:  # a broken consumer must not end the session
+                log.exception("node %s: applying the pod network failed", self.registration.node_name)
+        if m.pod_cidr and not self.pod_cidr_known.is_set():
+            log.info("node %s: podCIDR %s", self.registration.node_name, m.pod_cidr)
+            self.pod_cidr_known.set()
+            if self.waiting_for_pod_cidr:  # what we dropped is needed now: ask for the whole set again
+                self.waiting_for_pod_cidr = False
+                self._resync = True
+                self.last_seq = -1  # increments until that snapshot do not apply (see the gap check)
+                self.pods.outbox.wake.set()
+
     def _assignments(self, a: pb.Assignments) -> None:
+        if self.needs_pod_cidr and not self.pod_cidr_known.is_set():
+            if not self.waiting_for_pod_cidr:
+                log.info("node %s: waiting for a podCIDR from the control plane before running pods",
+                         self.registration.node_name)
+            self.waiting_for_pod_cidr = True
+            return
         if a.type == pb.Assignments.COMPLETE:
             self.pods.apply_complete([parse_pod(c.pod_json) for c in a.changes])
             self.last_seq = a.seq
@@ -146,7 +195,13 @@ class AgentSession:
     # -- outgoing ------------------------------------------------------------------------------
 
     _resync = False
+    _reconnect = False
     _last_heard = 0.0
+
+    def reconnect(self) -> None:
+        """End the current stream (if any) so the next one presents the renewed certificate."""
+        self._reconnect = True
+        self.pods.outbox.wake.set()
 
     async def _write_loop(self, call, period: float) -> None:
         outbox = self.pods.outbox
@@ -154,6 +209,8 @@ class AgentSession:
         next_beat = time.monotonic()
         while True:
             now = time.monotonic()
+            if self._reconnect:
+                raise SessionError("reconnecting with the renewed node certificate")
             if now - self._last_heard > period * self.config.missed_heartbeats:
                 raise SessionError(f"no message from the server for {now - self._last_heard:.1f}s")
             if now >= next_beat:

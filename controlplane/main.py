@@ -11,13 +11,23 @@ import argparse
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 
 from aiohttp import web
 
 from .api.app import ApiConfig, build_app
+from .auth.authn import load_token_file
+from .auth.authorizer import MODES
+from .auth.kubeconfig import admin_kubeconfig, write_kubeconfig
+from .auth.serving import Secured, secure
+from .client import credentials
 from .components import ComponentsConfig, run_components
 from .controllers.manager import ManagerConfig
+from .controllers.node_ipam import CidrAllocator
+from .gateway import GatewayConfig
+from .gateway.security import GatewayTls
+from .store import encryption
 
 EXAMPLES = """\
 examples:
@@ -30,6 +40,14 @@ examples:
 
   # only the API server and the node gateway (scheduler and controllers run elsewhere)
   pyctl-controlplane --etcd-servers http://127.0.0.1:2379 --components apiserver,gateway
+
+  # HTTPS with a cluster CA made on first start, RBAC, and an admin kubeconfig for kubectl/pyctl;
+  # the node gateway then requires node certificates (port 7443) and serves joins (port 7444)
+  pyctl-controlplane --etcd-servers http://127.0.0.1:2379 --pki-dir /var/lib/pyctl/pki \\
+      --authorization-mode RBAC --write-kubeconfig ~/.pyctl/config --tls-san 10.0.0.1
+
+  # then, for each new node: a join token and the pyctl-agent command that uses it
+  pyctl token create --ttl 2h
 """
 
 COMPONENTS = ("apiserver", "scheduler", "controllers", "gateway")
@@ -43,7 +61,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="comma-separated etcd client URLs, e.g. http://127.0.0.1:2379")
     p.add_argument("--listen", default="127.0.0.1:6443", help="API server address (default %(default)s)")
     p.add_argument("--gateway-listen", default="0.0.0.0:7443",
-                   help="node gateway (gRPC) address for agents (default %(default)s)")
+                   help="node gateway (gRPC) address for agents (default %(default)s); with --pki-dir "
+                        "agents must present a node certificate")
+    p.add_argument("--gateway-join-listen", default="0.0.0.0:7444",
+                   help="with --pki-dir: where new nodes join with a bootstrap token (TLS, no client "
+                        "certificate; default %(default)s)")
+    p.add_argument("--node-cert-lifetime", type=float, default=365 * 24 * 3600.0, metavar="SECONDS",
+                   help="lifetime of node certificates the gateway signs (default one year); agents "
+                        "renew with a third left")
     p.add_argument("--components", default="all",
                    help="all, or a comma-separated subset of: " + ",".join(COMPONENTS))
     p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
@@ -53,8 +78,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds a node stays unreachable before its pods are deleted (default %(default)s)")
     p.add_argument("--leader-elect-lease-duration", type=float, default=15.0,
                    help="seconds a standby waits for a silent leader before taking over (default %(default)s)")
+    p.add_argument("--cluster-cidr", default="10.244.0.0/16",
+                   help="the pod network; each node gets a podCIDR from it (default %(default)s)")
+    p.add_argument("--node-cidr-mask-size", type=int, default=24,
+                   help="prefix length of each node's podCIDR (default %(default)s)")
     p.add_argument("--compaction-interval", type=float, default=300.0,
                    help="seconds between etcd compactions (default %(default)s)")
+    p.add_argument("--event-ttl", type=int, default=3600,
+                   help="seconds an Event is kept (default %(default)s, one hour)")
+    p.add_argument("--encryption-provider-config", metavar="FILE",
+                   help="kube EncryptionConfiguration: resources sealed at rest in etcd (Secrets) "
+                        "and their AES-GCM keys; keep it outside etcd's backups")
+    sec = p.add_argument_group("security (all off by default: plain HTTP, everyone allowed)")
+    sec.add_argument("--pki-dir", metavar="DIR",
+                     help="cluster CA and certificates (e.g. /var/lib/pyctl/pki), created where missing; "
+                          "implies HTTPS with client certificates verified against its CA")
+    sec.add_argument("--tls-san", default="", metavar="NAMES",
+                     help="comma-separated extra hostnames/IPs for a serving cert made in --pki-dir")
+    sec.add_argument("--tls-cert-file", metavar="FILE", help="serving certificate (PEM): serve HTTPS only")
+    sec.add_argument("--tls-private-key-file", metavar="FILE", help="the serving certificate's key")
+    sec.add_argument("--client-ca-file", metavar="FILE",
+                     help="CA bundle for client certificates (CN = user, O = groups)")
+    sec.add_argument("--token-auth-file", metavar="FILE",
+                     help='static bearer tokens, one per line: token,user,uid,"group1,group2"')
+    sec.add_argument("--authorization-mode", choices=MODES, default="AlwaysAllow",
+                     help="(default %(default)s)")
+    sec.add_argument("--write-kubeconfig", metavar="PATH",
+                     help="write an admin kubeconfig (needs --pki-dir) for this API server")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = p.parse_args(argv)
     comps = COMPONENTS if args.components == "all" else tuple(c.strip() for c in args.components.split(","))
@@ -65,6 +115,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--components must include apiserver: the other components reach state through "
                 "this process's API server")
     args.components = comps
+    try:
+        CidrAllocator(args.cluster_cidr, args.node_cidr_mask_size)
+    except ValueError as exc:
+        p.error(f"--cluster-cidr {args.cluster_cidr} / --node-cidr-mask-size {args.node_cidr_mask_size}: {exc}")
+    if args.node_cert_lifetime <= 0:
+        p.error(f"--node-cert-lifetime {args.node_cert_lifetime:g}: must be a positive number of seconds")
+    if args.write_kubeconfig and not args.pki_dir:
+        p.error("--write-kubeconfig needs --pki-dir: the kubeconfig carries the admin's certificate from it")
     return args
 
 
@@ -75,18 +133,32 @@ def split_hostport(value: str, default_port: int) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def serve(args: argparse.Namespace, config: ApiConfig, host: str, port: int) -> None:
-    runner = web.AppRunner(build_app(config), access_log=None)
+def local_address(host: str) -> str:
+    """Where this process reaches its own API server listening on `host`."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def gateway_config(args: argparse.Namespace, secured: Secured) -> GatewayConfig:
+    """Mutual TLS and joins when the control plane has a PKI; else the insecure gateway."""
+    tls = None if secured.pki is None else GatewayTls.from_pki(secured.pki, args.node_cert_lifetime)
+    return GatewayConfig(cluster_cidr=args.cluster_cidr, tls=tls, join_listen=args.gateway_join_listen)
+
+
+async def serve(args: argparse.Namespace, secured: Secured, host: str, port: int) -> None:
+    runner = web.AppRunner(build_app(secured.config), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    logging.info("API server listening on %s:%d", host, port)
-    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    await web.TCPSite(runner, host, port, ssl_context=secured.ssl).start()
+    logging.info("API server listening on %s://%s:%d", secured.scheme, host, port)
+    api_url = f"{secured.scheme}://{local_address(host)}:{port}"
+    credentials.register(api_url, secured.loopback)  # the components below present it
     lease = args.leader_elect_lease_duration
     managers = ManagerConfig(node_grace=args.node_monitor_grace_period,
                              eviction_timeout=args.pod_eviction_timeout, lease_duration=lease,
-                             renew_deadline=lease * 2 / 3, retry_period=max(lease / 7.5, 0.2))
-    running = await run_components(f"http://{local}:{port}", set(args.components) - {"apiserver"},
-                                   ComponentsConfig(controllers=managers, gateway_listen=args.gateway_listen))
+                             renew_deadline=lease * 2 / 3, retry_period=max(lease / 7.5, 0.2),
+                             cluster_cidr=args.cluster_cidr, node_cidr_mask=args.node_cidr_mask_size)
+    running = await run_components(api_url, set(args.components) - {"apiserver"},
+                                   ComponentsConfig(controllers=managers, gateway_listen=args.gateway_listen,
+                                                    gateway=gateway_config(args, secured)))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -103,9 +175,29 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ApiConfig(etcd_servers=tuple(s.strip() for s in args.etcd_servers.split(",") if s.strip()),
-                       compaction_interval=args.compaction_interval)
+                       compaction_interval=args.compaction_interval, event_ttl=args.event_ttl,
+                       encryption_provider_config=args.encryption_provider_config,
+                       tls_cert_file=args.tls_cert_file, tls_private_key_file=args.tls_private_key_file,
+                       client_ca_file=args.client_ca_file, token_auth_file=args.token_auth_file,
+                       authorization_mode=args.authorization_mode)
     host, port = split_hostport(args.listen, 6443)
-    asyncio.run(serve(args, config, host, port))
+    hosts = tuple(h.strip() for h in args.tls_san.split(",") if h.strip()) + (local_address(host),)
+    try:
+        secured = secure(config, args.pki_dir, hosts)
+        if args.token_auth_file:
+            load_token_file(args.token_auth_file)  # a bad line is reported now, not at the first request
+        if args.encryption_provider_config:
+            encryption.load(args.encryption_provider_config)  # a bad key stops the start here
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        print(f"pyctl-controlplane: error: {exc}", file=sys.stderr)
+        return 1
+    if secured.ssl is None and args.token_auth_file:
+        logging.warning("--token-auth-file without TLS: bearer tokens cross the network in clear text")
+    if args.write_kubeconfig and secured.pki is not None:
+        write_kubeconfig(args.write_kubeconfig,
+                         admin_kubeconfig(f"https://{local_address(host)}:{port}", secured.pki))
+        logging.info("wrote the admin kubeconfig to %s", args.write_kubeconfig)
+    asyncio.run(serve(args, secured, host, port))
     return 0
 
 

@@ -7,6 +7,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class JoinRequest(_message.Message):
+    __slots__ = ("token", "node_name", "csr_pem")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CSR_PEM_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    node_name: str
+    csr_pem: bytes
+    def __init__(self, token: _Optional[str] = ..., node_name: _Optional[str] = ..., csr_pem: _Optional[bytes] = ...) -> None: ...
+
+class RenewRequest(_message.Message):
+    __slots__ = ("csr_pem",)
+    CSR_PEM_FIELD_NUMBER: _ClassVar[int]
+    csr_pem: bytes
+    def __init__(self, csr_pem: _Optional[bytes] = ...) -> None: ...
+
+class Certificate(_message.Message):
+    __slots__ = ("cert_pem", "ca_pem")
+    CERT_PEM_FIELD_NUMBER: _ClassVar[int]
+    CA_PEM_FIELD_NUMBER: _ClassVar[int]
+    cert_pem: bytes
+    ca_pem: bytes
+    def __init__(self, cert_pem: _Optional[bytes] = ..., ca_pem: _Optional[bytes] = ...) -> None: ...
+
 class AgentMessage(_message.Message):
     __slots__ = ("register", "heartbeat", "pod_status", "pod_deleted", "resync")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
@@ -54,7 +78,7 @@ class NodeInfo(_message.Message):
     def __init__(self, machine_id: _Optional[str] = ..., system_uuid: _Optional[str] = ..., boot_id: _Optional[str] = ..., kernel_version: _Optional[str] = ..., os_image: _Optional[str] = ..., container_runtime_version: _Optional[str] = ..., kubelet_version: _Optional[str] = ..., kube_proxy_version: _Optional[str] = ..., operating_system: _Optional[str] = ..., architecture: _Optional[str] = ...) -> None: ...
 
 class Register(_message.Message):
-    __slots__ = ("node_name", "addresses", "capacity", "allocatable", "node_info", "labels", "agent_port")
+    __slots__ = ("node_name", "addresses", "capacity", "allocatable", "node_info", "labels", "agent_port", "pod_cidr")
     class CapacityEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +107,7 @@ class Register(_message.Message):
     NODE_INFO_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     AGENT_PORT_FIELD_NUMBER: _ClassVar[int]
+    POD_CIDR_FIELD_NUMBER: _ClassVar[int]
     node_name: str
     addresses: _containers.RepeatedCompositeFieldContainer[NodeAddress]
     capacity: _containers.ScalarMap[str, str]
@@ -90,7 +115,8 @@ class Register(_message.Message):
     node_info: NodeInfo
     labels: _containers.ScalarMap[str, str]
     agent_port: int
-    def __init__(self, node_name: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[NodeAddress, _Mapping]]] = ..., capacity: _Optional[_Mapping[str, str]] = ..., allocatable: _Optional[_Mapping[str, str]] = ..., node_info: _Optional[_Union[NodeInfo, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., agent_port: _Optional[int] = ...) -> None: ...
+    pod_cidr: str
+    def __init__(self, node_name: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[NodeAddress, _Mapping]]] = ..., capacity: _Optional[_Mapping[str, str]] = ..., allocatable: _Optional[_Mapping[str, str]] = ..., node_info: _Optional[_Union[NodeInfo, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., agent_port: _Optional[int] = ..., pod_cidr: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("seq",)
@@ -133,16 +159,18 @@ class Resync(_message.Message):
     def __init__(self, last_seq: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("registered", "heartbeat_ack", "assignments", "error")
+    __slots__ = ("registered", "heartbeat_ack", "assignments", "error", "node_routes")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    NODE_ROUTES_FIELD_NUMBER: _ClassVar[int]
     registered: Registered
     heartbeat_ack: HeartbeatAck
     assignments: Assignments
     error: Error
-    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    node_routes: NodeRoutes
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., node_routes: _Optional[_Union[NodeRoutes, _Mapping]] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("heartbeat_period_ms", "session_id")
@@ -189,6 +217,26 @@ class Assignments(_message.Message):
     prev_seq: int
     changes: _containers.RepeatedCompositeFieldContainer[PodAssignment]
     def __init__(self, type: _Optional[_Union[Assignments.Type, str]] = ..., seq: _Optional[int] = ..., prev_seq: _Optional[int] = ..., changes: _Optional[_Iterable[_Union[PodAssignment, _Mapping]]] = ...) -> None: ...
+
+class NodeRoutes(_message.Message):
+    __slots__ = ("pod_cidr", "cluster_cidr", "routes")
+    POD_CIDR_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_CIDR_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    pod_cidr: str
+    cluster_cidr: str
+    routes: _containers.RepeatedCompositeFieldContainer[NodeRoute]
+    def __init__(self, pod_cidr: _Optional[str] = ..., cluster_cidr: _Optional[str] = ..., routes: _Optional[_Iterable[_Union[NodeRoute, _Mapping]]] = ...) -> None: ...
+
+class NodeRoute(_message.Message):
+    __slots__ = ("node", "pod_cidr", "node_ip")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    POD_CIDR_FIELD_NUMBER: _ClassVar[int]
+    NODE_IP_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    pod_cidr: str
+    node_ip: str
+    def __init__(self, node: _Optional[str] = ..., pod_cidr: _Optional[str] = ..., node_ip: _Optional[str] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("message", "namespace", "name")

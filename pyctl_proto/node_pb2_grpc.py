@@ -39,6 +39,16 @@ class NodeServiceStub:
                 request_serializer=pyctl_dot_node__pb2.AgentMessage.SerializeToString,
                 response_deserializer=pyctl_dot_node__pb2.ServerMessage.FromString,
                 _registered_method=True)
+        self.Join = channel.unary_unary(
+                '/pyctl.node.v1.NodeService/Join',
+                request_serializer=pyctl_dot_node__pb2.JoinRequest.SerializeToString,
+                response_deserializer=pyctl_dot_node__pb2.Certificate.FromString,
+                _registered_method=True)
+        self.Renew = channel.unary_unary(
+                '/pyctl.node.v1.NodeService/Renew',
+                request_serializer=pyctl_dot_node__pb2.RenewRequest.SerializeToString,
+                response_deserializer=pyctl_dot_node__pb2.Certificate.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -52,6 +62,21 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Join(self, request, context):
+        """A new node trades a bootstrap token and a CSR for its node certificate (served on the
+        gateway's join port: TLS without client certificates).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Renew(self, request, context):
+        """A node with a valid certificate trades a new CSR for a fresh one (mTLS port).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +84,16 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.Session,
                     request_deserializer=pyctl_dot_node__pb2.AgentMessage.FromString,
                     response_serializer=pyctl_dot_node__pb2.ServerMessage.SerializeToString,
+            ),
+            'Join': grpc.unary_unary_rpc_method_handler(
+                    servicer.Join,
+                    request_deserializer=pyctl_dot_node__pb2.JoinRequest.FromString,
+                    response_serializer=pyctl_dot_node__pb2.Certificate.SerializeToString,
+            ),
+            'Renew': grpc.unary_unary_rpc_method_handler(
+                    servicer.Renew,
+                    request_deserializer=pyctl_dot_node__pb2.RenewRequest.FromString,
+                    response_serializer=pyctl_dot_node__pb2.Certificate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -88,6 +123,60 @@ class NodeService:
             '/pyctl.node.v1.NodeService/Session',
             pyctl_dot_node__pb2.AgentMessage.SerializeToString,
             pyctl_dot_node__pb2.ServerMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Join(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyctl.node.v1.NodeService/Join',
+            pyctl_dot_node__pb2.JoinRequest.SerializeToString,
+            pyctl_dot_node__pb2.Certificate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Renew(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyctl.node.v1.NodeService/Renew',
+            pyctl_dot_node__pb2.RenewRequest.SerializeToString,
+            pyctl_dot_node__pb2.Certificate.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,8 +3,8 @@
 This module owns choosing the container, refusing what the agent cannot serve with the
 same metav1.Status kube returns, finding the agent (the Node's InternalIP and
 status.daemonEndpoints.kubeletEndpoint.Port) and relaying its gRPC Logs stream as a
-chunked text/plain response. `pods/exec` is not proxied yet. The channel is insecure
-for now; authenticating the agent is a later step.
+chunked text/plain response. `pods/exec` (exec.py) reuses the same lookups. The channel is
+mutual TLS when the API server has kubelet client credentials (agentchannel.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pyctl_proto import node_pb2_grpc
 
 from ..resources import registry
 from . import errors
+from .agentchannel import AgentTls, agent_channel
 from .paths import Target
 from .storage import ObjectStore
 
@@ -132,8 +133,9 @@ def agent_address(node: dict[str, Any]) -> str:
 class NodeProxy:
     """The `node_proxy` the subresource dispatcher calls for pods/log and pods/exec."""
 
-    def __init__(self, objects: Callable[[], ObjectStore]) -> None:
+    def __init__(self, objects: Callable[[], ObjectStore], tls: AgentTls | None = None) -> None:
         self._objects = objects  # read when called: the store opens after the app is built
+        self._tls = tls
 
     async def __call__(self, request: web.Request, target: Target) -> web.StreamResponse:
         if target.subresource != "log":
@@ -150,11 +152,12 @@ class NodeProxy:
         nodes = registry.lookup("", "v1", "nodes")
         assert nodes is not None
         node = objects.get(nodes, "", node_name).obj
-        return await self._relay(request, agent_address(node), rpc)
+        return await self._relay(request, agent_address(node), node_name, rpc)
 
-    async def _relay(self, request: web.Request, address: str, rpc: pb.LogsRequest) -> web.StreamResponse:
+    async def _relay(self, request: web.Request, address: str, node: str,
+                     rpc: pb.LogsRequest) -> web.StreamResponse:
         response: web.StreamResponse | None = None
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with agent_channel(address, node, self._tls) as channel:
             call = node_pb2_grpc.AgentStub(channel).Logs(rpc)
             try:
                 metadata = await call.initial_metadata()

@@ -1,4 +1,4 @@
-"""The gateway's lifecycle: its API client, pod index, writers, sessions and gRPC server."""
+"""The gateway's lifecycle: its API client, pod index, node networks, writers, sessions and gRPC server."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pyctl_proto import node_pb2_grpc
 from ..client import ApiClient
 from .assignments import PodIndex
 from .nodes import NodeWriter
+from .routes import NodeNetworks
+from .security import GatewayTls, caller_node, join, renew
 from .session import Session
 from .status import StatusWriter
 
@@ -32,6 +34,13 @@ class GatewayConfig:
     """At most one lease write per node per this many seconds; keep it well under the grace period."""
     status_flush_interval: float = 0.1
     """Seconds between batched pod status writes."""
+    cluster_cidr: str = "10.244.0.0/16"
+    """The pod network: agents get routes to the other nodes' podCIDRs inside it."""
+    tls: GatewayTls | None = None
+    """With it, mutual TLS on the node port and Join on the join port (see security.py);
+    without, one insecure port and no Join (hollow-node tests, trusted networks)."""
+    join_listen: str = "0.0.0.0:7444"
+    """Where a secured gateway serves Join (TLS, no client certificate)."""
 
 
 class Gateway:
@@ -44,11 +53,13 @@ class Gateway:
         self.nodes = NodeWriter(self.client, lease_duration=config.lease_duration,
                                 renew_interval=config.lease_renew_interval)
         self.statuses = StatusWriter(self.client, interval=config.status_flush_interval)
+        self.networks = NodeNetworks(self.client, config.cluster_cidr)
         self.sessions: dict[str, Session] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         await self.pods.start()
+        await self.networks.start()
         self.statuses.start()
 
     async def stop(self) -> None:
@@ -57,6 +68,7 @@ class Gateway:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.statuses.stop()
         await self.nodes.stop()
+        await self.networks.stop()
         await self.pods.stop()
         await self.client.close()
 
@@ -80,7 +92,21 @@ class Gateway:
     # -- NodeService ---------------------------------------------------------------------------
 
     async def Session(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
-        await Session(self, context).run()
+        tls = self.config.tls
+        identity = await caller_node(context, tls) if tls is not None else ""
+        await Session(self, context, identity=identity).run()
+
+    async def Join(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        if self.config.tls is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this gateway is insecure: nodes need no join")
+        assert self.config.tls is not None
+        return await join(request, context, self.config.tls, self.client)
+
+    async def Renew(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        if self.config.tls is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this gateway is insecure: no certificates")
+        assert self.config.tls is not None
+        return await renew(request, context, self.config.tls)
 
 
 @dataclass
@@ -88,10 +114,16 @@ class GatewayHandle:
     gateway: Gateway
     server: grpc.aio.Server
     port: int
+    join_port: int = 0
+    """The bound join port of a secured gateway (0: none)."""
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def join_address(self) -> str:
+        return f"127.0.0.1:{self.join_port}"
 
     async def stop(self, grace: float = 1.0) -> None:
         await self.server.stop(grace)
@@ -100,17 +132,30 @@ class GatewayHandle:
 
 async def start_gateway(api_url: str, listen: str = "0.0.0.0:7443",
                         config: GatewayConfig | None = None) -> GatewayHandle:
-    """Serve NodeService on `listen` (port 0: any free port; see handle.port)."""
-    gateway = Gateway(api_url, config or GatewayConfig())
+    """Serve NodeService on `listen` (port 0: any free port; see handle.port), and with
+    `config.tls` Join on `config.join_listen` (handle.join_port)."""
+    config = config or GatewayConfig()
+    gateway = Gateway(api_url, config)
     await gateway.start()
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                                       ("grpc.max_send_message_length", MAX_MESSAGE),
                                       ("grpc.so_reuseport", 0)])
     node_pb2_grpc.add_NodeServiceServicer_to_server(gateway, server)
-    port = server.add_insecure_port(listen)
-    if port == 0:
+    tls = config.tls
+    try:
+        port = server.add_insecure_port(listen) if tls is None else server.add_secure_port(
+            listen, tls.node_credentials())
+        join_port = 0 if tls is None else server.add_secure_port(config.join_listen, tls.join_credentials())
+    except RuntimeError:  # some gRPC versions raise where others return 0
+        port = join_port = 0
+    if port == 0 or (tls is not None and join_port == 0):
         await gateway.stop()
-        raise OSError(f"the gateway cannot listen on {listen}")
+        raise OSError(f"the gateway cannot listen on {listen}"
+                      + (f" and {config.join_listen}" if tls is not None else ""))
     await server.start()
-    log.info("node gateway listening on %s (port %d)", listen, port)
-    return GatewayHandle(gateway, server, port)
+    if tls is None:
+        log.info("node gateway listening on %s (port %d), insecure", listen, port)
+    else:
+        log.info("node gateway listening on %s (port %d, mutual TLS), join on %s (port %d)",
+                 listen, port, config.join_listen, join_port)
+    return GatewayHandle(gateway, server, port, join_port)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import re
@@ -42,10 +43,13 @@ class ProtocolError(Exception):
 class Session:
     gateway: "Gateway"
     context: grpc.aio.ServicerContext
+    identity: str = ""
+    """The node named by the caller's certificate ("" on an insecure gateway: trust the message)."""
     node: str = ""
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     control: "asyncio.Queue[pb.ServerMessage]" = field(default_factory=asyncio.Queue)
     stream: AssignmentStream | None = None
+    network_dirty: bool = True  # send NodeRoutes (first right after Registered)
 
     async def run(self) -> None:
         writer: asyncio.Task[None] | None = None
@@ -54,11 +58,18 @@ class Session:
             if first is grpc.aio.EOF:
                 return
             reg = self._register_message(first)
+            if self.identity and reg.node_name != self.identity:
+                log.warning("node %s tried to register as %s: refused", self.identity, reg.node_name)
+                await self.context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                         f"node {self.identity} may not register as {reg.node_name}: "
+                                         "a node certificate speaks for its own node only")
             self.node = reg.node_name
             await self.gateway.nodes.register(reg)
             await self.gateway.pods.wait_synced()
+            await self.gateway.networks.informer.wait_synced()
             self.gateway.adopt(self)
             self.stream = self.gateway.pods.subscribe(self.node)
+            self.gateway.networks.subscribe(self.node, self.network_changed)
             await self.context.write(pb.ServerMessage(registered=pb.Registered(
                 heartbeat_period_ms=int(self.gateway.config.heartbeat_period * 1000),
                 session_id=self.session_id)))
@@ -84,6 +95,7 @@ class Session:
                     await writer
             if self.stream is not None:
                 self.gateway.pods.unsubscribe(self.stream)
+                self.gateway.networks.unsubscribe(self.node, self.network_changed)
             self.gateway.forget(self)
 
     # -- incoming ----------------------------------------------------------------------------
@@ -96,6 +108,11 @@ class Session:
         if not name or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
             raise ProtocolError(f"register.node_name {name!r} is not a valid node name (a lowercase "
                                 "RFC 1123 subdomain)")
+        if msg.register.pod_cidr:
+            try:
+                ipaddress.ip_network(msg.register.pod_cidr)
+            except ValueError as exc:
+                raise ProtocolError(f"register.pod_cidr: {exc}") from None
         return msg.register
 
     def _handle(self, msg: pb.AgentMessage) -> None:
@@ -155,12 +172,22 @@ class Session:
 
     # -- outgoing ----------------------------------------------------------------------------
 
+    def network_changed(self) -> None:
+        """A node's podCIDR or address changed: send the (whole, small) NodeRoutes again."""
+        self.network_dirty = True
+        if self.stream is not None:
+            self.stream.wake.set()
+
     async def _write_loop(self) -> None:
         assert self.stream is not None
         stream = self.stream
         while True:
             while not self.control.empty():
                 await self.context.write(self.control.get_nowait())
+            if self.network_dirty:  # before assignments: the agent needs its podCIDR to run pods
+                self.network_dirty = False
+                await self.context.write(pb.ServerMessage(node_routes=self.gateway.networks.routes_for(self.node)))
+                continue
             msg = stream.take()
             if msg is not None:
                 await self.context.write(pb.ServerMessage(assignments=msg))
