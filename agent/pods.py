@@ -22,7 +22,7 @@ from typing import Any
 
 from .probes import PodProbes
 from .runtime.base import Pod, Runtime
-from .status import Status, pod_status, should_restart
+from .status import Status, never_started, pod_status, should_restart
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,9 @@ class PodWorker:
         now = time.monotonic()
         policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
         for c in observed.containers if observed else []:
-            if c.state != "exited" or not should_restart(policy, c.exit_code):
+            # A container that never started is retried whatever the policy, as the kubelet
+            # retries image pulls and container configuration.
+            if c.state != "exited" or not (never_started(c) or should_restart(policy, c.exit_code)):
                 continue
             due = self.restart_at.get(c.name)
             if due is None:

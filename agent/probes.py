@@ -237,6 +237,7 @@ class PodProbes:
             started = results.get("startup", True) is True
             ready = results["readiness"] is True if "readiness" in results else c.ready
             c.ready = started and ready
+            c.startup_pending = not started
             if results.get("liveness") is False or results.get("startup") is False:
                 kill.append(name)
         return kill

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .runtime.base import ContainerState, Pod, RuntimePod
+from .runtime.base import NEVER_RAN, ContainerState, Pod, RuntimePod
 
 Status = dict[str, Any]
 
@@ -28,20 +28,23 @@ def should_restart(policy: str, exit_code: int | None) -> bool:
 
 
 def never_started(c: ContainerState) -> bool:
-    """A container whose image could not be pulled never ran: it waits, it did not exit."""
-    return c.state == "exited" and c.reason == "ErrImagePull"
+    """A container whose image could not be pulled, or that could not be configured as asked
+    (runAsNonRoot, a missing seccomp profile), never ran: it waits, it did not exit."""
+    return c.state == "exited" and c.reason in NEVER_RAN
 
 
 def phase(pod: Pod, observed: RuntimePod | None) -> str:
+    """The kubelet's rule: Pending while any container has never run (creating, pulling, not
+    configurable), Running while one runs or will be restarted, then Succeeded or Failed."""
     if observed is None or not observed.containers:
         return "Pending"
     policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
     states = observed.containers
-    if all(never_started(c) for c in states):
+    if any((c.state == "waiting" or never_started(c)) and not c.restart_count and c.last_state is None
+           for c in states):
         return "Pending"
     if any(c.state in ("running", "waiting") or never_started(c) for c in states):
-        return "Running" if any(c.state == "running" for c in states) or \
-            any(c.restart_count for c in states) else "Pending"
+        return "Running"
     # Every container has exited.
     if any(should_restart(policy, c.exit_code) for c in states):
         return "Running"  # about to restart
@@ -71,7 +74,7 @@ def container_status(c: ContainerState, waiting_reason: str = "") -> dict[str, A
     out: dict[str, Any] = {
         "name": c.name, "state": _state(c, waiting_reason), "ready": c.ready and c.state == "running",
         "restartCount": c.restart_count, "image": c.image, "imageID": c.image_id,
-        "started": c.state == "running",
+        "started": c.state == "running" and not c.startup_pending,  # after the startup probe
     }
     if c.container_id:
         out["containerID"] = c.container_id
@@ -101,6 +104,8 @@ def pod_status(pod: Pod, observed: RuntimePod | None, host_ip: str, *, backing_o
         if c is None:
             image = next((x.get("image", "") for x in spec["containers"] if x["name"] == name), "")
             statuses.append(container_status(ContainerState(name=name, image=image)))
+        elif never_started(c) and c.reason != "ErrImagePull":
+            statuses.append(container_status(c, c.reason))
         elif never_started(c):
             statuses.append(container_status(c, "ImagePullBackOff" if name in backing_off else "ErrImagePull"))
         else:

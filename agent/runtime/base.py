@@ -14,6 +14,26 @@ from typing import Any, Protocol
 Pod = dict[str, Any]  # a v1 Pod as JSON
 
 
+class ExecRefused(Exception):
+    """The runtime cannot run a command in that container (the message says why, for the user)."""
+
+
+@dataclass(frozen=True)
+class ExecCommand:
+    """How to run a command inside a container from the host, for the Exec RPC."""
+
+    argv: list[str]
+    """The host command (e.g. `runc exec ...`); it exits with the command's exit code."""
+    pid_file: Path
+    """Written by the host command once the command runs in the container: its host PID.
+    Its absence after the host command ended means the command never started."""
+
+
+# Failures before a container exists (its image, its configuration): it never ran, so a
+# retry is not a restart and the kubelet keeps restartCount and lastState as they were.
+NEVER_RAN = ("ErrImagePull", "CreateContainerConfigError")
+
+
 @dataclass
 class ContainerState:
     name: str
@@ -28,6 +48,7 @@ class ContainerState:
     exit_code: int | None = None
     restart_count: int = 0
     ready: bool = False
+    startup_pending: bool = False   # running, but its startup probe has not succeeded yet
     last_state: "ContainerState | None" = None  # the previous run, after a restart
 
 
@@ -67,6 +88,11 @@ class Runtime(Protocol):
                                 timeout: float) -> tuple[int, str]:
         """Run `argv` inside a running container: (exit code, combined output). Raises
         asyncio.TimeoutError after `timeout` seconds (an exec probe's timeoutSeconds)."""
+        ...
+
+    async def exec_command(self, uid: str, name: str, argv: list[str], tty: bool) -> ExecCommand:
+        """The host command that runs `argv` in the running container (with a terminal when
+        `tty`: the host command then expects one on its stdio). Raises ExecRefused."""
         ...
 
     async def stop_pod(self, uid: str, grace: float) -> None:

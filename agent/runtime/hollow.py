@@ -29,7 +29,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .base import ContainerState, Pod, RuntimePod
+from .base import ContainerState, ExecCommand, ExecRefused, Pod, RuntimePod
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,10 @@ class HollowRuntime:
             return 1, "container not running"
         failing = any(argv == cmd for k, cmd in hp.probes.get(name, {}).items() if k in hp.probe_fail)
         return (1, "hollow probe failure") if failing else (0, "")
+
+    async def exec_command(self, uid: str, name: str, argv: list[str], tty: bool) -> ExecCommand:
+        raise ExecRefused(f"hollow node {self.node_name}: containers are simulated and nothing runs, "
+                          "so there is nothing to exec into")
 
     def simulated_probe(self, uid: str, name: str, kind: str) -> bool:
         """Every probe (exec, httpGet, tcpSocket) of a hollow pod: hollow pod IPs are not real,

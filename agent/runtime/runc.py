@@ -12,6 +12,7 @@ restart (conmon keeps containers alive meanwhile):
     <state>/pods/<uid>/volumes/   emptyDirs
     <state>/pods/<uid>/containers/<name>/meta.json, <cid>/ (bundle, overlay rootfs)
     <state>/pods/<uid>/logs/<name>/<restart>.log
+    <state>/seccomp/              Localhost seccomp profiles (the administrator's)
 
 Images come from the `rootfs_for(image)` hook: it returns the image's layer directories
 (top-most first) and its config (Entrypoint, Cmd, Env, WorkingDir, User).
@@ -33,7 +34,7 @@ from typing import Any, Awaitable, Callable, Union
 from ..network import netns as nsmod
 from ..network.cni import Attachment, Cni, NetworkConfig, host_port_mappings
 from . import bundle, conmon, overlay
-from .base import ContainerState, Pod, RuntimePod
+from .base import NEVER_RAN, ContainerState, ExecCommand, ExecRefused, Pod, RuntimePod
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,9 @@ class RuncRuntime:
                 return
             meta = json.loads(meta_path.read_text())
             await self._remove_run(pdir, name, meta.get("cid", ""))
+            if meta.get("error_reason") in NEVER_RAN:  # a retry, not a restart
+                await self._start_container(pdir, name, meta.get("restart_count", 0), old.last_state)
+                return
             old.last_state = None
             await self._start_container(pdir, name, meta.get("restart_count", 0) + 1, old)
 
@@ -119,6 +123,21 @@ class RuncRuntime:
             return 1, "container not running"
         # conmon._run kills the exec'd runc on timeout; the probe counts that as a failure.
         return await conmon._run(*self.runc._argv("exec", meta["cid"], *argv), timeout=timeout, check=False)
+
+    async def exec_command(self, uid: str, name: str, argv: list[str], tty: bool) -> ExecCommand:
+        meta = self._meta(uid, name)
+        if not meta or not meta.get("cid") or meta.get("error"):
+            raise ExecRefused(f'container "{name}" is not running')
+        # One pid file per exec, in the pod's own dir so stop_pod removes any left over.
+        execs = self.pods_dir / uid / "execs"
+        try:
+            execs.mkdir(exist_ok=True)
+        except OSError as exc:  # the pod was removed meanwhile
+            raise ExecRefused(f'container "{name}" is not running: {exc.strerror}') from None
+        pid_file = execs / f"{time.monotonic_ns()}.pid"
+        flags = ["--tty"] if tty else []
+        return ExecCommand(self.runc._argv("exec", *flags, "--pid-file", str(pid_file), meta["cid"], *argv),
+                           pid_file)
 
     def _meta(self, uid: str, name: str) -> dict[str, Any] | None:
         try:
@@ -259,7 +278,7 @@ class RuncRuntime:
                 hosts=str(pdir / "etc" / "hosts"), resolv_conf=str(pdir / "etc" / "resolv.conf"),
                 hostname_file=str(pdir / "etc" / "hostname"), volumes=self._volume_paths(pdir, pod))
             cfg = bundle.config(pod, container, image_cfg, str(rootfs), files,
-                                meta["cgroups_path"], self.pids_limit)
+                                meta["cgroups_path"], self.pids_limit, self.state / "seccomp")
             bundle.write(bdir, cfg)
             meta["started_at"] = _rfc3339()
             _write_json(cdir / "meta.json", meta)
@@ -268,7 +287,8 @@ class RuncRuntime:
             # Reported as Kubernetes does for containerd: terminated, StartError, exit 128 (an
             # exited state, so the pod worker retries it with back-off).
             log.warning("pod %s container %s failed to start: %s", uid, name, e)
-            reason = "ErrImagePull" if isinstance(e, _ImageError) else "StartError"
+            reason = "ErrImagePull" if isinstance(e, _ImageError) else \
+                "CreateContainerConfigError" if isinstance(e, bundle.ConfigError) else "StartError"
             meta.update(error=str(e), error_reason=reason, finished_at=_rfc3339())
         _write_json(cdir / "meta.json", meta)
 

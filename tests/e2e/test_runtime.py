@@ -152,6 +152,32 @@ async def test_exit_code_is_reported_and_restart_keeps_the_last_state(node: Node
     node.assert_nothing_left(uid)
 
 
+async def test_a_container_whose_image_fails_is_retried_without_counting_restarts(node: Node) -> None:
+    attempts = []
+
+    def rootfs_for(image: str):
+        attempts.append(image)
+        if len(attempts) < 3:
+            raise LookupError('failed to pull and unpack image "reg/x:1": manifest unknown')
+        return [str(node.rootfs)], {}
+
+    node.rt.rootfs_for = rootfs_for
+    p = pod("pull", [container("c", "sleep", "3600")])
+    uid = p["metadata"]["uid"]
+    rp = await node.rt.start_pod(p)
+    c = rp.container("c")
+    assert c is not None and (c.state, c.reason) == ("exited", "ErrImagePull")
+    await node.rt.restart_container(uid, "c")  # the pod worker's retries after back-off
+    c = (await node.rt.pod_status(uid)).container("c")
+    assert c is not None and c.reason == "ErrImagePull" and c.restart_count == 0
+    await node.rt.restart_container(uid, "c")
+    c = (await node.wait(uid, "c", "running")).container("c")
+    # The kubelet counts restarts of containers that ran; pulling again is not one.
+    assert c is not None and c.restart_count == 0 and c.last_state is None and len(attempts) == 3
+    await node.rt.stop_pod(uid, 0)
+    node.assert_nothing_left(uid)
+
+
 async def test_stop_sends_term_then_kill_after_the_grace_period(node: Node, tmp_path: Path) -> None:
     out = tmp_path / "signals"
     out.mkdir()

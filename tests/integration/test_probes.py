@@ -118,14 +118,19 @@ def probed(name: str, node: str, probe_kind: str, fail: str = "") -> dict:
 async def test_hollow_readiness_failure_keeps_pod_not_ready_and_liveness_failure_restarts(client, api):
     gw = await start_gateway(api.url, "127.0.0.1:0", FAST)
     agents = await run_hollow_agents(gw.address, ["node-a"], **AGENT_OPTS)
+    # A startup probe that keeps failing (but far from its threshold): running, not started.
+    starting = probed("starting", "node-a", "startup", fail="startup")
+    starting["spec"]["containers"][0]["startupProbe"]["failureThreshold"] = 1000
     try:
         await wait_until(lambda: node_ready(client, "node-a"), timeout=15)
         for p in (probed("ready-ok", "node-a", "readiness"),
                   probed("never-ready", "node-a", "readiness", fail="readiness"),
                   probed("dies", "node-a", "liveness", fail="liveness"),
-                  probed("lives", "node-a", "liveness"), pod("plain", "node-a")):
+                  probed("lives", "node-a", "liveness"), pod("plain", "node-a"), starting):
             assert (await client.request("POST", PODS, p))[0] == 201
         await wait_until(lambda: _running_ready(client, "ready-ok"), timeout=15)
+        ok = (await get_pod(client, "ready-ok"))["status"]["containerStatuses"][0]
+        assert ok["started"] is True and ok["ready"] is True
 
         async def restarted_by_liveness():
             cs = (await get_pod(client, "dies"))["status"].get("containerStatuses") or [{}]
@@ -137,6 +142,8 @@ async def test_hollow_readiness_failure_keeps_pod_not_ready_and_liveness_failure
         conds = {c["type"]: c["status"] for c in st["conditions"]}
         assert st["phase"] == "Running" and conds["Ready"] == "False" and conds["ContainersReady"] == "False"
         assert st["containerStatuses"][0]["ready"] is False and st["containerStatuses"][0]["restartCount"] == 0
+        cs = (await get_pod(client, "starting"))["status"]["containerStatuses"][0]
+        assert "running" in cs["state"] and cs["started"] is False and cs["ready"] is False
         lives = (await get_pod(client, "lives"))["status"]
         assert lives["containerStatuses"][0]["restartCount"] == 0 and await _running_ready(client, "lives")
         # Pods without probes run no probers (cheap hollow nodes).

@@ -38,3 +38,15 @@ def test_crashing_container_is_still_crash_loop_back_off():
                         backing_off={"web"})
     assert status["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     assert status["phase"] == "Running"
+
+
+def test_a_pod_with_one_container_that_never_ran_is_pending_like_the_kubelet_says():
+    pod = {**POD, "spec": {**POD["spec"], "containers": [*POD["spec"]["containers"],
+                                                         {"name": "side", "image": "reg/y:1"}]}}
+    side = ContainerState(name="side", image="reg/y:1", state="running", ready=True)
+    rp = _pull_failed()
+    rp.containers.append(side)
+    assert pod_status(pod, rp, "h")["phase"] == "Pending"
+    # Once it has run, a later failure to start it again leaves the pod Running.
+    rp.containers[0].restart_count = 1
+    assert pod_status(pod, rp, "h")["phase"] == "Running"
