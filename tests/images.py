@@ -1,5 +1,7 @@
 """A real OCI registry for tests: Debian's `docker-registry` (CNCF distribution) on a free
 loopback port, filesystem storage in a temp dir, optionally behind htpasswd basic auth.
+Its configuration and readiness check are the product's (`pyctl.localcluster.registry`,
+what `pyctl cluster up` runs).
 
 The htpasswd file is bcrypt, made with glibc's crypt(3) through the stdlib `crypt` module,
 so no extra package is needed (`crypt` is gone in Python 3.13: use `bcrypt` there).
@@ -16,17 +18,17 @@ import signal
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from .cluster import free_port
+from pyctl.localcluster import procs
+from pyctl.localcluster import registry as local_registry
 
-REGISTRY_BIN = "/usr/bin/docker-registry"
+from .cluster import free_port
 
 
 def bcrypt_hash(password: str) -> str:
@@ -77,39 +79,23 @@ class Registry:
             time.sleep(0.02)
 
     def start(self) -> "Registry":
-        config = [
-            "version: 0.1",
-            "log:", "  level: info", "  formatter: text",
-            "storage:", "  filesystem:", f"    rootdirectory: {self.dir}/storage",
-            "  delete:", "    enabled: true",
-            "http:", f"  addr: {self.host}",
-        ]
+        auth: list[str] = []
         if self.users:
             path = os.path.join(self.dir, "htpasswd")
             with open(path, "w") as f:
                 f.writelines(f"{u}:{bcrypt_hash(p)}\n" for u, p in self.users.items())
-            config += ["auth:", "  htpasswd:", "    realm: pyctl-test", f"    path: {path}"]
+            auth = ["  htpasswd:", "    realm: pyctl-test", f"    path: {path}"]
         elif self.token is not None:
-            config += ["auth:", "  token:", f"    realm: {self.token.url}/token",
-                       f"    service: {TokenServer.SERVICE}", f"    issuer: {TokenServer.ISSUER}",
-                       f"    rootcertbundle: {self.token.cert}"]
-        cfg = os.path.join(self.dir, "config.yml")
-        with open(cfg, "w") as f:
-            f.write("\n".join(config) + "\n")
+            auth = ["  token:", f"    realm: {self.token.url}/token",
+                    f"    service: {TokenServer.SERVICE}", f"    issuer: {TokenServer.ISSUER}",
+                    f"    rootcertbundle: {self.token.cert}"]
+        cfg = local_registry.write_config(Path(self.dir), self.host, auth)
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([REGISTRY_BIN, "serve", cfg], stdout=log, stderr=log,
+            self.proc = subprocess.Popen(local_registry.argv(cfg), stdout=log, stderr=log,
                                          start_new_session=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1)
-                return self
-            except urllib.error.HTTPError:
-                return self  # 401 with auth on: it is serving
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
+        proc = self.proc
+        if procs.wait_for(lambda: local_registry.serving(self.host), lambda: proc.poll() is None, 10):
+            return self
         self.stop()
         raise RuntimeError(f"docker-registry did not start: {open(self.log_path).read()[-2000:]}")
 

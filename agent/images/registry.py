@@ -116,9 +116,12 @@ class RegistryClient:
     """One client per agent; it caches bearer tokens per (registry, scope)."""
 
     def __init__(self, *, auth_file: str = DEFAULT_AUTH_FILE, platform: tuple[str, str] = ("linux", "amd64"),
-                 read_timeout: float = 60.0) -> None:
+                 read_timeout: float = 60.0, mirrors: dict[str, str] | None = None) -> None:
         self.auth_file = auth_file
         self.platform = platform
+        self.mirrors = {host: url.rstrip("/") for host, url in (mirrors or {}).items()}
+        """Registry host → endpoint URL that serves it (`localhost:5000` → `http://172.30.1.1:5000`),
+        like containerd's hosts.toml: the image keeps its name, the bytes come from the endpoint."""
         self.requests: Counter[str] = Counter()
         """Requests sent, keyed "METHOD kind" (kind: manifests/blobs/uploads/token); for tests."""
         # No total timeout: a big layer may take long; a stalled read or connect is what fails.
@@ -139,8 +142,11 @@ class RegistryClient:
 
     # --- transport and auth -------------------------------------------------------------
 
+    def _endpoint(self, ref: Reference) -> str:
+        return self.mirrors.get(ref.registry) or f"{ref.scheme}://{ref.host}"
+
     def _url(self, ref: Reference, path: str) -> str:
-        return f"{ref.scheme}://{ref.host}/v2/{ref.repository}/{path}"
+        return f"{self._endpoint(ref)}/v2/{ref.repository}/{path}"
 
     async def _request(self, method: str, ref: Reference, url: str, *, push: bool = False,
                        headers: dict[str, str] | None = None, data: Any = None,
@@ -308,7 +314,7 @@ class RegistryClient:
         location = resp.headers["Location"]
         resp.release()
         if location.startswith("/"):
-            location = f"{ref.scheme}://{ref.host}{location}"
+            location = f"{self._endpoint(ref)}{location}"
         sep = "&" if "?" in location else "?"
         resp = await self._request("PUT", ref, f"{location}{sep}digest={digest}", push=True,
                                    headers={"Content-Type": "application/octet-stream"},

@@ -9,6 +9,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pyctl.localcluster.leftovers import processes_mentioning  # noqa: F401  (tests import it from here)
+
 BUSYBOX = "/bin/busybox"
 
 
@@ -36,24 +38,6 @@ def pod(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, A
 
 def container(name: str, *command: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "image": "busybox", "command": list(command), **extra}
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """PIDs whose command line contains `text` (to find a container's conmon)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state == "Z":  # exited; only its parent (init, for conmon) has yet to reap it
-            continue
-        if text in cmd:
-            pids.append(int(entry.name))
-    return pids
 
 
 def host_local_allocations(data_dir: Path, uid: str) -> list[str]:
