@@ -23,6 +23,9 @@ examples:
   # a real worker (runc + conmon), state kept across restarts
   pyctl-agent --server 10.0.0.1:7443 --node-name worker-1 --state-dir /var/lib/pyctl-agent
 
+  # load images on an air-gapped node (an OCI archive); see `pyctl-agent images --help`
+  pyctl-agent images import app.tar --state-dir /var/lib/pyctl-agent
+
   # join a secured cluster (pyctl-controlplane --pki-dir) with a token from `pyctl token create`;
   # later starts use the node certificate kept in --state-dir and need no token
   pyctl-agent --server 10.0.0.1:7443 --token abcdef.0123456789abcdef \\
@@ -199,6 +202,10 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["images"]:  # `pyctl-agent images import|list`: the node's image store
+        from .imagecmd import main as images_main
+        return images_main(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
