@@ -28,7 +28,7 @@ from pyctl_proto import node_pb2_grpc
 from ..resources import registry
 from . import errors
 from .agentchannel import AgentTls, agent_channel
-from .nodeproxy import _bad, _flag, _status_error, agent_address, choose_container
+from .nodeproxy import agent_address, bad, choose_container, flag, status_error
 from .paths import Target
 from .storage import ObjectStore
 
@@ -91,25 +91,25 @@ class ExecOptions:
 def exec_options(request: web.Request, pod: dict[str, Any]) -> ExecOptions:
     command = request.query.getall("command", [])
     if not command:
-        raise _bad("you must specify at least 1 command")
+        raise bad("you must specify at least 1 command")
     opts = ExecOptions(command, choose_container(pod, request.query.get("container", "")),
-                       _flag(request, "stdin"), _flag(request, "stdout"), _flag(request, "stderr"),
-                       _flag(request, "tty"))
+                       flag(request, "stdin"), flag(request, "stdout"), flag(request, "stderr"),
+                       flag(request, "tty"))
     if not (opts.stdin or opts.stdout or opts.stderr):
-        raise _bad("you must specify at least one of stdin, stdout, stderr")
+        raise bad("you must specify at least one of stdin, stdout, stderr")
     return opts
 
 
 def check_runnable(pod: dict[str, Any], container: str) -> None:
     name = pod["metadata"]["name"]
     if not (pod.get("spec") or {}).get("nodeName"):
-        raise _bad(f"pod {name} does not have a host assigned")
+        raise bad(f"pod {name} does not have a host assigned")
     status = pod.get("status") or {}
     if status.get("phase") in ("Succeeded", "Failed"):
-        raise _bad(f"cannot exec into a container in a completed pod; current phase is {status['phase']}")
+        raise bad(f"cannot exec into a container in a completed pod; current phase is {status['phase']}")
     cs = next((s for s in status.get("containerStatuses") or [] if s.get("name") == container), None)
     if cs is None or "running" not in (cs.get("state") or {}):
-        raise _bad(f'container not found ("{container}")')
+        raise bad(f'container not found ("{container}")')
 
 
 class ExecProxy:
@@ -133,10 +133,10 @@ class ExecProxy:
         ws = web.WebSocketResponse(protocols=PROTOCOLS)
         ready = ws.can_prepare(request)
         if not ready.ok:
-            raise _bad("Upgrade request required: pods/exec is served over a WebSocket with "
+            raise bad("Upgrade request required: pods/exec is served over a WebSocket with "
                        f"subprotocol {V5} or {V4} (SPDY is not supported)")
         if ready.protocol is None:
-            raise _bad(f"none of the offered WebSocket subprotocols is served; use {V5} or {V4}")
+            raise bad(f"none of the offered WebSocket subprotocols is served; use {V5} or {V4}")
         await ws.prepare(request)
         start = pb.ExecStart(namespace=pod["metadata"].get("namespace", ""), pod=pod["metadata"]["name"],
                              container=opts.container, command=opts.command, stdin=opts.stdin, tty=opts.tty)
@@ -163,7 +163,7 @@ async def relay(ws: web.WebSocketResponse, address: str, start: pb.ExecStart, op
         try:
             if STARTED not in tuple(await call.initial_metadata() or ()):
                 # The agent refused, or the command could not start: its status says why.
-                raise _status_error(await call.code(), await call.details(), address)
+                raise status_error(await call.code(), await call.details(), address)
             async for out in call:
                 kind = out.WhichOneof("msg")
                 if kind == "stdout" and opts.stdout:
@@ -177,7 +177,7 @@ async def relay(ws: web.WebSocketResponse, address: str, start: pb.ExecStart, op
                                   "BadGateway")
         except grpc.aio.AioRpcError as exc:
             if not ws.closed:
-                await _send_status(ws, failure(_status_error(exc.code(), exc.details(), address)))
+                await _send_status(ws, failure(status_error(exc.code(), exc.details(), address)))
         except errors.ApiError as exc:
             await _send_status(ws, failure(exc))
         except ConnectionError:

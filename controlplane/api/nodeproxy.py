@@ -35,7 +35,7 @@ _GRPC_TO_HTTP = {grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.INVALID_ARGUMEN
                  grpc.StatusCode.DEADLINE_EXCEEDED: 504}
 
 
-def _bad(message: str) -> errors.ApiError:
+def bad(message: str) -> errors.ApiError:
     return errors.ApiError(400, message, "BadRequest")
 
 
@@ -45,14 +45,14 @@ def choose_container(pod: dict[str, Any], asked: str) -> str:
     init = [c["name"] for c in (pod.get("spec") or {}).get("initContainers") or []]
     if asked:
         if asked not in containers + init:
-            raise _bad(f"container {asked} is not valid for pod {name}")
+            raise bad(f"container {asked} is not valid for pod {name}")
         return asked
     default = ((pod["metadata"].get("annotations") or {}).get(DEFAULT_CONTAINER) or "")
     if default in containers:
         return default
     if len(containers) == 1:
         return containers[0]
-    raise _bad(f"a container name must be specified for pod {name}, choose one of: "
+    raise bad(f"a container name must be specified for pod {name}, choose one of: "
                f"[{' '.join(containers)}]" + (f" or one of the init containers: [{' '.join(init)}]"
                                               if init else ""))
 
@@ -65,22 +65,22 @@ def check_started(pod: dict[str, Any], container: str, previous: bool) -> None:
     cs = next((s for s in statuses if s.get("name") == container), None)
     if cs is None:
         reason = "ContainerCreating" if (pod.get("spec") or {}).get("nodeName") else "PodInitializing"
-        raise _bad(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
+        raise bad(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
     state, last = cs.get("state") or {}, cs.get("lastState") or {}
     if previous:
         if "terminated" not in last:
-            raise _bad(f'previous terminated container "{container}" in pod "{name}" not found')
+            raise bad(f'previous terminated container "{container}" in pod "{name}" not found')
     elif "waiting" in state and "terminated" not in last:
         reason = state["waiting"].get("reason") or "ContainerCreating"
         reason = {"ErrImagePull": "image can't be pulled",
                   "ImagePullBackOff": "trying and failing to pull image"}.get(reason, reason)
-        raise _bad(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
+        raise bad(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
 
 
-def _flag(request: web.Request, key: str) -> bool:
+def flag(request: web.Request, key: str) -> bool:
     value = request.query.get(key, "false").lower()
     if value not in ("true", "false", "1", "0", ""):
-        raise _bad(f"invalid value for {key}: {value!r}: must be true or false")
+        raise bad(f"invalid value for {key}: {value!r}: must be true or false")
     return value in ("true", "1")
 
 
@@ -90,9 +90,9 @@ def _int(request: web.Request, key: str, minimum: int) -> int:
     try:
         value = int(request.query[key])
     except ValueError:
-        raise _bad(f"invalid value for {key}: {request.query[key]!r}: must be an integer") from None
+        raise bad(f"invalid value for {key}: {request.query[key]!r}: must be an integer") from None
     if value < minimum:
-        raise _bad(f"PodLogOptions is invalid: {key}: Invalid value: {value}: must be greater "
+        raise bad(f"PodLogOptions is invalid: {key}: Invalid value: {value}: must be greater "
                    f"than or equal to {minimum}")
     return value
 
@@ -101,19 +101,19 @@ def logs_request(request: web.Request, pod: dict[str, Any], container: str) -> p
     since = _int(request, "sinceSeconds", 1)
     if "sinceTime" in request.query:
         if since:
-            raise _bad("PodLogOptions is invalid: at most one of `sinceTime` or `sinceSeconds` may be specified")
+            raise bad("PodLogOptions is invalid: at most one of `sinceTime` or `sinceSeconds` may be specified")
         try:
             when = dt.datetime.fromisoformat(request.query["sinceTime"].replace("Z", "+00:00"))
         except ValueError:
-            raise _bad(f"invalid value for sinceTime: {request.query['sinceTime']!r}: must be "
+            raise bad(f"invalid value for sinceTime: {request.query['sinceTime']!r}: must be "
                        "RFC 3339") from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.timezone.utc)
         since = max(1, math.ceil((dt.datetime.now(dt.timezone.utc) - when).total_seconds()))
     tail = _int(request, "tailLines", 0) if "tailLines" in request.query else None
     return pb.LogsRequest(namespace=pod["metadata"].get("namespace", ""), pod=pod["metadata"]["name"],
-                          container=container, follow=_flag(request, "follow"),
-                          previous=_flag(request, "previous"), timestamps=_flag(request, "timestamps"),
+                          container=container, follow=flag(request, "follow"),
+                          previous=flag(request, "previous"), timestamps=flag(request, "timestamps"),
                           tail_lines=tail, since_seconds=since,
                           limit_bytes=_int(request, "limitBytes", 1))
 
@@ -163,7 +163,7 @@ class NodeProxy:
                 metadata = await call.initial_metadata()
                 if READY not in tuple(metadata or ()):
                     # The agent refused the request before streaming: answer with its status.
-                    raise _status_error(await call.code(), await call.details(), address)
+                    raise status_error(await call.code(), await call.details(), address)
                 response = web.StreamResponse(headers={"Content-Type": "text/plain"})
                 response.enable_chunked_encoding()
                 await response.prepare(request)
@@ -180,7 +180,7 @@ class NodeProxy:
                     return response  # already streaming: the body just ends (or nobody reads it)
                 if not isinstance(exc, grpc.aio.AioRpcError):
                     raise
-                raise _status_error(exc.code(), exc.details(), address) from None
+                raise status_error(exc.code(), exc.details(), address) from None
             finally:
                 call.cancel()  # done, or the client went away
 
@@ -196,7 +196,7 @@ async def _cancel_when_gone(request: web.Request, call: Any) -> None:
             return
 
 
-def _status_error(code: grpc.StatusCode, details: str | None, address: str) -> errors.ApiError:
+def status_error(code: grpc.StatusCode, details: str | None, address: str) -> errors.ApiError:
     if code == grpc.StatusCode.UNAVAILABLE:
         return errors.ApiError(503, f"cannot reach the node agent at {address}: {details}",
                                "ServiceUnavailable")
