@@ -1,8 +1,9 @@
 """The one admission step the API's write path calls, after defaulting and validation.
 
 Today: Pod Security (podsecurity.py) for pods and pod templates, and the namespace labels
-that choose its levels. A refusal is a metav1.Status error and nothing is stored; warnings go
-to the response's `Warning` headers.
+that choose its levels; RBAC escalation prevention (rbac_escalation.py) for roles and
+bindings a user writes under the RBAC authorizer. A refusal is a metav1.Status error and
+nothing is stored; warnings go to the response's `Warning` headers.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..api import errors
+from ..auth.user import UserInfo
 from ..resources.registry import ResourceInfo
 from ..store import keys
-from . import podsecurity
+from . import podsecurity, rbac_escalation
 
 
 class _Entry(Protocol):
@@ -26,10 +28,13 @@ class _Cache(Protocol):
 
 
 def admit(cache: _Cache, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None,
-          warnings: list[str], subresource: str = "") -> None:
+          warnings: list[str], subresource: str = "", user: UserInfo | None = None) -> None:
     """Raise ApiError to refuse the write; append warnings for the client (each once: a
-    retried update runs this again)."""
+    retried update runs this again). `user` is the authorized requester (None: unchecked)."""
     if subresource not in ("", "ephemeralcontainers"):  # status, binding, scale: not policy
+        return
+    if user is not None and rbac_escalation.applies(info, user):
+        rbac_escalation.admit(cache, info, obj, old, user)
         return
     if info.resource == "namespaces":
         said = _namespace(cache, info, obj, old)

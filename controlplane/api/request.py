@@ -48,6 +48,10 @@ async def read_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
+AUTHORIZED_USER = web.RequestKey("pyctl.authorized_user", object)
+"""Where the auth middleware keeps the user an enforcing authorizer admitted (unset: AlwaysAllow)."""
+
+
 def write_options(request: web.Request, delete_options: dict[str, Any] | None = None) -> WriteOptions:
     """Options of a write; for DELETE, kubectl sends dryRun in the DeleteOptions body."""
     q = request.query
@@ -60,7 +64,8 @@ def write_options(request: web.Request, delete_options: dict[str, Any] | None = 
         raise bad_request(f'fieldValidation: Unsupported value: "{validation}": supported values: '
                           '"Ignore", "Strict", "Warn"')
     manager = q.get("fieldManager") or _manager_from_agent(request.headers.get("User-Agent", ""))
-    return WriteOptions(dry_run=bool(dry), field_manager=manager, field_validation=validation)
+    return WriteOptions(dry_run=bool(dry), field_manager=manager, field_validation=validation,
+                        user=request.get(AUTHORIZED_USER))
 
 
 def _manager_from_agent(agent: str) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..admission import hook as admission
+from ..auth.user import UserInfo
 from ..machinery import meta as m
 from ..resources import defaults, validation
 from ..resources.registry import ResourceInfo
@@ -42,6 +43,9 @@ class WriteOptions:
     field_manager: str = ""
     field_validation: str = "Warn"  # Strict | Warn | Ignore
     warnings: list[str] = field(default_factory=list)
+    # The requester an enforcing authorizer (RBAC) admitted; None under AlwaysAllow and for
+    # in-process writes. Admission checks RBAC escalation against it.
+    user: UserInfo | None = None
 
 
 def _encode(obj: dict[str, Any]) -> bytes:
@@ -107,7 +111,7 @@ class ObjectStore:
         _reset_status_on_create(info, obj)
         defaults.apply_defaults(obj)
         self._validate(info, obj, None, opts)
-        admission.admit(self.cache, info, obj, None, opts.warnings)
+        admission.admit(self.cache, info, obj, None, opts.warnings, user=opts.user)
         self._own(None, obj, info, opts, "Update")
         if opts.dry_run:
             return obj
@@ -204,7 +208,7 @@ class ObjectStore:
         if m.spec_of(new) != m.spec_of(old):
             md["generation"] = int(old_md.get("generation") or 0) + 1
         self._validate(info, new, old, opts)
-        admission.admit(self.cache, info, new, old, opts.warnings, subresource)
+        admission.admit(self.cache, info, new, old, opts.warnings, subresource, user=opts.user)
         self._own(old, new, info, opts, operation)
         md["resourceVersion"] = old_md.get("resourceVersion", "")
         return new

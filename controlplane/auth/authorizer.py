@@ -17,7 +17,7 @@ from ..api.errors import ApiError
 from ..store import keys
 from . import rbac
 from .attributes import Attributes
-from .user import MASTERS
+from .user import MASTERS, UserInfo
 
 MODES = ("AlwaysAllow", "RBAC")
 
@@ -50,14 +50,21 @@ class RBACAuthorizer:
                 if rbac.binds(entry.obj, attrs.user):
                     yield from self._role_rules(entry.obj.get("roleRef") or {}, attrs.namespace)
 
-    def _role_rules(self, ref: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+    def held_rules(self, user: UserInfo, namespace: str) -> list[dict[str, Any]]:
+        """Every rule the user holds in `namespace` ("": cluster-wide only), as kube's RulesFor."""
+        return list(self.rules_for(Attributes(user, "", "", namespace=namespace)))
+
+    def role_entry(self, ref: dict[str, Any], namespace: str) -> Any:
+        """The cache entry of the Role/ClusterRole a roleRef names, None when absent."""
         kind, name = ref.get("kind"), ref.get("name", "")
         if kind == "ClusterRole":
-            entry = self.cache.get(keys.object_key("clusterroles", None, name))
-        elif kind == "Role" and namespace:
-            entry = self.cache.get(keys.object_key("roles", namespace, name))
-        else:
-            return []
+            return self.cache.get(keys.object_key("clusterroles", None, name))
+        if kind == "Role" and namespace:
+            return self.cache.get(keys.object_key("roles", namespace, name))
+        return None
+
+    def _role_rules(self, ref: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+        entry = self.role_entry(ref, namespace)
         return list((entry.obj.get("rules") or []) if entry is not None else [])
 
 

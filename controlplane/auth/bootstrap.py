@@ -1,6 +1,7 @@
 """The bootstrap RBAC policy kube-apiserver creates at start, reduced to the kinds pyctl serves.
 
-ClusterRoles cluster-admin, admin, edit and view (the user-facing roles), plus the
+ClusterRoles cluster-admin, admin, edit and view (the user-facing roles; the last three
+aggregate the system:aggregate-to-* roles and each other, as in Kubernetes), plus the
 system:discovery / system:basic-user / system:public-info-viewer roles every authenticated
 user is bound to (so kubectl can read discovery and ask `auth can-i`), and the
 ClusterRoleBinding cluster-admin -> group system:masters. Objects already present are left
@@ -14,6 +15,7 @@ from typing import Any
 from ..api import errors
 from ..api.storage import ObjectStore, WriteOptions
 from ..resources import registry
+from . import rbac
 from .user import AUTHENTICATED, MASTERS
 
 READ = ["get", "list", "watch"]
@@ -22,11 +24,12 @@ _RBAC = "rbac.authorization.k8s.io"
 _META = {"labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
          "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}}
 
-_VIEW_CORE = ["pods", "pods/log", "pods/status", "services", "services/status", "endpoints",
+_VIEW_CORE = ["pods", "pods/log", "pods/status", "services", "services/status", "endpoints", "serviceaccounts",
               "events", "configmaps", "namespaces", "namespaces/status"]
 _VIEW_APPS = ["deployments", "deployments/scale", "deployments/status", "replicasets",
               "replicasets/scale", "replicasets/status"]
-_EDIT_CORE = ["pods", "pods/exec", "pods/eviction", "services", "endpoints", "configmaps", "secrets"]
+_EDIT_CORE = ["pods", "pods/exec", "pods/eviction", "services", "endpoints", "configmaps", "secrets",
+              "serviceaccounts"]
 _EDIT_APPS = ["deployments", "deployments/scale", "replicasets", "replicasets/scale"]
 
 
@@ -38,18 +41,30 @@ def _urls(urls: list[str], verbs: list[str]) -> dict[str, Any]:
     return {"nonResourceURLs": urls, "verbs": verbs}
 
 
-VIEW = [_rule([""], _VIEW_CORE, READ), _rule(["apps"], _VIEW_APPS, READ),
-        _rule(["discovery.k8s.io"], ["endpointslices"], READ)]
-EDIT = VIEW + [_rule([""], _EDIT_CORE, WRITE), _rule([""], ["secrets"], READ),
-               _rule(["apps"], _EDIT_APPS, WRITE)]
-ADMIN = EDIT + [_rule([_RBAC], ["roles", "rolebindings"], READ + WRITE)]
+# The user-facing roles aggregate, as in Kubernetes: view's rules reach edit, edit's reach
+# admin, and an operator extends any of them with a ClusterRole labelled aggregate-to-<role>.
+AGGREGATE_TO_VIEW = [_rule([""], _VIEW_CORE, READ), _rule(["apps"], _VIEW_APPS, READ),
+                     _rule(["discovery.k8s.io"], ["endpointslices"], READ)]
+AGGREGATE_TO_EDIT = [_rule([""], _EDIT_CORE, WRITE), _rule([""], ["secrets"], READ),
+                     _rule(["apps"], _EDIT_APPS, WRITE)]
+AGGREGATE_TO_ADMIN = [_rule([_RBAC], ["roles", "rolebindings"], READ + WRITE)]
 CLUSTER_ADMIN = [_rule(["*"], ["*"], ["*"]), _urls(["*"], ["*"])]
+AGGREGATE_LABEL = "rbac.authorization.k8s.io/aggregate-to-"
+# role -> (the aggregate-to-<x> labels it carries, the aggregate-to-<y> its aggregationRule selects)
+_AGGREGATION: dict[str, tuple[tuple[str, ...], str]] = {
+    "system:aggregate-to-view": (("view",), ""), "system:aggregate-to-edit": (("edit",), ""),
+    "system:aggregate-to-admin": (("admin",), ""),
+    "view": (("edit",), "view"), "edit": (("admin",), "edit"), "admin": ((), "admin"),
+}
 
 CLUSTER_ROLES: dict[str, list[dict[str, Any]]] = {
-    "cluster-admin": CLUSTER_ADMIN, "admin": ADMIN, "edit": EDIT, "view": VIEW,
+    "cluster-admin": CLUSTER_ADMIN, "system:aggregate-to-admin": AGGREGATE_TO_ADMIN,
+    "system:aggregate-to-edit": AGGREGATE_TO_EDIT, "system:aggregate-to-view": AGGREGATE_TO_VIEW,
+    "view": [], "edit": [], "admin": [],  # aggregated: filled in below and by the controller
     "system:discovery": [_urls(["/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*",
                                 "/healthz", "/livez", "/readyz", "/version", "/version/"], ["get"])],
-    "system:basic-user": [_rule(["authorization.k8s.io"], ["selfsubjectaccessreviews"], ["create"]),
+    "system:basic-user": [_rule(["authorization.k8s.io"], ["selfsubjectaccessreviews",
+                                                            "selfsubjectrulesreviews"], ["create"]),
                           _rule(["authentication.k8s.io"], ["selfsubjectreviews"], ["create"])],
     "system:public-info-viewer": [_urls(["/healthz", "/livez", "/readyz", "/version", "/version/"],
                                         ["get"])],
@@ -65,17 +80,30 @@ CLUSTER_ROLE_BINDINGS = {
 
 def policy() -> list[tuple[str, dict[str, Any]]]:
     """(resource, object) for every bootstrap object, roles before bindings."""
-    out: list[tuple[str, dict[str, Any]]] = []
-    for name, rules in CLUSTER_ROLES.items():
-        out.append(("clusterroles", {"apiVersion": f"{_RBAC}/v1", "kind": "ClusterRole",
-                                     "metadata": {"name": name, **_META}, "rules": rules}))
-    for name, (role, group) in CLUSTER_ROLE_BINDINGS.items():
+    roles = [_cluster_role(name, rules) for name, rules in CLUSTER_ROLES.items()]
+    for r in roles:  # in order view, edit, admin: each sees the one before it filled in
+        gathered = rbac.aggregated_rules(r, roles)
+        if gathered is not None:
+            r["rules"] = gathered
+    out: list[tuple[str, dict[str, Any]]] = [("clusterroles", r) for r in roles]
+    for name, (role_name, group) in CLUSTER_ROLE_BINDINGS.items():
         out.append(("clusterrolebindings", {
             "apiVersion": f"{_RBAC}/v1", "kind": "ClusterRoleBinding",
             "metadata": {"name": name, **_META},
-            "roleRef": {"apiGroup": _RBAC, "kind": "ClusterRole", "name": role},
+            "roleRef": {"apiGroup": _RBAC, "kind": "ClusterRole", "name": role_name},
             "subjects": [{"apiGroup": _RBAC, "kind": "Group", "name": group}]}))
     return out
+
+
+def _cluster_role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    carries, selects = _AGGREGATION.get(name, ((), ""))
+    labels = {**_META["labels"], **{AGGREGATE_LABEL + to: "true" for to in carries}}
+    role: dict[str, Any] = {"apiVersion": f"{_RBAC}/v1", "kind": "ClusterRole",
+                            "metadata": {"name": name, "labels": labels, "annotations": _META["annotations"]},
+                            "rules": rules}
+    if selects:
+        role["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": {AGGREGATE_LABEL + selects: "true"}}]}
+    return role
 
 
 async def ensure_policy(objects: ObjectStore) -> None:

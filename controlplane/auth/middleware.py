@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+from ..api import request as req
 from ..api.errors import ApiError
 from . import attributes
 from .authn import Authenticator, InvalidToken
@@ -19,7 +20,7 @@ from .authorizer import AlwaysAllow, Authorizer, forbidden
 from .user import UserInfo
 
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
-USER_KEY = "pyctl.user"
+USER_KEY = web.RequestKey("pyctl.user", UserInfo)
 """Where the authenticated UserInfo is kept on the request (for SelfSubjectAccessReview)."""
 ANONYMOUS = UserInfo("system:anonymous", "", ("system:unauthenticated",))
 
@@ -55,6 +56,7 @@ def auth_middleware(authenticator: Authenticator, authorizer: Callable[[], Autho
         attrs = attributes.from_request(user, request.method, request.path, dict(request.query))
         if not decider.allowed(attrs):
             raise forbidden(attrs)
+        request[req.AUTHORIZED_USER] = user  # writes check RBAC escalation against it
         return await handler(request)
 
     return middleware

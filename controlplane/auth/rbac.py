@@ -5,12 +5,15 @@ Mirrors kubernetes `plugin/pkg/auth/authorizer/rbac/rbac.go` and its `RuleAllows
   * a resource rule "pods/log" names a subresource, "*/scale" any resource's scale;
   * resourceNames, when set, only match requests that name an object (so never list/create);
   * a nonResourceURL ending in "*" matches by prefix.
+And the rules of an aggregated ClusterRole (`aggregated_rules`), as the clusterrole
+aggregation controller gathers them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..machinery.selectors import SelectorError, label_selector_from_spec
 from .attributes import Attributes
 from .user import UserInfo
 
@@ -67,3 +70,23 @@ def subject_matches(subject: dict[str, Any], user: UserInfo, binding_namespace: 
 def binds(binding: dict[str, Any], user: UserInfo) -> bool:
     namespace = (binding.get("metadata") or {}).get("namespace", "")
     return any(subject_matches(s, user, namespace) for s in binding.get("subjects") or [])
+
+
+def aggregated_rules(role: dict[str, Any], roles: list[dict[str, Any]]) -> list[Rule] | None:
+    """The rules of `role`'s aggregationRule over `roles` (ClusterRoles): those of every other
+    role its selectors match, by role name, each rule once. None when it does not aggregate."""
+    selectors = (role.get("aggregationRule") or {}).get("clusterRoleSelectors")
+    if not isinstance(selectors, list):
+        return None
+    try:
+        parsed = [label_selector_from_spec(s) for s in selectors if isinstance(s, dict)]
+    except SelectorError:
+        return None
+    own = (role.get("metadata") or {}).get("name")
+    out: list[Rule] = []
+    for other in sorted(roles, key=lambda r: (r.get("metadata") or {}).get("name", "")):
+        md = other.get("metadata") or {}
+        if md.get("name") == own or not any(p.matches(md.get("labels") or {}) for p in parsed):
+            continue
+        out.extend(r for r in other.get("rules") or [] if r not in out)
+    return out

@@ -1,4 +1,4 @@
-"""Reading a SelfSubjectAccessReview sent as Kubernetes protobuf (`kubectl auth can-i` does).
+"""Reading a SelfSubject{Access,Rules}Review sent as Kubernetes protobuf (`kubectl auth can-i` does).
 
 The API otherwise speaks only JSON and answers protobuf bodies with 415, which client-go's
 dynamic client handles by retrying with JSON; the typed client behind `auth can-i` does not.
@@ -62,19 +62,27 @@ def _strings(buf: bytes, names: dict[int, str]) -> dict[str, str]:
     return {names[n]: v.decode() for n, v in fields(buf) if n in names and isinstance(v, bytes)}
 
 
-def decode_review(body: bytes) -> dict[str, Any]:
-    """The JSON form of a protobuf-encoded SelfSubjectAccessReview; ProtoError if malformed."""
+def _spec(body: bytes) -> bytes:
+    """The encoded spec (field 2) inside the envelope; 1 is metadata, 3 status: nothing a review needs."""
     if not body.startswith(MAGIC):
         raise ProtoError("missing the k8s protobuf magic")
     raw = next((v for n, v in fields(body[len(MAGIC):]) if n == 2), b"")  # runtime.Unknown.raw
+    return next((v for n, v in fields(raw) if n == 2 and isinstance(v, bytes)), b"")
+
+
+def decode_review(body: bytes) -> dict[str, Any]:
+    """The JSON form of a protobuf-encoded SelfSubjectAccessReview; ProtoError if malformed."""
     spec: dict[str, Any] = {}
-    for number, value in fields(raw):
-        if number != 2:  # 1 is metadata, 3 status: nothing a review needs
-            continue
-        for part, inner in fields(value):
-            if part == 1:
-                spec["resourceAttributes"] = _strings(inner, _RESOURCE_FIELDS)
-            elif part == 2:
-                spec["nonResourceAttributes"] = _strings(inner, _NON_RESOURCE_FIELDS)
+    for part, inner in fields(_spec(body)):
+        if part == 1:
+            spec["resourceAttributes"] = _strings(inner, _RESOURCE_FIELDS)
+        elif part == 2:
+            spec["nonResourceAttributes"] = _strings(inner, _NON_RESOURCE_FIELDS)
     return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
             "metadata": {}, "spec": spec}
+
+
+def decode_rules_review(body: bytes) -> dict[str, Any]:
+    """The JSON form of a protobuf-encoded SelfSubjectRulesReview (its spec is a namespace)."""
+    return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+            "metadata": {}, "spec": _strings(_spec(body), {1: "namespace"})}

@@ -154,6 +154,14 @@ def _node_ipam(client: ApiClient, cfg: ManagerConfig) -> Controller:
     return _load(".node_ipam", "NodeIpamController")(client, config)
 
 
+def _clusterrole_aggregation(client: ApiClient, cfg: ManagerConfig) -> Controller:
+    return _load(".clusterrole_aggregation", "ClusterRoleAggregationController")(client)
+
+
+def _serviceaccount(client: ApiClient, cfg: ManagerConfig) -> Controller:
+    return _load(".serviceaccount", "ServiceAccountsController")(client)
+
+
 CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "endpoints": _endpoints,
     "garbagecollector": _garbage_collector,
@@ -162,6 +170,8 @@ CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "deployment": _deployment,
     "nodelifecycle": _node_lifecycle,
     "nodeipam": _node_ipam,
+    "serviceaccount": _serviceaccount,
+    "clusterrole-aggregation": _clusterrole_aggregation,
 }
 
 

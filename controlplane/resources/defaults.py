@@ -9,6 +9,7 @@ twice equals applying it once; it ignores fields of the wrong type (validation r
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any, Callable
 
@@ -152,6 +153,10 @@ def _pod(obj: Obj) -> None:
         return
     _pod_spec(spec)
     _fill(spec, "enableServiceLinks", True)  # SetDefaults_Pod: Pods only, never templates
+    # The ServiceAccount admission plugin names `default` (Pods only); the deprecated
+    # `serviceAccount` field mirrors it, as the v1 conversion writes it out.
+    _fill(spec, "serviceAccountName", spec.get("serviceAccount") or "default")
+    _fill(spec, "serviceAccount", spec.get("serviceAccountName"))
     for c in _dicts(spec.get("containers")) + _dicts(spec.get("initContainers")):
         resources = _dict(c.get("resources"))
         limits = _dict(_at(resources, "limits"))
@@ -282,6 +287,13 @@ def _node(obj: Obj) -> None:
 
 def _secret(obj: Obj) -> None:
     _fill(obj, "type", "Opaque")
+    # stringData is write-only: merged into data (base64), winning over the same key there.
+    strings = obj.get("stringData")
+    if isinstance(strings, dict) and all(isinstance(v, str) for v in strings.values()):
+        data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+        data.update({k: base64.b64encode(v.encode()).decode() for k, v in strings.items()})
+        obj["data"] = data
+        del obj["stringData"]
 
 
 DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {

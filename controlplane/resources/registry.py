@@ -82,6 +82,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "events", "Event", "event", True, ("ev",)),
     ResourceInfo("", "v1", "configmaps", "ConfigMap", "configmap", True, ("cm",)),
     ResourceInfo("", "v1", "secrets", "Secret", "secret", True),
+    ResourceInfo("", "v1", "serviceaccounts", "ServiceAccount", "serviceaccount", True, ("sa",)),
     ResourceInfo("apps", "v1", "deployments", "Deployment", "deployment", True, ("deploy",), ("all",),
                  subresources=(SCALE, STATUS), has_status=True),
     ResourceInfo("apps", "v1", "replicasets", "ReplicaSet", "replicaset", True, ("rs",), ("all",),
@@ -96,6 +97,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     # Not stored: the API server answers a review at once (controlplane/auth/review.py).
     ResourceInfo("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
                  "selfsubjectaccessreview", False, verbs=("create",)),
+    ResourceInfo("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview",
+                 "selfsubjectrulesreview", False, verbs=("create",)),
     ResourceInfo("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview",
                  "selfsubjectreview", False, verbs=("create",)),
 )

@@ -576,6 +576,13 @@ _PRINTERS: dict[str, _Printer] = {
                description="Data contains the secret data."),
         AGE,
     )),
+    "serviceaccounts": _Printer((
+        NAME,
+        Column("Secrets", lambda r: len(r.obj.get("secrets") or []), type="integer",
+               description="Secrets is a list of the secrets in the same namespace that pods running "
+                           "using this ServiceAccount are allowed to use."),
+        AGE,
+    )),
     "configmaps": _Printer((
         NAME,
         Column("Data", lambda r: len(r.obj.get("data") or {}) + len(r.obj.get("binaryData") or {}),

@@ -11,6 +11,7 @@ import ssl
 from pathlib import Path
 
 import aiohttp
+import pytest
 import yaml
 from aiohttp import web
 
@@ -92,6 +93,21 @@ class SecureApiServer:
             "contexts": [{"name": "secure", "context": {"cluster": "secure", "user": user,
                                                        "namespace": "default"}}]}))
         return path
+
+
+@pytest.fixture
+async def secure_api(etcd, tmp_path):
+    """A started SecureApiServer with RBAC (import it into a test module to use it)."""
+    server = await SecureApiServer(etcd, tmp_path).start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def admin(secure_api):
+    """A session as `admin` (system:masters) on `secure_api`."""
+    async with secure_api.session("admin") as s:
+        yield s
 
 
 async def call(session: aiohttp.ClientSession, method: str, path: str, body=None) -> tuple[int, dict]:

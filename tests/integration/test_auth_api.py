@@ -12,25 +12,12 @@ from controlplane.auth.pki import issue, new_ca
 from controlplane.auth.serving import secure
 
 from ..cluster import free_port
-from .secure_api import SecureApiServer, binding, call
+from .secure_api import admin, binding, call, secure_api  # noqa: F401 (fixtures)
 
 PODS = "/api/v1/namespaces/default/pods"
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1"},
        "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
-
-
-@pytest.fixture
-async def secure_api(etcd, tmp_path):
-    server = await SecureApiServer(etcd, tmp_path).start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def admin(secure_api):
-    async with secure_api.session("admin") as s:
-        yield s
 
 
 async def test_anonymous_and_wrong_token_are_unauthorized_but_health_is_open(secure_api):

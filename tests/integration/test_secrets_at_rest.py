@@ -91,3 +91,18 @@ async def test_without_the_key_the_api_server_refuses_to_serve_secrets_it_cannot
     with pytest.raises(encryption.DecryptError, match="key1.*not in the encryption configuration"):
         await runner.setup()
     await runner.cleanup()
+
+
+async def test_string_data_is_merged_into_data_and_never_stored(client, etcd):
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"a": base64.b64encode(b"old").decode(), "b": base64.b64encode(b"kept").decode()},
+            "stringData": {"a": "new", "c": "plain text"}}
+    status, created = await client.request("POST", SECRETS, body)
+    assert status == 201 and "stringData" not in created
+    assert {k: base64.b64decode(v).decode() for k, v in created["data"].items()} == {
+        "a": "new", "b": "kept", "c": "plain text"}
+    patch = {"stringData": {"b": "patched"}}
+    status, got = await client.request("PATCH", f"{SECRETS}/s", patch, headers={
+        "Content-Type": "application/merge-patch+json"})
+    assert status == 200 and base64.b64decode(got["data"]["b"]) == b"patched" and "stringData" not in got
+    assert b"stringData" not in await raw_value(etcd, "/registry/secrets/default/s")

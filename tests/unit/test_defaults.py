@@ -48,8 +48,19 @@ def test_pod_defaults() -> None:
                         **DEFAULTED_CONTAINER}],
         **DEFAULTED_POD_SPEC,
         "enableServiceLinks": True,
+        "serviceAccountName": "default", "serviceAccount": "default",
         "tolerations": [NOT_READY, UNREACHABLE],
     }
+
+
+def test_pod_service_account_defaults_to_default_and_the_deprecated_field_follows() -> None:
+    p = pod()
+    p["spec"]["serviceAccountName"] = "builder"
+    assert (defaulted(p)["spec"]["serviceAccountName"], p["spec"]["serviceAccount"]) == ("builder", "builder")
+    p = pod()
+    p["spec"]["serviceAccount"] = "old-style"
+    assert (defaulted(p)["spec"]["serviceAccountName"], p["spec"]["serviceAccount"]) == ("old-style", "old-style")
+    assert "serviceAccountName" not in defaulted(deployment())["spec"]["template"]["spec"]  # Pods only
 
 
 def test_a_clients_own_values_are_kept() -> None:
