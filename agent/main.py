@@ -179,15 +179,9 @@ async def run(args: argparse.Namespace) -> int:
     images = ImageStore(state / "images", RegistryClient(auth_file=args.registry_auth,
                                                                   mirrors=args.registry_mirror))
 
-    async def rootfs_for(image: str) -> tuple[list[str], dict]:
-        img = await images.ensure(image)
-        c = img.config
-        return list(img.lowerdirs), {"Entrypoint": c.entrypoint, "Cmd": c.cmd, "Env": c.env,
-                                     "WorkingDir": c.working_dir, "User": c.user}
-
     net = NetworkConfig(pod_cidr=args.pod_cidr, bridge=args.bridge, data_dir=state / "cni",
                         routes=(args.cluster_cidr,) if args.cluster_cidr else ())
-    runtime = RuncRuntime(state / "runtime", net, rootfs_for, cgroup_parent=args.cgroup_parent)
+    runtime = RuncRuntime(state / "runtime", net, images.rootfs, cgroup_parent=args.cgroup_parent)
 
     agent = Agent(args.server, local_registration(args.node_name, runtime.version, host_ip), runtime,
                   host_ip=host_ip, listen=args.agent_listen, pod_cidr=args.pod_cidr,

@@ -8,6 +8,9 @@ back-off: CrashLoopBackOff), kill a container whose liveness or startup probe fa
 restart path then starts it again), or, for a pod being deleted, stop it and confirm. Probe
 results (`probes.PodProbes`) wake the worker and set readiness. Status is
 reported only when it changes; `Outbox` coalesces reports per pod until the session sends.
+What a worker does is also reported as Events (events.py): Created/Started for each new
+container run it observes, Failed for a run that could not start, BackOff, Killing, and
+Unhealthy for failed probe checks; image pulls report theirs through the worker's scope.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .podconfig import Objects, PodConfigStore
+from . import events as ev
 from .probes import PodProbes
-from .runtime.base import Pod, Runtime
+from .runtime.base import ContainerState, Pod, Runtime, RuntimePod
 from .status import Status, never_started, pod_status, should_restart
 
 log = logging.getLogger(__name__)
@@ -79,7 +84,13 @@ class PodWorker:
         self.restart_at: dict[str, float] = {}   # container -> monotonic time of the next start
         self.backoff: dict[str, float] = {}      # container -> current delay
         self.last_pod: Pod | None = None
-        self.probes = PodProbes(manager.runtime, ref.uid, self.wake.set)
+        self.involved = ev.Involved(ref.namespace, ref.name, ref.uid)
+        self.probes = PodProbes(manager.runtime, ref.uid, self.wake.set, on_failure=self._unhealthy)
+        # The run each container was last reported for (id, start time): each event once per run.
+        self.started_runs: dict[str, tuple[str, str]] = {}
+        self.failed_runs: dict[str, tuple[str, str]] = {}
+        self.seen_runtime = False  # runs found on the first look were started before us (adopted)
+        self.stopping = False
         self.task = asyncio.create_task(self._loop(), name=f"pod-{ref.namespace}/{ref.name}")
 
     async def _loop(self) -> None:
@@ -89,7 +100,8 @@ class PodWorker:
                 await asyncio.wait_for(self.wake.wait(), delay)
             self.wake.clear()
             try:
-                done, delay = await self.sync()
+                with ev.scope(self.m.events, self.involved):  # image pulls report about this pod
+                    done, delay = await self.sync()
             except Exception:  # a runtime failure: try again later, never kill the loop
                 log.exception("pod %s/%s: sync failed", self.ref.namespace, self.ref.name)
                 done, delay = False, min(self.m.config.resync_period, 5.0)
@@ -112,10 +124,19 @@ class PodWorker:
         self.last_pod = pod
         if pod["metadata"].get("deletionTimestamp"):
             self.probes.stop()
+            if not self.stopping:
+                self.stopping = True
+                for c in (await rt.pod_status(self.ref.uid) or _NOTHING).containers:
+                    if c.state == "running":
+                        self.m.events.normal(self.involved.container(c.name), "Killing",
+                                             f"Stopping container {c.name}")
             await rt.stop_pod(self.ref.uid, _grace(pod))
             self.m.outbox.confirm_deleted(self.ref)  # again each resync, until REMOVE arrives
             return False, cfg.resync_period
         observed = await rt.pod_status(self.ref.uid)
+        if not self.seen_runtime:
+            self.seen_runtime = True
+            self._runs_seen(observed, report=False)
         final = (self.reported or {}).get("phase") in ("Succeeded", "Failed")
         if observed is None and not final:
             observed = await rt.start_pod(pod)
@@ -132,6 +153,8 @@ class PodWorker:
                 delay = self.backoff.get(c.name, 0.0)
                 self.backoff[c.name] = min(cfg.backoff_max, max(cfg.backoff_base, delay * 2))
                 due = self.restart_at[c.name] = now + delay
+                if delay > 0:
+                    self._backing_off(c)
             if now >= due:
                 await rt.restart_container(self.ref.uid, c.name)
                 self.restart_at.pop(c.name, None)
@@ -148,16 +171,54 @@ class PodWorker:
             for name in unhealthy:
                 log.info("pod %s/%s container %s failed its liveness/startup probe, killing it",
                          self.ref.namespace, self.ref.name, name)
+                kind = self.probes.failed.pop(name, "liveness")
+                self.m.events.normal(self.involved.container(name), "Killing",
+                                     f"Container {name} failed {kind} probe, will be restarted")
                 await rt.stop_container(self.ref.uid, name, _probe_grace(pod, name))
             observed = await rt.pod_status(self.ref.uid)
             self.probes.update(pod, observed)
             next_check = 0.0
+        self._runs_seen(observed)
         status = pod_status(pod, observed, self.m.host_ip, backing_off=set(self.restart_at),
                             previous=self.reported)
         if status != self.reported:
             self.reported = status
             self.m.outbox.status(self.ref, status)
         return False, next_check
+
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def _runs_seen(self, observed: RuntimePod | None, report: bool = True) -> None:
+        """Created/Started for each container run not seen before; Failed for a run that could
+        not start (an image that could not be pulled, a configuration that cannot be run)."""
+        for c in observed.containers if observed else []:
+            who = self.involved.container(c.name)
+            if c.state == "exited" and (never_started(c) or c.reason == "StartError"):
+                mark = (c.container_id, c.finished_at)
+                if report and self.failed_runs.get(c.name) != mark:
+                    message = "Error: ErrImagePull" if c.reason == "ErrImagePull" else \
+                        f"Error: {c.message or c.reason}"
+                    self.m.events.warning(who, "Failed", message)
+                self.failed_runs[c.name] = mark
+            elif c.state != "waiting" and c.container_id:
+                mark = (c.container_id, c.started_at)
+                if report and self.started_runs.get(c.name) != mark:
+                    self.m.events.normal(who, "Created", f"Created container {c.name}")
+                    self.m.events.normal(who, "Started", f"Started container {c.name}")
+                self.started_runs[c.name] = mark
+
+    def _backing_off(self, c: ContainerState) -> None:
+        who = self.involved.container(c.name)
+        if c.reason == "ErrImagePull":
+            self.m.events.normal(who, "BackOff", f'Back-off pulling image "{c.image}"')
+        elif not never_started(c):
+            self.m.events.warning(who, "BackOff", f"Back-off restarting failed container {c.name} in pod "
+                                                  f"{self.ref.name}_{self.ref.namespace}({self.ref.uid})")
+
+    def _unhealthy(self, container: str, kind: str, why: str) -> None:
+        self.m.events.warning(self.involved.container(container), "Unhealthy",
+                              f"{kind.capitalize()} probe failed: {why}")
 
 
 class PodManager:
@@ -168,11 +229,18 @@ class PodManager:
         self.desired: dict[str, Pod] = {}
         self.workers: dict[str, PodWorker] = {}
         self.outbox = Outbox()
+        self.events = ev.EventSink(wake=self.outbox.wake.set)
+        # Referenced Secrets/ConfigMaps, in memory; a runtime that resolves env and config
+        # volumes declares `config_source` and reads them from here.
+        self.configs = PodConfigStore(host_ip)
+        if hasattr(runtime, "config_source"):
+            runtime.config_source = self.configs
 
     # -- assignments ---------------------------------------------------------------------------
 
     def apply_complete(self, pods: list[Pod]) -> None:
         self.desired = {p["metadata"]["uid"]: p for p in pods}
+        self.configs.retain(self.desired)
         for uid in list(self.workers):
             if uid not in self.desired:
                 self.workers[uid].wake.set()
@@ -184,9 +252,19 @@ class PodManager:
         self.desired[pod["metadata"]["uid"]] = pod
         self._poke(pod)
 
+    def set_config(self, pod: Pod, objects: Objects) -> None:
+        """The referenced objects that came with an assignment of `pod` (before upsert). A change
+        retries at once a container waiting on a missing one (CreateContainerConfigError)."""
+        if self.configs.set(pod, objects):
+            worker = self.workers.get(pod["metadata"]["uid"])
+            if worker is not None:
+                worker.restart_at.clear()
+                worker.backoff.clear()
+
     def remove(self, pod: Pod) -> None:
         uid = pod["metadata"]["uid"]
         self.desired.pop(uid, None)
+        self.configs.forget(uid)
         worker = self.workers.get(uid)
         if worker is not None:
             worker.wake.set()
@@ -222,6 +300,9 @@ class PodManager:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.workers.clear()
+
+
+_NOTHING = RuntimePod(uid="", namespace="", name="")
 
 
 def _grace(pod: Pod) -> float:

@@ -13,6 +13,8 @@ worker which containers are ready and which must be killed (liveness or startup 
 
 Handlers: `exec` runs a command in the container through the runtime; `httpGet` and
 `tcpSocket` connect from the node to the pod IP (the pod's netns is bridged to the node).
+A failed check says why (`ProbeFailure`, or the error it raised): each failure is reported to
+`on_failure`, which the pod worker turns into an Unhealthy event.
 A runtime with a `simulated_probe(uid, container, kind)` method (the hollow runtime) answers
 every probe itself, since its pod IPs are not real.
 """
@@ -33,6 +35,10 @@ from .runtime.base import Pod, Runtime, RuntimePod
 log = logging.getLogger(__name__)
 
 KINDS = ("startup", "liveness", "readiness")
+
+
+class ProbeFailure(Exception):
+    """A check that ran and failed; the message is what the user reads after "<Kind> probe failed: "."""
 Check = Callable[[], Awaitable[bool]]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -73,11 +79,12 @@ class Prober:
     """One probe of one container run. `check` returns the raw result of one attempt."""
 
     def __init__(self, kind: str, spec: ProbeSpec, check: Check, on_change: Callable[["Prober"], None],
-                 *, gate: Callable[[], bool] = lambda: True, sleep: Sleep = asyncio.sleep,
+                 *, gate: Callable[[], bool] = lambda: True,
+                 on_failure: Callable[["Prober", str], None] | None = None, sleep: Sleep = asyncio.sleep,
                  clock: Callable[[], float] = time.monotonic,
                  jitter: Callable[[], float] = random.random) -> None:
         self.kind, self.spec, self.check = kind, spec, check
-        self.on_change, self.gate = on_change, gate
+        self.on_change, self.gate, self.on_failure = on_change, gate, on_failure
         self.sleep, self.clock, self.jitter = sleep, clock, jitter
         self.result: bool | None = initial_result(kind)
         self._last: bool | None = None   # last raw result, and how many times in a row
@@ -102,11 +109,16 @@ class Prober:
         """One period; returns False once this run needs no more probing."""
         if not self.gate() or self.clock() - self.started_at < self.spec.initial_delay:
             return True
+        why = ""
         try:
             ok = await asyncio.wait_for(self.check(), self.spec.timeout)
-        except Exception as e:  # timeouts and handler errors are failed checks
+        except asyncio.TimeoutError:
+            ok, why = False, f"timeout: no answer within {self.spec.timeout:g}s"
+        except Exception as e:  # handler errors are failed checks
             log.debug("%s probe failed: %r", self.kind, e)
-            ok = False
+            ok, why = False, str(e) or type(e).__name__
+        if not ok and self.on_failure is not None:
+            self.on_failure(self, why)
         self.observe(ok)
         if self.kind == "startup" and self.result:
             return False  # startup probes stop once the container has started
@@ -138,6 +150,11 @@ def _port(value: Any, container: dict[str, Any]) -> int:
 
 async def http_get(host: str, action: dict[str, Any], container: dict[str, Any]) -> bool:
     """GET over a fresh connection; 200-399 succeeds (redirects are not followed)."""
+    return 200 <= await http_status(host, action, container) < 400
+
+
+async def http_status(host: str, action: dict[str, Any], container: dict[str, Any]) -> int:
+    """The status code of the probe's GET (0: no valid status line)."""
     port = _port(action.get("port"), container)
     host = action.get("host") or host
     tls: ssl.SSLContext | None = None
@@ -156,7 +173,7 @@ async def http_get(host: str, action: dict[str, Any], container: dict[str, Any])
         writer.write(head.encode("latin-1"))
         await writer.drain()
         status_line = (await reader.readline()).decode("latin-1").split()
-        return len(status_line) >= 2 and status_line[1].isdigit() and 200 <= int(status_line[1]) < 400
+        return int(status_line[1]) if len(status_line) >= 2 and status_line[1].isdigit() else 0
     finally:
         writer.close()
         with contextlib.suppress(Exception):
@@ -178,17 +195,26 @@ def make_check(runtime: Runtime, uid: str, container: dict[str, Any], kind: str,
     name, timeout = container["name"], ProbeSpec.of(probe, kind).timeout
     if simulated is not None:
         async def check_simulated() -> bool:
-            return bool(simulated(uid, name, kind))
+            if not simulated(uid, name, kind):
+                raise ProbeFailure("simulated failure (pyctl.io/hollow-probe-fail)")
+            return True
         return check_simulated
     if "exec" in probe:
         argv = list((probe["exec"] or {}).get("command") or [])
 
         async def check_exec() -> bool:
-            code, _ = await runtime.exec_in_container(uid, name, argv, timeout)
-            return code == 0
+            code, output = await runtime.exec_in_container(uid, name, argv, timeout)
+            if code != 0:  # as the kubelet: the command's own output says why
+                raise ProbeFailure(output.strip()[:512] or f"command {argv} exited with {code}")
+            return True
         return check_exec
     if "httpGet" in probe:
-        return lambda: http_get(pod_ip, probe["httpGet"], container)
+        async def check_http() -> bool:
+            code = await http_status(pod_ip, probe["httpGet"], container)
+            if not 200 <= code < 400:
+                raise ProbeFailure(f"HTTP probe failed with statuscode: {code}")
+            return True
+        return check_http
     if "tcpSocket" in probe:
         return lambda: tcp_socket(pod_ip, probe["tcpSocket"], container)
 
@@ -211,9 +237,13 @@ class PodProbes:
     """A pod's probers, kept in step with the runtime's view by `update`."""
 
     def __init__(self, runtime: Runtime, uid: str, on_change: Callable[[], None],
-                 make: Callable[..., Check] = make_check) -> None:
+                 make: Callable[..., Check] = make_check,
+                 on_failure: Callable[[str, str, str], None] | None = None) -> None:
+        """`on_failure(container, kind, why)`: every failed check (for Unhealthy events)."""
         self.runtime, self.uid, self.on_change, self.make = runtime, uid, on_change, make
+        self.on_failure = on_failure
         self.runs: dict[str, _Run] = {}  # container name -> its current run's probers
+        self.failed: dict[str, str] = {}  # container to kill -> the probe kind that failed
 
     def update(self, pod: Pod, observed: RuntimePod | None) -> list[str]:
         """Start/stop probers for what runs now, set each running container's `ready`, and
@@ -240,6 +270,7 @@ class PodProbes:
             c.startup_pending = not started
             if results.get("liveness") is False or results.get("startup") is False:
                 kill.append(name)
+                self.failed[name] = "liveness" if results.get("liveness") is False else "startup"
         return kill
 
     def _start(self, spec: dict[str, Any], probes: dict[str, dict[str, Any]], container_id: str,
@@ -254,8 +285,11 @@ class PodProbes:
         for kind, probe in probes.items():
             check = self.make(self.runtime, self.uid, spec, kind, probe, observed.pod_ip if observed else "")
             gate = (lambda: True) if kind == "startup" or startup is None else started
+            report = self.on_failure
+            on_failure = None if report is None else \
+                (lambda p, why, name=spec["name"]: report(name, p.kind, why))  # type: ignore[misc]
             run.probers[kind] = Prober(kind, ProbeSpec.of(probe, kind), check,
-                                       lambda _p: self.on_change(), gate=gate).start()
+                                       lambda _p: self.on_change(), gate=gate, on_failure=on_failure).start()
         return run
 
     def _drop(self, name: str) -> list[asyncio.Task[None]]:

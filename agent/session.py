@@ -34,6 +34,7 @@ from pyctl_proto import node_pb2_grpc
 
 from .credentials import NodeCredentials
 from .nodeinfo import NodeRegistration
+from .podconfig import objects_from
 from .pods import PodManager, parse_pod
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ class AgentSession:
             self.waiting_for_pod_cidr = True
             return
         if a.type == pb.Assignments.COMPLETE:
-            self.pods.apply_complete([parse_pod(c.pod_json) for c in a.changes])
+            self.pods.apply_complete([self._pod(c) for c in a.changes])
             self.last_seq = a.seq
             return
         if a.prev_seq != self.last_seq or self.last_seq == 0:
@@ -185,12 +186,19 @@ class AgentSession:
                 self.last_seq = -1
             return
         for c in a.changes:
-            pod = parse_pod(c.pod_json)
+            pod = self._pod(c)
             if c.action == pb.PodAssignment.REMOVE:
                 self.pods.remove(pod)
             else:
                 self.pods.upsert(pod)
         self.last_seq = a.seq
+
+    def _pod(self, c: pb.PodAssignment) -> dict:
+        """The assigned pod; the Secrets/ConfigMaps that came with it go to the pod manager."""
+        pod = parse_pod(c.pod_json)
+        if c.action == pb.PodAssignment.UPSERT:
+            self.pods.set_config(pod, objects_from(c))
+        return pod
 
     # -- outgoing ------------------------------------------------------------------------------
 
@@ -222,6 +230,7 @@ class AgentSession:
                 await call.write(pb.AgentMessage(resync=pb.Resync(last_seq=max(self.last_seq, 0))))
             outbox.wake.clear()
             statuses, deleted = outbox.take()
+            events = self.pods.events.take()
             items = list(statuses.items())
             try:
                 for i in range(0, len(items), MAX_BATCH):
@@ -229,12 +238,20 @@ class AgentSession:
                         pb.PodStatusUpdate(namespace=r.namespace, name=r.name, uid=r.uid,
                                            status_json=json.dumps(s, separators=(",", ":")))
                         for r, s in items[i:i + MAX_BATCH]])))
+                # Events before deletions: once a deletion is confirmed, events about the pod are refused.
+                for i in range(0, len(events), MAX_BATCH):
+                    await call.write(pb.AgentMessage(events=pb.EventBatch(events=[
+                        pb.NodeEvent(namespace=e.involved.namespace, name=e.involved.name, uid=e.involved.uid,
+                                     field_path=e.involved.field_path, type=e.type, reason=e.reason,
+                                     message=e.message, count=e.count)
+                        for e in events[i:i + MAX_BATCH]])))
                 for r in deleted:
                     await call.write(pb.AgentMessage(pod_deleted=pb.PodDeleted(
                         namespace=r.namespace, name=r.name, uid=r.uid)))
             except BaseException:
                 for r, s in statuses.items():  # not sent: keep them for the next session
                     outbox.statuses.setdefault(r, s)
+                self.pods.events.restore(events)  # bounded: the oldest go first if it is full
                 raise
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(outbox.wake.wait(), max(0.0, next_beat - time.monotonic()))

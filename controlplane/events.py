@@ -40,10 +40,12 @@ class EventRecorder:
         self._recent: dict[tuple, tuple[str, str, int, float]] = {}  # key -> (ns, name, count, t)
         self._locks: dict[tuple, asyncio.Lock] = {}  # one per event key: folds race, others don't wait
 
-    async def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        """Record one Event; failures are logged, never raised (events are best effort)."""
+    async def event(self, obj: dict[str, Any], type_: str, reason: str, message: str, *,
+                    field_path: str = "", count: int = 1) -> None:
+        """Record one Event (`count` repeats of it, about `field_path` inside `obj`, e.g. a pod's
+        `spec.containers{web}`); failures are logged, never raised (events are best effort)."""
         try:
-            await self._record(obj, type_, reason, message)
+            await self._record(obj, type_, reason, message, field_path, count)
         except ApiError as exc:
             log.debug("event %s on %s not recorded: %s", reason, reference(obj)["name"], exc)
 
@@ -53,10 +55,13 @@ class EventRecorder:
     def warning(self, obj: dict[str, Any], reason: str, message: str) -> "asyncio.Task[None]":
         return asyncio.create_task(self.event(obj, "Warning", reason, message))
 
-    async def _record(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    async def _record(self, obj: dict[str, Any], type_: str, reason: str, message: str,
+                      field_path: str = "", n: int = 1) -> None:
         ref = reference(obj)
+        if field_path:
+            ref["fieldPath"] = field_path
         namespace = ref.get("namespace") or "default"
-        key = (ref["uid"], ref["name"], type_, reason, message)
+        key = (ref["uid"], ref["name"], field_path, type_, reason, message)
         now = now_rfc3339()
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
@@ -64,9 +69,9 @@ class EventRecorder:
             if seen and time.monotonic() - seen[3] < FOLD_WINDOW:
                 ns, name, count, _ = seen
                 try:
-                    await self.client.patch(EVENTS, name, {"count": count + 1, "lastTimestamp": now},
+                    await self.client.patch(EVENTS, name, {"count": count + n, "lastTimestamp": now},
                                             namespace=ns)
-                    self._recent[key] = (ns, name, count + 1, time.monotonic())
+                    self._recent[key] = (ns, name, count + n, time.monotonic())
                     return
                 except NotFound:
                     pass
@@ -75,12 +80,12 @@ class EventRecorder:
                 "apiVersion": "v1", "kind": "Event",
                 "metadata": {"name": name, "namespace": namespace},
                 "involvedObject": ref, "reason": reason, "message": message[:1024], "type": type_,
-                "source": self.source, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+                "source": self.source, "firstTimestamp": now, "lastTimestamp": now, "count": n,
                 "reportingComponent": self.source["component"],
                 "reportingInstance": self.source.get("host", ""),
             }
             await self.client.create(EVENTS, event, namespace=namespace)
-            self._recent[key] = (namespace, name, 1, time.monotonic())
+            self._recent[key] = (namespace, name, n, time.monotonic())
             if len(self._recent) > 4096:  # forget the oldest half; a fold is only an optimisation
                 for k in sorted(self._recent, key=lambda k: self._recent[k][3])[:2048]:
                     del self._recent[k]

@@ -32,18 +32,20 @@ class Certificate(_message.Message):
     def __init__(self, cert_pem: _Optional[bytes] = ..., ca_pem: _Optional[bytes] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
-    __slots__ = ("register", "heartbeat", "pod_status", "pod_deleted", "resync")
+    __slots__ = ("register", "heartbeat", "pod_status", "pod_deleted", "resync", "events")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     POD_STATUS_FIELD_NUMBER: _ClassVar[int]
     POD_DELETED_FIELD_NUMBER: _ClassVar[int]
     RESYNC_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     register: Register
     heartbeat: Heartbeat
     pod_status: PodStatusBatch
     pod_deleted: PodDeleted
     resync: Resync
-    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., pod_status: _Optional[_Union[PodStatusBatch, _Mapping]] = ..., pod_deleted: _Optional[_Union[PodDeleted, _Mapping]] = ..., resync: _Optional[_Union[Resync, _Mapping]] = ...) -> None: ...
+    events: EventBatch
+    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., pod_status: _Optional[_Union[PodStatusBatch, _Mapping]] = ..., pod_deleted: _Optional[_Union[PodDeleted, _Mapping]] = ..., resync: _Optional[_Union[Resync, _Mapping]] = ..., events: _Optional[_Union[EventBatch, _Mapping]] = ...) -> None: ...
 
 class NodeAddress(_message.Message):
     __slots__ = ("type", "address")
@@ -152,6 +154,32 @@ class PodDeleted(_message.Message):
     uid: str
     def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., uid: _Optional[str] = ...) -> None: ...
 
+class NodeEvent(_message.Message):
+    __slots__ = ("namespace", "name", "uid", "field_path", "type", "reason", "message", "count")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    FIELD_PATH_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    name: str
+    uid: str
+    field_path: str
+    type: str
+    reason: str
+    message: str
+    count: int
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., uid: _Optional[str] = ..., field_path: _Optional[str] = ..., type: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
+class EventBatch(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[NodeEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ...) -> None: ...
+
 class Resync(_message.Message):
     __slots__ = ("last_seq",)
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -187,7 +215,7 @@ class HeartbeatAck(_message.Message):
     def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class PodAssignment(_message.Message):
-    __slots__ = ("action", "pod_json")
+    __slots__ = ("action", "pod_json", "config_objects")
     class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         UPSERT: _ClassVar[PodAssignment.Action]
@@ -196,9 +224,23 @@ class PodAssignment(_message.Message):
     REMOVE: PodAssignment.Action
     ACTION_FIELD_NUMBER: _ClassVar[int]
     POD_JSON_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_OBJECTS_FIELD_NUMBER: _ClassVar[int]
     action: PodAssignment.Action
     pod_json: str
-    def __init__(self, action: _Optional[_Union[PodAssignment.Action, str]] = ..., pod_json: _Optional[str] = ...) -> None: ...
+    config_objects: _containers.RepeatedCompositeFieldContainer[ConfigObject]
+    def __init__(self, action: _Optional[_Union[PodAssignment.Action, str]] = ..., pod_json: _Optional[str] = ..., config_objects: _Optional[_Iterable[_Union[ConfigObject, _Mapping]]] = ...) -> None: ...
+
+class ConfigObject(_message.Message):
+    __slots__ = ("kind", "namespace", "name", "object_json")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_JSON_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    namespace: str
+    name: str
+    object_json: str
+    def __init__(self, kind: _Optional[str] = ..., namespace: _Optional[str] = ..., name: _Optional[str] = ..., object_json: _Optional[str] = ...) -> None: ...
 
 class Assignments(_message.Message):
     __slots__ = ("type", "seq", "prev_seq", "changes")

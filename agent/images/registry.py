@@ -1,7 +1,8 @@
 """An async client for the OCI distribution API (and Docker's v2 registry dialect).
 
 Owns the wire: manifest negotiation and platform selection, anonymous bearer tokens from
-`WWW-Authenticate`, basic credentials from a Docker `config.json`-style auth file, blob
+`WWW-Authenticate`, basic credentials from a Docker `config.json`-style auth file (and, for
+one pull, the pod's imagePullSecrets through `POD_AUTHS`, which win over the file's), blob
 download with sha256 verification, and the push protocol used to seed test registries.
 Every failure is a `RegistryError` carrying the registry's own words and whether a retry
 could help; that message is what a pod shows under `ErrImagePull`.
@@ -17,6 +18,7 @@ import os
 import re
 import socket
 from collections import Counter
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,11 @@ MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 DEFAULT_AUTH_FILE = "/etc/pyctl/auth.json"
 USER_AGENT = "pyctl-agent/0.1"
 _CHUNK = 1 << 20
+
+Auths = dict[str, tuple[str, str]]  # registry host -> (user, password)
+POD_AUTHS: ContextVar[Auths] = ContextVar("pod_registry_auths", default={})
+"""The credentials of the pod whose image the current task pulls (from its imagePullSecrets);
+set by the agent around one container's pull, merged over the node's auth file."""
 
 
 class RegistryError(Exception):
@@ -61,14 +68,19 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def load_auths(path: str) -> dict[str, tuple[str, str]]:
+def load_auths(path: str) -> Auths:
     """Read `{"auths": {host: {"auth": b64(user:pass)} | {"username", "password"}}}`."""
     try:
         with open(path) as f:
             doc = json.load(f)
     except FileNotFoundError:
         return {}
-    out: dict[str, tuple[str, str]] = {}
+    return parse_auths(doc)
+
+
+def parse_auths(doc: dict[str, Any]) -> Auths:
+    """The credentials of a Docker config.json document (also a pod's dockerconfigjson secret)."""
+    out: Auths = {}
     for key, entry in (doc.get("auths") or {}).items():
         # Keys may be URLs ("https://index.docker.io/v1/"); the host is what matters.
         host = re.sub(r"^[a-z]+://", "", key).split("/", 1)[0]
@@ -127,7 +139,7 @@ class RegistryClient:
         # No total timeout: a big layer may take long; a stalled read or connect is what fails.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=read_timeout)
         self._session: aiohttp.ClientSession | None = None
-        self._tokens: dict[tuple[str, str], str] = {}
+        self._tokens: dict[tuple[str, str, tuple[str, str] | None], str] = {}
 
     async def close(self) -> None:
         if self._session is not None:
@@ -155,7 +167,8 @@ class RegistryClient:
         scope = f"repository:{ref.repository}:{'pull,push' if push else 'pull'}"
         for attempt in range(2):
             hdrs = dict(headers or {})
-            token = self._tokens.get((ref.registry, scope))
+            creds = self._credentials(ref)
+            token = self._tokens.get((ref.registry, scope, creds))
             if token:
                 hdrs["Authorization"] = token
             self.requests[f"{method} {_kind(url)}"] += 1
@@ -171,8 +184,8 @@ class RegistryClient:
             body = await resp.read()
             resp.release()
             if resp.status == 401 and attempt == 0 and "WWW-Authenticate" in resp.headers:
-                self._tokens[(ref.registry, scope)] = await self._authorize(
-                    ref, resp.headers["WWW-Authenticate"], scope)
+                self._tokens[(ref.registry, scope, creds)] = await self._authorize(
+                    ref, resp.headers["WWW-Authenticate"], scope, creds)
                 continue
             text = _error_text(resp.status, body)
             if resp.status == 401 and not text.startswith("unauthorized"):
@@ -195,9 +208,14 @@ class RegistryClient:
             reason = os.strerror(errno.ECONNREFUSED).lower()
         return RegistryError(f"dial tcp {host}:{port}: connect: {reason}", temporary=True)
 
-    async def _authorize(self, ref: Reference, challenge: str, scope: str) -> str:
+    def _credentials(self, ref: Reference) -> tuple[str, str] | None:
+        """The pod's credentials for this registry, else the node's. Tokens are cached per
+        credential, so one pod's token never serves another pod's pull."""
+        return POD_AUTHS.get().get(ref.registry) or load_auths(self.auth_file).get(ref.registry)
+
+    async def _authorize(self, ref: Reference, challenge: str, scope: str,
+                         creds: tuple[str, str] | None) -> str:
         scheme, params = _parse_challenge(challenge)
-        creds = load_auths(self.auth_file).get(ref.registry)
         basic = "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode() if creds else None
         if scheme == "basic":
             if basic is None:

@@ -5,7 +5,9 @@ Layout under the state dir:
   layers/<diffid-hex>/      one unpacked layer, extracted once and shared by all containers
   images.json               reference → {manifest, config} digests
 `ensure(ref, policy)` is the one call the runtime makes; concurrent callers for the same
-reference share one pull.
+reference share one pull. Each caller reports what it got as pod events (in the pod worker's
+event scope, see agent/events.py): Pulling / Pulled (with the pull's duration and the image
+size) or "already present", Failed with the registry's message.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import os
 import tarfile
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..events import NORMAL, WARNING, emit_in_scope, go_duration
 from .reference import InvalidReference, Reference, check_digest, parse_reference
 from .registry import INDEX_TYPES, RegistryClient, RegistryError, sha256_digest
 from .unpack import UnpackError, unpack_layer
@@ -74,7 +78,7 @@ class ImageStore:
     def __init__(self, root: str, client: RegistryClient | None = None) -> None:
         self.root = root
         self.client = client or RegistryClient()
-        self._inflight: dict[str, asyncio.Future[Image]] = {}
+        self._inflight: dict[str, asyncio.Future[tuple[Image, float]]] = {}  # -> (image, pull seconds)
         self._records_lock = threading.Lock()
         self._layer_locks: dict[str, asyncio.Lock] = {}  # two images sharing a layer unpack it once
         for d in ("blobs/sha256", "layers"):
@@ -134,30 +138,68 @@ class ImageStore:
 
     # --- ensure / pull ------------------------------------------------------------------
 
+    async def rootfs(self, ref: str, policy: str = "") -> tuple[list[str], dict[str, Any]]:
+        """The runtime's `rootfs_for` hook: the layer dirs (top-most first) and the image config
+        fields a container is built from, after `ensure` under the container's pull policy."""
+        img = await self.ensure(ref, policy)
+        c = img.config
+        return list(img.lowerdirs), {"Entrypoint": c.entrypoint, "Cmd": c.cmd, "Env": c.env,
+                                     "WorkingDir": c.working_dir, "User": c.user}
+
     async def ensure(self, ref: str, policy: str = IF_NOT_PRESENT) -> Image:
         """Return the image, pulling per imagePullPolicy; raises `ImageError`."""
         try:
             r = parse_reference(ref)
         except InvalidReference as e:
-            raise ImageError("InvalidImageName", f'Failed to apply default image tag "{ref}": {e}') from e
+            err = ImageError("InvalidImageName", f'Failed to apply default image tag "{ref}": {e}')
+            emit_in_scope(WARNING, "InspectFailed", err.message)
+            raise err from e
         if policy not in (ALWAYS, IF_NOT_PRESENT, NEVER):
             policy = ALWAYS if r.tag == "latest" and not r.digest else IF_NOT_PRESENT
         if policy != ALWAYS:
             image = self.get(r)
             if image is not None:
+                emit_in_scope(NORMAL, "Pulled", f'Container image "{ref}" already present on machine')
                 return image
             if policy == NEVER:
-                raise ImageError("ErrImageNeverPull", f'Container image "{ref}" is not present with '
+                err = ImageError("ErrImageNeverPull", f'Container image "{ref}" is not present with '
                                  "pull policy of Never")
+                emit_in_scope(WARNING, "ErrImageNeverPull", err.message)
+                raise err
         key = str(r)
+        began = time.monotonic()
         fut = self._inflight.get(key)
         if fut is None:
-            fut = asyncio.ensure_future(self._pull(r))
+            fut = asyncio.ensure_future(self._timed_pull(r))
             self._inflight[key] = fut
             fut.add_done_callback(lambda f: (self._inflight.pop(key, None),
                                              f.cancelled() or f.exception()))  # mark retrieved
-        # shield: one caller being cancelled must not abort the pull for the others
-        return await asyncio.shield(fut)
+        emit_in_scope(NORMAL, "Pulling", f'Pulling image "{ref}"')
+        try:
+            # shield: one caller being cancelled must not abort the pull for the others
+            pulled, took = await asyncio.shield(fut)
+        except ImageError as e:
+            emit_in_scope(WARNING, "Failed", f'Failed to pull image "{ref}": {e.message}')
+            raise
+        waited = time.monotonic() - began
+        emit_in_scope(NORMAL, "Pulled", f'Successfully pulled image "{ref}" in {go_duration(took)} '
+                      f"({go_duration(waited)} including waiting). Image size: {self.size(pulled)} bytes.")
+        return pulled
+
+    async def _timed_pull(self, r: Reference) -> tuple[Image, float]:
+        began = time.monotonic()
+        image = await self._pull(r)
+        return image, time.monotonic() - began
+
+    def size(self, image: Image) -> int:
+        """The image's size as registries count it: its config and (compressed) layers."""
+        try:
+            with open(self.blob_path(image.digest), "rb") as f:
+                manifest = json.load(f)
+        except (OSError, ValueError):
+            return 0
+        parts = [manifest.get("config") or {}, *(manifest.get("layers") or [])]
+        return sum(int(p.get("size") or 0) for p in parts)
 
     async def _pull(self, r: Reference) -> Image:
         try:

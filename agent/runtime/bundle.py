@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import seccomp
+from .expansion import expand
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -76,34 +77,47 @@ class PodFiles:
     hostname_file: str
     volumes: dict[str, str] = field(default_factory=dict)
     """Volume name -> host path (emptyDir dirs under the pod dir, hostPath as given)."""
+    read_only: set[str] = field(default_factory=set)
+    """Volumes mounted read-only whatever the volumeMount says (secret, configMap, ...)."""
 
 
-def process_args(container: dict[str, Any], image: dict[str, Any]) -> list[str]:
-    """Kubernetes' rule: command replaces Entrypoint (and drops Cmd); args replace Cmd."""
+Env = list[tuple[str, str]]
+
+
+def process_args(container: dict[str, Any], image: dict[str, Any], env: Env | None = None) -> list[str]:
+    """Kubernetes' rule: command replaces Entrypoint (and drops Cmd); args replace Cmd. The
+    container's own command and args expand `$(VAR)` against its env (not the image's)."""
     entrypoint = image.get("Entrypoint") or []
     cmd = image.get("Cmd") or []
-    if container.get("command"):
-        return list(container["command"]) + list(container.get("args") or [])
-    if container.get("args"):
-        return list(entrypoint) + list(container["args"])
+    mapping = dict(env if env is not None else literal_env(container))
+    command = [expand(str(a), mapping) for a in container.get("command") or []]
+    args = [expand(str(a), mapping) for a in container.get("args") or []]
+    if command:
+        return command + args
+    if args:
+        return list(entrypoint) + args
     return list(entrypoint) + list(cmd)
 
 
-def process_env(container: dict[str, Any], image: dict[str, Any]) -> list[str]:
-    """Image env, overridden by the container's env (literal values only; valueFrom is the
-    pod worker's job to resolve); $(VAR) references expand against earlier entries."""
-    env: dict[str, str] = {}
+def literal_env(container: dict[str, Any]) -> Env:
+    """The container's env when nothing needs resolving (valueFrom entries skipped), expanded."""
+    seen: dict[str, str] = {}
+    for e in container.get("env") or []:
+        if "valueFrom" not in e:
+            seen[e["name"]] = expand(str(e.get("value", "")), seen)
+    return list(seen.items())
+
+
+def process_env(container: dict[str, Any], image: dict[str, Any], env: Env | None = None) -> list[str]:
+    """Image env, overridden by the container's resolved env (`podconfig.container_env`; by
+    default its literal values only)."""
+    out: dict[str, str] = {}
     for item in image.get("Env") or [DEFAULT_PATH]:
         k, _, v = item.partition("=")
-        env[k] = v
-    for e in container.get("env") or []:
-        env[e["name"]] = _expand(str(e.get("value", "")), env)
-    env.setdefault("PATH", DEFAULT_PATH.partition("=")[2])
-    return [f"{k}={v}" for k, v in env.items()]
-
-
-def _expand(value: str, env: dict[str, str]) -> str:
-    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), value)
+        out[k] = v
+    out.update(env if env is not None else literal_env(container))
+    out.setdefault("PATH", DEFAULT_PATH.partition("=")[2])
+    return [f"{k}={v}" for k, v in out.items()]
 
 
 class ConfigError(ValueError):
@@ -225,15 +239,17 @@ def mounts(container: dict[str, Any], files: PodFiles, privileged: bool) -> list
             raise ValueError(f"volumeMount {vm['name']!r} names no volume of the pod")
         if vm.get("subPath"):
             source = str(Path(source) / vm["subPath"])
-            Path(source).mkdir(parents=True, exist_ok=True)
-        ms.append(_bind(vm["mountPath"], source, ro=bool(vm.get("readOnly"))))
+            if not Path(source).exists():  # a file of a configMap volume is bound as it is
+                Path(source).mkdir(parents=True, exist_ok=True)
+        ms.append(_bind(vm["mountPath"], source, ro=bool(vm.get("readOnly")) or vm["name"] in files.read_only))
     return ms
 
 
 def config(pod: dict[str, Any], container: dict[str, Any], image: dict[str, Any],
            rootfs: str, files: PodFiles, cgroups_path: str, pids_limit: int = 4096,
-           seccomp_dir: Path = seccomp.DEFAULT_DIR) -> dict[str, Any]:
-    """The config.json of one container; ConfigError when it cannot run as asked."""
+           seccomp_dir: Path = seccomp.DEFAULT_DIR, env: Env | None = None) -> dict[str, Any]:
+    """The config.json of one container; ConfigError when it cannot run as asked. `env`: the
+    container's resolved env (None: its literal values only)."""
     spec = pod.get("spec") or {}
     sc = container.get("securityContext") or {}
     privileged = bool(sc.get("privileged"))
@@ -269,8 +285,8 @@ def config(pod: dict[str, Any], container: dict[str, Any], image: dict[str, Any]
         "process": {
             "terminal": False,
             "user": {"uid": uid, "gid": gid},
-            "args": process_args(container, image),
-            "env": process_env(container, image),
+            "args": process_args(container, image, env),
+            "env": process_env(container, image, env),
             "cwd": container.get("workingDir") or image.get("WorkingDir") or "/",
             "capabilities": caps,
             "noNewPrivileges": no_new_privs,
@@ -284,10 +300,17 @@ def config(pod: dict[str, Any], container: dict[str, Any], image: dict[str, Any]
     }
 
 
-def write(bundle_dir: Path, cfg: dict[str, Any]) -> Path:
+def write(bundle_dir: Path, cfg: dict[str, Any], private: Path | None = None) -> Path:
+    """Write config.json; with `private` (a tmpfs dir) the file lives there, named after the
+    bundle, and config.json links to it: env from Secrets never reaches the disk, while
+    `runc exec` still finds the container's process defaults."""
     bundle_dir.mkdir(parents=True, exist_ok=True)
     path = bundle_dir / "config.json"
-    tmp = path.with_suffix(".tmp")
+    target = private / f"{bundle_dir.name}.json" if private is not None else path
+    tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(cfg, indent=1))
-    tmp.replace(path)
+    tmp.replace(target)
+    if private is not None:
+        path.unlink(missing_ok=True)
+        path.symlink_to(target)
     return path

@@ -14,13 +14,14 @@ restart (conmon keeps containers alive meanwhile):
     <state>/pods/<uid>/logs/<name>/<restart>.log
     <state>/seccomp/              Localhost seccomp profiles (the administrator's)
 
-Images come from the `rootfs_for(image)` hook: it returns the image's layer directories
+Images come from the `rootfs_for(image, imagePullPolicy)` hook: it returns the image's layer directories
 (top-most first) and its config (Entrypoint, Cmd, Env, WorkingDir, User).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import inspect
 import json
@@ -31,6 +32,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Union
 
+from .. import events
 from ..network import netns as nsmod
 from ..network.cni import Attachment, Cni, NetworkConfig, host_port_mappings
 from . import bundle, conmon, overlay
@@ -41,11 +43,12 @@ log = logging.getLogger(__name__)
 VERSION = "runc://1.1"
 ImageConfig = dict[str, Any]
 RootfsResult = tuple[list[str], ImageConfig]
-RootfsResolver = Callable[[str], Union[RootfsResult, Awaitable[RootfsResult]]]
+# (image, imagePullPolicy) -> layer dirs and image config; "" policy: the kubelet's default.
+RootfsResolver = Callable[[str, str], Union[RootfsResult, Awaitable[RootfsResult]]]
 
 
 class _ImageError(Exception):
-    """rootfs_for(image) failed."""
+    """rootfs_for(image, policy) failed."""
 
 
 def _rfc3339(ts: float | None = None) -> str:
@@ -62,6 +65,8 @@ def _write_json(path: Path, data: Any) -> None:
 class RuncRuntime:
     name = "runc"
     version = VERSION
+    config_source: Any = None
+    """Set by the pod manager (agent/podconfig.PodConfigStore): resolves env and config volumes."""
 
     def __init__(self, state_dir: Path | str, network: NetworkConfig, rootfs_for: RootfsResolver,
                  cgroup_parent: str = "pyctl", pids_limit: int = 4096) -> None:
@@ -267,19 +272,33 @@ class RuncRuntime:
                                 "last": asdict(last) if last else None}
         try:
             try:
-                lowerdirs, image_cfg = await self._resolve(container.get("image", ""))
+                pulling = self.config_source.pulling(pod) if self.config_source else contextlib.nullcontext()
+                # The pod's imagePullSecrets for this pull; its pull events are about this container.
+                with pulling, events.container(name):
+                    lowerdirs, image_cfg = await self._resolve(container.get("image", ""),
+                                                               container.get("imagePullPolicy", ""))
             except Exception as e:  # the images hook's failure, reported under its own reason
                 raise _ImageError(str(e)) from e
             rootfs = await asyncio.to_thread(overlay.mount_rootfs, lowerdirs, bdir)
             ns = nsmod.PodNamespaces(pdir / "ns")
+            env, config_volumes, private = None, {}, None
+            if self.config_source is not None:  # Secrets/ConfigMaps: memory and a tmpfs only
+                pod_ip = Attachment.from_json(info["attachment"]).pod_ip
+                env = self.config_source.env(pod, container, pod_ip)
+                config_volumes = await asyncio.to_thread(self.config_source.volumes, pod,
+                                                         pdir / "config-volumes", pod_ip)
+                private = await asyncio.to_thread(self.config_source.private_dir, container, pdir / "private")
+                for stale in private.glob(f"pyctl-{uid[:13]}-{name[:24]}-*.json") if private else []:
+                    stale.unlink(missing_ok=True)  # earlier runs' configs (their bundles are gone)
             files = bundle.PodFiles(
                 hostname=(pdir / "etc" / "hostname").read_text().strip(),
                 netns=str(ns.net), ipcns=str(ns.path("ipc")), utsns=str(ns.path("uts")),
                 hosts=str(pdir / "etc" / "hosts"), resolv_conf=str(pdir / "etc" / "resolv.conf"),
-                hostname_file=str(pdir / "etc" / "hostname"), volumes=self._volume_paths(pdir, pod))
+                hostname_file=str(pdir / "etc" / "hostname"),
+                volumes={**self._volume_paths(pdir, pod), **config_volumes}, read_only=set(config_volumes))
             cfg = bundle.config(pod, container, image_cfg, str(rootfs), files,
-                                meta["cgroups_path"], self.pids_limit, self.state / "seccomp")
-            bundle.write(bdir, cfg)
+                                meta["cgroups_path"], self.pids_limit, self.state / "seccomp", env=env)
+            bundle.write(bdir, cfg, private)
             meta["started_at"] = _rfc3339()
             _write_json(cdir / "meta.json", meta)
             meta["pid"] = await conmon.start(self.runc, cid, name, bdir, Path(meta["log"]))
@@ -292,8 +311,8 @@ class RuncRuntime:
             meta.update(error=str(e), error_reason=reason, finished_at=_rfc3339())
         _write_json(cdir / "meta.json", meta)
 
-    async def _resolve(self, image: str) -> RootfsResult:
-        res = self.rootfs_for(image)
+    async def _resolve(self, image: str, policy: str) -> RootfsResult:
+        res = self.rootfs_for(image, policy)
         if inspect.isawaitable(res):
             res = await res
         return res  # type: ignore[return-value]

@@ -18,6 +18,7 @@ from pyctl_proto import node_pb2 as pb
 from ..client import ApiClient, Informer
 from ..client.urls import object_key
 from ..client.kinds import PODS
+from .podconfig import ConfigIndex, Ref, reoffer
 
 Obj = dict[str, Any]
 
@@ -58,10 +59,10 @@ class AssignmentStream:
             self.seq += 1
             return pb.Assignments(
                 type=pb.Assignments.COMPLETE, seq=self.seq, prev_seq=0,
-                changes=[pb.PodAssignment(action=pb.PodAssignment.UPSERT, pod_json=_dump(p)) for p in pods])
+                changes=[self._index.assignment(pb.PodAssignment.UPSERT, p) for p in pods])
         if not self._pending:
             return None
-        changes = [pb.PodAssignment(action=a, pod_json=_dump(p)) for a, p in self._pending.values()]
+        changes = [self._index.assignment(a, p) for a, p in self._pending.values()]
         self._pending.clear()
         self.seq += 1
         return pb.Assignments(type=pb.Assignments.INCREMENTAL, seq=self.seq, prev_seq=self.seq - 1,
@@ -77,15 +78,33 @@ class PodIndex:
         self._by_node: dict[str, dict[str, Obj]] = {}
         self._streams: dict[str, AssignmentStream] = {}
         self.informer.add_handlers(on_add=self._added, on_update=self._updated, on_delete=self._deleted)
+        # The Secrets/ConfigMaps that travel with the pods that reference them (podconfig.py).
+        self.configs = ConfigIndex(client, self._config_changed)
 
     async def start(self) -> None:
         self.informer.start()
+        self.configs.start()
 
     async def stop(self) -> None:
         await self.informer.stop()
+        await self.configs.stop()
 
     async def wait_synced(self, timeout: float | None = None) -> None:
         await self.informer.wait_synced(timeout)
+        await self.configs.wait_synced(timeout)
+
+    def assignment(self, action: "pb.PodAssignment.Action", pod: Obj) -> pb.PodAssignment:
+        a = pb.PodAssignment(action=action, pod_json=_dump(pod))
+        if action == pb.PodAssignment.UPSERT:
+            a.config_objects.extend(self.configs.objects_for(pod))
+        return a
+
+    def by_node_items(self) -> list[tuple[str, list[Obj]]]:
+        """(node, its pods) for every node with a session now."""
+        return [(n, self.pods_on(n)) for n in list(self._streams)]
+
+    def _config_changed(self, ref: Ref) -> None:
+        reoffer(self, ref)
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -130,6 +149,9 @@ class PodIndex:
         if after:
             self._by_node.setdefault(after, {})[key] = new
             self._send(after, pb.PodAssignment.UPSERT, new)
+
+    def send(self, node: str, action: "pb.PodAssignment.Action", pod: Obj) -> None:
+        self._send(node, action, pod)
 
     def _send(self, node: str, action: "pb.PodAssignment.Action", pod: Obj) -> None:
         stream = self._streams.get(node)

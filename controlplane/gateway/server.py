@@ -13,6 +13,7 @@ from pyctl_proto import node_pb2_grpc
 
 from ..client import ApiClient
 from .assignments import PodIndex
+from .events import EventWriter
 from .nodes import NodeWriter
 from .routes import NodeNetworks
 from .security import GatewayTls, caller_node, join, renew
@@ -34,6 +35,8 @@ class GatewayConfig:
     """At most one lease write per node per this many seconds; keep it well under the grace period."""
     status_flush_interval: float = 0.1
     """Seconds between batched pod status writes."""
+    event_flush_interval: float = 0.5
+    """Seconds between batched writes of the Events agents report."""
     cluster_cidr: str = "10.244.0.0/16"
     """The pod network: agents get routes to the other nodes' podCIDRs inside it."""
     tls: GatewayTls | None = None
@@ -53,6 +56,7 @@ class Gateway:
         self.nodes = NodeWriter(self.client, lease_duration=config.lease_duration,
                                 renew_interval=config.lease_renew_interval)
         self.statuses = StatusWriter(self.client, interval=config.status_flush_interval)
+        self.events = EventWriter(self.client, interval=config.event_flush_interval)
         self.networks = NodeNetworks(self.client, config.cluster_cidr)
         self.sessions: dict[str, Session] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -61,12 +65,14 @@ class Gateway:
         await self.pods.start()
         await self.networks.start()
         self.statuses.start()
+        self.events.start()
 
     async def stop(self) -> None:
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.statuses.stop()
+        await self.events.stop()
         await self.nodes.stop()
         await self.networks.stop()
         await self.pods.stop()

@@ -25,6 +25,7 @@ from pyctl_proto import node_pb2 as pb
 from ..client import ApiError, NotFound
 from ..client.kinds import PODS
 from .assignments import AssignmentStream, node_of
+from .events import EventKey
 from .status import PendingStatus
 
 if TYPE_CHECKING:
@@ -125,6 +126,8 @@ class Session:
                 self._status(i, u)
         elif which == "pod_deleted":
             self._deleted(msg.pod_deleted)
+        elif which == "events":
+            self._events(msg.events)
         elif which == "resync":
             assert self.stream is not None
             self.stream.resync()
@@ -154,6 +157,27 @@ class Session:
             raise ProtocolError(f"pod_status.updates[{i}].status_json must be a JSON object (a PodStatus)")
         if self._owned(u.namespace, u.name, u.uid, "status update") is not None:
             self.gateway.statuses.submit(PendingStatus(u.namespace, u.name, u.uid, status))
+
+    def _events(self, batch: pb.EventBatch) -> None:
+        """Events about this node's own pods go to the writer; the others are refused (one Error
+        per batch: events about a pod deleted meanwhile are common and need no flood of errors)."""
+        refused: list[str] = []
+        for i, e in enumerate(batch.events):
+            if not e.namespace or not e.name or not e.reason:
+                raise ProtocolError(f"events.events[{i}]: namespace, name and reason are required")
+            if e.type not in ("Normal", "Warning"):
+                raise ProtocolError(f"events.events[{i}].type {e.type!r} is neither Normal nor Warning")
+            pod = self.gateway.pods.get(e.namespace, e.name)
+            if pod is None or node_of(pod) != self.node or (e.uid and pod["metadata"].get("uid") != e.uid):
+                refused.append(f"{e.namespace}/{e.name}")
+                continue
+            key = EventKey(self.node, e.namespace, e.name, pod["metadata"].get("uid", ""), e.field_path,
+                           e.type, e.reason, e.message)
+            self.gateway.events.submit(key, pod, max(1, e.count))
+        if refused:
+            self.control.put_nowait(pb.ServerMessage(error=pb.Error(
+                message=f"{len(refused)} event(s) refused: pod {refused[0]} is not bound to node {self.node}",
+                namespace=refused[0].partition("/")[0], name=refused[0].partition("/")[2])))
 
     def _deleted(self, d: pb.PodDeleted) -> None:
         pod = self._owned(d.namespace, d.name, d.uid, "deletion confirmation")

@@ -8,13 +8,13 @@ writes of one flush running concurrently. A pod that is gone is simply skipped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from ..client import ApiClient, ApiError, NotFound
 from ..client.kinds import PODS
+from .batching import FlushLoop
 
 log = logging.getLogger(__name__)
 
@@ -28,32 +28,18 @@ class PendingStatus:
     status: dict[str, Any]
 
 
-class StatusWriter:
+class StatusWriter(FlushLoop):
+    task_name = "gateway-status-writer"
+
     def __init__(self, client: ApiClient, *, interval: float = 0.1, concurrency: int = 32) -> None:
         self.client = client
         self.interval = interval
         self._pending: dict[tuple[str, str], PendingStatus] = {}
         self._sem = asyncio.Semaphore(concurrency)
-        self._task: asyncio.Task[None] | None = None
         self.written = 0  # for tests and metrics
 
     def submit(self, update: PendingStatus) -> None:
         self._pending[(update.namespace, update.name)] = update
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="gateway-status-writer")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.flush()  # what was accepted is written, if the API is still there
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await self.flush()
 
     async def flush(self) -> None:
         batch, self._pending = self._pending, {}
