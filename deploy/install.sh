@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs pyctl on a Debian 12 / Ubuntu server as systemd services: the system packages, a
 # virtualenv with pyctl, the units from deploy/systemd/ and their settings in /etc/pyctl/*.env.
+# Secure by default: the server gets a cluster CA (HTTPS, client certificates), RBAC and
+# Secrets encrypted at rest; an agent joins with a bootstrap token (`pyctl token create`).
 # --root DIR writes the files under DIR and touches nothing else, so the output can be read
 # and tested. Every argument is checked before anything changes; a second run with the same
 # arguments changes nothing and restarts nothing.
@@ -30,13 +32,23 @@ server options:
   --etcd-compaction-retention D keep this much history (default 1h)
   --etcd-pki DIR                peer TLS: DIR/ca.crt, DIR/peer.crt, DIR/peer.key
   --external-etcd URLS          use this etcd (comma-separated client URLs); install no etcd here
-  --api-listen HOST:PORT        API server (default 127.0.0.1:6443; it has no authentication)
-  --gateway-listen HOST:PORT    node gateway the agents dial (default 0.0.0.0:7443)
+  --api-listen HOST:PORT        API server, HTTPS (default 127.0.0.1:6443)
+  --gateway-listen HOST:PORT    node gateway the agents dial, mutual TLS (default 0.0.0.0:7443);
+                                new nodes join on port 7444 of the same hosts
+  --pki-dir DIR                 the cluster CA and certificates, made once (default /var/lib/pyctl/pki)
+  --tls-san NAMES               comma-separated extra names/IPs of the API server certificate
+  --encryption-config FILE      Secrets encryption key, made once, 0600
+                                (default /etc/pyctl/encryption-config.yaml)
+  --admin-kubeconfig FILE       the admin's kubeconfig, made once, 0600
+                                (default /etc/pyctl/admin.kubeconfig)
   --components LIST             all (default) or a subset of apiserver,scheduler,controllers,gateway
   --cluster-cidr CIDR           the pod network; each node gets a podCIDR from it (default 10.244.0.0/16)
 
 agent options:
   --server HOST:PORT            the control plane's node gateway (required; port 7443)
+  --token TOKEN                 a bootstrap token from `pyctl token create` on the server (required;
+                                used once: the node keeps its certificate in --state-dir)
+  --ca-cert-hash sha256:HEX     the cluster CA's hash, printed by `pyctl token create` (required)
   --node-name NAME              (default: the short host name)
   --runtime runc|hollow         (default runc)
   --state-dir DIR               (default /var/lib/pyctl-agent)
@@ -62,11 +74,13 @@ examples:
   install.sh --role server --etcd-name n1 \
       --etcd-initial-cluster n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=http://10.0.0.3:2380
 
-  # a worker
-  install.sh --role agent --server 10.0.0.1:7443 --node-name worker-1
+  # a worker, with the token and hash `pyctl token create` printed on the server
+  install.sh --role agent --server 10.0.0.1:7443 --node-name worker-1 \
+      --token abcdef.0123456789abcdef --ca-cert-hash sha256:<64 hex digits>
 
   # see what a worker install would write
-  install.sh --role agent --server 10.0.0.1:7443 --root /tmp/pyctl-root
+  install.sh --role agent --server 10.0.0.1:7443 --token abcdef.0123456789abcdef \
+      --ca-cert-hash sha256:<64 hex digits> --root /tmp/pyctl-root
 EOF
 }
 
@@ -83,6 +97,8 @@ HOST=$(hostname -s 2>/dev/null || hostname)
 ETCD_NAME="" ETCD_CLUSTER="" ETCD_STATE=new ETCD_TOKEN=pyctl ETCD_CLIENT_PORT=2379
 ETCD_DATA_DIR=/var/lib/etcd/pyctl ETCD_RETENTION=1h ETCD_PKI="" EXTERNAL_ETCD=""
 API_LISTEN=127.0.0.1:6443 GATEWAY_LISTEN=0.0.0.0:7443 COMPONENTS=all
+PKI_DIR=/var/lib/pyctl/pki TLS_SAN="" ENCRYPTION_CONFIG=$CONF/encryption-config.yaml
+ADMIN_KUBECONFIG=$CONF/admin.kubeconfig TOKEN="" CA_CERT_HASH=""
 SERVER="" NODE_NAME="" RUNTIME=runc STATE_DIR=/var/lib/pyctl-agent NODE_IP="" POD_CIDR=""
 CLUSTER_CIDR="" AGENT_LISTEN=0.0.0.0:10250
 declare -A GIVEN=()
@@ -115,6 +131,12 @@ while [ $# -gt 0 ]; do
     --api-listen) API_LISTEN=$val ;;
     --gateway-listen) GATEWAY_LISTEN=$val ;;
     --components) COMPONENTS=$val ;;
+    --pki-dir) PKI_DIR=$val ;;
+    --tls-san) TLS_SAN=$val ;;
+    --encryption-config) ENCRYPTION_CONFIG=$val ;;
+    --admin-kubeconfig) ADMIN_KUBECONFIG=$val ;;
+    --token) TOKEN=$val ;;
+    --ca-cert-hash) CA_CERT_HASH=$val ;;
     --server) SERVER=$val ;;
     --node-name) NODE_NAME=$val ;;
     --runtime) RUNTIME=$val ;;
@@ -133,8 +155,9 @@ done
 
 SERVER_ONLY=(--etcd-name --etcd-initial-cluster --etcd-cluster-state --etcd-cluster-token
              --etcd-client-port --etcd-data-dir --etcd-compaction-retention --etcd-pki
-             --external-etcd --api-listen --gateway-listen --components)
-AGENT_ONLY=(--server --node-name --runtime --state-dir --node-ip --pod-cidr --agent-listen)
+             --external-etcd --api-listen --gateway-listen --components --pki-dir --tls-san
+             --encryption-config --admin-kubeconfig)
+AGENT_ONLY=(--server --node-name --runtime --state-dir --node-ip --pod-cidr --agent-listen --token --ca-cert-hash)
 
 only_for() {  # only_for ROLE OPTION...: these options were given, but they belong to ROLE
   local role=$1 o; shift
@@ -174,6 +197,12 @@ if [ "$ROLE" = server ]; then
   abs_ok --etcd-data-dir "$ETCD_DATA_DIR"
   hostport --api-listen "$API_LISTEN"
   hostport --gateway-listen "$GATEWAY_LISTEN"
+  abs_ok --pki-dir "$PKI_DIR"
+  abs_ok --encryption-config "$ENCRYPTION_CONFIG"
+  abs_ok --admin-kubeconfig "$ADMIN_KUBECONFIG"
+  [[ $TLS_SAN =~ ^[A-Za-z0-9.:,_-]*$ ]] || die "--tls-san takes comma-separated host names and IPs, got '$TLS_SAN'"
+  API_HOST=${API_LISTEN%:*} API_HOST=${API_HOST/0.0.0.0/127.0.0.1}
+  API_URL="https://$API_HOST:${API_LISTEN##*:}"
   if [ "$COMPONENTS" != all ]; then
     IFS=, read -ra comps <<<"$COMPONENTS"
     for c in "${comps[@]}"; do
@@ -236,6 +265,10 @@ else
   [ -n "$SERVER" ] || die "--server HOST:PORT is required for --role agent (the control plane's node gateway, port 7443)"
   [[ $SERVER == *:* ]] || SERVER+=":7443"
   hostport --server "$SERVER"
+  [ -n "$TOKEN" ] || die "--token is required for --role agent: run 'pyctl token create' on the server; it prints the token and the CA hash"
+  [[ $TOKEN =~ ^[a-z0-9]{6}\.[a-z0-9]{16}$ ]] || die "--token: the token is malformed: expected the form [a-z0-9]{6}.[a-z0-9]{16} (see 'pyctl token create')"
+  [ -n "$CA_CERT_HASH" ] || die "--ca-cert-hash sha256:HEX is required for --role agent: how the node trusts the control plane (printed by 'pyctl token create')"
+  [[ $CA_CERT_HASH =~ ^sha256:[0-9a-fA-F]{64}$ ]] || die "--ca-cert-hash must be sha256:<64 hex digits>, got '$CA_CERT_HASH'"
   NODE_NAME=${NODE_NAME:-${HOST,,}}
   name_ok --node-name "$NODE_NAME"
   case "$RUNTIME" in runc|hollow) ;; *) die "--runtime must be runc or hollow, got '$RUNTIME'" ;; esac
@@ -271,6 +304,7 @@ put() {  # put PATH MODE < content: write ROOT/PATH if its content differs; reme
     echo "    unchanged: $path"; return
   fi
   mkdir -p "$(dirname "$target")"
+  (umask 077; : >"$target.tmp")  # never readable by others, not even for a moment (agent.env holds a token)
   printf '%s\n' "$content" >"$target.tmp"
   chmod "$mode" "$target.tmp"
   mv "$target.tmp" "$target"  # atomic: a unit never reads half a file
@@ -278,15 +312,15 @@ put() {  # put PATH MODE < content: write ROOT/PATH if its content differs; reme
   CHANGED+=("$path")
 }
 
-service() {  # service UNIT KEY=VALUE...: the unit from deploy/systemd/ and its settings file
-  local unit=$1 kv text; shift
+service() {  # service UNIT MODE KEY=VALUE...: the unit from deploy/systemd/ and its settings file
+  local unit=$1 mode=$2 kv text; shift 2
   # Not piped into put: put must run in this shell to record what it changed.
   text=$(sed -e "s|@CONF@|$CONF|g" -e "s|@VENV@|$VENV|g" -e "s|@ETCD@|/usr/bin/etcd|g" "$HERE/systemd/$unit")
   put "/etc/systemd/system/$unit" 644 <<<"$text"
   text="# Settings of $unit, written by deploy/install.sh; rerun it with other options to change them."
   # Quoted: systemd drops the quotes, and a shell can source the file (docs/operations.md).
   for kv in "$@"; do text+=$'\n'"${kv%%=*}=\"${kv#*=}\""; done
-  put "$CONF/$(settings_of "$unit")" 644 <<<"$text"
+  put "$CONF/$(settings_of "$unit")" "$mode" <<<"$text"
 }
 settings_of() { local name=${1#pyctl-}; echo "${name%.service}.env"; }
 
@@ -333,19 +367,33 @@ virtualenv() {
 files() {
   say "writing units and settings${ROOT:+ under $ROOT}"
   if [ "$ROLE" = agent ]; then
-    service pyctl-agent.service SERVER="$SERVER" NODE_NAME="$NODE_NAME" RUNTIME="$RUNTIME" \
+    # 0600: the bootstrap token lets anyone holding it join a node until it expires.
+    service pyctl-agent.service 600 SERVER="$SERVER" NODE_NAME="$NODE_NAME" RUNTIME="$RUNTIME" \
       STATE_DIR="$STATE_DIR" NODE_IP="$NODE_IP" POD_CIDR="$POD_CIDR" CLUSTER_CIDR="$CLUSTER_CIDR" \
-      AGENT_LISTEN="$AGENT_LISTEN" EXTRA_ARGS="$EXTRA_ARGS"
+      AGENT_LISTEN="$AGENT_LISTEN" TOKEN="$TOKEN" CA_CERT_HASH="$CA_CERT_HASH" EXTRA_ARGS="$EXTRA_ARGS"
     return
   fi
-  [ -n "$EXTERNAL_ETCD" ] || service pyctl-etcd.service NAME="$ETCD_NAME" DATA_DIR="$ETCD_DATA_DIR" \
+  [ -n "$EXTERNAL_ETCD" ] || service pyctl-etcd.service 644 NAME="$ETCD_NAME" DATA_DIR="$ETCD_DATA_DIR" \
     LISTEN_CLIENT_URLS="$LISTEN_CLIENT" ADVERTISE_CLIENT_URLS="$OWN_CLIENT" \
     LISTEN_PEER_URLS="$PEER_URL" ADVERTISE_PEER_URLS="$PEER_URL" INITIAL_CLUSTER="$ETCD_CLUSTER" \
     INITIAL_CLUSTER_STATE="$ETCD_STATE" INITIAL_CLUSTER_TOKEN="$ETCD_TOKEN" \
     AUTO_COMPACTION_RETENTION="$ETCD_RETENTION" PEER_TLS_ARGS="$PEER_TLS_ARGS"
-  service pyctl-controlplane.service ETCD_SERVERS="$ETCD_SERVERS" LISTEN="$API_LISTEN" \
+  service pyctl-controlplane.service 644 ETCD_SERVERS="$ETCD_SERVERS" LISTEN="$API_LISTEN" \
     GATEWAY_LISTEN="$GATEWAY_LISTEN" COMPONENTS="$COMPONENTS" CLUSTER_CIDR="${CLUSTER_CIDR:-10.244.0.0/16}" \
-    EXTRA_ARGS="$EXTRA_ARGS"
+    PKI_DIR="$PKI_DIR" TLS_SAN="$TLS_SAN" ENCRYPTION_CONFIG="$ENCRYPTION_CONFIG" EXTRA_ARGS="$EXTRA_ARGS"
+}
+
+credentials() {  # server: CA, certificates, encryption key and admin kubeconfig, each made once
+  [ "$ROLE" = server ] || return 0
+  say "cluster CA in $PKI_DIR, Secrets key in $ENCRYPTION_CONFIG, admin kubeconfig $ADMIN_KUBECONFIG"
+  system && id -u pyctl >/dev/null 2>&1 \
+    || run useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin pyctl
+  # Never overwritten: a new CA would lock every node and user out, a new key every Secret.
+  # The serving certificate names the address the API listens on, as the control plane would.
+  run "$VENV/bin/python" "$HERE/server-credentials.py" --pki-dir "$PKI_DIR" --tls-san "$API_HOST${TLS_SAN:+,$TLS_SAN}" \
+    --encryption-config "$ENCRYPTION_CONFIG" --admin-kubeconfig "$ADMIN_KUBECONFIG" --server "$API_URL"
+  # The control plane runs as pyctl: it reads the keys (and signs node certificates with the CA).
+  run chown -R pyctl:pyctl "$PKI_DIR" "$ENCRYPTION_CONFIG"
 }
 
 changed() {  # changed UNIT: did this run change the unit, its settings or (but not for etcd) pyctl?
@@ -371,9 +419,7 @@ services() {
         systemctl disable --now etcd.service
       fi
     fi
-    units+=(pyctl-controlplane.service)
-    system && id -u pyctl >/dev/null 2>&1 \
-      || run useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin pyctl
+    units+=(pyctl-controlplane.service)  # its user: made by credentials()
   else
     units+=(pyctl-agent.service)
     run install -d -m 700 "$STATE_DIR"
@@ -394,18 +440,29 @@ services() {
 
 ready() {  # report whether the control plane answers; a new etcd cluster may still wait for peers
   [ "$ROLE" = server ] && [ "$START" = 1 ] && system || return 0
-  local url="http://${API_LISTEN/0.0.0.0/127.0.0.1}/readyz"
+  local url="$API_URL/readyz"
   for _ in $(seq 1 60); do
-    if curl -sf --max-time 2 "$url" >/dev/null; then say "control plane ready at ${url%/readyz}"; return 0; fi
+    if curl -sf --max-time 2 --cacert "$PKI_DIR/ca.crt" "$url" >/dev/null; then
+      say "control plane ready at $API_URL"; return 0
+    fi
     sleep 1
   done
   echo "$PROG: the control plane is not ready yet (a new etcd cluster waits for a quorum of members);" \
        "see 'journalctl -u pyctl-etcd -u pyctl-controlplane'" >&2
 }
 
+next_steps() {
+  [ "$ROLE" = server ] || return 0
+  say "next, for each worker: a join token and the command that joins with it (replace 127.0.0.1 by"
+  echo "    this host's address the workers reach; --token and --ca-cert-hash go to install.sh --role agent):"
+  echo "    sudo $VENV/bin/pyctl --kubeconfig $ADMIN_KUBECONFIG token create --ttl 2h"
+}
+
 packages
 virtualenv
 files
+credentials
 services
 ready
+next_steps
 say "done: $ROLE${ROOT:+ (files under $ROOT)}"

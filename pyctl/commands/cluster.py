@@ -18,7 +18,10 @@ sudo pyctl cluster up --nodes 3
 # A second cluster beside it, with quick node failure detection
 sudo pyctl cluster up --name dev --nodes 2 --node-monitor-grace-period 20s --pod-eviction-timeout 10s
 
-# What runs, where, and which nodes are Ready
+# Plain HTTP and no authentication, for debugging only (decided when the cluster is created)
+sudo pyctl cluster up --name plain --nodes 1 --insecure
+
+# What runs, where, which nodes are Ready, and what security is on
 pyctl cluster status --name dev
 
 # Remove everything the cluster made: processes, containers, namespaces, bridge, routes, state
@@ -38,6 +41,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                          "above the 10s node lease renewal)")
     up.add_argument("--pod-eviction-timeout", type=duration, metavar="DURATION",
                     help="control plane: NotReady time before a node's pods are replaced (default 60s)")
+    up.add_argument("--insecure", action="store_true",
+                    help="DEBUGGING ONLY, when the cluster is created: plain HTTP, no authentication "
+                         "or RBAC, nodes join without a token, Secrets stored in clear (default: "
+                         "TLS with a cluster CA, RBAC, token join, Secrets encrypted)")
     down = add_subcommand(sub, "down", summary="Delete a local cluster and everything it made (root)",
                           examples_text="sudo pyctl cluster down --name dev")
     status = add_subcommand(sub, "status", summary="Show a local cluster's processes and nodes",
@@ -47,7 +54,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(s: Session, a: argparse.Namespace) -> int:
-    from ..localcluster import launcher, state
+    from ..localcluster import launcher, security, state
 
     verb = a.cluster_verb
     if verb is None:
@@ -60,14 +67,15 @@ def run(s: Session, a: argparse.Namespace) -> int:
             extra += ["--node-monitor-grace-period", str(a.node_monitor_grace_period)]
         if a.pod_eviction_timeout is not None:
             extra += ["--pod-eviction-timeout", str(a.pod_eviction_timeout)]
-        launcher.up(name, a.nodes, extra, s.out, kubeconfig=kubeconfig, wait=a.wait)
+        launcher.up(name, a.nodes, extra, s.out, kubeconfig=kubeconfig, wait=a.wait, insecure=a.insecure)
         return 0
     if verb == "down":
         if not launcher.down(name, s.out, kubeconfig=kubeconfig):
             s.out.write(f"no cluster named {name!r}; nothing to do\n")
         return 0
     c, rows, nodes = launcher.status(name)
-    s.out.write(f"cluster {c.name}: API {c.api_url}, bridge {c.bridge} {c.subnet}, pods {c.cluster_cidr}\n\n")
+    s.out.write(f"cluster {c.name}: API {c.api_url}, bridge {c.bridge} {c.subnet}, pods {c.cluster_cidr}\n"
+                f"{security.describe(c)}\n\n")
     s.out.write(_table([("COMPONENT", "PID", "ADDRESS", "STATUS"), *rows]) + "\n")
     node_rows = [(n.name, n.ip, n.pod_cidr, {"True": "Ready", "False": "NotReady"}.get(
         nodes.get(n.name, ""), "Unknown")) for n in c.nodes]

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from controlplane.auth import bootstrap_token as bt
 
+from ..client import ApiClient
 from ..errors import ApiError, CommandError, UsageError
 from ..humanize import human_duration
 from ..session import Session
@@ -48,6 +49,18 @@ def configure(p: argparse.ArgumentParser) -> None:
     d.add_argument("ids", nargs="+", metavar="ID", help="a token's id (or the whole token)")
 
 
+def create_token(client: ApiClient, ttl: float, description: str = "") -> str:
+    """A new bootstrap token, made valid for `ttl` seconds by its Secret (created through `client`)."""
+    token = bt.generate()
+    client.request("POST", SECRETS, body=bt.secret_for(token, ttl, description))
+    return token
+
+
+def delete_token(client: ApiClient, token: str) -> None:
+    """Revoke `token` (its Secret); nodes that already joined keep their certificates."""
+    client.request("DELETE", f"{SECRETS}/{bt.secret_name(bt.parse(token)[0])}")
+
+
 def _ca_pem(s: Session) -> bytes | None:
     conn = s.connection
     if conn.ca_data:
@@ -58,8 +71,7 @@ def _ca_pem(s: Session) -> bytes | None:
 
 
 def _create(s: Session, a: argparse.Namespace) -> int:
-    token = bt.generate()
-    s.client.request("POST", SECRETS, body=bt.secret_for(token, a.ttl, a.description))
+    token = create_token(s.client, a.ttl, a.description)
     s.print(token)
     ca = _ca_pem(s)
     host = urlsplit(s.connection.server).hostname or "CONTROL-PLANE"

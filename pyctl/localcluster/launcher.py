@@ -8,25 +8,23 @@ missing, and `down` clears whatever the state file names, whether or not it stil
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Callable, TextIO
 
-from ..config import KubeConfig, config_path
-from ..errors import CommandError
-from . import hostnet, leftovers, procs, registry, state
+from ..errors import CommandError, PyctlError
+from . import hostnet, leftovers, procs, registry, security, state
 from .state import Cluster
 
 NEEDED = ("ip", "iptables", "nsenter", "etcd", registry.BINARY, leftovers.RUNC, "/usr/bin/conmon")
 CNI_PLUGINS = Path("/usr/lib/cni")
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # all targets are local
 
 
 @dataclass(frozen=True)
@@ -38,15 +36,14 @@ class Component:
     """True once the component serves (checked after start, up to its timeout)."""
 
 
-def _get_json(url: str, timeout: float = 2.0) -> Any:
-    with _DIRECT.open(url, timeout=timeout) as resp:
-        return json.loads(resp.read())
+def _answers(url: str, context: ssl.SSLContext | None = None) -> Callable[[], bool]:
+    # No proxy: every target is local.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                         urllib.request.HTTPSHandler(context=context))
 
-
-def _answers(url: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
-            _DIRECT.open(url, timeout=1).close()
+            opener.open(url, timeout=1).close()
             return True
         except OSError:
             return False
@@ -76,7 +73,9 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def components(c: Cluster) -> list[Component]:
+def components(c: Cluster, join: list[str] | None = None) -> list[Component]:
+    """Every process of the cluster; `join` are the flags an agent that has no node certificate
+    yet starts with (a bootstrap token)."""
     etcd = f"http://127.0.0.1:{c.etcd_port}"
     peer = f"http://127.0.0.1:{c.etcd_peer_port}"
     cfg = c.dir / "registry" / "config.yml"
@@ -92,8 +91,8 @@ def components(c: Cluster) -> list[Component]:
                    "--gateway-listen", f"{c.host_ip}:{c.gateway_port}", "--cluster-cidr", c.cluster_cidr,
                    # Nothing listens beyond loopback and the cluster's own bridge.
                    "--gateway-join-listen", f"{c.host_ip}:{c.gateway_port + 1}",
-                   *c.controlplane_args],
-                  _answers(f"{c.api_url}/readyz")),
+                   *security.controlplane_flags(c), *c.controlplane_args],
+                  _answers(f"{c.api_url}/readyz", security.ca_context(c))),
         Component("registry", c.registry, registry.argv(cfg), lambda: registry.serving(c.registry)),
     ]
     mirror = f"{state.IMAGE_HOST}=http://{c.registry}"
@@ -103,7 +102,8 @@ def components(c: Cluster) -> list[Component]:
             "--node-name", n.name, "--runtime", "runc", "--state-dir", n.state_dir, "--node-ip", n.ip,
             "--agent-listen", f"{n.ip}:{state.AGENT_PORT}", "--pod-cidr", n.pod_cidr,
             "--cluster-cidr", c.cluster_cidr, "--cgroup-parent", n.cgroup_parent,
-            "--registry-mirror", mirror], _listens(n.ip, state.AGENT_PORT)))
+            "--registry-mirror", mirror, *([] if security.has_joined(n.state_dir) else join or [])],
+            _listens(n.ip, state.AGENT_PORT)))
     return out
 
 
@@ -154,33 +154,15 @@ def _seed(c: Cluster) -> None:
     asyncio.run(push())
 
 
-def _write_client_config(c: Cluster, kubeconfig: str | None) -> str:
-    cfg = KubeConfig.load(config_path(kubeconfig))
-    cfg.set_cluster(c.name, server=c.api_url)
-    cfg.set_context(c.name, cluster=c.name, namespace="default")
-    cfg.use_context(c.name)
-    cfg.save()
-    return cfg.path
-
-
-def _forget_client_config(c: Cluster, kubeconfig: str | None) -> None:
-    cfg = KubeConfig.load(config_path(kubeconfig))
-    ours = cfg.cluster(c.name)
-    if ours is None or ours.get("server") != c.api_url:
-        return  # someone else's entry by that name
-    cfg.data["clusters"] = [e for e in cfg.data["clusters"] if e.get("name") != c.name]
-    cfg.data["contexts"] = [e for e in cfg.data["contexts"] if e.get("name") != c.name]
-    if cfg.data.get("current-context") == c.name:
-        cfg.data["current-context"] = ""
-    cfg.save()
-
-
 def node_conditions(c: Cluster) -> dict[str, str]:
     """Node name → its Ready condition status ("True", "False", "Unknown"), from the API."""
+    client = security.admin_client(c, timeout=5)
     try:
-        items = _get_json(f"{c.api_url}/api/v1/nodes").get("items") or []
-    except (OSError, ValueError):
+        items = client.get("/api/v1/nodes").get("items") or []
+    except (OSError, ValueError, PyctlError):
         return {}
+    finally:
+        client.close()
     ready = {}
     for node in items:
         conds = (node.get("status") or {}).get("conditions") or []
@@ -199,19 +181,55 @@ def _check_host() -> None:
         raise CommandError(f"missing on this machine: {', '.join(missing)}; run deploy/install-deps.sh")
 
 
+def _start_agents(c: Cluster, out: TextIO) -> str | None:
+    """Start the agents not running; those that never joined get a bootstrap token made for
+    this `up` (returned, to be deleted once the nodes are Ready)."""
+    waiting = [n for n in c.nodes if procs.read_pid(_pidfile(c, f"agent-{n.name}")) is None]
+    join: list[str] = []
+    token = None
+    if c.secure and any(not security.has_joined(n.state_dir) for n in waiting):
+        client = security.admin_client(c)
+        try:
+            join, token = security.join_flags(c, client)
+        finally:
+            client.close()
+    for comp in components(c, join)[3:]:
+        _ensure_running(c, comp, out)
+    return token
+
+
+def _revoke(c: Cluster, token: str | None) -> None:
+    from ..commands.token import delete_token
+
+    if token is None:
+        return
+    client = security.admin_client(c)
+    try:
+        delete_token(client, token)
+    finally:
+        client.close()
+
+
 def up(name: str, nodes: int, controlplane_args: list[str], out: TextIO, *,
-       kubeconfig: str | None = None, wait: float = 180) -> Cluster:
+       kubeconfig: str | None = None, wait: float = 180, insecure: bool = False) -> Cluster:
     _check_host()
     if not 1 <= nodes <= 200:
         raise CommandError(f"--nodes must be between 1 and 200, not {nodes}")
     with state.locked():
         c = state.load(name)
         if c is None:
-            c = state.allocate(name, nodes, controlplane_args)
+            c = state.allocate(name, nodes, controlplane_args, secure=not insecure)
             out.write(f"creating cluster {name!r}: nodes on {c.bridge} {c.subnet}, pods in {c.cluster_cidr}\n")
+            if insecure:
+                out.write("WARNING: --insecure: plain HTTP, no authentication or authorization, node "
+                          "join without a token, Secrets stored in clear; for debugging only\n")
         else:
+            if insecure and c.secure:
+                raise CommandError(f"cluster {name!r} exists and is secure; --insecure applies when a "
+                                   f"cluster is created (pyctl cluster down --name {name} first)")
             c.nodes += [c.node(i) for i in range(len(c.nodes) + 1, nodes + 1)]
         c.save()
+        security.ensure_files(c)
         hostnet.mark_netns_dir()
         hostnet.ensure_bridge(c)
         c.save()
@@ -223,16 +241,16 @@ def up(name: str, nodes: int, controlplane_args: list[str], out: TextIO, *,
     for comp in parts[:3]:
         _ensure_running(c, comp, out)
     _seed(c)
-    for comp in parts[3:]:
-        _ensure_running(c, comp, out)
-    path = _write_client_config(c, kubeconfig)
+    token = _start_agents(c, out)
+    path = security.write_client_config(c, kubeconfig)
     names = [n.name for n in c.nodes]
     if not procs.wait_for(lambda: all(node_conditions(c).get(n) == "True" for n in names),
                           lambda: True, wait, interval=0.5):
         raise CommandError(f"nodes not Ready after {wait:.0f}s: {node_conditions(c)}; "
                            f"see the agent logs in {c.dir / 'logs'}")
+    _revoke(c, token)  # every node holds its certificate now: the token has done its job
     out.write(f"cluster {name!r} is up: {len(names)} nodes Ready, API {c.api_url}, "
-              f"images {state.IMAGE_HOST} (served at {c.registry})\n"
+              f"images {state.IMAGE_HOST} (served at {c.registry})\n{security.describe(c)}\n"
               f"client config: {path} (context {name}); try: pyctl get nodes -o wide\n")
     return c
 
@@ -255,7 +273,7 @@ def down(name: str, out: TextIO, *, kubeconfig: str | None = None) -> bool:
         hostnet.remove_bridge(c)
         for target in leftovers.mounts_under(c.dir):
             subprocess.run(["umount", "-l", target], capture_output=True)
-        _forget_client_config(c, kubeconfig)
+        security.forget_client_config(c, kubeconfig)
         shutil.rmtree(c.dir, ignore_errors=True)
         hostnet.unmark_netns_dir()
     for p in problems:

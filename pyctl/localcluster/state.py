@@ -62,6 +62,9 @@ class Cluster:
     gateway_port: int = GATEWAY_PORT
     controlplane_args: list[str] = field(default_factory=list)
     """Extra flags for pyctl-controlplane (short grace periods in tests)."""
+    secure: bool = False
+    """TLS, RBAC, token join and Secrets encryption (security.py). `up` sets it unless
+    --insecure; records written before it existed lack it, and those clusters were insecure."""
     forward_rule: bool = False
     """Whether we inserted an iptables FORWARD accept for the bridge (removed by down)."""
     nodes: list[Node] = field(default_factory=list)
@@ -81,7 +84,7 @@ class Cluster:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.api_port}"
 
     @property
     def registry(self) -> str:
@@ -173,7 +176,7 @@ def free_port(preferred: int = 0, taken: frozenset[int] | set[int] = frozenset()
     raise CommandError("no free loopback port")
 
 
-def allocate(name: str, nodes: int, controlplane_args: list[str]) -> Cluster:
+def allocate(name: str, nodes: int, controlplane_args: list[str], secure: bool = True) -> Cluster:
     """A new cluster's record: a bridge subnet and cluster CIDR no other cluster and no host
     route uses, and free loopback ports. Call under `locked()`."""
     others = all_clusters()
@@ -195,6 +198,6 @@ def allocate(name: str, nodes: int, controlplane_args: list[str]) -> Cluster:
     peer = free_port(0, taken | {api, etcd})
     cluster = Cluster(name=name, index=index, bridge=f"pyc-{name}", subnet=NODE_SUBNETS.format(index),
                       cluster_cidr=cidr, etcd_port=etcd, etcd_peer_port=peer, api_port=api,
-                      controlplane_args=controlplane_args)
+                      controlplane_args=controlplane_args, secure=secure)
     cluster.nodes = [cluster.node(i) for i in range(1, nodes + 1)]
     return cluster

@@ -2,6 +2,10 @@
 control plane, a registry, a runc agent per node netns), driven with the pyctl CLI as a user
 would, then removed, leaving the host as it was.
 
+The cluster is secure by default: the API refuses anonymous and plain-HTTP requests, the node
+gateway refuses plain TCP, Secrets are sealed in etcd, and kubectl reaches it over HTTPS with
+the client config `up` writes.
+
 The scenario follows DESIGN §7: nodes Ready → a Deployment spreads over the nodes → pod to pod
 across nodes → scale → rolling update → a node dies and its replicas come back elsewhere →
 kubectl sees the same pods → delete → `down` → nothing of the cluster is left.
@@ -14,18 +18,24 @@ cluster's identifiers (its name, bridge, veths, subnets, state dir, cgroup paren
 from __future__ import annotations
 
 import asyncio
+import base64
+import http.client
 import ipaddress
 import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import grpc
 import pytest
 
 from pyctl.localcluster import procs, state
@@ -203,13 +213,58 @@ def test_nodes_ready_on_their_own_network(env: Env) -> None:
                    for line in status.splitlines() if line.strip()), status
 
 
+def test_api_and_gateway_refuse_strangers(env: Env) -> None:
+    c = env.cluster
+    assert c.api_url.startswith("https://")
+    assert "security: HTTPS" in env.pyctl("cluster", "status", "--name", c.name).stdout
+    # Anonymous, over a verified TLS connection: 401, as kube-apiserver answers.
+    direct = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=str(c.dir / "pki" / "ca.crt"))))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        direct.open(f"{c.api_url}/api/v1/namespaces/default/secrets", timeout=30)
+    assert refused.value.code == 401
+    # Plain HTTP gets no HTTP answer at all.
+    plain = http.client.HTTPConnection("127.0.0.1", c.api_port, timeout=30)
+    with pytest.raises((http.client.HTTPException, OSError)):
+        plain.request("GET", "/api/v1/nodes")
+        plain.getresponse()
+    plain.close()
+    # The node gateway speaks TLS only: a plaintext gRPC client cannot even reach a method (a
+    # plaintext server would answer UNIMPLEMENTED for this one).
+    with grpc.insecure_channel(f"{c.host_ip}:{c.gateway_port}") as channel:
+        call = channel.unary_unary("/pyctl.node.v1.NodeService/Nothing")
+        with pytest.raises(grpc.RpcError) as failed:
+            call(b"", timeout=30)
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE, failed.value
+    # No bootstrap token outlives `up`: every node has joined.
+    assert "No bootstrap tokens" in env.pyctl("token", "list").stderr
+
+
+def test_secrets_are_sealed_in_etcd(env: Env) -> None:
+    c = env.cluster
+    word = "hunter2-" + uuid.uuid4().hex[:8]
+    env.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sealed"},
+               "data": {"password": base64.b64encode(word.encode()).decode()}})
+    got = json.loads(env.pyctl("get", "secret", "sealed", "-o", "json").stdout)
+    assert base64.b64decode(got["data"]["password"]).decode() == word
+    raw = subprocess.run(["etcdctl", "--endpoints", f"http://127.0.0.1:{c.etcd_port}", "get",
+                          "/registry/secrets/default/sealed", "--print-value-only"],
+                         capture_output=True, timeout=60, check=True).stdout
+    assert raw.startswith(b"k8s:enc:aesgcm:v1:"), raw[:40]
+    assert word.encode() not in raw and base64.b64encode(word.encode()) not in raw
+    env.pyctl("delete", "secret", "sealed")
+
+
 def test_up_again_starts_only_what_is_missing(env: Env) -> None:
     c = env.cluster
     registry = c.dir / "run" / "registry.pid"
     etcd_pid = procs.read_pid(c.dir / "run" / "etcd.pid")
+    ca = (c.dir / "pki" / "ca.crt").read_bytes()
     procs.stop(registry)
     out = env.pyctl("cluster", "up", "--name", c.name, "--nodes", "3").stdout
     assert "starting registry" in out and "starting etcd" not in out, out
+    assert (c.dir / "pki" / "ca.crt").read_bytes() == ca  # never a new CA for an existing cluster
     assert procs.read_pid(c.dir / "run" / "etcd.pid") == etcd_pid
     assert procs.read_pid(registry) is not None
 
@@ -226,6 +281,7 @@ def test_a_second_cluster_runs_beside_the_first(env: Env) -> None:
         assert not ipaddress.ip_network(second.subnet).overlaps(ipaddress.ip_network(first.subnet))
         assert not ipaddress.ip_network(second.cluster_cidr).overlaps(ipaddress.ip_network(first.cluster_cidr))
         assert second.api_port != first.api_port and second.etcd_port != first.etcd_port
+        assert (second.dir / "pki" / "ca.crt").read_bytes() != (first.dir / "pki" / "ca.crt").read_bytes()
         nodes = json.loads(env.pyctl("--kubeconfig", other_config, "get", "nodes", "-o", "json").stdout)["items"]
         assert [n["metadata"]["name"] for n in nodes] == [f"{name}-node-1"]
     finally:
@@ -297,6 +353,7 @@ def test_kubectl_lists_the_same_pods(env: Env) -> None:
     if not shutil.which("kubectl"):
         pytest.skip("kubectl is not installed")
     mine = {p["metadata"]["name"] for p in env.all_pods()}
+    # Over HTTPS, trusting the cluster CA and presenting the admin certificate from the config.
     theirs = json.loads(env.run("kubectl", "--kubeconfig", env.kubeconfig, "get", "pods", "-o", "json").stdout)
     assert {p["metadata"]["name"] for p in theirs["items"]} == mine
 
@@ -319,5 +376,7 @@ def test_delete_then_down_leaves_the_host_as_it_was(env: Env) -> None:
     # another netns user appeared meanwhile.
     if not after["netns"]:
         assert ("/run/netns" in after["mounts"]) == ("/run/netns" in env.before["mounts"])
-    assert not c.dir.exists()
+    assert not c.dir.exists()  # the PKI and the encryption key with it
+    config = Path(env.kubeconfig).read_text()
+    assert c.name not in config, config  # its cluster, admin user and context are gone
     assert env.pyctl("cluster", "down", "--name", c.name).stdout.startswith("no cluster")

@@ -3,8 +3,9 @@ its units really start a working etcd, control plane and agent.
 
 install.sh runs with --root TMPDIR, so nothing outside the temporary directory changes. The
 units' ExecStart lines are expanded the way systemd does (EnvironmentFile, `${VAR}` as one
-argument, `$VAR` split on whitespace); the last tests run them on loopback addresses: a cluster
-with a (hollow) agent, a 3-member etcd with peer TLS, and the guide's backup and restore.
+argument, `$VAR` split on whitespace); the last tests run them on loopback addresses: a secured
+cluster (its credentials made by the command install.sh prints, an agent joining with a
+bootstrap token), a 3-member etcd with peer TLS, and the guide's backup and restore.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import configparser
 import shlex
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +23,7 @@ import aiohttp
 import pytest
 
 from agent.main import parse_args as agent_args
+from controlplane.auth import bootstrap_token as bt
 from controlplane.main import parse_args as controlplane_args
 
 from ..cluster import Client, free_port, wait_until
@@ -29,6 +32,9 @@ REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "deploy" / "install.sh"
 UNITS = "etc/systemd/system"
 CLUSTER3 = "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=http://10.0.0.3:2380"
+TOKEN = "abcdef.0123456789abcdef"
+HASH = "sha256:" + "ab" * 32
+JOIN = ("--token", TOKEN, "--ca-cert-hash", HASH)
 
 
 def install(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -119,6 +125,14 @@ def test_server_writes_etcd_and_controlplane_units(tmp_path, venv):
     args = controlplane_args(cp[1:])
     assert args.etcd_servers == "http://127.0.0.1:2379"
     assert args.listen == "127.0.0.1:6443" and args.gateway_listen == "0.0.0.0:7443"
+    # Secure by default: the cluster CA, RBAC, Secrets encrypted with a key install.sh makes once.
+    assert args.pki_dir == "/var/lib/pyctl/pki" and args.authorization_mode == "RBAC"
+    assert args.encryption_provider_config == "/etc/pyctl/encryption-config.yaml"
+    done = installed(tmp_path, "--role", "server", "--venv", str(venv), "--etcd-name", "cp1")
+    assert (f"would run: {venv}/bin/python {REPO}/deploy/server-credentials.py --pki-dir /var/lib/pyctl/pki"
+            in done.stdout)
+    assert "--admin-kubeconfig /etc/pyctl/admin.kubeconfig --server https://127.0.0.1:6443" in done.stdout
+    assert f"{venv}/bin/pyctl --kubeconfig /etc/pyctl/admin.kubeconfig token create" in done.stdout
     cp_unit = unit(tmp_path, "pyctl-controlplane.service")
     assert "pyctl-etcd.service" in cp_unit["Unit"]["After"].split()
     assert cp_unit["Service"]["Restart"] == "always"
@@ -160,7 +174,7 @@ def test_etcd_examples_are_what_install_writes(tmp_path, name):
 
 def test_agent_unit_keeps_containers_across_restarts(tmp_path, venv):
     installed(tmp_path, "--role", "agent", "--venv", str(venv), "--server", "10.0.0.1",
-              "--node-name", "worker-1")
+              "--node-name", "worker-1", *JOIN)
     assert files_under(tmp_path) == ["etc/pyctl/agent.env", f"{UNITS}/pyctl-agent.service"]
     verify(tmp_path, "pyctl-agent.service")
     agent = unit(tmp_path, "pyctl-agent.service")
@@ -175,10 +189,12 @@ def test_agent_unit_keeps_containers_across_restarts(tmp_path, venv):
     args = agent_args(argv[1:])
     assert (args.server, args.node_name, args.runtime) == ("10.0.0.1:7443", "worker-1", "runc")
     assert args.state_dir == "/var/lib/pyctl-agent"
+    assert (args.token, args.ca_cert_hash, args.join_server) == (TOKEN, HASH, "10.0.0.1:7444")
+    assert (tmp_path / "etc/pyctl/agent.env").stat().st_mode & 0o777 == 0o600  # it holds the token
 
 
 def test_second_run_changes_nothing(tmp_path):
-    args = ("--role", "agent", "--server", "10.0.0.1:7443", "--node-name", "w1")
+    args = ("--role", "agent", "--server", "10.0.0.1:7443", "--node-name", "w1", *JOIN)
     installed(tmp_path, *args)
     before = {p: (tmp_path / p).stat().st_mtime_ns for p in files_under(tmp_path)}
     again = installed(tmp_path, *args)
@@ -188,8 +204,8 @@ def test_second_run_changes_nothing(tmp_path):
 
 
 def test_changed_option_rewrites_and_restarts(tmp_path):
-    installed(tmp_path, "--role", "agent", "--server", "10.0.0.1:7443", "--node-name", "w1")
-    again = installed(tmp_path, "--role", "agent", "--server", "10.0.0.9:7443", "--node-name", "w1")
+    installed(tmp_path, "--role", "agent", "--server", "10.0.0.1:7443", "--node-name", "w1", *JOIN)
+    again = installed(tmp_path, "--role", "agent", "--server", "10.0.0.9:7443", "--node-name", "w1", *JOIN)
     assert "wrote: /etc/pyctl/agent.env" in again.stdout
     assert "systemctl restart --no-block pyctl-agent.service" in again.stdout
     assert env_file(tmp_path / "etc/pyctl/agent.env")["SERVER"] == "10.0.0.9:7443"
@@ -212,8 +228,14 @@ def test_a_unit_changed_since_the_last_run_is_rewritten_and_restarted(tmp_path):
     ([], "--role is required"),
     (["--role", "agent"], "--server HOST:PORT is required"),
     (["--role", "agent", "--server", "10.0.0.1:99999"], "--server must be HOST:PORT"),
-    (["--role", "agent", "--server", "h:7443", "--etcd-name", "n1"], "--etcd-name applies only to --role server"),
-    (["--role", "agent", "--server", "h:7443", "--runtime", "docker"], "--runtime must be runc or hollow"),
+    (["--role", "agent", "--server", "h:7443"], "--token is required for --role agent"),
+    (["--role", "agent", "--server", "h:7443", "--token", "abc"], "--token: the token is malformed"),
+    (["--role", "agent", "--server", "h:7443", "--token", TOKEN], "--ca-cert-hash sha256:HEX is required"),
+    (["--role", "agent", "--server", "h:7443", *JOIN[:3], "md5:00"], "--ca-cert-hash must be sha256:"),
+    (["--role", "agent", "--server", "h:7443", *JOIN, "--etcd-name", "n1"], "--etcd-name applies only to --role server"),
+    (["--role", "agent", "--server", "h:7443", *JOIN, "--runtime", "docker"], "--runtime must be runc or hollow"),
+    (["--role", "server", "--token", TOKEN], "--token applies only to --role agent"),
+    (["--role", "server", "--pki-dir", "relative"], "--pki-dir must be an absolute path"),
     (["--role", "server", "--server", "h:7443"], "--server applies only to --role agent"),
     (["--role", "server", "--etcd-name", "n4", "--etcd-initial-cluster", CLUSTER3],
      "--etcd-name 'n4' is not a member of --etcd-initial-cluster"),
@@ -226,7 +248,7 @@ def test_a_unit_changed_since_the_last_run_is_rewritten_and_restarted(tmp_path):
      "--etcd-name configures the local etcd member"),
     (["--role", "server", "--etcd-cluster-token", "a b"], "--etcd-cluster-token may hold"),
     (["--role", "server", "--source", "/etc/hostname"], "is neither a wheel (.whl) nor a pyctl checkout"),
-    (["--role", "agent", "--server", "h:7443", "--extra-args", '--x "y"'], "--extra-args must be one line"),
+    (["--role", "agent", "--server", "h:7443", *JOIN, "--extra-args", '--x "y"'], "--extra-args must be one line"),
     (["--role", "server", "--bogus", "1"], "unknown option '--bogus'"),
     (["--role", "server", "--etcd-name"], "--etcd-name needs a value"),
 ])
@@ -245,7 +267,7 @@ def test_help_shows_examples():
 
 
 def test_dry_run_prints_the_files_and_writes_nothing(tmp_path):
-    done = subprocess.run(["bash", str(INSTALL), "--role", "agent", "--server", "10.0.0.1:7443", "--dry-run"],
+    done = subprocess.run(["bash", str(INSTALL), "--role", "agent", "--server", "10.0.0.1:7443", *JOIN, "--dry-run"],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "--- /etc/pyctl/agent.env" in done.stdout and 'SERVER="10.0.0.1:7443"' in done.stdout
@@ -296,12 +318,39 @@ async def ready(client: Client, timeout: float = 90) -> None:
     await wait_until(answers, timeout=timeout, interval=0.5)
 
 
+def secrets_flags(where: Path) -> tuple[str, ...]:
+    """The server's CA, encryption key and admin kubeconfig in `where` instead of /var/lib, /etc."""
+    return ("--pki-dir", str(where / "pki"), "--encryption-config", str(where / "encryption-config.yaml"),
+            "--admin-kubeconfig", str(where / "admin.kubeconfig"))
+
+
+def make_credentials(done: subprocess.CompletedProcess) -> None:
+    """Run the credentials command install.sh printed (under --root it only shows it), as a
+    real install runs it before the first start."""
+    line = next(ln for ln in done.stdout.splitlines() if "server-credentials.py" in ln)
+    subprocess.run(shlex.split(line.split("would run: ", 1)[1]), check=True, capture_output=True, timeout=60)
+
+
+async def admin_client(url: str, pki: Path) -> Client:
+    """A Client that trusts the cluster CA and presents the admin certificate."""
+    client = Client(url)
+    await client.session.close()
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+    client.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context))
+    return client
+
+
 def server_on_loopback(root: Path, venv: Path, data: Path, **ports: int) -> None:
-    """install.sh --role server as a single member, every port a free loopback one."""
-    installed(root, "--role", "server", "--venv", str(venv), "--etcd-name", "t",
-              "--etcd-initial-cluster", f"t=http://127.0.0.1:{ports['peer']}",
-              "--etcd-client-port", str(ports["client"]), "--etcd-data-dir", str(data),
-              "--api-listen", f"127.0.0.1:{ports['api']}", "--gateway-listen", f"127.0.0.1:{ports['gateway']}")
+    """install.sh --role server as a single member, every port a free loopback one, its
+    credentials made in data's directory."""
+    done = installed(root, "--role", "server", "--venv", str(venv), "--etcd-name", "t",
+                     "--etcd-initial-cluster", f"t=http://127.0.0.1:{ports['peer']}",
+                     "--etcd-client-port", str(ports["client"]), "--etcd-data-dir", str(data),
+                     "--api-listen", f"127.0.0.1:{ports['api']}", "--gateway-listen",
+                     f"127.0.0.1:{ports['gateway']}", *secrets_flags(data.parent),
+                     "--extra-args", f"--gateway-join-listen 127.0.0.1:{ports['join']}")
+    make_credentials(done)
 
 
 needs_etcd = pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd is not installed (deploy/install-deps.sh)")
@@ -310,19 +359,34 @@ needs_etcd = pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd is no
 @needs_etcd
 async def test_unit_commands_run_a_cluster(tmp_path, venv):
     """etcd, the control plane and a (hollow) agent, each started from its unit's ExecStart on
-    loopback ports, make a cluster whose API is ready and whose node turns Ready."""
-    ports = {k: free_port() for k in ("client", "peer", "api", "gateway")}
+    loopback ports, make a secured cluster: the API answers only with a certificate, and the
+    agent joins with a bootstrap token and the CA hash, then turns Ready."""
+    ports = {k: free_port() for k in ("client", "peer", "api", "gateway", "join")}
     root = tmp_path / "root"
     server_on_loopback(root, venv, tmp_path / "etcd", **ports)
-    installed(root, "--role", "agent", "--venv", str(venv), "--server", f"127.0.0.1:{ports['gateway']}",
-              "--node-name", "unit-node", "--runtime", "hollow", "--node-ip", "127.0.0.1",
-              "--state-dir", str(tmp_path / "agent"), "--agent-listen", f"127.0.0.1:{free_port()}")
-    client = Client(f"http://127.0.0.1:{ports['api']}")
+    pki = tmp_path / "pki"
+    assert (tmp_path / "encryption-config.yaml").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "admin.kubeconfig").stat().st_mode & 0o777 == 0o600
+    client = await admin_client(f"https://127.0.0.1:{ports['api']}", pki)
     try:
         with Services(tmp_path) as services:
             services.start(root, "pyctl-etcd.service")
             services.start(root, "pyctl-controlplane.service")
             await ready(client)
+            anonymous = aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+                ssl=ssl.create_default_context(cafile=str(pki / "ca.crt"))))
+            async with anonymous:
+                async with anonymous.get(f"https://127.0.0.1:{ports['api']}/api/v1/nodes") as resp:
+                    assert resp.status == 401
+            token = bt.generate()
+            status, _ = await client.request("POST", f"/api/v1/namespaces/{bt.NAMESPACE}/secrets",
+                                             bt.secret_for(token, 600))
+            assert status == 201
+            installed(root, "--role", "agent", "--venv", str(venv), "--server", f"127.0.0.1:{ports['gateway']}",
+                      "--node-name", "unit-node", "--runtime", "hollow", "--node-ip", "127.0.0.1",
+                      "--state-dir", str(tmp_path / "agent"), "--agent-listen", f"127.0.0.1:{free_port()}",
+                      "--token", token, "--ca-cert-hash", bt.ca_cert_hash((pki / "ca.crt").read_bytes()),
+                      "--extra-args", f"--join-server 127.0.0.1:{ports['join']}")
             services.start(root, "pyctl-agent.service")
 
             async def node_ready() -> bool:
@@ -341,10 +405,10 @@ async def test_backup_and_restore_as_the_operations_guide_says(tmp_path, venv):
     """docs/operations.md: `etcdctl snapshot save`, then stop, move the data dir aside and
     `etcdctl snapshot restore` with the names from etcd.env: what was written before the
     snapshot is back, what came after is gone."""
-    ports = {k: free_port() for k in ("client", "peer", "api", "gateway")}
+    ports = {k: free_port() for k in ("client", "peer", "api", "gateway", "join")}
     root, snapshot = tmp_path / "root", tmp_path / "etcd-backup.db"
     server_on_loopback(root, venv, tmp_path / "etcd", **ports)
-    client = Client(f"http://127.0.0.1:{ports['api']}")
+    client = await admin_client(f"https://127.0.0.1:{ports['api']}", tmp_path / "pki")
 
     async def namespace(name: str, method: str = "GET") -> int:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}} if method == "POST" else None
@@ -391,12 +455,16 @@ async def test_three_member_etcd_with_peer_tls(tmp_path, venv):
     subprocess.run(["bash", str(REPO / "deploy/etcd/make-peer-certs.sh"), str(pki),
                     *(f"{n}={ip}" for n, ip in ips.items())], check=True, capture_output=True, timeout=60)
     cluster = ",".join(f"{n}=https://{ip}:{peer}" for n, ip in ips.items())
+    done = {}
     for name in ips:
-        installed(tmp_path / name, "--role", "server", "--venv", str(venv), "--etcd-name", name,
-                  "--etcd-initial-cluster", cluster, "--etcd-client-port", str(etcd_port),
-                  "--etcd-pki", str(pki / name), "--etcd-data-dir", str(tmp_path / f"{name}-data"),
-                  "--api-listen", f"127.0.0.1:{api}", "--gateway-listen", f"127.0.0.1:{free_port()}")
-    client = Client(f"http://127.0.0.1:{api}")
+        done[name] = installed(tmp_path / name, "--role", "server", "--venv", str(venv), "--etcd-name", name,
+                         "--etcd-initial-cluster", cluster, "--etcd-client-port", str(etcd_port),
+                         "--etcd-pki", str(pki / name), "--etcd-data-dir", str(tmp_path / f"{name}-data"),
+                         "--api-listen", f"127.0.0.1:{api}", "--gateway-listen", f"127.0.0.1:{free_port()}",
+                         *secrets_flags(tmp_path / f"{name}-secrets"),
+                         "--extra-args", f"--gateway-join-listen 127.0.0.1:{free_port()}")
+    make_credentials(done["n2"])  # the control plane below is n2's
+    client = await admin_client(f"https://127.0.0.1:{api}", tmp_path / "n2-secrets" / "pki")
     try:
         with Services(tmp_path) as services:
             for name in ips:
