@@ -13,7 +13,8 @@ from aiohttp import web
 from ..resources import tables
 from ..resources.registry import ResourceInfo
 from . import errors, patching, request as req, subresources, watch
-from .cache import Entry
+from ..store import Compacted, keys
+from .cache import Entry, decode
 from .paths import Target, parse
 from .storage import ObjectStore, WriteOptions
 
@@ -95,6 +96,10 @@ class Handlers:
         start = ""
         if opts.continue_token:
             list_rv, start = _decode_continue(opts.continue_token)
+            if list_rv != self.cache.revision and opts.limit:
+                # Things changed since the first page: the rest comes from etcd at the first
+                # page's revision, so the pages together are one consistent list.
+                return await self._page_at(request, target, opts, list_rv, start)
         name = opts.field.exact_name() if opts.field is not None else None
         if name:
             entry = self.cache.get(self.objects.key(target.info, target.namespace, name)) \
@@ -109,6 +114,28 @@ class Handlers:
             items = items[: opts.limit]
             list_meta["continue"] = _encode_continue(list_rv, items[-1].key)
             list_meta["remainingItemCount"] = len(candidates) - len(items)
+        return self.render(request, target.info, items, list_meta)
+
+    async def _page_at(self, request: web.Request, target: Target, opts: req.ListOptions, rv: int,
+                       start: str) -> web.Response:
+        prefix = keys.collection_prefix(target.info.resource, target.namespace or None)
+        items: list[Entry] = []
+        after, more = start, True
+        while more and len(items) <= opts.limit:  # one beyond the limit says whether more follow
+            try:
+                kvs, _, more = await self.objects.store.list(prefix, revision=rv, start=after + "\0",
+                                                             limit=max(opts.limit + 1, 100))
+            except Compacted:
+                raise errors.ApiError(410, CONTINUE_EXPIRED, "Expired") from None
+            for kv in kvs:
+                after = kv.key
+                entry = decode(kv.key, kv.value, kv.mod_revision)
+                if req.matches(opts, entry.obj):
+                    items.append(entry)
+        list_meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if len(items) > opts.limit:
+            items = items[: opts.limit]
+            list_meta["continue"] = _encode_continue(rv, items[-1].key)
         return self.render(request, target.info, items, list_meta)
 
     # -- writes -------------------------------------------------------------------------
@@ -188,6 +215,11 @@ async def delete_options(request: web.Request) -> dict[str, Any]:
         raise errors.bad_request(f'propagationPolicy: Unsupported value: "{policy}": supported '
                                  'values: "Foreground", "Background", "Orphan"')
     return options
+
+
+CONTINUE_EXPIRED = (
+    "The provided continue parameter is too old to display a consistent list result. You can start "
+    "a new list without the continue parameter.")
 
 
 def _encode_continue(rv: int, key: str) -> str:
