@@ -139,3 +139,14 @@ async def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+async def stop_process(proc: "asyncio.subprocess.Process", grace: float = 30.0) -> None:
+    """TERM, then KILL after `grace` seconds, for a process a test started with asyncio."""
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()

@@ -19,7 +19,7 @@ from controlplane.auth.pki import new_ca
 from controlplane.components import ComponentsConfig, run_components
 from controlplane.controllers.manager import ManagerConfig
 
-from ..cluster import free_port, wait_until
+from ..cluster import free_port, stop_process as stop, wait_until
 from .kubectl import Kubectl
 from .secure_api import TOKENS, SecureApiServer, binding, call
 from .test_pyctl import REPO, pyctl
@@ -133,15 +133,6 @@ async def test_controlplane_makes_pki_once_and_writes_an_admin_kubeconfig(etcd, 
         return await asyncio.create_subprocess_exec(
             *argv, cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO)},
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-
-    async def stop(proc: asyncio.subprocess.Process) -> None:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
 
     async def namespaces_as_admin() -> str | None:
         r = await pyctl(None, "get", "namespaces", config=kubeconfig)

@@ -31,8 +31,8 @@ from controlplane.gateway.security import GatewayTls
 from pyctl_proto import node_pb2 as pb
 from pyctl_proto import node_pb2_grpc
 
-from ..cluster import free_port, wait_until
-from .secure_api import SecureApiServer, call
+from ..cluster import free_port, stop_process, wait_until
+from .secure_api import SecureApiServer, call, secure_api  # noqa: F401 (a fixture)
 from .test_pyctl import REPO, pyctl
 
 PODS = "/api/v1/namespaces/default/pods"
@@ -45,13 +45,6 @@ async def start_secured_gateway(api: SecureApiServer, lifetime: float = 3600.0):
     config = GatewayConfig(heartbeat_period=0.2, lease_renew_interval=0.5, status_flush_interval=0.05,
                            tls=GatewayTls.from_pki(api.pki, lifetime), join_listen="127.0.0.1:0")
     return await start_gateway(api.url, "127.0.0.1:0", config)
-
-
-@pytest.fixture
-async def secure_api(etcd, tmp_path):
-    server = await SecureApiServer(etcd, tmp_path).start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
@@ -114,14 +107,6 @@ async def run_agent(*args: str, capture: bool = False) -> asyncio.subprocess.Pro
         cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=out, stderr=out)
 
 
-async def stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 async def failed_join(*args: str) -> tuple[int, str]:
@@ -170,7 +155,7 @@ async def test_agent_joins_with_a_token_and_the_ca_hash(secure_api, gateway, tmp
     try:
         await wait_until(lambda: node_ready(secure_api, "node-1"), timeout=60)
     finally:
-        await stop(proc)
+        await stop_process(proc)
     node_pem = state / "pki" / "node.pem"
     for f in (node_pem, state / "pki" / "ca.crt"):
         assert stat.S_IMODE(f.stat().st_mode) == 0o600
@@ -186,7 +171,7 @@ async def test_agent_joins_with_a_token_and_the_ca_hash(secure_api, gateway, tmp
     try:
         await wait_until(lambda: gateway.gateway.sessions.get("node-1") is not None, timeout=60)
     finally:
-        await stop(restarted)
+        await stop_process(restarted)
 
 
 async def test_expired_deleted_and_malformed_tokens_cannot_join(secure_api, gateway, tmp_path):
@@ -398,5 +383,5 @@ async def test_controlplane_with_pki_token_create_and_agent_join(etcd, tmp_path)
         assert (tmp_path / "node" / "pki" / "node.pem").exists()
     finally:
         if agent is not None:
-            await stop(agent)
-        await stop(cp)
+            await stop_process(agent)
+        await stop_process(cp)
