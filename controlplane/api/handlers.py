@@ -195,7 +195,9 @@ async def delete_options(request: web.Request) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if request.can_read_body:
         raw = await request.read()
-        if raw.strip():
+        if raw.strip() and request.content_type == req.protobuf.MEDIA_TYPE:  # typed clients
+            options = req.decode_protobuf(raw)
+        elif raw.strip():
             try:
                 options = json.loads(raw)
             except ValueError as exc:
