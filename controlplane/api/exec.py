@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator
 
 import grpc
 from aiohttp import WSMsgType, web
@@ -25,12 +25,10 @@ from aiohttp import WSMsgType, web
 from pyctl_proto import node_pb2 as pb
 from pyctl_proto import node_pb2_grpc
 
-from ..resources import registry
 from . import errors
 from .agentchannel import AgentTls, agent_channel
-from .nodeproxy import agent_address, bad, choose_container, flag, status_error
+from .nodeproxy import AgentProxy, bad, choose_container, flag, node_agent, status_error
 from .paths import Target
-from .storage import ObjectStore
 
 V5, V4 = "v5.channel.k8s.io", "v4.channel.k8s.io"
 PROTOCOLS = (V5, V4)
@@ -112,24 +110,15 @@ def check_runnable(pod: dict[str, Any], container: str) -> None:
         raise bad(f'container not found ("{container}")')
 
 
-class ExecProxy:
+class ExecProxy(AgentProxy):
     """The handler subresources.py calls for pods/exec (GET or POST)."""
 
-    def __init__(self, objects: Callable[[], ObjectStore], tls: AgentTls | None = None) -> None:
-        self._objects = objects  # read when called: the store opens after the app is built
-        self._tls = tls
-
     async def __call__(self, request: web.Request, target: Target) -> web.StreamResponse:
-        if request.method not in ("GET", "POST"):
-            raise errors.method_not_allowed(request.method, target.describe)
-        objects = self._objects()
-        pod = objects.get(target.info, target.namespace, target.name).obj
+        objects, pod = self._pod(request, target)
         opts = exec_options(request, pod)
         check_runnable(pod, opts.container)
-        nodes = registry.lookup("", "v1", "nodes")
-        assert nodes is not None
         node = pod["spec"]["nodeName"]
-        address = agent_address(objects.get(nodes, "", node).obj)
+        address = node_agent(objects, node)
         ws = web.WebSocketResponse(protocols=PROTOCOLS)
         ready = ws.can_prepare(request)
         if not ready.ok:

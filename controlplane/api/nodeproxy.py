@@ -3,8 +3,9 @@
 This module owns choosing the container, refusing what the agent cannot serve with the
 same metav1.Status kube returns, finding the agent (the Node's InternalIP and
 status.daemonEndpoints.kubeletEndpoint.Port) and relaying its gRPC Logs stream as a
-chunked text/plain response. `pods/exec` (exec.py) reuses the same lookups. The channel is
-mutual TLS when the API server has kubelet client credentials (agentchannel.py).
+chunked text/plain response. `pods/exec` (exec.py) and `pods/portforward` (portforward.py)
+reuse the same lookups. The channel is mutual TLS when the API server has kubelet client
+credentials (agentchannel.py).
 """
 
 from __future__ import annotations
@@ -130,29 +131,42 @@ def agent_address(node: dict[str, Any]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class NodeProxy:
-    """The `node_proxy` the subresource dispatcher calls for pods/log and pods/exec."""
+def node_agent(objects: ObjectStore, node_name: str) -> str:
+    """The agent address of the Node named `node_name` (404 when there is no such Node)."""
+    nodes = registry.lookup("", "v1", "nodes")
+    assert nodes is not None
+    return agent_address(objects.get(nodes, "", node_name).obj)
+
+
+class AgentProxy:
+    """What the handlers relaying a pod's subresource to its node agent share."""
 
     def __init__(self, objects: Callable[[], ObjectStore], tls: AgentTls | None = None) -> None:
         self._objects = objects  # read when called: the store opens after the app is built
         self._tls = tls
 
+    def _pod(self, request: web.Request, target: Target,
+             methods: tuple[str, ...] = ("GET", "POST")) -> tuple[ObjectStore, dict[str, Any]]:
+        """The object store and the pod, for a request with one of `methods`."""
+        if request.method not in methods:
+            raise errors.method_not_allowed(request.method, target.describe)
+        objects = self._objects()
+        return objects, objects.get(target.info, target.namespace, target.name).obj
+
+
+class NodeProxy(AgentProxy):
+    """The `node_proxy` the subresource dispatcher calls for pods/log."""
+
     async def __call__(self, request: web.Request, target: Target) -> web.StreamResponse:
         if target.subresource != "log":
             raise errors.ApiError(503, f"{target.subresource} is not proxied to node agents yet",
                                   "ServiceUnavailable")
-        if request.method != "GET":
-            raise errors.method_not_allowed(request.method, target.describe)
-        objects = self._objects()
-        pod = objects.get(target.info, target.namespace, target.name).obj
+        objects, pod = self._pod(request, target, ("GET",))
         container = choose_container(pod, request.query.get("container", ""))
         rpc = logs_request(request, pod, container)
         check_started(pod, container, rpc.previous)
         node_name = (pod.get("spec") or {}).get("nodeName") or ""
-        nodes = registry.lookup("", "v1", "nodes")
-        assert nodes is not None
-        node = objects.get(nodes, "", node_name).obj
-        return await self._relay(request, agent_address(node), node_name, rpc)
+        return await self._relay(request, node_agent(objects, node_name), node_name, rpc)
 
     async def _relay(self, request: web.Request, address: str, node: str,
                      rpc: pb.LogsRequest) -> web.StreamResponse:

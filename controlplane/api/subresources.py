@@ -41,8 +41,8 @@ async def dispatch(h: "Handlers", request: web.Request, target: Target) -> web.S
         return json_response(await evict(h, request, target), 201)
     elif sub == "finalize" and method == "PUT":
         return await finalize(h, request, target)
-    elif sub in ("log", "exec"):
-        key = "node_proxy" if sub == "log" else "exec_proxy"
+    elif sub in ("log", "exec", "portforward"):
+        key = "node_proxy" if sub == "log" else f"{sub}_proxy"
         proxy = request.app.get(key) if hasattr(request.app, "get") else None
         if proxy is not None:
             return await proxy(request, target)
