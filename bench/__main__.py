@@ -1,0 +1,111 @@
+"""`python -m bench [--quick] [--only api,scheduler,...] [--out docs/benchmarks.md]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import importlib
+import logging
+import os
+import shlex
+import sys
+import tempfile
+import time
+
+from . import report
+from .plot import cdf_png
+from .profile import top_stages
+
+BENCHMARKS = ("api", "scheduler", "podstart", "scaleup", "memory")
+ROOT_ONLY = ("podstart", "scaleup")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="small sizes (for tests): under about a minute")
+    p.add_argument("--only", default=",".join(BENCHMARKS),
+                   help="comma-separated subset of: " + ", ".join(BENCHMARKS))
+    p.add_argument("--out", default="docs/benchmarks.md", help="the report (a PNG plot is written beside it)")
+    args = p.parse_args(argv)
+    args.only = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in args.only if n not in BENCHMARKS]
+    if unknown:
+        p.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    return args
+
+
+def profile_section(sections: list[report.Section]) -> report.Section | None:
+    sec = report.Section("profile", "Profile: where the control plane spends its time",
+                         "py-spy sampled the control-plane process while the benchmark above ran "
+                         "(`py-spy record --format raw --nonblocking`, idle threads excluded). A stage is a "
+                         "pyctl function and everything it calls; the share is of all busy samples.")
+    for s, key, path in [(s, k, v) for s in sections for k, v in s.facts.items() if k.startswith("profile") and v]:
+        phase = f" ({key.split(':', 1)[1].strip()})" if ":" in key else ""
+        prof = top_stages(str(path))
+        sec.tables.append(report.Table(
+            f"During `{s.name}`{phase}: share by component ({prof.total} busy samples)",
+            ["component (innermost pyctl frame)", "share"], [[f"`{c}`", f"{v:.0%}"] for c, v in prof.components]))
+        sec.tables.append(report.Table(
+            f"During `{s.name}`{phase}: heaviest pyctl stages",
+            ["stage", "inclusive", "self (innermost pyctl frame)"],
+            [[f"`{st.where}`", f"{st.inclusive:.0%}", f"{st.self_share:.0%}"] for st in prof.stages]))
+        sec.tables.append(report.Table(f"During `{s.name}`{phase}: innermost frames (any code)",
+                                       ["frame", "share"], [[f"`{f}`", f"{v:.0%}"] for f, v in prof.leaves]))
+    return sec if sec.tables else None
+
+
+async def run_all(args: argparse.Namespace, workdir: str) -> list[report.Section]:
+    sections: list[report.Section] = []
+    facts: dict[str, object] = {}
+    for name in args.only:
+        if name in ROOT_ONLY and os.geteuid() != 0:
+            print(f"bench: skipping {name}: needs root (runc, netns, CNI)", file=sys.stderr)
+            continue
+        print(f"bench: running {name}{' (quick)' if args.quick else ''}", file=sys.stderr, flush=True)
+        module = importlib.import_module(f"bench.{name}")
+        t0 = time.monotonic()
+        sec = await module.run(args.quick, workdir, facts)
+        sec.notes.append(f"Took {time.monotonic() - t0:.0f} s; load average after: {report.load_average()}.")
+        facts.update({f"{name}.{k}": v for k, v in sec.facts.items()})
+        sections.append(sec)
+    return sections
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    host = report.machine()
+    load_before = report.load_average()
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="pyctl-bench-") as workdir:
+        sections = asyncio.run(run_all(args, workdir))
+        prof = profile_section(sections)
+        if prof:
+            sections.append(prof)
+            findings = os.path.join(os.path.dirname(__file__), "findings.md")
+            if os.path.exists(findings):  # a person's reading of a full run's profile, kept beside the code
+                with open(findings) as f:
+                    sections.append(report.Section("findings", "Findings: the three slowest stages", f.read().strip()))
+    out = os.path.abspath(args.out)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    series = {k: v for s in sections for k, v in s.distributions.items()}
+    plot, legend = None, []
+    if series:
+        png, legend = cdf_png(series)
+        plot = os.path.splitext(os.path.basename(out))[0] + "-latency.png"
+        with open(os.path.join(os.path.dirname(out), plot), "wb") as f:
+            f.write(png)
+    command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    load = (f"load average {load_before} before the run and {report.load_average()} after; the machine "
+            "was shared with other engineers' test runs, so absolute numbers are noisy — the ratios "
+            "compare runs made moments apart under the same load.")
+    with open(out, "w") as f:
+        f.write(report.render(command.strip(), started, time.monotonic() - t0, host, sections, plot, legend, load))
+    print(f"bench: wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

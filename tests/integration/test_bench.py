@@ -1,0 +1,72 @@
+"""`python -m bench --quick --only api,scheduler` runs against real etcd, the real control plane
+and hollow agents, and writes a report with the tables, numbers, ratios and a PNG plot.
+Timings are never asserted: only that every measured cell is a number."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+from bench.plot import cdf_png
+from bench.stats import percentile
+
+ROOT = Path(__file__).resolve().parents[2]
+NUMBER = r"\d+(?:\.\d+)?"
+
+
+def rows(report: str, first_cell: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in report.splitlines()
+            if line.startswith(f"| {first_cell} |")]
+
+
+def test_quick_api_and_scheduler_report(tmp_path: Path) -> None:
+    out = tmp_path / "docs" / "benchmarks.md"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "api,scheduler", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = out.read_text()
+    assert "Command: `python -m bench --quick --only api,scheduler" in report
+    for what in ("nproc", "CPU", "kernel", "Python"):
+        assert rows(report, what), f"machine table lacks {what}"
+
+    # API beside raw etcd: every operation at every concurrency, with ratios.
+    for op in ("create / put", "get", "list 1000"):
+        found = {r[1]: r for r in rows(report, op)}
+        assert set(found) == {"1", "16", "64"}, op
+        for r in found.values():
+            assert all(re.fullmatch(NUMBER, cell) for cell in r[2:8]), r
+            assert re.fullmatch(rf"{NUMBER}×", r[8]) and re.fullmatch(rf"{NUMBER}×", r[9]), r
+    assert len(rows(report, "watch delivery")) == 3
+    assert re.search(rf"\| creates at c=64 ≥ 40% of raw puts \| {NUMBER}× \| (yes|no) \|", report)
+
+    # Scheduler: throughput and latency percentiles from 200 hollow pods on 20 nodes.
+    assert "4 Deployments × 50 replicas = 200 pods on 20 hollow nodes" in report
+    bound = rows(report, "pods bound per second (first pod seen → last bound)")
+    assert bound and re.fullmatch(NUMBER, bound[0][1])
+    for measure in ("create→bound p50 / p99 ms", "create→Running p50 / p99 ms"):
+        assert re.fullmatch(rf"{NUMBER} / {NUMBER}", rows(report, measure)[0][1])
+    assert re.search(rf"\| Kubernetes scheduler goal \| 100 \| {NUMBER}× \|", report)
+
+    plot = re.search(r"!\[latency distributions\]\((.+\.png)\)", report)
+    assert plot and (out.parent / plot.group(1)).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_percentile_is_an_observed_value() -> None:
+    values = [0.005, 0.001, 0.003, 0.002, 0.004]
+    assert percentile(values, 50) == 0.003
+    assert percentile(values, 99) == 0.005
+    assert percentile([0.7], 1) == 0.7
+
+
+def test_plot_is_a_decodable_png_with_a_legend() -> None:
+    png, legend = cdf_png({"fast": [0.001, 0.002], "slow": [0.5, 1.0], "empty": []})
+    assert legend == [("fast", "red"), ("slow", "blue")]
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    idat = png.index(b"IDAT")
+    size = int.from_bytes(png[idat - 4:idat], "big")
+    raw = zlib.decompress(png[idat + 4:idat + 4 + size])
+    assert len(raw) == height * (1 + width * 3)  # one filter byte + RGB per row
+    assert bytes((220, 40, 40)) in raw and bytes((40, 80, 220)) in raw  # both curves drawn
