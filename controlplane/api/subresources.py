@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ..machinery import meta as m
 from ..machinery.selectors import selector_to_string
+from ..resources import validation
 from ..resources.registry import ResourceInfo
 from . import errors, patching, request as req
 from .paths import Target
@@ -99,6 +100,14 @@ async def bind(h: "Handlers", request: web.Request, target: Target) -> dict[str,
                               "Invalid", {"name": target.name, "kind": "Binding",
                                           "causes": [{"reason": "FieldValueRequired",
                                                       "message": "Required value", "field": "target.name"}]})
+    # The bound pod skips the schema pass (storage.py): its one new value is checked here.
+    bad = validation.dns1123_subdomain(node) if isinstance(node, str) else ["must be a string"]
+    if bad:
+        raise errors.ApiError(422, f'Binding "{target.name}" is invalid: target.name: Invalid value: '
+                              f'"{node}": {"; ".join(bad)}', "Invalid",
+                              {"name": target.name, "kind": "Binding",
+                               "causes": [{"reason": "FieldValueInvalid", "message": "; ".join(bad),
+                                           "field": "target.name"}]})
 
     def assign(pod: dict[str, Any]) -> dict[str, Any]:
         spec = pod.setdefault("spec", {})

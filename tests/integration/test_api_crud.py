@@ -272,7 +272,11 @@ async def test_unscheduled_pod_is_deleted_at_once_and_finalizers_hold_objects(cl
 async def test_binding_assigns_once(client):
     await client.request("POST", "/api/v1/namespaces/default/pods", pod("p"))
     binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
-               "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"}}
+               "target": {"apiVersion": "v1", "kind": "Node", "name": "Node_1!"}}
+    status, body = await client.request("POST", "/api/v1/namespaces/default/pods/p/binding", binding)
+    assert status == 422 and body["details"]["causes"][0]["field"] == "target.name"
+    assert "nodeName" not in (await client.request("GET", "/api/v1/namespaces/default/pods/p"))[1]["spec"]
+    binding["target"]["name"] = "node-1"
     status, _ = await client.request("POST", "/api/v1/namespaces/default/pods/p/binding", binding)
     assert status == 201
     _, got = await client.request("GET", "/api/v1/namespaces/default/pods/p")
