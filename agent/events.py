@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator
@@ -51,6 +52,8 @@ class NodeEvent:
     reason: str
     message: str
     count: int = 1
+    at: float = 0.0
+    """When it first happened (time.time()), so the cluster orders same-second events right."""
 
 
 Key = tuple[Involved, str, str, str]
@@ -80,7 +83,7 @@ class EventSink:
                 if self.dropped == 1 or self.dropped % 1000 == 0:
                     log.warning("%d pod events dropped so far: the control plane has been away and "
                                 "at most %d wait to be sent", self.dropped, self.limit)
-            self._queue[key] = NodeEvent(involved, type_, reason, message, count)
+            self._queue[key] = NodeEvent(involved, type_, reason, message, count, time.time())
         if self.wake is not None:
             self.wake()
 

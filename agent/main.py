@@ -49,6 +49,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cluster-cidr", default="",
                    help="the whole cluster's pod CIDR, routed via the bridge inside pods "
                         "(runc runtime; default: the control plane's)")
+    p.add_argument("--no-cluster-dns", dest="cluster_dns", action="store_false",
+                   help="serve no cluster DNS on the pod bridge address (needs --pod-cidr; runc runtime)")
+    p.add_argument("--no-service-proxy", dest="service_proxy", action="store_false",
+                   help="do not program iptables NAT for Service ClusterIPs (runc runtime)")
     p.add_argument("--no-routes", dest="routes", action="store_false",
                    help="do not program routes to the other nodes' pod CIDRs (runc runtime)")
     p.add_argument("--bridge", default="pyctl0", help="the CNI bridge (runc runtime; default %(default)s)")
@@ -117,7 +121,20 @@ def pod_network_setter(runtime: RuncRuntime, net: NetworkConfig,
 
     def use(pod_cidr: str, server_cluster_cidr: str) -> None:
         cluster = cluster_cidr or server_cluster_cidr
-        runtime.cni = Cni(replace(net, pod_cidr=pod_cidr, routes=(cluster,) if cluster else ()))
+        learned = tuple(r for r in runtime.cni.config.routes if r not in net.routes and r != cluster)
+        runtime.cni = Cni(replace(net, pod_cidr=pod_cidr, routes=((cluster,) if cluster else ()) + learned))
+    return use
+
+
+def service_route_setter(runtime: RuncRuntime) -> Callable[[str], None]:
+    """What the agent calls with the service CIDR from the ServiceTable: pods then route it via
+    the bridge too, to this node's service proxy (pods started before keep their routes)."""
+    from .network.cni import Cni
+
+    def use(service_cidr: str) -> None:
+        config = runtime.cni.config
+        if service_cidr not in config.routes:
+            runtime.cni = Cni(replace(config, routes=config.routes + (service_cidr,)))
     return use
 
 
@@ -170,7 +187,9 @@ async def run(args: argparse.Namespace) -> int:
 
     from .images import ImageStore, RegistryClient
     from .network.cni import NetworkConfig
+    from .network.dns import DnsServer
     from .network.routes import HostRoutes
+    from .network.serviceproxy import ServiceProxy
     from .node import Agent
     from .nodeinfo import local_registration
     from .runtime.runc import RuncRuntime
@@ -182,12 +201,18 @@ async def run(args: argparse.Namespace) -> int:
     net = NetworkConfig(pod_cidr=args.pod_cidr, bridge=args.bridge, data_dir=state / "cni",
                         routes=(args.cluster_cidr,) if args.cluster_cidr else ())
     runtime = RuncRuntime(state / "runtime", net, images.rootfs, cgroup_parent=args.cgroup_parent)
+    # Cluster DNS listens on the pod bridge's gateway address: known now only with --pod-cidr.
+    dns = DnsServer(str(ipaddress.ip_network(args.pod_cidr)[1])) if args.pod_cidr and args.cluster_dns else None
+    if dns is not None:
+        runtime.cluster_dns = dns.address
 
     agent = Agent(args.server, local_registration(args.node_name, runtime.version, host_ip), runtime,
                   host_ip=host_ip, listen=args.agent_listen, pod_cidr=args.pod_cidr,
                   learn_pod_cidr=not args.pod_cidr,
                   on_pod_cidr=None if args.pod_cidr else pod_network_setter(runtime, net, args.cluster_cidr),
-                  routes=HostRoutes() if args.routes else None, credentials=creds)
+                  routes=HostRoutes() if args.routes else None, credentials=creds,
+                  service_proxy=ServiceProxy() if args.service_proxy else None,
+                  on_service_cidr=service_route_setter(runtime), dns=dns)
     try:
         await agent.run()
     finally:

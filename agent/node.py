@@ -3,20 +3,26 @@
 The pod network comes from the control plane (see session.py): `on_pod_cidr(pod_cidr,
 cluster_cidr)` is called when this node's podCIDR is first known or changes (the runc
 runtime configures CNI with it), and with `routes` set the other nodes' podCIDRs are routed
-via their node IPs in this network namespace.
+via their node IPs in this network namespace. Every ServiceTable goes to the pods' service env
+vars (podconfig), to the service proxy and the cluster DNS when there are (NAT rules in this
+namespace, names on the pod bridge), and its service CIDR to `on_service_cidr` (pods route it
+via the bridge).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from typing import Callable
 
 from pyctl_proto import node_pb2 as pb
 
 from .credentials import NodeCredentials, keep_renewed
+from .network.dns import DnsServer
 from .network.routes import HostRoutes, RouteSyncer
+from .network.serviceproxy import ServiceProxy
 from .nodeinfo import NodeRegistration
 from .pods import PodConfig, PodManager
 from .runtime.base import Runtime
@@ -32,13 +38,18 @@ class Agent:
                  session_config: SessionConfig | None = None, listen: str | None = None,
                  pod_cidr: str = "", learn_pod_cidr: bool = False,
                  on_pod_cidr: Callable[[str, str], None] | None = None,
-                 routes: HostRoutes | None = None, credentials: NodeCredentials | None = None) -> None:
+                 routes: HostRoutes | None = None, credentials: NodeCredentials | None = None,
+                 service_proxy: ServiceProxy | None = None,
+                 on_service_cidr: Callable[[str], None] | None = None,
+                 dns: DnsServer | None = None) -> None:
         """`listen`: HOST:PORT of the agent's own gRPC API (logs, exec) that the API server
         proxies to; its bound port is reported in the registration. None: not served.
         `pod_cidr`: this node's own (recorded on its Node); else with `learn_pod_cidr` no pod
         starts before the control plane has given one. `routes`: where to program host-gw
         routes (None: nowhere, as for hollow nodes). `credentials`: a joined node's certificate:
-        mutual TLS to the gateway and on the agent's own server, renewed before it expires."""
+        mutual TLS to the gateway and on the agent's own server, renewed before it expires.
+        `service_proxy`: programs ClusterIP NAT in this namespace (None: no proxy, hollow nodes).
+        `dns`: the node's cluster DNS responder, served while the agent runs."""
         self.node_name = registration.node_name
         self.runtime = runtime
         self.registration = registration
@@ -46,8 +57,12 @@ class Agent:
         self.pod_cidr = pod_cidr
         self.on_pod_cidr = on_pod_cidr
         self.routes = RouteSyncer(routes, host_ip) if routes is not None else None
+        self.service_proxy = service_proxy
+        self.on_service_cidr = on_service_cidr
+        self.dns = dns
         self.session = AgentSession(server, registration, self.pods, session_config, pod_cidr=pod_cidr,
                                     needs_pod_cidr=learn_pod_cidr, on_network=self._network,
+                                    on_services=self._services,
                                     credentials=credentials)
         self.server = AgentServer(runtime, listen, credentials) if listen is not None else None
         self.credentials = credentials
@@ -68,14 +83,32 @@ class Agent:
                 self.on_pod_cidr(own, m.cluster_cidr)
         if self.routes is not None:
             self.routes.update(m.cluster_cidr, own, [(r.pod_cidr, r.node_ip) for r in m.routes])
+        if self.service_proxy is not None and own:  # proxied traffic leaves from the bridge address
+            self.service_proxy.source = str(ipaddress.ip_network(own)[1])
+
+    def _services(self, m: pb.ServiceTable) -> None:
+        self.pods.configs.services = m
+        if self.on_service_cidr is not None and m.service_cidr:
+            self.on_service_cidr(m.service_cidr)
+        if self.service_proxy is not None:
+            self.service_proxy.update(m)
+        if self.dns is not None:
+            self.dns.update(m)
 
     async def _run(self) -> None:
         if self.server is not None:
             # Before the session registers, so the Node carries the port the agent serves.
             self.registration.agent_port = await self.server.start()
+        if self.dns is not None:
+            try:
+                await self.dns.start()
+            except OSError as exc:  # pods then get no answers, but everything else works
+                log.warning("node %s: cluster DNS not served on %s: %s", self.node_name, self.dns.address, exc)
         loops = [self.session.run()]
         if self.routes is not None:
             loops.append(self.routes.run())
+        if self.service_proxy is not None:
+            loops.append(self.service_proxy.run())
         if self.credentials is not None:
             loops.append(keep_renewed(self.session.server, self.credentials, self.session.reconnect))
         await asyncio.gather(*loops)
@@ -96,6 +129,10 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.service_proxy is not None:
+            await self.service_proxy.cleanup()  # no ClusterIP rules outlive the agent
+        if self.dns is not None:
+            await self.dns.stop()
         if self.server is not None:
             await self.server.stop()
         await self.pods.stop()

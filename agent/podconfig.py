@@ -1,4 +1,5 @@
-"""What a pod's containers see of the API: env from Secrets, ConfigMaps and the downward API.
+"""What a pod's containers see of the API: env from Secrets, ConfigMaps, the downward API and
+Services (serviceenv.py).
 
 The gateway sends, with each pod assigned to this node, the Secrets and ConfigMaps it
 references (`PodAssignment.config_objects`). `PodConfigStore` keeps them IN MEMORY only
@@ -27,6 +28,7 @@ from . import configvolumes
 from .images.registry import POD_AUTHS, Auths, parse_auths
 from .runtime.bundle import ConfigError, Env, quantity
 from .runtime.expansion import expand
+from .serviceenv import service_env
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +159,11 @@ def resource_value(pod: Obj, container: Obj, ref: Obj) -> str:
 # -- env ------------------------------------------------------------------------------------------
 
 def container_env(pod: Obj, container: Obj, objects: Objects, *, pod_ip: str = "",
-                  host_ip: str = "") -> Env:
-    """The container's env as the kubelet builds it; ConfigError for a missing reference."""
+                  host_ip: str = "", services: dict[str, str] | None = None) -> Env:
+    """The container's env as the kubelet builds it; ConfigError for a missing reference.
+    `services`: the service link variables, which the container's own env may use and override."""
     look = Lookup(pod, objects)
-    env: dict[str, str] = {}
+    env: dict[str, str] = dict(services or {})
     for ef in container.get("envFrom") or []:
         prefix = ef.get("prefix") or ""
         for kind, field in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
@@ -240,6 +243,7 @@ class PodConfigStore:
         self._objects: dict[str, Objects] = {}
         self._volumes: dict[str, tuple[Path, str, bool]] = {}  # uid -> (volume root, pod IP, tmpfs)
         self._writing = threading.Lock()  # the runtime writes from a thread, updates from the loop
+        self.services: pb.ServiceTable | None = None  # the latest from the control plane
 
     def objects(self, uid: str) -> Objects:
         return dict(self._objects.get(uid, {}))
@@ -271,7 +275,7 @@ class PodConfigStore:
 
     def env(self, pod: Obj, container: Obj, pod_ip: str) -> Env:
         return container_env(pod, container, self._objects.get(pod["metadata"]["uid"], {}),
-                             pod_ip=pod_ip, host_ip=self.host_ip)
+                             pod_ip=pod_ip, host_ip=self.host_ip, services=service_env(self.services, pod))
 
     @contextlib.contextmanager
     def pulling(self, pod: Obj) -> Iterator[None]:

@@ -5,7 +5,8 @@ It owns reading a container's CRI "k8s-file" log (`<RFC3339Nano> <stream> <F|P> 
 for the Logs RPC: tail, since, timestamps on or off, a byte limit, the previous run, and
 follow (poll the file for growth until the container's run ends or the caller goes).
 Exec runs a command in a running container through the runtime's host command (see
-execio.py) and streams stdin, resizes, stdout/stderr and the exit code.
+execio.py) and streams stdin, resizes, stdout/stderr and the exit code. PortForward relays
+one TCP connection to a pod's port (portforward.py).
 
 A joined node (with credentials) serves TLS with its node certificate, requires a client
 certificate from the cluster CA, and answers only the API server's: CN
@@ -30,6 +31,7 @@ from pyctl_proto import node_pb2_grpc
 
 from .credentials import KUBELET_CLIENT, NodeCredentials
 from .execio import ExecProcess, ExecStartError
+from .portforward import serve as port_forward
 from .runtime.base import ExecRefused, Runtime, RuntimePod
 
 log = logging.getLogger(__name__)
@@ -238,6 +240,11 @@ class AgentService(node_pb2_grpc.AgentServicer):
         finally:
             inputs.cancel()
             await proc.kill()
+
+    async def PortForward(self, request_iterator: AsyncIterator[pb.PortForwardInput],  # noqa: N802
+                          context: grpc.aio.ServicerContext) -> None:
+        await self._authorize(context)
+        await port_forward(self.runtime, self._find, context)
 
 
 async def _feed(context: grpc.aio.ServicerContext, proc: ExecProcess) -> None:

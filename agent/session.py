@@ -11,6 +11,7 @@ The pod network arrives as `NodeRoutes` (this node's podCIDR, the cluster CIDR, 
 nodes' routes), first right after Registered and again on every change; `on_network` gets
 each one. An agent that must learn its podCIDR (`needs_pod_cidr`) applies no assignment
 until it has one: what came before is dropped and a COMPLETE snapshot asked for again.
+The Services arrive the same way, as a complete `ServiceTable` on every change (`on_services`).
 
 With node credentials (a joined node, see credentials.py) the stream is mutual TLS; after a
 renewal `reconnect()` ends it so that the next one presents the new certificate.
@@ -25,7 +26,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import grpc
 
@@ -60,6 +61,7 @@ class AgentSession:
     def __init__(self, server: str, registration: NodeRegistration, pods: PodManager,
                  config: SessionConfig | None = None, *, pod_cidr: str = "", needs_pod_cidr: bool = False,
                  on_network: Callable[[pb.NodeRoutes], None] | None = None,
+                 on_services: Callable[[pb.ServiceTable], None] | None = None,
                  credentials: NodeCredentials | None = None) -> None:
         """`credentials`: dial with mutual TLS as the node they name (None: insecure)."""
         self.server = server
@@ -76,6 +78,8 @@ class AgentSession:
         self.needs_pod_cidr = needs_pod_cidr and not pod_cidr
         self.on_network = on_network
         self.network: pb.NodeRoutes | None = None  # the latest NodeRoutes
+        self.on_services = on_services
+        self.services: pb.ServiceTable | None = None  # the latest ServiceTable (complete each time)
         self.pod_cidr_known = asyncio.Event()
         self.waiting_for_pod_cidr = False  # assignments came and were dropped: no podCIDR yet
 
@@ -144,16 +148,25 @@ class AgentSession:
                 self._assignments(msg.assignments)
             elif which == "node_routes":
                 self._network(msg.node_routes)
+            elif which == "services":
+                self._services(msg.services)
             elif which == "error":
                 log.warning("node %s: server refused: %s", self.registration.node_name, msg.error.message)
 
+    def _deliver(self, consumer: Callable[[Any], None] | None, m: Any, what: str) -> None:
+        if consumer is not None:
+            try:
+                consumer(m)
+            except Exception:  # a broken consumer must not end the session
+                log.exception("node %s: applying the %s failed", self.registration.node_name, what)
+
+    def _services(self, m: pb.ServiceTable) -> None:
+        self.services = m
+        self._deliver(self.on_services, m, "service table")
+
     def _network(self, m: pb.NodeRoutes) -> None:
         self.network = m
-        if self.on_network is not None:
-            try:
-                self.on_network(m)
-            except Exception:  # a broken consumer must not end the session
-                log.exception("node %s: applying the pod network failed", self.registration.node_name)
+        self._deliver(self.on_network, m, "pod network")
         if m.pod_cidr and not self.pod_cidr_known.is_set():
             log.info("node %s: podCIDR %s", self.registration.node_name, m.pod_cidr)
             self.pod_cidr_known.set()
@@ -243,7 +256,7 @@ class AgentSession:
                     await call.write(pb.AgentMessage(events=pb.EventBatch(events=[
                         pb.NodeEvent(namespace=e.involved.namespace, name=e.involved.name, uid=e.involved.uid,
                                      field_path=e.involved.field_path, type=e.type, reason=e.reason,
-                                     message=e.message, count=e.count)
+                                     message=e.message, count=e.count, time_unix_micro=int(e.at * 1e6))
                         for e in events[i:i + MAX_BATCH]])))
                 for r in deleted:
                     await call.write(pb.AgentMessage(pod_deleted=pb.PodDeleted(

@@ -68,7 +68,10 @@ async def start_controlplane(etcd: Etcd, components: str = "all", log: str | Non
     port, gw = free_port(), f"127.0.0.1:{free_port()}"
     p = spawn("controlplane", "-m", "controlplane", "--etcd-servers", etcd.url,
               "--listen", f"127.0.0.1:{port}", "--gateway-listen", gw, "--components", components,
-              "--compaction-interval", "3600", log=log)
+              "--compaction-interval", "3600",
+              # 500+ hollow nodes need more than the default /16's 256 podCIDRs (bookkeeping only:
+              # hollow nodes report 127.0.0.1, so no route is ever programmed for them).
+              "--cluster-cidr", "10.64.0.0/10", log=log)
     url = f"http://127.0.0.1:{port}"
 
     async def up() -> bool:

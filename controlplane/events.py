@@ -8,6 +8,7 @@ an unschedulable replica does not write a new object every few seconds.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from typing import Any
@@ -41,11 +42,11 @@ class EventRecorder:
         self._locks: dict[tuple, asyncio.Lock] = {}  # one per event key: folds race, others don't wait
 
     async def event(self, obj: dict[str, Any], type_: str, reason: str, message: str, *,
-                    field_path: str = "", count: int = 1) -> None:
+                    field_path: str = "", count: int = 1, at: float | None = None) -> None:
         """Record one Event (`count` repeats of it, about `field_path` inside `obj`, e.g. a pod's
         `spec.containers{web}`); failures are logged, never raised (events are best effort)."""
         try:
-            await self._record(obj, type_, reason, message, field_path, count)
+            await self._record(obj, type_, reason, message, field_path, count, at)
         except ApiError as exc:
             log.debug("event %s on %s not recorded: %s", reason, reference(obj)["name"], exc)
 
@@ -56,13 +57,16 @@ class EventRecorder:
         return asyncio.create_task(self.event(obj, "Warning", reason, message))
 
     async def _record(self, obj: dict[str, Any], type_: str, reason: str, message: str,
-                      field_path: str = "", n: int = 1) -> None:
+                      field_path: str = "", n: int = 1, at: float | None = None) -> None:
         ref = reference(obj)
         if field_path:
             ref["fieldPath"] = field_path
         namespace = ref.get("namespace") or "default"
         key = (ref["uid"], ref["name"], field_path, type_, reason, message)
-        now = now_rfc3339()
+        # `at`: when it happened where it was seen (a node); eventTime keeps microseconds, so
+        # readers can order events of the same second as they happened.
+        when = dt.datetime.fromtimestamp(at if at is not None else time.time(), dt.timezone.utc)
+        now = now_rfc3339(when)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             seen = self._recent.get(key)
@@ -81,6 +85,7 @@ class EventRecorder:
                 "metadata": {"name": name, "namespace": namespace},
                 "involvedObject": ref, "reason": reason, "message": message[:1024], "type": type_,
                 "source": self.source, "firstTimestamp": now, "lastTimestamp": now, "count": n,
+                "eventTime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "reportingComponent": self.source["component"],
                 "reportingInstance": self.source.get("host", ""),
             }

@@ -17,6 +17,7 @@ import sys
 from aiohttp import web
 
 from .api.app import ApiConfig, build_app
+from .api.serviceip import parse_range
 from .auth.authn import load_token_file
 from .auth.authorizer import MODES
 from .auth.kubeconfig import admin_kubeconfig, write_kubeconfig
@@ -80,6 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds a standby waits for a silent leader before taking over (default %(default)s)")
     p.add_argument("--cluster-cidr", default="10.244.0.0/16",
                    help="the pod network; each node gets a podCIDR from it (default %(default)s)")
+    p.add_argument("--service-cluster-ip-range", default="10.96.0.0/16",
+                   help="IPv4 CIDR Services' ClusterIPs are allocated from (default %(default)s)")
     p.add_argument("--node-cidr-mask-size", type=int, default=24,
                    help="prefix length of each node's podCIDR (default %(default)s)")
     p.add_argument("--compaction-interval", type=float, default=300.0,
@@ -116,6 +119,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 "this process's API server")
     args.components = comps
     try:
+        parse_range(args.service_cluster_ip_range)
+    except ValueError as exc:
+        p.error(f"--service-cluster-ip-range: {exc}")
+    try:
         CidrAllocator(args.cluster_cidr, args.node_cidr_mask_size)
     except ValueError as exc:
         p.error(f"--cluster-cidr {args.cluster_cidr} / --node-cidr-mask-size {args.node_cidr_mask_size}: {exc}")
@@ -141,7 +148,8 @@ def local_address(host: str) -> str:
 def gateway_config(args: argparse.Namespace, secured: Secured) -> GatewayConfig:
     """Mutual TLS and joins when the control plane has a PKI; else the insecure gateway."""
     tls = None if secured.pki is None else GatewayTls.from_pki(secured.pki, args.node_cert_lifetime)
-    return GatewayConfig(cluster_cidr=args.cluster_cidr, tls=tls, join_listen=args.gateway_join_listen)
+    return GatewayConfig(cluster_cidr=args.cluster_cidr, tls=tls, join_listen=args.gateway_join_listen,
+                         service_cidr=args.service_cluster_ip_range)
 
 
 async def serve(args: argparse.Namespace, secured: Secured, host: str, port: int) -> None:
@@ -179,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                        encryption_provider_config=args.encryption_provider_config,
                        tls_cert_file=args.tls_cert_file, tls_private_key_file=args.tls_private_key_file,
                        client_ca_file=args.client_ca_file, token_auth_file=args.token_auth_file,
-                       authorization_mode=args.authorization_mode)
+                       authorization_mode=args.authorization_mode,
+                       service_cluster_ip_range=args.service_cluster_ip_range)
     host, port = split_hostport(args.listen, 6443)
     hosts = tuple(h.strip() for h in args.tls_san.split(",") if h.strip()) + (local_address(host),)
     try:

@@ -155,7 +155,7 @@ class PodDeleted(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., uid: _Optional[str] = ...) -> None: ...
 
 class NodeEvent(_message.Message):
-    __slots__ = ("namespace", "name", "uid", "field_path", "type", "reason", "message", "count")
+    __slots__ = ("namespace", "name", "uid", "field_path", "type", "reason", "message", "count", "time_unix_micro")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     UID_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +164,7 @@ class NodeEvent(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
+    TIME_UNIX_MICRO_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     name: str
     uid: str
@@ -172,7 +173,8 @@ class NodeEvent(_message.Message):
     reason: str
     message: str
     count: int
-    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., uid: _Optional[str] = ..., field_path: _Optional[str] = ..., type: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+    time_unix_micro: int
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., uid: _Optional[str] = ..., field_path: _Optional[str] = ..., type: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., count: _Optional[int] = ..., time_unix_micro: _Optional[int] = ...) -> None: ...
 
 class EventBatch(_message.Message):
     __slots__ = ("events",)
@@ -187,18 +189,20 @@ class Resync(_message.Message):
     def __init__(self, last_seq: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("registered", "heartbeat_ack", "assignments", "error", "node_routes")
+    __slots__ = ("registered", "heartbeat_ack", "assignments", "error", "node_routes", "services")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     NODE_ROUTES_FIELD_NUMBER: _ClassVar[int]
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
     registered: Registered
     heartbeat_ack: HeartbeatAck
     assignments: Assignments
     error: Error
     node_routes: NodeRoutes
-    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., node_routes: _Optional[_Union[NodeRoutes, _Mapping]] = ...) -> None: ...
+    services: ServiceTable
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., node_routes: _Optional[_Union[NodeRoutes, _Mapping]] = ..., services: _Optional[_Union[ServiceTable, _Mapping]] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("heartbeat_period_ms", "session_id")
@@ -279,6 +283,46 @@ class NodeRoute(_message.Message):
     pod_cidr: str
     node_ip: str
     def __init__(self, node: _Optional[str] = ..., pod_cidr: _Optional[str] = ..., node_ip: _Optional[str] = ...) -> None: ...
+
+class ServiceTable(_message.Message):
+    __slots__ = ("service_cidr", "services")
+    SERVICE_CIDR_FIELD_NUMBER: _ClassVar[int]
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    service_cidr: str
+    services: _containers.RepeatedCompositeFieldContainer[ServiceEntry]
+    def __init__(self, service_cidr: _Optional[str] = ..., services: _Optional[_Iterable[_Union[ServiceEntry, _Mapping]]] = ...) -> None: ...
+
+class ServiceEntry(_message.Message):
+    __slots__ = ("namespace", "name", "cluster_ip", "ports")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_IP_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    name: str
+    cluster_ip: str
+    ports: _containers.RepeatedCompositeFieldContainer[ServicePortEntry]
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., cluster_ip: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[ServicePortEntry, _Mapping]]] = ...) -> None: ...
+
+class ServicePortEntry(_message.Message):
+    __slots__ = ("name", "protocol", "port", "backends")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    protocol: str
+    port: int
+    backends: _containers.RepeatedCompositeFieldContainer[ServiceBackend]
+    def __init__(self, name: _Optional[str] = ..., protocol: _Optional[str] = ..., port: _Optional[int] = ..., backends: _Optional[_Iterable[_Union[ServiceBackend, _Mapping]]] = ...) -> None: ...
+
+class ServiceBackend(_message.Message):
+    __slots__ = ("ip", "port")
+    IP_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    ip: str
+    port: int
+    def __init__(self, ip: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("message", "namespace", "name")
@@ -365,3 +409,31 @@ class ExecOutput(_message.Message):
     exit_code: int
     error: str
     def __init__(self, stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class PortForwardStart(_message.Message):
+    __slots__ = ("namespace", "pod", "uid", "port")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    POD_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    pod: str
+    uid: str
+    port: int
+    def __init__(self, namespace: _Optional[str] = ..., pod: _Optional[str] = ..., uid: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class PortForwardInput(_message.Message):
+    __slots__ = ("start", "data", "close_write")
+    START_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_WRITE_FIELD_NUMBER: _ClassVar[int]
+    start: PortForwardStart
+    data: bytes
+    close_write: bool
+    def __init__(self, start: _Optional[_Union[PortForwardStart, _Mapping]] = ..., data: _Optional[bytes] = ..., close_write: _Optional[bool] = ...) -> None: ...
+
+class PortForwardOutput(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...

@@ -209,6 +209,11 @@ class AgentStub:
                 request_serializer=pyctl_dot_node__pb2.ExecInput.SerializeToString,
                 response_deserializer=pyctl_dot_node__pb2.ExecOutput.FromString,
                 _registered_method=True)
+        self.PortForward = channel.stream_stream(
+                '/pyctl.node.v1.Agent/PortForward',
+                request_serializer=pyctl_dot_node__pb2.PortForwardInput.SerializeToString,
+                response_deserializer=pyctl_dot_node__pb2.PortForwardOutput.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -228,6 +233,14 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PortForward(self, request_iterator, context):
+        """A TCP connection to a port of a pod: PortForwardInput.start first, then bytes both
+        ways; a refused or failed connection is the call's status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -240,6 +253,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.Exec,
                     request_deserializer=pyctl_dot_node__pb2.ExecInput.FromString,
                     response_serializer=pyctl_dot_node__pb2.ExecOutput.SerializeToString,
+            ),
+            'PortForward': grpc.stream_stream_rpc_method_handler(
+                    servicer.PortForward,
+                    request_deserializer=pyctl_dot_node__pb2.PortForwardInput.FromString,
+                    response_serializer=pyctl_dot_node__pb2.PortForwardOutput.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -298,6 +316,33 @@ class Agent:
             '/pyctl.node.v1.Agent/Exec',
             pyctl_dot_node__pb2.ExecInput.SerializeToString,
             pyctl_dot_node__pb2.ExecOutput.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PortForward(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/pyctl.node.v1.Agent/PortForward',
+            pyctl_dot_node__pb2.PortForwardInput.SerializeToString,
+            pyctl_dot_node__pb2.PortForwardOutput.FromString,
             options,
             channel_credentials,
             insecure,

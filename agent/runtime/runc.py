@@ -35,6 +35,7 @@ from typing import Any, Awaitable, Callable, Union
 from .. import events
 from ..network import netns as nsmod
 from ..network.cni import Attachment, Cni, NetworkConfig, host_port_mappings
+from ..network.dns import resolv_conf
 from . import bundle, conmon, overlay
 from .base import NEVER_RAN, ContainerState, ExecCommand, ExecRefused, Pod, RuntimePod
 
@@ -67,6 +68,8 @@ class RuncRuntime:
     version = VERSION
     config_source: Any = None
     """Set by the pod manager (agent/podconfig.PodConfigStore): resolves env and config volumes."""
+    cluster_dns: str = ""
+    """The node's cluster DNS address (agent/network/dns.py); "" = pods get the host's resolv.conf."""
 
     def __init__(self, state_dir: Path | str, network: NetworkConfig, rootfs_for: RootfsResolver,
                  cgroup_parent: str = "pyctl", pids_limit: int = 4096) -> None:
@@ -227,6 +230,9 @@ class RuncRuntime:
             if dns.get("searches"):
                 lines.append("search " + " ".join(dns["searches"]))
             (etc / "resolv.conf").write_text("\n".join(lines) + "\n")
+        elif self.cluster_dns and (pod.get("spec") or {}).get("dnsPolicy", "ClusterFirst") == "ClusterFirst":
+            namespace = (pod.get("metadata") or {}).get("namespace") or "default"
+            (etc / "resolv.conf").write_text(resolv_conf(self.cluster_dns, namespace))
         else:
             try:
                 shutil.copyfile("/etc/resolv.conf", etc / "resolv.conf")

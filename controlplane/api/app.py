@@ -22,6 +22,7 @@ from . import discovery, errors, nodeproxy, openapi, watch
 from .cache import WatchCache
 from .agentchannel import AgentTls
 from .exec import ExecProxy
+from .portforward import PortForwardProxy
 from .handlers import Handlers
 from .storage import ObjectStore, WriteOptions
 
@@ -56,6 +57,8 @@ class ApiConfig:
     kubelet_client_key: str | None = None
     kubelet_certificate_authority: str | None = None
     """The CA node agents' serving certificates are verified against."""
+    service_cluster_ip_range: str = "10.96.0.0/16"
+    """The IPv4 CIDR Services' ClusterIPs are allocated from (--service-cluster-ip-range)."""
 
 
 STORE = web.AppKey("store", Store)
@@ -96,7 +99,8 @@ def build_app(config: ApiConfig) -> web.Application:
         await store.open()
         cache = WatchCache(store)
         await cache.start()
-        objects = ObjectStore(store, cache, event_ttl=config.event_ttl)
+        objects = ObjectStore(store, cache, event_ttl=config.event_ttl,
+                              service_cidr=config.service_cluster_ip_range)
         await ensure_namespaces(objects)
         if config.authorization_mode == "RBAC":
             await bootstrap.ensure_policy(objects)
@@ -121,13 +125,14 @@ def build_app(config: ApiConfig) -> web.Application:
         watch.close_all()
 
     app.cleanup_ctx.append(lifecycle)
-    # pods/log and pods/exec go to the pod's node agent; subresources.py looks this
-    # up by its string name, so a control plane without agents can leave it unset (503).
+    # pods/log, exec and portforward go to the pod's node agent; subresources.py looks these
+    # up by their string names, so a control plane without agents can leave them unset (503).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", web.NotAppKeyWarning)  # the string key is that contract
         agents = AgentTls.from_config(config)
         app["node_proxy"] = nodeproxy.NodeProxy(lambda: app[OBJECTS], agents)
         app["exec_proxy"] = ExecProxy(lambda: app[OBJECTS], agents)
+        app["portforward_proxy"] = PortForwardProxy(lambda: app[OBJECTS], agents)
     app.on_shutdown.append(end_watches)
     for path in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(path, healthz)

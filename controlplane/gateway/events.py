@@ -57,12 +57,13 @@ class EventWriter(FlushLoop):
     def __len__(self) -> int:
         return len(self._pending)
 
-    def submit(self, key: EventKey, pod: dict[str, Any], count: int = 1) -> None:
+    def submit(self, key: EventKey, pod: dict[str, Any], count: int = 1, at: float = 0.0) -> None:
+        """`at`: when the node saw it first (seconds since the epoch; 0 = now)."""
         entry = self._pending.get(key)
         if entry is not None:
             entry[1] += count  # a repeat costs no write
         elif len(self._pending) < self.limit and self._allow(key.node):
-            self._pending[key] = [pod, count]
+            self._pending[key] = [pod, count, at]
         else:
             self.dropped += count
 
@@ -80,7 +81,7 @@ class EventWriter(FlushLoop):
     async def flush(self) -> None:
         batch, self._pending = self._pending, {}
         if batch:
-            await asyncio.gather(*(self._write(k, pod, n) for k, (pod, n) in batch.items()))
+            await asyncio.gather(*(self._write(k, pod, n, at) for k, (pod, n, at) in batch.items()))
 
     def _recorder(self, node: str) -> EventRecorder:
         rec = self._recorders.get(node)
@@ -88,10 +89,10 @@ class EventWriter(FlushLoop):
             rec = self._recorders[node] = EventRecorder(self.client, COMPONENT, host=node)
         return rec
 
-    async def _write(self, k: EventKey, pod: dict[str, Any], count: int) -> None:
+    async def _write(self, k: EventKey, pod: dict[str, Any], count: int, at: float = 0.0) -> None:
         # The cached pod may lack kind/apiVersion (list items do): the reference needs them.
         obj = {"kind": "Pod", "apiVersion": "v1", "metadata": pod.get("metadata") or {}}
         async with self._sem:
             await self._recorder(k.node).event(obj, k.type, k.reason, k.message,
-                                               field_path=k.field_path, count=count)
+                                               field_path=k.field_path, count=count, at=at or None)
             self.written += 1

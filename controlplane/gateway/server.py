@@ -17,6 +17,7 @@ from .events import EventWriter
 from .nodes import NodeWriter
 from .routes import NodeNetworks
 from .security import GatewayTls, caller_node, join, renew
+from .services import ServiceDirectory
 from .session import Session
 from .status import StatusWriter
 
@@ -39,6 +40,8 @@ class GatewayConfig:
     """Seconds between batched writes of the Events agents report."""
     cluster_cidr: str = "10.244.0.0/16"
     """The pod network: agents get routes to the other nodes' podCIDRs inside it."""
+    service_cidr: str = "10.96.0.0/16"
+    """Where ClusterIPs live: agents route it to their pod bridge and proxy it (ServiceTable)."""
     tls: GatewayTls | None = None
     """With it, mutual TLS on the node port and Join on the join port (see security.py);
     without, one insecure port and no Join (hollow-node tests, trusted networks)."""
@@ -58,12 +61,14 @@ class Gateway:
         self.statuses = StatusWriter(self.client, interval=config.status_flush_interval)
         self.events = EventWriter(self.client, interval=config.event_flush_interval)
         self.networks = NodeNetworks(self.client, config.cluster_cidr)
+        self.services = ServiceDirectory(self.client, config.service_cidr)
         self.sessions: dict[str, Session] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         await self.pods.start()
         await self.networks.start()
+        await self.services.start()
         self.statuses.start()
         self.events.start()
 
@@ -75,6 +80,7 @@ class Gateway:
         await self.events.stop()
         await self.nodes.stop()
         await self.networks.stop()
+        await self.services.stop()
         await self.pods.stop()
         await self.client.close()
 

@@ -51,6 +51,8 @@ class Session:
     control: "asyncio.Queue[pb.ServerMessage]" = field(default_factory=asyncio.Queue)
     stream: AssignmentStream | None = None
     network_dirty: bool = True  # send NodeRoutes (first right after Registered)
+    routes_sent: pb.NodeRoutes | None = None  # what this agent has: unchanged views are not re-sent
+    services_dirty: bool = True  # send the ServiceTable (first right after NodeRoutes)
 
     async def run(self) -> None:
         writer: asyncio.Task[None] | None = None
@@ -68,9 +70,11 @@ class Session:
             await self.gateway.nodes.register(reg)
             await self.gateway.pods.wait_synced()
             await self.gateway.networks.informer.wait_synced()
+            await self.gateway.services.wait_synced()
             self.gateway.adopt(self)
             self.stream = self.gateway.pods.subscribe(self.node)
             self.gateway.networks.subscribe(self.node, self.network_changed)
+            self.gateway.services.subscribe(self.node, self.services_changed)
             await self.context.write(pb.ServerMessage(registered=pb.Registered(
                 heartbeat_period_ms=int(self.gateway.config.heartbeat_period * 1000),
                 session_id=self.session_id)))
@@ -97,6 +101,7 @@ class Session:
             if self.stream is not None:
                 self.gateway.pods.unsubscribe(self.stream)
                 self.gateway.networks.unsubscribe(self.node, self.network_changed)
+                self.gateway.services.unsubscribe(self.node, self.services_changed)
             self.gateway.forget(self)
 
     # -- incoming ----------------------------------------------------------------------------
@@ -173,7 +178,7 @@ class Session:
                 continue
             key = EventKey(self.node, e.namespace, e.name, pod["metadata"].get("uid", ""), e.field_path,
                            e.type, e.reason, e.message)
-            self.gateway.events.submit(key, pod, max(1, e.count))
+            self.gateway.events.submit(key, pod, max(1, e.count), e.time_unix_micro / 1e6)
         if refused:
             self.control.put_nowait(pb.ServerMessage(error=pb.Error(
                 message=f"{len(refused)} event(s) refused: pod {refused[0]} is not bound to node {self.node}",
@@ -202,6 +207,12 @@ class Session:
         if self.stream is not None:
             self.stream.wake.set()
 
+    def services_changed(self) -> None:
+        """A Service or its Endpoints changed: send the whole ServiceTable again (coalesced)."""
+        self.services_dirty = True
+        if self.stream is not None:
+            self.stream.wake.set()
+
     async def _write_loop(self) -> None:
         assert self.stream is not None
         stream = self.stream
@@ -210,7 +221,16 @@ class Session:
                 await self.context.write(self.control.get_nowait())
             if self.network_dirty:  # before assignments: the agent needs its podCIDR to run pods
                 self.network_dirty = False
-                await self.context.write(pb.ServerMessage(node_routes=self.gateway.networks.routes_for(self.node)))
+                routes = self.gateway.networks.routes_for(self.node)
+                # Most node changes (a hollow node's podCIDR, at 500 nodes) leave this view as it
+                # was: re-sending it to every agent on every change cost O(nodes²) messages.
+                if routes != self.routes_sent:
+                    self.routes_sent = routes
+                    await self.context.write(pb.ServerMessage(node_routes=routes))
+                continue
+            if self.services_dirty:  # before assignments: new pods see the Services in their env
+                self.services_dirty = False
+                await self.context.write(pb.ServerMessage(services=self.gateway.services.table()))
                 continue
             msg = stream.take()
             if msg is not None:

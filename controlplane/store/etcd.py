@@ -154,18 +154,26 @@ class Store:
 
     # -- writes ---------------------------------------------------------------------
 
-    async def create(self, key: str, value: bytes, *, lease: int = 0) -> int:
-        """Store `value` only if `key` is absent; returns the new revision."""
-        k = key.encode()
+    async def create(self, key: str, value: bytes, *, lease: int = 0,
+                     also: dict[str, bytes] | None = None) -> int:
+        """Store `value` only if `key` is absent; returns the new revision.
+
+        `also` are companion keys (a Service's ClusterIP allocation) created in the same
+        transaction, each only if absent: all are written or none; KeyExists names the first
+        key that was already there."""
+        pairs = [(key, value, lease)] + [(k, v, 0) for k, v in (also or {}).items()]
         txn = rpc.TxnRequest(
-            compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=k,
-                                 create_revision=0)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._seal(key, value),
-                                                              lease=lease))],
+            compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=k.encode(),
+                                 create_revision=0) for k, _, _ in pairs],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k.encode(), value=self._seal(k, v),
+                                                              lease=ls)) for k, v, ls in pairs],
+            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k.encode(), keys_only=True))
+                     for k, _, _ in pairs] if also else [],
         )
         resp = await self._call("Txn", txn)
         if not resp.succeeded:
-            raise KeyExists(key)
+            taken = [k for (k, _, _), r in zip(pairs, resp.responses) if r.response_range.kvs]
+            raise KeyExists(taken[0] if taken else key)
         return resp.header.revision
 
     async def update(self, key: str, value: bytes, expected_revision: int) -> int:
@@ -188,8 +196,11 @@ class Store:
             raise KeyNotFound(key)
         raise RevisionMismatch(key, expected_revision, kvs[0].mod_revision)
 
-    async def delete(self, key: str, expected_revision: int = 0) -> tuple[int, KV]:
-        """Delete `key` (only at `expected_revision`, when given); returns (revision, last value)."""
+    async def delete(self, key: str, expected_revision: int = 0,
+                     also: tuple[str, ...] = ()) -> tuple[int, KV]:
+        """Delete `key` (only at `expected_revision`, when given); returns (revision, last value).
+
+        `also` are companion keys deleted in the same transaction (absent ones are no-ops)."""
         k = key.encode()
         compare = [rpc.Compare(result=rpc.Compare.GREATER, target=rpc.Compare.CREATE, key=k,
                                create_revision=0)]
@@ -198,7 +209,8 @@ class Store:
                                    mod_revision=expected_revision)]
         txn = rpc.TxnRequest(
             compare=compare,
-            success=[rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k, prev_kv=True))],
+            success=[rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k, prev_kv=True))]
+            + [rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=a.encode())) for a in also],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
         resp = await self._call("Txn", txn)

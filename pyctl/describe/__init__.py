@@ -174,10 +174,12 @@ def events_section(w: Writer, events: list[dict[str, Any]] | None) -> None:
                    f"{str(e.get('message', '')).strip()}\n")
 
 
-def _event_time(e: dict[str, Any]) -> str:
+def _event_time(e: dict[str, Any]) -> tuple[str, str]:
+    """Last seen, then (for events of the same second) when each began, to the microsecond."""
     series = e.get("series") or {}
-    return str(series.get("lastObservedTime") or e.get("lastTimestamp") or e.get("eventTime")
+    last = str(series.get("lastObservedTime") or e.get("lastTimestamp") or e.get("eventTime")
                or e.get("firstTimestamp") or "")
+    return last[:19], str(e.get("eventTime") or "")
 
 
 def controller_of(obj: Mapping[str, Any]) -> str:

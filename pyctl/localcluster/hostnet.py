@@ -4,6 +4,7 @@
       ├─ veth pyvN-1 ── eth0 172.30.N.11 in netns pyctl-NAME-node-1 (the agent runs in it)
       └─ veth pyvN-2 ── eth0 172.30.N.12 in netns pyctl-NAME-node-2
     blackhole 10.244.0.0/16          pod traffic that reaches the host goes nowhere
+    blackhole 10.96.0.0/16           and so does Service (ClusterIP) traffic
 
 A node netns has no default route: nothing in it can reach beyond the bridge. The agent's
 CNI bridge (`pyctl0`) and the ip_forward it needs live inside the node netns, so the host's
@@ -68,8 +69,9 @@ def ensure_bridge(c: Cluster) -> None:
     if f" {c.host_ip}/" not in ip("-4", "-o", "addr", "show", "dev", c.bridge).stdout:
         ip("addr", "add", f"{c.host_ip}/{c.prefixlen}", "dev", c.bridge)
     ip("link", "set", c.bridge, "up")
-    if ip("route", "show", "type", "blackhole", c.cluster_cidr).stdout.strip() == "":
-        ip("route", "add", "blackhole", c.cluster_cidr)
+    for cidr in (c.cluster_cidr, c.service_cidr):
+        if ip("route", "show", "type", "blackhole", cidr).stdout.strip() == "":
+            ip("route", "add", "blackhole", cidr)
     if not c.forward_rule and _forward_may_drop():
         subprocess.run(["iptables", "-I", *_forward_rule(c)], check=True, capture_output=True)
         c.forward_rule = True
@@ -101,8 +103,9 @@ def remove_bridge(c: Cluster) -> None:
     if c.forward_rule:
         subprocess.run(["iptables", "-D", *_forward_rule(c)], capture_output=True)
         c.forward_rule = False
-    if ip("route", "show", "type", "blackhole", c.cluster_cidr).stdout.strip():
-        ip("route", "del", "blackhole", c.cluster_cidr, check=False)
+    for cidr in (c.cluster_cidr, c.service_cidr):
+        if ip("route", "show", "type", "blackhole", cidr).stdout.strip():
+            ip("route", "del", "blackhole", cidr, check=False)
     if _link_exists(c.bridge):
         ip("link", "del", c.bridge)
 

@@ -89,6 +89,7 @@ def components(c: Cluster, join: list[str] | None = None) -> list[Component]:
         Component("controlplane", f"127.0.0.1:{c.api_port}",
                   [*_python("controlplane"), "--etcd-servers", etcd, "--listen", f"127.0.0.1:{c.api_port}",
                    "--gateway-listen", f"{c.host_ip}:{c.gateway_port}", "--cluster-cidr", c.cluster_cidr,
+                   "--service-cluster-ip-range", c.service_cidr,
                    # Nothing listens beyond loopback and the cluster's own bridge.
                    "--gateway-join-listen", f"{c.host_ip}:{c.gateway_port + 1}",
                    *security.controlplane_flags(c), *c.controlplane_args],

@@ -79,6 +79,12 @@ class Cluster:
         return str(ipaddress.ip_network(self.subnet)[1])
 
     @property
+    def service_cidr(self) -> str:
+        """The ClusterIP range, one per cluster CIDR: 10.96/16 beside 10.244/16, 10.97/16 beside
+        10.245/16, ... (derived, so records written before it existed get one too)."""
+        return service_cidr_for(self.cluster_cidr)
+
+    @property
     def prefixlen(self) -> int:
         return ipaddress.ip_network(self.subnet).prefixlen
 
@@ -105,6 +111,11 @@ class Cluster:
         tmp = self.dir / "cluster.json.tmp"
         tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
         tmp.replace(self.dir / "cluster.json")
+
+
+def service_cidr_for(cluster_cidr: str) -> str:
+    second = ipaddress.ip_network(cluster_cidr).network_address.packed[1]
+    return f"10.{96 + second - 244}.0.0/16"
 
 
 def check_name(name: str) -> str:
@@ -188,7 +199,8 @@ def allocate(name: str, nodes: int, controlplane_args: list[str], secure: bool =
 
     subnets = {c.subnet for c in others}
     index = next((i for i in range(1, 255) if free(NODE_SUBNETS.format(i), subnets)), None)
-    cidr = next((c for c in CLUSTER_CIDRS if free(c, {o.cluster_cidr for o in others})), None)
+    cidr = next((c for c in CLUSTER_CIDRS if free(c, {o.cluster_cidr for o in others})
+                 and free(service_cidr_for(c), {o.service_cidr for o in others})), None)
     if index is None or cidr is None:
         raise CommandError("no free address range for another cluster (172.30.N.0/24 and 10.244-254.0.0/16 "
                            "are all in use by host routes or other clusters)")

@@ -172,7 +172,7 @@ def markers(c: Cluster) -> list[str]:
     """Strings only this cluster's leftovers would contain."""
     net = ipaddress.ip_network(c.subnet)
     return [str(c.dir), c.bridge, f"pyv{c.index}-", f"{c.name}-node-", str(net.network_address)[:-1],
-            c.cluster_cidr, *(n.cgroup_parent for n in c.nodes)]
+            c.cluster_cidr, c.service_cidr, *(n.cgroup_parent for n in c.nodes)]
 
 
 # -- the cluster -------------------------------------------------------------------------------
@@ -319,6 +319,27 @@ def test_pod_on_another_node_answers_by_pod_ip(env: Env) -> None:
     body = eventually(lambda: env.run(*nsenter(here), sys.executable, "-c", fetch, target["status"]["podIP"],
                                       source, check=False).stdout, timeout=60)
     assert "pyctl demo" in body
+
+
+def test_pods_reach_a_service_by_cluster_ip_and_name_from_every_node(env: Env) -> None:
+    env.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+               "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    ip = json.loads(env.pyctl("get", "svc", "web", "-o", "json").stdout)["spec"]["clusterIP"]
+    assert ipaddress.ip_address(ip) in ipaddress.ip_network(env.cluster.service_cidr)
+    pods = env.ready_pods()
+    count = lambda: sum(len(s.get("addresses") or []) for s in json.loads(  # noqa: E731
+        env.pyctl("get", "endpoints", "web", "-o", "json").stdout).get("subsets") or [])
+    eventually(lambda: count() == len(pods), timeout=60)
+    fetch = ("import http.client, sys\nfor _ in range(6):\n c = http.client.HTTPConnection(sys.argv[1], 80, "
+             "timeout=3); c.request('GET', '/'); print(c.getresponse().status)")
+    for p in pods:  # from inside each pod: half or more of the answers come from other nodes
+        node = next(n for n in env.cluster.nodes if n.name == p["spec"]["nodeName"])
+        netns = Path(node.state_dir) / "runtime" / "pods" / p["metadata"]["uid"] / "ns" / "net"
+        eventually(lambda: env.run("nsenter", f"--net={netns}", "--", sys.executable, "-c", fetch, ip,
+                                   check=False).stdout.split() == ["200"] * 6, timeout=60)
+    # busybox nslookup tries every search domain and exits 1 when any is NXDOMAIN: read its answer.
+    out = env.pyctl("exec", pods[0]["metadata"]["name"], "--", "nslookup", "web", check=False).stdout
+    assert f"Name:\tweb.default.svc.cluster.local\nAddress: {ip}" in out, out
 
 
 def test_scale_to_five(env: Env) -> None:

@@ -86,6 +86,10 @@ async def test_a_pod_shows_scheduled_created_started_then_killing_in_describe(cl
         assert rows[("Normal", "Scheduled", "default-scheduler")].startswith("Successfully assigned default/web-1")
         assert rows[("Normal", "Created", "pyctl-agent")] == "Created container web"
         assert rows[("Normal", "Started", "pyctl-agent")] == "Started container web"
+        # In the order they happened, though all three fall in the same second.
+        reasons = [t[1] for t in table if len(t) == 5]
+        assert reasons.index("Scheduled") < reasons.index("Created") < reasons.index("Started")
+        assert started["eventTime"].endswith("Z") and len(started["eventTime"]) == len("2026-01-01T00:00:00.000000Z")
 
         assert (await client.request("DELETE", f"{PODS}/web-1"))[0] == 200
         killing = await wait_until(lambda: event(client, "web-1", "Killing"), timeout=20)

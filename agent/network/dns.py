@@ -1,0 +1,188 @@
+"""Cluster DNS on each node: A records for Services, from the agent's ServiceTable.
+
+A small responder on the node's pod-bridge gateway address, port 53, UDP and TCP (the
+address pods' /etc/resolv.conf names, see `resolv_conf`). It answers
+`<service>.<namespace>.svc.cluster.local` with the ClusterIP, or for a headless Service
+with its ready endpoint IPs; any other name in cluster.local is NXDOMAIN and every other
+name REFUSED: it forwards nothing, so no query ever leaves the machine. Only what a
+resolver needs is parsed (one question, no EDNS answers); anything malformed is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import socket
+import struct
+import threading
+
+from pyctl_proto import node_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+DOMAIN = "cluster.local"
+TTL = 5  # seconds: a moved ClusterIP never happens, but endpoints of headless Services do
+A, AAAA, IN = 1, 28, 1
+NOERROR, FORMERR, NXDOMAIN, REFUSED = 0, 1, 3, 5
+IP_FREEBIND = 15  # bind before the bridge has its address (it appears with the first pod)
+CLONE_NEWNET = 0x40000000
+MAX_TCP = 4096
+
+
+def resolv_conf(nameserver: str, namespace: str) -> str:
+    """A pod's /etc/resolv.conf under dnsPolicy ClusterFirst, as the kubelet writes it."""
+    return (f"nameserver {nameserver}\n"
+            f"search {namespace}.svc.{DOMAIN} svc.{DOMAIN} {DOMAIN}\n"
+            "options ndots:5\n")
+
+
+def parse_query(data: bytes) -> tuple[int, int, str, int, bytes]:
+    """(id, flags, lowercase name, qtype, question bytes) of a query; ValueError if malformed."""
+    if len(data) < 12:
+        raise ValueError("short header")
+    qid, flags, qdcount = struct.unpack("!HHH", data[:6])
+    if qdcount != 1 or flags & 0x8000:
+        raise ValueError("not a single-question query")
+    labels, i = [], 12
+    while True:
+        if i >= len(data):
+            raise ValueError("truncated name")
+        n = data[i]
+        if n == 0:
+            i += 1
+            break
+        if n & 0xC0 or i + 1 + n > len(data):
+            raise ValueError("bad label")
+        labels.append(data[i + 1:i + 1 + n].decode("ascii", "replace").lower())
+        i += 1 + n
+    if i + 4 > len(data):
+        raise ValueError("truncated question")
+    qtype, _qclass = struct.unpack("!HH", data[i:i + 4])
+    return qid, flags, ".".join(labels), qtype, data[12:i + 4]
+
+
+def lookup(table: pb.ServiceTable | None, name: str) -> tuple[int, list[str]]:
+    """(rcode, IPv4 addresses) for `name` (no trailing dot)."""
+    if name != DOMAIN and not name.endswith("." + DOMAIN):
+        return REFUSED, []
+    parts = name[: -len(DOMAIN) - 1].split(".") if name != DOMAIN else []
+    if len(parts) != 3 or parts[2] != "svc":
+        return NXDOMAIN, []
+    svc_name, namespace = parts[0], parts[1]
+    for svc in (table.services if table is not None else []):
+        if svc.name == svc_name and svc.namespace == namespace:
+            if svc.cluster_ip != "None":
+                return NOERROR, [svc.cluster_ip]
+            return NOERROR, sorted({b.ip for p in svc.ports for b in p.backends})
+    return NXDOMAIN, []
+
+
+def respond(table: pb.ServiceTable | None, query: bytes) -> bytes | None:
+    """The response to one query message; None to drop it (not even a header to answer)."""
+    try:
+        qid, flags, name, qtype, question = parse_query(query)
+    except ValueError:
+        if len(query) >= 2:  # a header we can echo: say FORMERR
+            return struct.pack("!HHHHHH", struct.unpack("!H", query[:2])[0], 0x8000 | FORMERR, 0, 0, 0, 0)
+        return None
+    rcode, ips = lookup(table, name)
+    answers = [ip for ip in ips if qtype == A]  # AAAA etc. of a known name: NOERROR, no data
+    rd = flags & 0x0100
+    header = struct.pack("!HHHHHH", qid, 0x8000 | 0x0400 | rd | rcode, 1, len(answers), 0, 0)
+    records = b"".join(struct.pack("!HHHIH", 0xC00C, A, IN, TTL, 4) + socket.inet_aton(ip) for ip in answers)
+    return header + question + records
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, server: "DnsServer") -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[override]
+        reply = respond(self.server.table, data)
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+
+def _socket(kind: int, address: str, port: int, netns: str | None) -> socket.socket:
+    """A bound socket, made in `netns` when given: a socket belongs to the namespace of the
+    thread that creates it, so a short-lived thread enters it (setns is per thread)."""
+    result: list[socket.socket | BaseException] = []
+
+    def make() -> None:
+        try:
+            if netns:  # os.setns only exists from Python 3.12: call libc's
+                libc = ctypes.CDLL(None, use_errno=True)
+                with open(netns) as f:
+                    if libc.setns(f.fileno(), CLONE_NEWNET) != 0:
+                        raise OSError(ctypes.get_errno(), f"setns {netns}")
+            s = socket.socket(socket.AF_INET, kind)
+            s.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((address, port))
+            if kind == socket.SOCK_STREAM:
+                s.listen(64)
+            s.setblocking(False)
+            result.append(s)
+        except BaseException as exc:  # handed to the caller
+            result.append(exc)
+
+    t = threading.Thread(target=make, name="dns-socket")  # a fresh thread: it exits in the netns
+    t.start()
+    t.join()
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
+class DnsServer:
+    """Serves the latest ServiceTable on `address`:`port` (UDP and TCP) until stopped."""
+
+    def __init__(self, address: str, port: int = 53, netns: str | None = None) -> None:
+        self.address, self.port, self.netns = address, port, netns
+        self.table: pb.ServiceTable | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.AbstractServer | None = None
+
+    def update(self, table: pb.ServiceTable) -> None:
+        self.table = table
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        udp = _socket(socket.SOCK_DGRAM, self.address, self.port, self.netns)
+        tcp = _socket(socket.SOCK_STREAM, self.address, self.port, self.netns)
+        self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=udp)
+        self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp)
+        log.info("cluster DNS on %s:%d", self.address, self.port)
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for _ in range(16):  # a few queries per connection, then close: bounded
+                size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 10))[0]
+                if size > MAX_TCP:
+                    break
+                reply = respond(self.table, await asyncio.wait_for(reader.readexactly(size), 10))
+                if reply is None:
+                    break
+                writer.write(struct.pack("!H", len(reply)) + reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def stop(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        if self._tcp is not None:
+            self._tcp.close()
+            await self._tcp.wait_closed()
+            self._tcp = None

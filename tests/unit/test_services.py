@@ -1,0 +1,224 @@
+"""Pure parts of Services: ClusterIP picking, the gateway's table, proxy rules, env vars."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+from pyctl_proto import node_pb2 as pb
+
+from agent.network.serviceproxy import chain_name, cleanup_rules, our_chains, render
+from agent.serviceenv import service_env
+from controlplane.api.serviceip import keep_allocated, pick_free, wants_ip
+from controlplane.gateway.services import service_table
+
+
+def entry(name: str, ip: str, *ports: tuple[str, int, list[tuple[str, int]]], ns: str = "default",
+          proto: str = "TCP") -> pb.ServiceEntry:
+    return pb.ServiceEntry(namespace=ns, name=name, cluster_ip=ip, ports=[
+        pb.ServicePortEntry(name=pn, protocol=proto, port=p, backends=[pb.ServiceBackend(ip=i, port=bp)
+                                                                       for i, bp in be])
+        for pn, p, be in ports])
+
+
+# -- allocation ------------------------------------------------------------------------------
+
+def test_pick_free_never_returns_network_broadcast_or_used():
+    net = ipaddress.ip_network("10.96.0.0/29")
+    used: set[str] = set()
+    for seed in range(6):
+        ip = pick_free(net, used, random.Random(seed))
+        assert ip is not None and ip not in used
+        used.add(ip)
+    assert used == {f"10.96.0.{i}" for i in range(1, 7)}
+    assert pick_free(net, used, random.Random(0)) is None
+
+
+def test_which_services_get_an_ip():
+    assert wants_ip({"spec": {"type": "ClusterIP"}})
+    assert wants_ip({"spec": {"type": "NodePort"}})
+    assert not wants_ip({"spec": {"type": "ClusterIP", "clusterIP": "None"}})
+    assert not wants_ip({"spec": {"type": "ExternalName"}})
+
+
+def test_update_without_cluster_ip_keeps_the_allocated_one():
+    old = {"spec": {"type": "ClusterIP", "clusterIP": "10.96.0.5", "clusterIPs": ["10.96.0.5"]}}
+    new = {"spec": {"type": "ClusterIP", "ports": [{"port": 81}]}}
+    keep_allocated(old, new)
+    assert new["spec"]["clusterIP"] == "10.96.0.5" and new["spec"]["clusterIPs"] == ["10.96.0.5"]
+
+
+# -- the gateway's table -----------------------------------------------------------------------
+
+def test_table_has_ready_backends_per_named_port_and_skips_external_names():
+    services = [
+        {"metadata": {"namespace": "default", "name": "web"},
+         "spec": {"clusterIP": "10.96.0.10", "ports": [{"name": "http", "port": 80, "protocol": "TCP"},
+                                                        {"name": "dns", "port": 53, "protocol": "UDP"}]}},
+        {"metadata": {"namespace": "default", "name": "ext"},
+         "spec": {"type": "ExternalName", "externalName": "example.invalid"}},
+    ]
+    eps = {"default/web": {"subsets": [{
+        "addresses": [{"ip": "10.244.1.3"}, {"ip": "10.244.1.2"}], "notReadyAddresses": [{"ip": "10.244.1.9"}],
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "dns", "port": 53, "protocol": "UDP"}]}]}}
+    t = service_table(services, eps.get, "10.96.0.0/16")
+    assert t.service_cidr == "10.96.0.0/16"
+    assert [s.name for s in t.services] == ["web"]
+    http, dns = t.services[0].ports
+    assert [(b.ip, b.port) for b in http.backends] == [("10.244.1.2", 8080), ("10.244.1.3", 8080)]
+    assert (dns.protocol, [(b.ip, b.port) for b in dns.backends]) == ("UDP", [("10.244.1.2", 53), ("10.244.1.3", 53)])
+
+
+# -- proxy rules -------------------------------------------------------------------------------
+
+def test_rules_balance_evenly_and_dnat_each_backend():
+    backends = [("10.244.1.2", 8080), ("10.244.1.3", 8080), ("10.244.2.2", 8080)]
+    rules = render(pb.ServiceTable(services=[entry("web", "10.96.0.10", ("http", 80, backends))]))
+    svc = chain_name("SVC", "default", "web", "http", "tcp")
+    assert rules.startswith("*nat\n") and rules.endswith("COMMIT\n")
+    assert (f"-A PYCTL-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 "
+            f'-m comment --comment "default/web:http cluster IP" -j {svc}') in rules
+    jumps = [line for line in rules.splitlines() if line.startswith(f"-A {svc} ")]
+    assert ["--probability 0.3333333333" in jumps[0], "--probability 0.5000000000" in jumps[1],
+            "statistic" not in jumps[2]] == [True, True, True]
+    for ip, port in backends:
+        assert f"-j DNAT --to-destination {ip}:{port}" in rules
+    assert "-j MASQUERADE" in rules and rules.count("-j PYCTL-MARK-MASQ") == 3
+
+
+def test_snat_to_the_bridge_address_so_backends_on_other_nodes_can_answer():
+    table = pb.ServiceTable(services=[entry("web", "10.96.0.10", ("http", 80, [("10.244.2.3", 8080)]))])
+    rules = render(table, source="10.244.1.1")
+    assert "-j SNAT --to-source 10.244.1.1" in rules and "MASQUERADE" not in rules
+
+
+def test_headless_and_backendless_ports_get_no_rules_and_stale_chains_are_deleted():
+    stale = chain_name("SVC", "default", "gone", "", "tcp")
+    rules = render(pb.ServiceTable(services=[entry("db", "None", ("", 5432, [("10.244.1.2", 5432)])),
+                                             entry("idle", "10.96.0.11", ("", 80, []))]),
+                   existing={stale, "PYCTL-SERVICES"})
+    assert "-A PYCTL-SERVICES" not in rules and "DNAT" not in rules
+    assert f":{stale} - [0:0]" in rules and f"-X {stale}" in rules
+    assert "-X PYCTL-SERVICES" not in rules
+
+
+def test_chain_names_fit_iptables_and_udp_is_matched_as_udp():
+    long = "x" * 63
+    assert len(chain_name("SEP", long, long, long, "tcp", "10.244.1.2", "8080")) <= 28
+    rules = render(pb.ServiceTable(services=[entry("dns", "10.96.0.53", ("dns", 53, [("10.244.1.2", 53)]),
+                                                   proto="UDP")]))
+    assert "-p udp -m udp --dport 53" in rules
+
+
+def test_cleanup_deletes_exactly_our_chains():
+    saved = ":PREROUTING ACCEPT [0:0]\n:PYCTL-SERVICES - [0:0]\n:KUBE-SERVICES - [0:0]\n:PYCTL-SVC-AB - [0:0]\n"
+    assert our_chains(saved) == {"PYCTL-SERVICES", "PYCTL-SVC-AB"}
+    out = cleanup_rules(our_chains(saved))
+    assert "-X PYCTL-SVC-AB" in out and "KUBE" not in out and "PREROUTING" not in out
+
+
+# -- env vars ------------------------------------------------------------------------------------
+
+def test_service_env_as_the_kubelet_writes_it():
+    table = pb.ServiceTable(services=[
+        entry("my-app", "10.96.0.10", ("http", 80, []), ("metrics", 9090, [])),
+        entry("headless", "None", ("", 80, [])),
+        entry("elsewhere", "10.96.0.12", ("", 80, []), ns="other"),
+    ])
+    env = service_env(table, {"metadata": {"namespace": "default"}, "spec": {}})
+    assert env == {
+        "MY_APP_SERVICE_HOST": "10.96.0.10", "MY_APP_SERVICE_PORT": "80",
+        "MY_APP_SERVICE_PORT_HTTP": "80", "MY_APP_SERVICE_PORT_METRICS": "9090",
+        "MY_APP_PORT": "tcp://10.96.0.10:80",
+        "MY_APP_PORT_80_TCP": "tcp://10.96.0.10:80", "MY_APP_PORT_80_TCP_PROTO": "tcp",
+        "MY_APP_PORT_80_TCP_PORT": "80", "MY_APP_PORT_80_TCP_ADDR": "10.96.0.10",
+        "MY_APP_PORT_9090_TCP": "tcp://10.96.0.10:9090", "MY_APP_PORT_9090_TCP_PROTO": "tcp",
+        "MY_APP_PORT_9090_TCP_PORT": "9090", "MY_APP_PORT_9090_TCP_ADDR": "10.96.0.10",
+    }
+    assert service_env(table, {"metadata": {"namespace": "default"}, "spec": {"enableServiceLinks": False}}) == {}
+
+
+def test_container_env_overrides_and_expands_service_vars():
+    from agent.podconfig import container_env
+    pod = {"metadata": {"namespace": "default", "uid": "u"}, "spec": {}}
+    container = {"env": [{"name": "URL", "value": "http://$(WEB_SERVICE_HOST)"},
+                         {"name": "WEB_SERVICE_PORT", "value": "override"}]}
+    env = dict(container_env(pod, container, {}, services={"WEB_SERVICE_HOST": "10.96.0.10",
+                                                         "WEB_SERVICE_PORT": "80"}))
+    assert env["URL"] == "http://10.96.0.10" and env["WEB_SERVICE_PORT"] == "override"
+
+
+# -- cluster DNS -------------------------------------------------------------------------------
+
+def dns_query(name: str, qtype: int = 1, qid: int = 0x1234) -> bytes:
+    import struct
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + labels + struct.pack("!HH", qtype, 1)
+
+
+def dns_answer(reply: bytes) -> tuple[int, int, list[str]]:
+    """(id, rcode, A addresses) of a response to one of our queries."""
+    import socket
+    import struct
+    qid, flags, qdcount, ancount = struct.unpack("!HHHH", reply[:8])
+    i = reply.index(b"\0", 12) + 5 if qdcount else 12
+    ips = []
+    for _ in range(ancount):
+        ips.append(socket.inet_ntoa(reply[i + 12:i + 16]))
+        i += 16
+    return qid, flags & 0xF, ips
+
+
+DNS_TABLE = pb.ServiceTable(services=[
+    entry("web", "10.96.0.10", ("http", 80, [("10.244.1.2", 8080)])),
+    entry("db", "None", ("", 5432, [("10.244.1.5", 5432), ("10.244.1.4", 5432)])),
+])
+
+
+def test_dns_answers_services_and_refuses_the_rest():
+    from agent.network.dns import respond
+    assert dns_answer(respond(DNS_TABLE, dns_query("web.default.svc.cluster.local"))) == (0x1234, 0, ["10.96.0.10"])
+    assert dns_answer(respond(DNS_TABLE, dns_query("WEB.Default.svc.cluster.local"))) == (0x1234, 0, ["10.96.0.10"])
+    assert dns_answer(respond(DNS_TABLE, dns_query("db.default.svc.cluster.local")))[2] == ["10.244.1.4", "10.244.1.5"]
+    assert dns_answer(respond(DNS_TABLE, dns_query("web.default.svc.cluster.local", qtype=28))) == (0x1234, 0, [])
+    assert dns_answer(respond(DNS_TABLE, dns_query("web.other.svc.cluster.local")))[1] == 3  # NXDOMAIN
+    assert dns_answer(respond(DNS_TABLE, dns_query("web.default.svc.cluster.local.default.svc.cluster.local")))[1] == 3
+    assert dns_answer(respond(DNS_TABLE, dns_query("example.com")))[1] == 5  # REFUSED: nothing is forwarded
+    assert dns_answer(respond(DNS_TABLE, b"\x12\x34\x01"))[:2] == (0x1234, 1)  # FORMERR
+    assert respond(DNS_TABLE, b"\x12") is None
+
+
+def test_resolv_conf_for_cluster_first_pods():
+    from agent.network.dns import resolv_conf
+    assert resolv_conf("10.244.1.1", "shop") == ("nameserver 10.244.1.1\n"
+                                                 "search shop.svc.cluster.local svc.cluster.local cluster.local\n"
+                                                 "options ndots:5\n")
+
+
+async def test_dns_server_answers_over_udp_and_tcp_on_loopback():
+    import asyncio
+    import socket
+    import struct
+
+    from agent.network.dns import DnsServer
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = DnsServer("127.0.0.1", port)
+    server.update(DNS_TABLE)
+    await server.start()
+    try:
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.setblocking(False)
+            await loop.sock_sendto(u, dns_query("web.default.svc.cluster.local"), ("127.0.0.1", port))
+            reply = await asyncio.wait_for(loop.sock_recv(u, 512), 5)
+        assert dns_answer(reply)[2] == ["10.96.0.10"]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        q = dns_query("db.default.svc.cluster.local")
+        writer.write(struct.pack("!H", len(q)) + q)
+        size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 5))[0]
+        assert dns_answer(await reader.readexactly(size))[2] == ["10.244.1.4", "10.244.1.5"]
+        writer.close()
+    finally:
+        await server.stop()
