@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from .network.cni import NetworkConfig
     from .runtime.runc import RuncRuntime
 
+from .nodeinfo import parse_reserved
+
 EXAMPLES = """\
 examples:
   # a simulated node (nothing runs; for tests and scale benchmarks)
@@ -63,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "localhost:5000=http://172.30.1.1:5000 (repeatable)")
     p.add_argument("--cgroup-parent", default="pyctl",
                    help="cgroup (v1, every controller) under which pods are created (default %(default)s)")
+    p.add_argument("--system-reserved", default="cpu=100m,memory=256Mi", metavar="cpu=Q,memory=Q",
+                   help="kept from pods for the OS and the agent: allocatable = capacity - this "
+                        "(runc runtime; default %(default)s)")
     p.add_argument("--agent-listen", default="0.0.0.0:10250",
                    help="where the agent serves logs and exec to the API server, HOST:PORT "
                         "(default %(default)s, the kubelet's port)")
@@ -78,6 +83,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     check_join_flags(p, args)
     args.registry_mirror = dict(parse_mirror(p, m) for m in args.registry_mirror)
+    try:
+        args.system_reserved = parse_reserved(args.system_reserved)
+    except ValueError as exc:
+        p.error(f"--system-reserved: {exc}")
     if ":" not in args.server:
         args.server += ":7443"
     for flag, value in (("--pod-cidr", args.pod_cidr), ("--cluster-cidr", args.cluster_cidr)):
@@ -206,7 +215,8 @@ async def run(args: argparse.Namespace) -> int:
     if dns is not None:
         runtime.cluster_dns = dns.address
 
-    agent = Agent(args.server, local_registration(args.node_name, runtime.version, host_ip), runtime,
+    agent = Agent(args.server, local_registration(args.node_name, runtime.version, host_ip,
+                                                      reserved=args.system_reserved), runtime,
                   host_ip=host_ip, listen=args.agent_listen, pod_cidr=args.pod_cidr,
                   learn_pod_cidr=not args.pod_cidr,
                   on_pod_cidr=None if args.pod_cidr else pod_network_setter(runtime, net, args.cluster_cidr),

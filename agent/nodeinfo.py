@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from pyctl_proto import node_pb2 as pb
 
+from .runtime.bundle import quantity
+
 AGENT_VERSION = "v1.30.0-pyctl.0.1"  # kubelet-style, so version-parsing clients are happy
 
 HOLLOW_CAPACITY = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "100Gi"}
@@ -75,12 +77,36 @@ def hollow_registration(node_name: str, runtime_version: str, host_ip: str = "12
         machine_id=ident, boot_id=ident, kernel_version="hollow", os_image="pyctl hollow node")
 
 
-def local_registration(node_name: str, runtime_version: str, host_ip: str, agent_port: int = 0) -> NodeRegistration:
-    """This machine as it is: CPUs, memory, kernel, OS image, machine id."""
+def parse_reserved(text: str) -> dict[str, str]:
+    """`cpu=100m,memory=256Mi` (the kubelet's --system-reserved form); ValueError names the bad part."""
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or name not in ("cpu", "memory", "pods"):
+            raise ValueError(f"{part!r}: expected cpu=QUANTITY, memory=QUANTITY or pods=N")
+        quantity(value)  # raises ValueError on a bad quantity
+        out[name] = value
+    return out
+
+
+def allocatable(capacity: dict[str, str], reserved: dict[str, str]) -> dict[str, str]:
+    """Capacity minus what the operator keeps for the system (never below zero)."""
+    out = dict(capacity)
+    for name, value in reserved.items():
+        if name in capacity:
+            left = max(quantity(capacity[name]) - quantity(value), 0)
+            out[name] = f"{int(left * 1000)}m" if name == "cpu" else str(int(left))
+    return out
+
+
+def local_registration(node_name: str, runtime_version: str, host_ip: str, agent_port: int = 0,
+                       reserved: dict[str, str] | None = None) -> NodeRegistration:
+    """This machine as it is: CPUs, memory, kernel, OS image, machine id; allocatable is the
+    capacity minus `reserved` (for the OS, the agent and conmon)."""
     capacity = {"cpu": str(os.cpu_count() or 1), "memory": _memory(), "pods": "110"}
     return NodeRegistration(
         node_name=node_name, addresses=[("InternalIP", host_ip), ("Hostname", socket.gethostname())],
-        capacity=capacity, allocatable=dict(capacity), runtime_version=runtime_version,
+        capacity=capacity, allocatable=allocatable(capacity, reserved or {}), runtime_version=runtime_version,
         agent_port=agent_port, machine_id=_read("/etc/machine-id"),
         boot_id=_read("/proc/sys/kernel/random/boot_id"), kernel_version=platform.release(),
         os_image=_os_image())
