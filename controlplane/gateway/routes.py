@@ -80,15 +80,24 @@ class NodeNetworks:
     def _changed(self, node: Obj) -> None:
         name = node["metadata"]["name"]
         entry = node_network(node)
-        if self._table.get(name) != entry:
+        old = self._table.get(name)
+        if old != entry:
             self._table[name] = entry
-            self._notify()
+            self._notify(name, old, entry)
 
     def _deleted(self, node: Obj) -> None:
-        if self._table.pop(node["metadata"]["name"], None) is not None:
-            self._notify()
+        name = node["metadata"]["name"]
+        old = self._table.pop(name, None)
+        if old is not None:
+            self._notify(name, old, None)
 
-    def _notify(self) -> None:
-        self._routes = None
-        for changed in list(self._listeners.values()):
-            changed()
+    def _notify(self, name: str, old: tuple[str, str] | None, new: tuple[str, str] | None) -> None:
+        """Tell the sessions whose view changed: everyone when the node is (or was) a route,
+        else only the node itself (its own podCIDR). 500 hollow nodes getting podCIDRs used to
+        wake all 500 sessions 500 times over."""
+        if any(e is not None and routable(*e, self._cluster) for e in (old, new)):
+            self._routes = None
+            for changed in list(self._listeners.values()):
+                changed()
+        elif name in self._listeners:
+            self._listeners[name]()
