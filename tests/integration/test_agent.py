@@ -49,6 +49,19 @@ async def test_restart_policy_always_restarts_and_never_ends_the_pod(client, api
         await wait_until(restarted_twice, timeout=15)
         assert (await get_pod(client, "crashing"))["status"]["phase"] == "Running"
 
+        # CrashLoopBackOff: each restart waits twice as long as the one before, up to the cap.
+        worker = next(w for w in agents[0].pods.workers.values() if w.ref.name == "crashing")
+        delays: list[float] = []
+
+        def record() -> bool:
+            d = worker.backoff.get("c")
+            if d is not None and (not delays or d != delays[-1]):
+                delays.append(d)
+            return bool(delays) and delays[-1] >= 1.0
+        await wait_until(record, timeout=20, interval=0.01)
+        assert delays == sorted(delays) and delays[-1] == 1.0  # AGENT_OPTS: base 0.2 s, max 1 s
+        assert all(b == min(1.0, 2 * a) for a, b in zip(delays, delays[1:]))
+
         async def phase(name, want):
             return (await get_pod(client, name))["status"]["phase"] == want
         await wait_until(lambda: phase("done", "Succeeded"), timeout=10)
