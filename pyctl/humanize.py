@@ -5,15 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Mapping
 
-
-def parse_time(value: str | None) -> dt.datetime | None:
-    """An RFC 3339 timestamp from the API (with `Z` or an offset, with or without fraction)."""
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+from controlplane.machinery.meta import parse_time
 
 
 def human_duration(seconds: float) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..client import ApiClient, ApiError, Conflict, Informer, NotFound
 from ..client.kinds import LEASES, NODES, PODS
+from ..machinery.meta import now_rfc3339, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +51,6 @@ class NodeLifecycleConfig:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _fmt(t: dt.datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def ready_condition(node: Obj) -> Obj | None:
@@ -160,7 +148,7 @@ class NodeLifecycleController:
                                       "the node agent stopped renewing its lease")
             if taint is None:
                 await self._set_taint(node, add=True)
-            await self._lost_pods(name, _parse((taint or {}).get("timeAdded")))
+            await self._lost_pods(name, parse_time((taint or {}).get("timeAdded")))
             return
         if ready is not None and ready.get("status") == "Unknown" and ready.get("reason") == UNKNOWN_REASON:
             log.info("node %s: lease renewed again; marking it Ready", name)
@@ -173,7 +161,7 @@ class NodeLifecycleController:
     async def _set_ready(self, node: Obj, status: str, reason: str, message: str) -> None:
         fresh = await self.client.get(NODES, node["metadata"]["name"])
         conds = fresh.setdefault("status", {}).setdefault("conditions", [])
-        now = _fmt(_now())
+        now = now_rfc3339(_now())
         cond = next((c for c in conds if c.get("type") == "Ready"), None)
         if cond is None:
             cond = {"type": "Ready"}
@@ -191,7 +179,7 @@ class NodeLifecycleController:
         taints = [t for t in spec.get("taints") or [] if not (t.get("key") == UNREACHABLE and
                                                                 t.get("effect") == "NoExecute")]
         if add:
-            taints.append({"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": _fmt(_now())})
+            taints.append({"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": now_rfc3339(_now())})
         if taints:
             spec["taints"] = taints
         else:
@@ -220,7 +208,7 @@ class NodeLifecycleController:
 
     async def _mark_pod_not_ready(self, pod: Obj) -> None:
         conds = pod.setdefault("status", {}).setdefault("conditions", [])
-        now = _fmt(_now())
+        now = now_rfc3339(_now())
         for c in conds:
             if c.get("type") == "Ready":
                 c.update(status="False", reason="NodeNotReady", lastTransitionTime=now,

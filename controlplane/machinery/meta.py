@@ -17,9 +17,14 @@ def now_rfc3339(at: dt.datetime | None = None) -> str:
 
 
 def parse_time(value: str | None) -> dt.datetime | None:
+    """An RFC 3339 timestamp from the API (`Z` or an offset, with or without a fraction);
+    None when absent or malformed."""
     if not value:
         return None
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def random_suffix(n: int = 5) -> str:

@@ -68,10 +68,7 @@ def human_duration(seconds: float) -> str:
 
 
 def _time(value: Any) -> dt.datetime | None:
-    try:
-        at = parse_time(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
+    at = parse_time(value) if isinstance(value, str) else None
     return _utc(at) if at is not None else None
 
 

@@ -13,6 +13,7 @@ import copy
 import datetime as dt
 from typing import Any
 
+from ...machinery.meta import parse_time
 from . import util
 
 Obj = dict[str, Any]
@@ -79,7 +80,7 @@ def timed_out(d: Obj, status: Obj, now: dt.datetime) -> bool:
         return False
     if cond.get("reason") == util.TIMED_OUT:
         return True
-    since = util.parse_time(cond.get("lastUpdateTime"))
+    since = parse_time(cond.get("lastUpdateTime"))
     return since is not None and since + dt.timedelta(seconds=int(d["spec"]["progressDeadlineSeconds"])) < now
 
 
@@ -134,7 +135,7 @@ def requeue_after(d: Obj, status: Obj, now: dt.datetime) -> float | None:
     cond = util.get_condition(status, "Progressing")
     if cond is None or cond.get("reason") in (util.TIMED_OUT, util.NEW_RS_AVAILABLE, util.PAUSED):
         return None
-    since = util.parse_time(cond.get("lastUpdateTime"))
+    since = parse_time(cond.get("lastUpdateTime"))
     if since is None:
         return None
     left = (since + dt.timedelta(seconds=int(d["spec"]["progressDeadlineSeconds"])) - now).total_seconds()

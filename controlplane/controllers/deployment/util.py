@@ -15,6 +15,8 @@ import json
 import math
 from typing import Any, Iterable
 
+from ...machinery.meta import parse_time
+
 Obj = dict[str, Any]
 
 HASH_LABEL = "pod-template-hash"
@@ -187,15 +189,6 @@ def _ready_condition(pod: Obj) -> Obj | None:
 def pod_ready(pod: Obj) -> bool:
     c = _ready_condition(pod)
     return c is not None and c.get("status") == "True"
-
-
-def parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def ready_since(pod: Obj) -> dt.datetime | None:
