@@ -9,29 +9,15 @@ the file is removed, and the container is killed and restarted.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-from typing import Any, AsyncIterator
-
-import pytest
+from typing import Any
 
 from agent.pods import PodConfig, PodManager
 
 from ..cluster import wait_until
 from .helpers import container, pod
-from .test_runtime import Node, pytestmark as runtime_marks
+from .test_runtime import Node, node, pytestmark as runtime_marks  # noqa: F401 (node: the fixture)
 
 pytestmark = runtime_marks
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
-    n = Node(tmp_path)
-    try:
-        yield n
-    finally:
-        await n.cleanup()
-        Path("/proc/sys/net/ipv4/ip_forward").write_text(forward)
 
 
 def status_of(pm: PodManager, p: dict[str, Any]) -> dict[str, Any]:
