@@ -27,7 +27,7 @@ from pyctl_proto import node_pb2_grpc
 
 from . import errors
 from .agentchannel import AgentTls, agent_channel
-from .nodeproxy import AgentProxy, bad, choose_container, flag, node_agent, status_error
+from .nodeproxy import AgentProxy, bad, choose_container, flag, handler_cancelled, node_agent, status_error
 from .paths import Target
 
 V5, V4 = "v5.channel.k8s.io", "v4.channel.k8s.io"
@@ -172,8 +172,7 @@ async def relay(ws: web.WebSocketResponse, address: str, start: pb.ExecStart, op
         except ConnectionError:
             pass  # the client went away: cancelling the call (below) stops the command
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
+            if handler_cancelled():
                 raise  # this handler is cancelled (server shutdown), not just the call
             # else the client went away and _client_input cancelled the call
         finally:

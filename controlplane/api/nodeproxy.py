@@ -36,6 +36,13 @@ _GRPC_TO_HTTP = {grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.INVALID_ARGUMEN
                  grpc.StatusCode.DEADLINE_EXCEEDED: 504}
 
 
+def handler_cancelled() -> bool:
+    """Whether the running handler itself is being cancelled (server shutdown), as opposed to
+    a CancelledError from an inner call a client's departure cancelled."""
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0
+
+
 def bad(message: str) -> errors.ApiError:
     return errors.ApiError(400, message, "BadRequest")
 

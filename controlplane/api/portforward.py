@@ -27,7 +27,7 @@ from pyctl_proto import node_pb2_grpc
 
 from .agentchannel import agent_channel
 from .exec import frame, unframe
-from .nodeproxy import AgentProxy, bad, node_agent
+from .nodeproxy import AgentProxy, bad, handler_cancelled, node_agent
 from .paths import Target
 from .portforward_spdy import SpdySession
 
@@ -154,8 +154,7 @@ class Relay:
         try:
             await ports
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
+            if handler_cancelled():
                 raise  # this handler is cancelled (server shutdown), not just the ports
             # else the client went away and _client cancelled the ports
         finally:
