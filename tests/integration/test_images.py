@@ -25,6 +25,7 @@ from agent.images.build import (LayerBuilder, OciImage, build_image, busybox_ima
 from agent.images.reference import InvalidReference
 from agent.images.registry import DOCKER_LIST, OCI_INDEX, sha256_digest
 from agent.images.unpack import UnpackError, unpack_layer
+from agent.runtime import overlay
 
 from ..cluster import free_port
 from ..images import Registry, TokenServer
@@ -154,11 +155,7 @@ async def test_overlay_mount_of_pulled_image(registry, store, tmp_path):
     ref = f"{registry.host}/test/layered:1"
     await push(ref, layered_image())
     img = await store.ensure(ref)
-    upper, work, merged = (tmp_path / "upper", tmp_path / "work", tmp_path / "merged")
-    for d in (upper, work, merged):
-        d.mkdir()
-    opts = f"lowerdir={':'.join(img.lowerdirs)},upperdir={upper},workdir={work}"
-    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)], check=True)
+    merged, upper = overlay.mount_rootfs(img.lowerdirs, tmp_path), tmp_path / "upper"  # as the runtime does
     try:
         assert not os.path.exists(merged / "etc/motd")          # whited out by the top layer
         assert sorted(os.listdir(merged / "opt/dir")) == ["b"]  # opaque: a and keep hidden
@@ -168,7 +165,7 @@ async def test_overlay_mount_of_pulled_image(registry, store, tmp_path):
         assert out == "b\n"
         assert (upper / "tmp/y").read_text() == "x\n"           # writes land in the container's upper
     finally:
-        subprocess.run(["umount", str(merged)], check=True)
+        overlay.unmount_rootfs(tmp_path, remove=False)
     # the shared layer dirs are untouched by the container's writes
     assert not os.path.exists(os.path.join(img.lowerdirs[-1], "tmp/y"))
 
@@ -179,11 +176,7 @@ async def test_demo_image_serves_http(registry, store, tmp_path):
     ref = f"{registry.host}/pyctl/demo:1.0"
     await push(ref, demo_image())
     img = await store.ensure(ref)
-    upper, work, merged = (tmp_path / "upper", tmp_path / "work", tmp_path / "merged")
-    for d in (upper, work, merged):
-        d.mkdir()
-    opts = f"lowerdir={':'.join(img.lowerdirs)},upperdir={upper},workdir={work}"
-    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)], check=True)
+    merged = overlay.mount_rootfs(img.lowerdirs, tmp_path)  # as the runtime does
     port = free_port()
     cmd = [a.replace("8080", f"127.0.0.1:{port}") for a in img.config.cmd]  # host netns: loopback only
     proc = subprocess.Popen(["chroot", str(merged), *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -200,7 +193,7 @@ async def test_demo_image_serves_http(registry, store, tmp_path):
     finally:
         proc.kill()
         proc.wait()
-        subprocess.run(["umount", str(merged)], check=True)
+        overlay.unmount_rootfs(tmp_path, remove=False)
 
 
 @needs_root
