@@ -16,7 +16,7 @@ import contextlib
 import logging
 from typing import Any, Hashable
 
-from ..client import AlreadyExists, ApiClient, Conflict, Forbidden, Informer, NotFound
+from ..client import AlreadyExists, ApiClient, Forbidden, Informer, NotFound
 from ..client.kinds import PODS, resource
 from ..client.urls import object_key, split_key
 from ..machinery.selectors import LabelSelector, SelectorError, label_selector_from_spec
@@ -168,7 +168,7 @@ class EndpointsController:
         self.services = Informer(client, SERVICES)
         self.pods = Informer(client, PODS)
         self.endpoints = Informer(client, ENDPOINTS)
-        self.queue = WorkQueue("endpoints")
+        self.queue = WorkQueue("endpoints", conflict_retry=CONFLICT_RETRY)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -236,14 +236,6 @@ class EndpointsController:
     # -- sync ---------------------------------------------------------------------------------
 
     async def sync(self, key: Hashable) -> None:
-        try:
-            await self._sync(key)
-        except Conflict:
-            # Someone wrote the object between our read and our write: an ordinary race,
-            # settled by looking again shortly (not a failure worth a warning).
-            self.queue.add_after(key, CONFLICT_RETRY)
-
-    async def _sync(self, key: Hashable) -> None:
         namespace, name = split_key(str(key))
         service = self.services.get(str(key))
         if service is None:

@@ -98,7 +98,7 @@ class GarbageCollector:
         self.workers = workers
         self.informers = {info: Informer(client, info) for info in kinds if "watch" in info.verbs}
         self.graph = _Graph()
-        self.queue = WorkQueue("garbage-collector")
+        self.queue = WorkQueue("garbage-collector", conflict_retry=CONFLICT_RETRY)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -160,14 +160,6 @@ class GarbageCollector:
         return (where[0], obj) if obj is not None and _uid(obj) == uid else None
 
     async def sync(self, key: Hashable) -> None:
-        try:
-            await self._sync(key)
-        except Conflict:
-            # Someone wrote the object between our read and our write: an ordinary race,
-            # settled by looking again shortly (not a failure worth a warning).
-            self.queue.add_after(key, CONFLICT_RETRY)
-
-    async def _sync(self, key: Hashable) -> None:
         found = self.cached(str(key))
         if found is None:
             return  # gone: whoever depended on it was enqueued when it went

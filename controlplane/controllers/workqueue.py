@@ -3,7 +3,8 @@
 Event handlers only `add(key)`; workers `get()` a key, sync it, then `done(key)`. A key
 added while it is being processed is queued again once it is done, so no change is lost
 and no two workers ever reconcile the same object concurrently (client-go's semantics).
-Failed syncs come back with per-key exponential back-off.
+Failed syncs come back with per-key exponential back-off; a queue made with `conflict_retry`
+treats a lost write race (409 Conflict) as ordinary and looks again after that many seconds.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ import asyncio
 import logging
 from typing import Awaitable, Callable, Hashable
 
+from ..client import Conflict
+
 log = logging.getLogger(__name__)
 
 
 class WorkQueue:
-    def __init__(self, name: str, base_delay: float = 0.005, max_delay: float = 30.0) -> None:
+    def __init__(self, name: str, base_delay: float = 0.005, max_delay: float = 30.0,
+                 conflict_retry: float | None = None) -> None:
         self.name = name
+        self._conflict_retry = conflict_retry
         self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
         self._dirty: set[Hashable] = set()  # queued, not yet handed out
         self._processing: set[Hashable] = set()
@@ -90,8 +95,17 @@ class WorkQueue:
             except asyncio.CancelledError:
                 self.done(key)
                 raise
+            except Conflict as exc:
+                if self._conflict_retry is None:
+                    self._failed(key, exc)
+                else:  # someone wrote between our read and our write: settled by looking again
+                    self.forget(key)
+                    self.add_after(key, self._conflict_retry)
             except Exception as exc:  # level-triggered: retry later, never crash the loop
-                log.warning("%s: sync %s failed (%s); retrying", self.name, key, exc,
-                            exc_info=log.isEnabledFor(logging.DEBUG))
-                self.add_rate_limited(key)
+                self._failed(key, exc)
             self.done(key)
+
+    def _failed(self, key: Hashable, exc: Exception) -> None:
+        log.warning("%s: sync %s failed (%s); retrying", self.name, key, exc,
+                    exc_info=log.isEnabledFor(logging.DEBUG))
+        self.add_rate_limited(key)
