@@ -161,8 +161,9 @@ class ObjectStore:
 
         The first try starts from the watch cache (as kube's GuaranteedUpdate does): usually it is
         current, and the compare-and-swap catches it when not. Only a retry reads etcd."""
+        key = self.key(info, namespace, name)
         for attempt in range(MAX_RETRIES):
-            cached = self.cache.get(self.key(info, namespace, name)) if attempt == 0 else None
+            cached = self.cache.get(key) if attempt == 0 else None
             if cached is not None:
                 current, rev = _with_rv(m.deep_copy(cached.obj), cached.rev), cached.rev
             else:
@@ -179,7 +180,6 @@ class ObjectStore:
                 return current
             if opts.dry_run:
                 return new
-            key = self.key(info, namespace, name)
             try:
                 if _finalized(new):
                     new_rev, _ = await self.store.delete(key, rev, self.service_ips.release_keys(info, new))
