@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ..newfile import write_new
 
 CA_YEARS = 10
 LEAF_YEARS = 1
@@ -119,13 +120,6 @@ def issue(ca: Issued, common_name: str, *, groups: tuple[str, ...] = (),
     return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    # O_EXCL: never overwrite, even if two processes race to create the same file.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-
-
 def _ensure_pair(cert_path: Path, key_path: Path, make) -> Issued:
     if cert_path.exists() and key_path.exists():
         return Issued(cert_path.read_bytes(), key_path.read_bytes())
@@ -133,8 +127,8 @@ def _ensure_pair(cert_path: Path, key_path: Path, make) -> Issued:
         raise ValueError(f"{cert_path} and {key_path} must both exist or both be missing; "
                          "restore the missing one from backup or remove the other")
     pair: Issued = make()
-    _write_new(key_path, pair.key, 0o600)
-    _write_new(cert_path, pair.cert, 0o644)
+    write_new(key_path, pair.key, 0o600)
+    write_new(cert_path, pair.cert, 0o644)
     return pair
 
 

@@ -21,6 +21,7 @@ import yaml
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ..newfile import write_new
 from . import keys
 
 PREFIX = b"k8s:enc:"
@@ -136,6 +137,4 @@ def write_new_config(path: str | Path, resources: tuple[str, ...] = ("secrets",)
             {"aesgcm": {"keys": [{"name": "key1",
                                   "secret": base64.b64encode(os.urandom(32)).decode()}]}},
             {"identity": {}}]}]}, sort_keys=False)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    write_new(path, text.encode(), 0o600)
