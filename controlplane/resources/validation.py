@@ -8,7 +8,11 @@ This module owns
   * the schema check against kubernetes-validate's JSON schemas, with one validator built per
     kind and cached (this runs on every write), and the translation of jsonschema errors into
     Causes with Kubernetes field paths (`spec.template.spec.containers[0].image`);
-  * `validate(obj, old)` and `unknown_fields(obj)`.
+  * `validate(obj, old)` and `unknown_fields(obj)`, and `check_write(obj, old)`, which answers
+    both for a write with one schema pass.
+
+Most writes are clean, so a compiled yes/no (`schema_compiled`) answers first; only when it
+says no does jsonschema walk the object to name the problems.
 
 The rules a schema cannot express (names, selectors, immutability, ...) live per kind in
 `validation_rules`.
@@ -28,7 +32,9 @@ import jsonschema
 from jsonschema.protocols import Validator
 from referencing import Registry, Resource
 
-__all__ = ["Cause", "validate", "unknown_fields", "schema_validator"]
+from . import schema_compiled
+
+__all__ = ["Cause", "validate", "unknown_fields", "check_write", "schema_validator"]
 
 
 class Cause(TypedDict):
@@ -155,6 +161,10 @@ _QNAME_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', and mus
 _SUBDOMAIN_MSG = _regex_error(
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
     "and must start and end with an alphanumeric character", _SUBDOMAIN_FMT, "example.com")
+# Compiled once: these run for every name, label and port of every write.
+_SUBDOMAIN_RE, _LABEL_RE, _DNS1035_RE = re.compile(_SUBDOMAIN_FMT), re.compile(_LABEL_FMT), re.compile(_DNS1035_FMT)
+_QNAME_RE, _LABEL_VALUE_RE = re.compile(_QNAME_FMT), re.compile(_LABEL_VALUE_FMT)
+_CONFIG_KEY_RE, _PORT_NAME_RE, _LETTER_RE = re.compile(_CONFIG_KEY_FMT), re.compile("[-a-z0-9]+"), re.compile("[a-z]")
 IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 PORT_RANGE_MSG = "must be between 1 and 65535, inclusive"
 NEGATIVE_MSG = "must be greater than or equal to 0"
@@ -162,15 +172,15 @@ NEGATIVE_MSG = "must be greater than or equal to 0"
 
 def dns1123_subdomain(value: str) -> list[str]:
     errs = [_max_len(253)] if len(value) > 253 else []
-    if not re.fullmatch(_SUBDOMAIN_FMT, value):
+    if not _SUBDOMAIN_RE.fullmatch(value):
         errs.append(_SUBDOMAIN_MSG)
     return errs
 
 
 def dns1123_label(value: str) -> list[str]:
     errs = [_max_len(63)] if len(value) > 63 else []
-    if not re.fullmatch(_LABEL_FMT, value):
-        if re.fullmatch(_SUBDOMAIN_FMT, value):
+    if not _LABEL_RE.fullmatch(value):
+        if _SUBDOMAIN_RE.fullmatch(value):
             errs.append("must not contain dots")
         else:
             errs.append(_regex_error(
@@ -181,7 +191,7 @@ def dns1123_label(value: str) -> list[str]:
 
 def dns1035_label(value: str) -> list[str]:
     errs = [_max_len(63)] if len(value) > 63 else []
-    if not re.fullmatch(_DNS1035_FMT, value):
+    if not _DNS1035_RE.fullmatch(value):
         errs.append(_regex_error(
             "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
             "alphabetic character, and end with an alphanumeric character", _DNS1035_FMT, "my-name", "abc-123"))
@@ -205,14 +215,14 @@ def qualified_name(value: str) -> list[str]:
         errs.append("name part must be non-empty")
     elif len(name) > 63:
         errs.append("name part " + _max_len(63))
-    if not re.fullmatch(_QNAME_FMT, name):
+    if not _QNAME_RE.fullmatch(name):
         errs.append("name part " + _regex_error(_QNAME_MSG, _QNAME_FMT, "MyName", "my.name", "123-abc"))
     return errs
 
 
 def label_value(value: str) -> list[str]:
     errs = [_max_len(63)] if len(value) > 63 else []
-    if not re.fullmatch(_LABEL_VALUE_FMT, value):
+    if not _LABEL_VALUE_RE.fullmatch(value):
         errs.append(_regex_error(
             "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
             "and must start and end with an alphanumeric character", _LABEL_VALUE_FMT,
@@ -222,7 +232,7 @@ def label_value(value: str) -> list[str]:
 
 def config_key(value: str) -> list[str]:
     errs = [_max_len(253)] if len(value) > 253 else []
-    if not re.fullmatch(_CONFIG_KEY_FMT, value):
+    if not _CONFIG_KEY_RE.fullmatch(value):
         errs.append(_regex_error("a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
                                  _CONFIG_KEY_FMT, "key.name", "KEY_NAME", "key-name"))
     if value in (".", ".."):
@@ -234,9 +244,9 @@ def config_key(value: str) -> list[str]:
 
 def port_name(value: str) -> list[str]:
     errs = [_max_len(15)] if len(value) > 15 else []
-    if not re.fullmatch("[-a-z0-9]+", value):
+    if not _PORT_NAME_RE.fullmatch(value):
         errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    if not re.search("[a-z]", value):
+    if not _LETTER_RE.search(value):
         errs.append("must contain at least one letter (a-z)")
     if "--" in value:
         errs.append("must not contain consecutive hyphens")
@@ -305,8 +315,8 @@ def _definitions() -> Registry:
 
 
 @functools.lru_cache(maxsize=None)
-def schema_validator(api_version: str, kind: str) -> Validator | None:
-    """The strict-schema validator for one kind, built once; None if no schema knows the kind."""
+def _kind_schema(api_version: str, kind: str) -> tuple[dict[str, Any], Registry] | None:
+    """One kind's strict schema and the registry its $refs resolve in; None if no schema knows it."""
     if not _TYPE_META.fullmatch(kind) or not _API_VERSION.fullmatch(api_version):
         return None
     # kubernetes-validate's file naming: apps/v1 -> apps-v1, discovery.k8s.io/v1 -> discovery-v1.
@@ -315,9 +325,28 @@ def schema_validator(api_version: str, kind: str) -> Validator | None:
     if not path.is_file():
         return None
     schema = json.loads(path.read_text())
-    registry = _definitions().with_resource(schema["$id"], Resource.from_contents(schema))
+    return schema, _definitions().with_resource(schema["$id"], Resource.from_contents(schema))
+
+
+@functools.lru_cache(maxsize=None)
+def schema_validator(api_version: str, kind: str) -> Validator | None:
+    """The strict-schema validator for one kind, built once; None if no schema knows the kind."""
+    found = _kind_schema(api_version, kind)
+    if found is None:
+        return None
+    schema, registry = found
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, registry=registry)
+
+
+@functools.lru_cache(maxsize=None)
+def _clean_check(api_version: str, kind: str) -> schema_compiled.Check | None:
+    """The compiled yes/no standing in for `schema_validator`'s full pass on clean objects."""
+    validator, found = schema_validator(api_version, kind), _kind_schema(api_version, kind)
+    if validator is None or found is None:
+        return None
+    return schema_compiled.compile_schema(found[0], found[1],
+                                          formats_asserted=validator.format_checker is not None)
 
 
 def _kube_path(error: jsonschema.ValidationError) -> str:
@@ -388,28 +417,35 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith((p + ".", p + "[")) for p in prefixes)
 
 
-def validate(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
-    """Every problem with `obj` (an update of `old` when given), one Cause each; [] when valid.
-
-    Fields that `apply_defaults` fills are accepted when absent, so objects may be validated
-    before or after defaulting. Unknown fields are not reported here (see `unknown_fields`).
-    """
+def _schema_pass(obj: Any) -> tuple[list[Cause], list[str], bool]:
+    """One pass of `obj` over its kind's schema: the Causes, the unknown-field paths, and
+    whether the kind is known (so its per-kind rules apply)."""
     if not isinstance(obj, dict):
-        return [type_invalid("", _json_type(obj), "object")]
+        return [type_invalid("", _json_type(obj), "object")], [], False
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
     causes = _type_meta_causes(api_version, kind)
     if causes:
-        return causes
+        return causes, [], False
     validator = schema_validator(api_version, kind)
     assert validator is not None  # checked by _type_meta_causes
-    causes, _ = _schema_check(validator, obj)
+    clean = _clean_check(api_version, kind)
+    try:
+        if clean is not None and clean(obj):
+            return [], [], True  # nothing jsonschema would report: skip its walk
+    except RecursionError:
+        pass  # nested deeper than the closures go; jsonschema decides
+    causes, unknown = _schema_check(validator, obj)
+    return causes, unknown, True
 
+
+def _with_rules(causes: list[Cause], obj: dict[str, Any], old: Any) -> list[Cause]:
+    """The schema's causes and the per-kind rules' causes, each problem once."""
     from controlplane.resources import validation_rules  # imports this module's vocabulary
 
     # A field of the wrong type reads as absent to the rules; its type error is the one to report.
     mistyped = tuple(c["field"] for c in causes if c["reason"] == TYPE_INVALID)
-    causes += [c for c in validation_rules.check(obj, old if isinstance(old, dict) else None)
-               if not _under(c["field"], mistyped)]
+    causes = causes + [c for c in validation_rules.check(obj, old if isinstance(old, dict) else None)
+                       if not _under(c["field"], mistyped)]
     seen: set[tuple[str, str, str]] = set()
     unique = []
     for c in causes:  # rules and schema may both see a missing field; report it once
@@ -420,17 +456,31 @@ def validate(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cau
     return unique
 
 
+def validate(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
+    """Every problem with `obj` (an update of `old` when given), one Cause each; [] when valid.
+
+    Fields that `apply_defaults` fills are accepted when absent, so objects may be validated
+    before or after defaulting. Unknown fields are not reported here (see `unknown_fields`).
+    """
+    causes, _, known_kind = _schema_pass(obj)
+    return _with_rules(causes, obj, old) if known_kind else causes
+
+
 def unknown_fields(obj: dict[str, Any]) -> list[str]:
     """Dotted paths of fields the schema does not know, e.g. `spec.template.spec.containers[0].imagee`.
 
     Map keys (labels, annotations, data) are never unknown. [] for kinds without a schema.
     """
-    if not isinstance(obj, dict):
-        return []
-    api_version, kind = obj.get("apiVersion"), obj.get("kind")
-    if not isinstance(api_version, str) or not isinstance(kind, str):
-        return []
-    validator = schema_validator(api_version, kind)
-    if validator is None:
-        return []
-    return _schema_check(validator, obj)[1]
+    return _schema_pass(obj)[1]
+
+
+def check_write(obj: dict[str, Any], old: dict[str, Any] | None = None) -> tuple[list[str], list[Cause]]:
+    """`unknown_fields(obj)` and, when there are none, `validate(obj, old)`, with one schema pass.
+
+    With unknown fields the causes are not computed ([]): as Kubernetes decodes before it
+    validates, the caller drops (or rejects) those fields first and then calls `validate`.
+    """
+    causes, unknown, known_kind = _schema_pass(obj)
+    if unknown:
+        return unknown, []
+    return [], _with_rules(causes, obj, old) if known_kind else causes
