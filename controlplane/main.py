@@ -16,6 +16,7 @@ import sys
 
 from aiohttp import web
 
+from . import eventloop
 from .api.app import ApiConfig, build_app
 from .api.serviceip import parse_range
 from .auth.authn import load_token_file
@@ -49,6 +50,9 @@ examples:
 
   # then, for each new node: a join token and the pyctl-agent command that uses it
   pyctl token create --ttl 2h
+
+environment:
+  PYCTL_UVLOOP=0  run on asyncio's own event loop instead of uvloop (the default)
 """
 
 COMPONENTS = ("apiserver", "scheduler", "controllers", "gateway")
@@ -156,7 +160,8 @@ async def serve(args: argparse.Namespace, secured: Secured, host: str, port: int
     runner = web.AppRunner(build_app(secured.config), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, ssl_context=secured.ssl).start()
-    logging.info("API server listening on %s://%s:%d", secured.scheme, host, port)
+    logging.info("API server listening on %s://%s:%d (event loop: %s)", secured.scheme, host, port,
+                 type(asyncio.get_running_loop()).__module__.split(".")[0])
     api_url = f"{secured.scheme}://{local_address(host)}:{port}"
     credentials.register(api_url, secured.loopback)  # the components below present it
     lease = args.leader_elect_lease_duration
@@ -206,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         write_kubeconfig(args.write_kubeconfig,
                          admin_kubeconfig(f"https://{local_address(host)}:{port}", secured.pki))
         logging.info("wrote the admin kubeconfig to %s", args.write_kubeconfig)
-    asyncio.run(serve(args, secured, host, port))
+    eventloop.run(serve(args, secured, host, port))
     return 0
 
 

@@ -10,12 +10,12 @@ own history by the watch handler, or get 410 Expired once etcd has compacted it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from ..machinery import jsonio
 from ..store import Compacted, Store, StoreError, Unavailable
 from ..store import keys
 
@@ -36,7 +36,7 @@ class Entry:
 
     def json(self) -> bytes:
         if self._json is None:
-            self._json = json.dumps(self.obj, separators=(",", ":")).encode()
+            self._json = jsonio.dumps(self.obj)
         return self._json
 
 
@@ -66,7 +66,7 @@ def split_key(key: str) -> tuple[str, str, str]:
 
 
 def decode(key: str, value: bytes, rev: int) -> Entry:
-    obj = json.loads(value)
+    obj = jsonio.loads(value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(rev)
     resource, namespace, name = split_key(key)
     return Entry(key, resource, namespace, name, obj, rev)

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..machinery import jsonio
 from ..resources import tables
 from ..resources.registry import ResourceInfo
 from . import errors, patching, request as req, subresources, watch
@@ -20,7 +21,7 @@ from .storage import ObjectStore, WriteOptions
 
 
 def json_response(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    resp = web.Response(status=status, body=json.dumps(obj, separators=(",", ":")).encode(),
+    resp = web.Response(status=status, body=jsonio.dumps(obj),
                         content_type="application/json")
     for w in warnings or []:
         resp.headers.add("Warning", '299 - "%s"' % w.replace('"', '\\"'))
@@ -79,8 +80,8 @@ class Handlers:
             return json_response(table)
         if list_meta is None:
             return raw_json_response(entries[0].json())
-        head = json.dumps({"kind": f"{info.kind}List", "apiVersion": info.api_version,
-                           "metadata": list_meta}, separators=(",", ":")).encode()
+        head = jsonio.dumps({"kind": f"{info.kind}List", "apiVersion": info.api_version,
+                             "metadata": list_meta})
         # Each object is already encoded once in the cache: join, don't re-encode.
         body = head[:-1] + b',"items":[' + b",".join(e.json() for e in entries) + b"]}"
         return raw_json_response(body)
@@ -199,7 +200,7 @@ async def delete_options(request: web.Request) -> dict[str, Any]:
             options = req.decode_protobuf(raw)
         elif raw.strip():
             try:
-                options = json.loads(raw)
+                options = jsonio.loads(raw)
             except ValueError as exc:
                 raise errors.bad_request(f"DeleteOptions is not valid JSON: {exc}") from None
             if not isinstance(options, dict):

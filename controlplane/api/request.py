@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from aiohttp import web
 
+from ..machinery import jsonio
 from ..machinery.selectors import SelectorError, parse_field_selector, parse_label_selector
 from . import protobuf
 from .errors import ApiError, bad_request
@@ -37,7 +37,7 @@ async def read_body(request: web.Request) -> Any:
     try:
         if "yaml" in ctype:
             return yaml.safe_load(raw)
-        return json.loads(raw)
+        return jsonio.loads(raw)
     except (ValueError, yaml.YAMLError) as exc:
         # The Python client sends JSON without a Content-Type; accept YAML only when declared.
         kind = "YAML" if "yaml" in ctype else "JSON"

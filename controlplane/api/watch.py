@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from aiohttp import web
 
+from ..machinery import jsonio
 from ..resources import tables
 from ..store import Compacted, StoreError, keys
 from . import errors, request as req
@@ -52,11 +52,11 @@ def _bookmark(target: Target, rev: int, initial_end: bool = False) -> bytes:
     if initial_end:
         md["annotations"] = {"k8s.io/initial-events-end": "true"}
     obj = {"kind": target.info.kind, "apiVersion": target.info.api_version, "metadata": md}
-    return json.dumps({"type": "BOOKMARK", "object": obj}, separators=(",", ":")).encode() + b"\n"
+    return jsonio.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
 
 
 def _error_event(err: errors.ApiError) -> bytes:
-    return json.dumps({"type": "ERROR", "object": err.status()}, separators=(",", ":")).encode() + b"\n"
+    return jsonio.dumps({"type": "ERROR", "object": err.status()}) + b"\n"
 
 
 class _Encoder:
@@ -78,7 +78,7 @@ class _Encoder:
                              with_header=not self.header_sent,
                              api_version=f"meta.k8s.io/{self.table_version}")
         self.header_sent = True
-        return json.dumps({"type": type_, "object": table}, separators=(",", ":")).encode() + b"\n"
+        return jsonio.dumps({"type": type_, "object": table}) + b"\n"
 
 
 def _transition(opts: req.ListOptions, ev: Event) -> str | None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Literal
 
 import aiohttp
 
+from ..machinery import jsonio
 from ..resources.registry import ResourceInfo
 from . import errors
 from .credentials import Credentials, for_url
@@ -101,7 +101,7 @@ class ApiClient:
 
     async def request(self, method: str, url: str, *, body: Any = None, params: dict[str, str] | None = None,
                       content_type: str = "application/json") -> Any:
-        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        data = None if body is None else jsonio.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else None
         try:
             async with self.session.request(method, url, data=data, params=params, headers=headers,
@@ -209,6 +209,6 @@ def _decode(raw: bytes) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        return jsonio.loads(raw)
     except ValueError:
         return raw.decode(errors="replace")

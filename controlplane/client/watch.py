@@ -9,12 +9,12 @@ Informer uses that same dict as its cache.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
+from ..machinery import jsonio
 from ..resources.registry import ResourceInfo
 from . import errors
 from .urls import object_key
@@ -118,7 +118,7 @@ class Watcher:
         url = self.client.url(self.info, self.namespace)
         async for line in self.client.stream_lines(url, params):
             try:
-                ev = json.loads(line)
+                ev = jsonio.loads(line)
                 type_, obj = ev["type"], ev["object"]
             except (ValueError, KeyError, TypeError):
                 raise errors.unavailable(f"watch {url}: undecodable event {line[:200]!r}") from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 import re
 import uuid
@@ -24,6 +23,7 @@ from pyctl_proto import node_pb2 as pb
 
 from ..client import ApiError, NotFound
 from ..client.kinds import PODS
+from ..machinery import jsonio
 from .assignments import AssignmentStream, node_of
 from .events import EventKey
 from .status import PendingStatus
@@ -155,7 +155,7 @@ class Session:
         if not u.namespace or not u.name:
             raise ProtocolError(f"pod_status.updates[{i}]: namespace and name are required")
         try:
-            status = json.loads(u.status_json)
+            status = jsonio.loads(u.status_json)
         except ValueError as exc:
             raise ProtocolError(f"pod_status.updates[{i}].status_json is not JSON: {exc}") from None
         if not isinstance(status, dict):
