@@ -23,15 +23,16 @@ SUPPORTED = (JSON_PATCH, MERGE_PATCH, STRATEGIC, APPLY)
 
 
 def _patcher(ctype: str, body: Any, kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    # In place: the store hands the mutator its own copy of the object (and a scale is built fresh).
     if ctype == JSON_PATCH:
         if not isinstance(body, list):
             raise errors.bad_request("a JSON patch must be a list of operations")
-        return lambda obj: json_patch(obj, body)
+        return lambda obj: json_patch(obj, body, in_place=True)
     if not isinstance(body, dict):
         raise errors.bad_request("a merge patch must be a JSON object")
     if ctype == MERGE_PATCH:
-        return lambda obj: json_merge_patch(obj, body)
-    return lambda obj: strategic_merge_patch(obj, body, kind)
+        return lambda obj: json_merge_patch(obj, body, in_place=True)
+    return lambda obj: strategic_merge_patch(obj, body, kind, in_place=True)
 
 
 async def patch(h: "Handlers", request: web.Request, target: Target, subresource: str = "") -> web.Response:

@@ -10,14 +10,13 @@ so a client always reads its own writes.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..admission import hook as admission
 from ..auth.user import UserInfo
-from ..machinery import meta as m
+from ..machinery import jsonio, meta as m
 from ..resources import defaults, validation
 from ..resources.registry import ResourceInfo
 from ..store import KeyExists, KeyNotFound, RevisionMismatch, Store, keys
@@ -55,7 +54,7 @@ def _encode(obj: dict[str, Any]) -> bytes:
     md.pop("resourceVersion", None)
     md.pop("selfLink", None)
     stored["metadata"] = md
-    return json.dumps(stored, separators=(",", ":")).encode()
+    return jsonio.dumps(stored)
 
 
 def _with_rv(obj: dict[str, Any], rev: int) -> dict[str, Any]:
@@ -87,7 +86,7 @@ class ObjectStore:
         kv = await self.store.get(self.key(info, namespace, name))
         if kv is None:
             raise errors.not_found(info, name)
-        return _with_rv(json.loads(kv.value), kv.mod_revision), kv.mod_revision
+        return _with_rv(jsonio.loads(kv.value), kv.mod_revision), kv.mod_revision
 
     # -- create ---------------------------------------------------------------------
 
@@ -165,7 +164,10 @@ class ObjectStore:
         for attempt in range(MAX_RETRIES):
             cached = self.cache.get(key) if attempt == 0 else None
             if cached is not None:
-                current, rev = _with_rv(m.deep_copy(cached.obj), cached.rev), cached.rev
+                # Read-only from here on (the mutator gets its own copy): sharing all but the
+                # metadata we set the resourceVersion in saves copying the whole object.
+                current = {**cached.obj, "metadata": dict(cached.obj.get("metadata") or {})}
+                current, rev = _with_rv(current, cached.rev), cached.rev
             else:
                 current, rev = await self._read_latest(info, namespace, name)
             if precondition_rv and precondition_rv != str(rev):
@@ -174,7 +176,8 @@ class ObjectStore:
                 raise errors.conflict(info, name)
             new = mutate(m.deep_copy(current))
             new = self._prepare_update(info, current, new, opts, subresource, operation)
-            if _same(current, new):
+            encoded = _encode(new)
+            if encoded == _encode(current):
                 if cached is not None:
                     continue  # "nothing to do" is only true of the current object, not a cached one
                 return current
@@ -184,7 +187,7 @@ class ObjectStore:
                 if _finalized(new):
                     new_rev, _ = await self.store.delete(key, rev, self.service_ips.release_keys(info, new))
                 else:
-                    new_rev = await self.store.update(key, _encode(new), rev)
+                    new_rev = await self.store.update(key, encoded, rev)
             except RevisionMismatch:
                 if precondition_rv:
                     raise errors.conflict(info, name) from None
@@ -202,7 +205,8 @@ class ObjectStore:
         if subresource == "status":
             # /status writes change status only (and nothing else a client sent).
             status = new.get("status")
-            new = m.deep_copy(old)
+            # old's status is replaced (or dropped) at once: copy the rest only, in its order.
+            new = {k: v if k == "status" else m.deep_copy(v) for k, v in old.items()}
             if status is not None:
                 new["status"] = status
             else:
@@ -218,7 +222,7 @@ class ObjectStore:
             md.pop("deletionTimestamp", None)
         if info.has_status and subresource != "binding":  # binding sets PodScheduled with nodeName
             if "status" in old:
-                new["status"] = old["status"]
+                new["status"] = m.deep_copy(old["status"])  # old shares its parts with the cache
             else:
                 new.pop("status", None)
         defaults.apply_defaults(new)
@@ -237,7 +241,7 @@ class ObjectStore:
                   opts: WriteOptions) -> None:
         obj.setdefault("apiVersion", info.api_version)
         obj.setdefault("kind", info.kind)
-        unknown = validation.unknown_fields(obj)
+        unknown, causes = validation.check_write(obj, old)  # one schema pass for a clean object
         if unknown:
             if opts.field_validation == "Strict":
                 raise errors.bad_request("strict decoding error: " +
@@ -245,7 +249,7 @@ class ObjectStore:
             if opts.field_validation == "Warn":
                 opts.warnings.extend(f'unknown field "{p}"' for p in unknown)
             _prune(obj, unknown)
-        causes = validation.validate(obj, old)
+            causes = validation.validate(obj, old)  # of what is left, as kube decodes first
         if causes:
             raise errors.invalid(info, obj.get("metadata", {}).get("name", ""), list(causes))
 
@@ -253,9 +257,8 @@ class ObjectStore:
              opts: WriteOptions, operation: str) -> None:
         if ssa is None or not opts.field_manager or operation == "Apply":
             return
-        updated = ssa.record_update(old, new, opts.field_manager, kind=info.kind,
-                                    api_version=info.api_version, now=m.now_rfc3339())
-        new.setdefault("metadata", {})["managedFields"] = updated.get("metadata", {}).get("managedFields", [])
+        new.setdefault("metadata", {})["managedFields"] = ssa.managed_fields_after_update(
+            old, new, opts.field_manager, kind=info.kind, api_version=info.api_version, now=m.now_rfc3339())
 
     # -- delete ---------------------------------------------------------------------
 

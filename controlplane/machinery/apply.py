@@ -20,12 +20,13 @@ elements such as ``("f:spec", "f:template", "f:spec", "f:containers",
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import jsonio
+from .meta import deep_copy
 from .patch import PatchError, interleave, json_equal
 from .patchmeta import FieldMeta, field_meta, is_atomic_type, root_type
 
@@ -140,9 +141,27 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
+# Encodings already made: the objects of one template (a Deployment's pods) own the same fields.
+_ENCODED: dict[frozenset[Path], FieldsV1] = {}
+_ENCODED_MAX = 1024
+
+
 def to_fields_v1(paths: Iterable[Path]) -> FieldsV1:
     """Encode a set of paths as FieldsV1 (children sorted, ``.`` first)."""
-    members = set(paths)
+    members = frozenset(paths)
+    tree = _ENCODED.get(members)
+    if tree is None:
+        if len(_ENCODED) >= _ENCODED_MAX:
+            _ENCODED.clear()
+        tree = _ENCODED[members] = _encode_paths(members)
+    return _copy_tree(tree)  # the caller's to keep: the remembered one stays as it is
+
+
+def _copy_tree(node: FieldsV1) -> FieldsV1:
+    return {k: _copy_tree(v) if v else {} for k, v in node.items()}
+
+
+def _encode_paths(members: frozenset[Path]) -> FieldsV1:
     tree: dict = {}
     for path in members:
         node = tree
@@ -301,13 +320,33 @@ class _Diff:
     removed: set[Path] = field(default_factory=set)
 
 
-def _compare_maps(old: dict, new: dict, type_name: str | None, prefix: Path, diff: _Diff) -> None:
+def _compare_maps(old: dict, new: dict, type_name: str | None, prefix: Path, diff: _Diff,
+                  skip: Callable[[str], bool] | None = None) -> None:
     for key in {**old, **new}:
+        if skip is not None and skip(key):
+            continue
         _compare(old.get(key, _MISSING), new.get(key, _MISSING), field_meta(type_name, key),
                  prefix + ("f:" + key,), diff)
 
 
+def _unchanged(old: Any, new: Any) -> bool:
+    """A quick, sure "no difference" for a subtree, so most of an object is not walked.
+
+    C-speed == first; the JSON text then tells apart what == blurs (true vs 1, 1 vs 1.0).
+    False only means "walk it" (dumps also differs when only the key order does)."""
+    if old is new:
+        return True
+    if type(old) is not type(new) or type(old) not in (dict, list) or old != new:
+        return False
+    try:
+        return jsonio.dumps(old) == jsonio.dumps(new)
+    except (TypeError, ValueError):
+        return False
+
+
 def _compare(old: Any, new: Any, meta: FieldMeta | None, path: Path, diff: _Diff) -> None:
+    if _unchanged(old, new):
+        return
     if old is _MISSING:
         _value_paths(new, meta, path, diff.added, containers=True)
         return
@@ -337,7 +376,13 @@ def _compare(old: Any, new: Any, meta: FieldMeta | None, path: Path, diff: _Diff
 
 def _object_diff(old: dict, new: dict, kind: str, subresource: str | None) -> _Diff:
     diff = _Diff()
-    _compare_maps(old, new, root_type(kind), (), diff)
+
+    def untracked(key: str) -> bool:
+        # Nobody owns anything under it through this write (status, say, outside /status):
+        # not worth comparing. Metadata is owned in parts.
+        return key != "metadata" and not _tracked(("f:" + key,), subresource)
+
+    _compare_maps(old, new, root_type(kind), (), diff, skip=untracked)
 
     def tracked(paths: set[Path]) -> set[Path]:
         return {p for p in paths if _tracked(p, subresource)}
@@ -367,12 +412,20 @@ def _ownership(entries: list[ManagedEntry]) -> set[tuple]:
     return {(e.identity(), frozenset(e.fields)) for e in entries}
 
 
-def _write_managed_fields(obj: dict, entries: list[ManagedEntry]) -> None:
+def _managed_fields_json(entries: list[ManagedEntry]) -> list[dict]:
     entries = sorted((e for e in entries if e.fields),
                      key=lambda e: (e.operation, e.time or "", e.manager, e.api_version, e.subresource))
+    return [e.to_json() for e in entries]
+
+
+def _write_managed_fields(obj: dict, entries: list[ManagedEntry]) -> None:
+    _set_managed_fields(obj, _managed_fields_json(entries))
+
+
+def _set_managed_fields(obj: dict, managed: list[dict]) -> None:
     metadata = obj.setdefault("metadata", {})
-    if entries:
-        metadata["managedFields"] = [e.to_json() for e in entries]
+    if managed:
+        metadata["managedFields"] = managed
     else:
         metadata.pop("managedFields", None)
 
@@ -389,11 +442,24 @@ def record_update(old: dict | None, new: dict, manager: str, *, kind: str, api_v
     or was removed.  If the client sent non-empty managedFields of its own,
     those are the starting point (upstream lets clients reset them that way).
     """
-    result = copy.deepcopy(new)
+    result = deep_copy(new)
+    managed = managed_fields_after_update(old, new, manager, kind=kind, api_version=api_version, now=now,
+                                          subresource=subresource)
+    _set_managed_fields(result, managed)
+    return result
+
+
+def managed_fields_after_update(old: dict | None, new: dict, manager: str, *, kind: str, api_version: str,
+                                now: str, subresource: str | None = None) -> list[dict]:
+    """What ``record_update`` sets as ``new``'s managedFields (``[]``: none), leaving ``new`` as it is:
+    the write path needs only this, not a copy of the object."""
     entries = read_managed_fields(old)
-    sent = read_managed_fields(new)
-    if (new.get("metadata") or {}).get("managedFields") and _ownership(sent) != _ownership(entries):
-        entries = sent
+    sent_json = (new.get("metadata") or {}).get("managedFields")
+    # Usually the client sent back what it read: the same ownership, not worth decoding again.
+    if sent_json and not _unchanged(sent_json, ((old or {}).get("metadata") or {}).get("managedFields")):
+        sent = read_managed_fields(new)
+        if _ownership(sent) != _ownership(entries):
+            entries = sent
     diff = _object_diff(_without_managed(old), _without_managed(new), kind, subresource)
     changed, removed = diff.added | diff.modified, diff.removed
     me = ManagedEntry(manager, "Update", api_version, now, set(), subresource or "")
@@ -407,8 +473,7 @@ def record_update(old: dict | None, new: dict, manager: str, *, kind: str, api_v
     elif changed or removed:
         mine.time = now
     mine.fields = (mine.fields - removed) | changed
-    _write_managed_fields(result, entries)
-    return result
+    return _managed_fields_json(entries)
 
 
 # --------------------------------------------------------------------------- server_side_apply
@@ -439,7 +504,7 @@ def server_side_apply(live: dict | None, applied: dict, manager: str, *, force: 
     mine = next((e for e in entries if e.identity() == me.identity()), None)
     others = [e for e in entries if e is not mine]
 
-    merged = _merge_applied(copy.deepcopy(base), config, type_name)
+    merged = _merge_applied(deep_copy(base), config, type_name)
     kept = declared.union(*(e.fields for e in others))
     dropped = (mine.fields if mine else set()) - kept
     _prune_map(merged, to_fields_v1(dropped), to_fields_v1(kept), type_name)
@@ -511,9 +576,9 @@ def _merge_applied(live: dict, config: dict, type_name: str | None) -> dict:
         elif shape == "keyed" and isinstance(current, list) and _keyed_items(current, meta) is not None:
             live[key] = _merge_items(current, value, meta)
         elif shape == "set" and isinstance(current, list):
-            live[key] = current + [copy.deepcopy(v) for v in value if not any(json_equal(v, c) for c in current)]
+            live[key] = current + [deep_copy(v) for v in value if not any(json_equal(v, c) for c in current)]
         else:
-            live[key] = copy.deepcopy(value)
+            live[key] = deep_copy(value)
     return live
 
 
@@ -524,7 +589,7 @@ def _merge_items(current: list, config: list, meta: FieldMeta) -> list:
     for element, item in wanted.items():
         existing = on_server.get(element)
         if existing is None or is_atomic_type(meta.type):
-            merged.append(copy.deepcopy(item))
+            merged.append(deep_copy(item))
         else:
             merged.append(_merge_applied(existing, item, meta.type))
     server_only = [item for element, item in on_server.items() if element not in wanted]

