@@ -4,6 +4,9 @@ Handlers should only record *that* something changed (enqueue a key, poke a sess
 they run in the informer's task, in event order, after the cache reflects the event.
 A resync calls on_update(obj, obj) for every cached object now and then, so a reconciler
 that missed nothing still re-checks everything (level-triggered).
+
+Handlers can be removed again (`remove_handlers`): shared.py serves several components from
+one Informer and takes a stopped component's handlers out without ending the watch.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import contextlib
 import inspect
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..resources.registry import ResourceInfo
 from .rest import ApiClient
@@ -24,11 +27,12 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
-@dataclass
+@dataclass(eq=False)  # identity: remove_handlers takes out exactly the one it is given
 class Handlers:
     on_add: Callable[[Obj], Any] | None = None
     on_update: Callable[[Obj, Obj], Any] | None = None  # (old, new)
     on_delete: Callable[[Obj], Any] | None = None
+    removed: bool = False  # set by remove_handlers: an event already being dispatched skips it
 
 
 class Informer:
@@ -41,13 +45,23 @@ class Informer:
         self._handlers: list[Handlers] = []
         self._tasks: list[asyncio.Task[None]] = []
 
-    def add_handlers(self, on_add=None, on_update=None, on_delete=None) -> None:
+    def add_handlers(self, on_add=None, on_update=None, on_delete=None) -> Handlers:
         """Register handlers; objects already cached are replayed to on_add."""
         h = Handlers(on_add, on_update, on_delete)
         self._handlers.append(h)
         if on_add is not None and self._watcher.synced.is_set():
             for obj in list(self._watcher.objects.values()):
-                on_add(obj)
+                try:
+                    on_add(obj)
+                except Exception:  # as in _call: it must not fail the caller (a component's start)
+                    log.exception("%s informer: on_add handler failed on replay", self.info.resource)
+        return h
+
+    def remove_handlers(self, h: Handlers) -> None:
+        """No more calls to `h` (the ones add_handlers returned), from this moment on."""
+        h.removed = True
+        with contextlib.suppress(ValueError):
+            self._handlers.remove(h)
 
     # -- reads (never copy: callers must not mutate cached objects) ----------------------------
 
@@ -99,16 +113,23 @@ class Informer:
                 await self._call("on_update", ev.old, ev.object)
 
     async def _resync(self) -> None:
+        await self.resync_every(self.resync_period, self._handlers)
+
+    async def resync_every(self, period: float, handlers: Sequence[Handlers]) -> None:
+        """Forever: every `period` seconds, on_update(obj, obj) for every cached object, to
+        `handlers` only (each user of a shared informer keeps its own period)."""
         await self._watcher.synced.wait()
         while True:
-            await asyncio.sleep(self.resync_period)
+            await asyncio.sleep(period)
             for obj in list(self._watcher.objects.values()):
-                await self._call("on_update", obj, obj)
+                await self._call("on_update", obj, obj, handlers=handlers)
 
-    async def _call(self, which: str, *args: Obj) -> None:
-        for h in self._handlers:
+    async def _call(self, which: str, *args: Obj, handlers: Sequence[Handlers] | None = None) -> None:
+        # A snapshot: handlers added while an awaited handler runs start with the next event
+        # (their on_add replay already showed them this state).
+        for h in tuple(self._handlers if handlers is None else handlers):
             fn = getattr(h, which)
-            if fn is None:
+            if fn is None or h.removed:
                 continue
             try:
                 result = fn(*args)

@@ -14,7 +14,8 @@ import logging
 from typing import Any, Hashable
 
 from ..auth.rbac import aggregated_rules
-from ..client import ApiClient, Conflict, Informer, NotFound
+from ..client import ApiClient, Conflict, NotFound
+from ..client.shared import SharedInformer
 from ..client.kinds import resource
 from .lifecycle import stop_controller
 from .workqueue import WorkQueue
@@ -27,7 +28,7 @@ CLUSTER_ROLES = resource("rbac.authorization.k8s.io", "v1", "clusterroles")
 class ClusterRoleAggregationController:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
-        self.roles = Informer(client, CLUSTER_ROLES)
+        self.roles = SharedInformer(client, CLUSTER_ROLES)
         self.queue = WorkQueue("clusterrole-aggregation")
         self._task: asyncio.Task[None] | None = None
 

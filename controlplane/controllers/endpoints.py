@@ -16,7 +16,8 @@ import contextlib
 import logging
 from typing import Any, Hashable
 
-from ..client import AlreadyExists, ApiClient, Forbidden, Informer, NotFound
+from ..client import AlreadyExists, ApiClient, Forbidden, NotFound
+from ..client.shared import SharedInformer
 from ..client.kinds import PODS, resource
 from ..client.urls import object_key, split_key
 from ..machinery.selectors import LabelSelector, SelectorError, label_selector_from_spec
@@ -165,9 +166,9 @@ class EndpointsController:
         self.client = client
         self._owns_client = owns_client
         self.workers = workers
-        self.services = Informer(client, SERVICES)
-        self.pods = Informer(client, PODS)
-        self.endpoints = Informer(client, ENDPOINTS)
+        self.services = SharedInformer(client, SERVICES)
+        self.pods = SharedInformer(client, PODS)
+        self.endpoints = SharedInformer(client, ENDPOINTS)
         self.queue = WorkQueue("endpoints", conflict_retry=CONFLICT_RETRY)
         self._task: asyncio.Task[None] | None = None
 

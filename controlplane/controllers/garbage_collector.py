@@ -25,7 +25,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Hashable
 
-from ..client import ApiClient, ApiError, Conflict, Informer, NotFound
+from ..client import ApiClient, ApiError, Conflict, NotFound
+from ..client.shared import SharedInformer
 from ..client.urls import object_key
 from ..resources.registry import RESOURCES, ResourceInfo, by_kind
 from .workqueue import WorkQueue
@@ -96,7 +97,7 @@ class GarbageCollector:
         self.sync_timeout = sync_timeout
         self._owns_client = owns_client
         self.workers = workers
-        self.informers = {info: Informer(client, info) for info in kinds if "watch" in info.verbs}
+        self.informers = {info: SharedInformer(client, info) for info in kinds if "watch" in info.verbs}
         self.graph = _Graph()
         self.queue = WorkQueue("garbage-collector", conflict_retry=CONFLICT_RETRY)
         self._task: asyncio.Task[None] | None = None

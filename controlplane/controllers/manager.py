@@ -5,6 +5,9 @@ winning it starts fresh instances of every controller (each with its own client,
 writes as its own field manager), on losing the lease it stops them all, and on a clean
 stop it gives the lease up so a standby takes over at once. Controllers keep no state that
 their informers cannot rebuild, so a new leader simply starts from what the API holds.
+Their informers are shared (controlplane.client.shared): one watch per kind for every
+controller, the scheduler and the gateway of this process; a controller started while
+another keeps that watch open gets its cache replayed instead of listing again.
 
 `Elected` is the reusable piece: start/stop something under a named lease (the scheduler
 uses it too, see controlplane.components).

@@ -18,7 +18,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Hashable
 
-from ..client import ApiClient, ApiError, Conflict, Informer, NotFound
+from ..client import ApiClient, ApiError, Conflict, NotFound
+from ..client.shared import SharedInformer
 from ..client.kinds import resource
 from ..resources.registry import RESOURCES, ResourceInfo
 from .workqueue import WorkQueue
@@ -94,7 +95,7 @@ class NamespaceController:
         self._owns_client = owns_client
         # Every namespaced kind that can be listed and deleted is content to remove.
         self.kinds = [k for k in kinds if k.namespaced and "list" in k.verbs and "delete" in k.verbs]
-        self.namespaces = Informer(client, NAMESPACES)
+        self.namespaces = SharedInformer(client, NAMESPACES)
         self.queue = WorkQueue("namespace")
         self._slots = asyncio.Semaphore(self.config.deletes_in_flight)
         self._task: asyncio.Task[None] | None = None

@@ -20,7 +20,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Hashable
 
-from ..client import ApiClient, Conflict, Informer, NotFound
+from ..client import ApiClient, Conflict, NotFound
+from ..client.shared import SharedInformer
 from ..client.kinds import NODES
 from ..events import EventRecorder
 from ..gateway.nodes import set_condition
@@ -121,7 +122,7 @@ class NodeIpamController:
         self.client = client
         self.config = config or NodeIpamConfig()
         self.allocator = CidrAllocator(self.config.cluster_cidr, self.config.node_mask)
-        self.nodes = Informer(client, NODES)
+        self.nodes = SharedInformer(client, NODES)
         self.queue = WorkQueue("node-ipam")
         self.recorder = EventRecorder(client, "node-ipam-controller")
         self._held: dict[str, list[str]] = {}  # node -> the CIDRs counted as its in the allocator

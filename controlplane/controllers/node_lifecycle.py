@@ -26,7 +26,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..client import ApiClient, ApiError, Conflict, Informer, NotFound
+from ..client import ApiClient, ApiError, Conflict, NotFound
+from ..client.shared import SharedInformer
 from ..client.kinds import LEASES, NODES, PODS
 from ..machinery.meta import now_rfc3339, parse_time
 
@@ -81,8 +82,8 @@ class NodeLifecycleController:
         self.client = client
         self._owns_client = owns_client
         self.config = config or NodeLifecycleConfig()
-        self.nodes = Informer(client, NODES)
-        self.leases = Informer(client, LEASES, LEASE_NAMESPACE)
+        self.nodes = SharedInformer(client, NODES)
+        self.leases = SharedInformer(client, LEASES, LEASE_NAMESPACE)
         self._seen: dict[str, tuple[str, float]] = {}  # node -> (lease resourceVersion, when we saw it)
         self._task: asyncio.Task[None] | None = None
 
@@ -144,21 +145,23 @@ class NodeLifecycleController:
             if ready is None or ready.get("status") != "Unknown":
                 log.info("node %s: lease not renewed for %.0fs; marking it NotReady", name,
                          self.config.grace_period)
-                await self._set_ready(node, "Unknown", UNKNOWN_REASON,
-                                      "the node agent stopped renewing its lease")
+                node = await self._set_ready(node, "Unknown", UNKNOWN_REASON,
+                                             "the node agent stopped renewing its lease")
             if taint is None:
                 await self._set_taint(node, add=True)
             await self._lost_pods(name, parse_time((taint or {}).get("timeAdded")))
             return
         if ready is not None and ready.get("status") == "Unknown" and ready.get("reason") == UNKNOWN_REASON:
             log.info("node %s: lease renewed again; marking it Ready", name)
-            await self._set_ready(node, "True", "AgentReady", "pyctl-agent is renewing its lease")
+            node = await self._set_ready(node, "True", "AgentReady", "pyctl-agent is renewing its lease")
         if taint is not None and (ready_condition(node) or {}).get("status") != "Unknown":
             await self._set_taint(node, add=False)
 
     # -- writes ---------------------------------------------------------------------------------
 
-    async def _set_ready(self, node: Obj, status: str, reason: str, message: str) -> None:
+    async def _set_ready(self, node: Obj, status: str, reason: str, message: str) -> Obj:
+        """Write the Ready condition; the node with it, for the rest of this pass (a copy: `node`
+        is the informer's, shared with other components, and never changed in place)."""
         fresh = await self.client.get(NODES, node["metadata"]["name"])
         conds = fresh.setdefault("status", {}).setdefault("conditions", [])
         now = now_rfc3339(_now())
@@ -171,7 +174,7 @@ class NodeLifecycleController:
         cond.update(status=status, reason=reason, message=message)
         cond.setdefault("lastHeartbeatTime", now)
         await self.client.update_status(NODES, fresh)
-        node.setdefault("status", {})["conditions"] = conds  # this pass goes on with what we wrote
+        return {**node, "status": {**(node.get("status") or {}), "conditions": conds}}
 
     async def _set_taint(self, node: Obj, add: bool) -> None:
         fresh = await self.client.get(NODES, node["metadata"]["name"])

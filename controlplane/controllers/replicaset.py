@@ -17,7 +17,8 @@ import datetime as dt
 import logging
 from typing import Any, Hashable
 
-from ..client import ApiClient, ApiError, Conflict, Informer, NotFound
+from ..client import ApiClient, ApiError, Conflict, NotFound
+from ..client.shared import SharedInformer
 from ..client.kinds import PODS, resource
 from ..events import EventRecorder
 from ..machinery.selectors import LabelSelector, SelectorError, label_selector_from_spec
@@ -122,8 +123,8 @@ class ReplicaSetController:
     def __init__(self, client: ApiClient, *, workers: int = 4, resync_period: float = 30.0) -> None:
         self.client = client
         self.workers = workers
-        self.replicasets = Informer(client, REPLICASETS, resync_period=resync_period)
-        self.pods = Informer(client, PODS)
+        self.replicasets = SharedInformer(client, REPLICASETS, resync_period=resync_period)
+        self.pods = SharedInformer(client, PODS)
         self.queue = WorkQueue("replicaset")
         self.expectations = Expectations()
         self.recorder = EventRecorder(client, "replicaset-controller")

@@ -12,7 +12,8 @@ import asyncio
 import logging
 from typing import Any, Hashable
 
-from ..client import AlreadyExists, ApiClient, Forbidden, Informer, NotFound
+from ..client import AlreadyExists, ApiClient, Forbidden, NotFound
+from ..client.shared import SharedInformer
 from ..client.kinds import resource
 from .lifecycle import stop_controller
 from .workqueue import WorkQueue
@@ -28,8 +29,8 @@ DEFAULT = "default"
 class ServiceAccountsController:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
-        self.namespaces = Informer(client, NAMESPACES)
-        self.accounts = Informer(client, SERVICE_ACCOUNTS)
+        self.namespaces = SharedInformer(client, NAMESPACES)
+        self.accounts = SharedInformer(client, SERVICE_ACCOUNTS)
         self.queue = WorkQueue("serviceaccounts")
         self._task: asyncio.Task[None] | None = None
 

@@ -10,14 +10,15 @@ latest state of each pod rather than a backlog.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from pyctl_proto import node_pb2 as pb
 
-from ..client import ApiClient, Informer
+from ..client import ApiClient
+from ..client.shared import SharedInformer
 from ..client.urls import object_key
 from ..client.kinds import PODS
+from ..machinery import jsonio
 from .podconfig import ConfigIndex, Ref, reoffer
 
 Obj = dict[str, Any]
@@ -73,8 +74,9 @@ class PodIndex:
     """Pods by node, kept by one informer; fans changes out to the node's stream."""
 
     def __init__(self, client: ApiClient) -> None:
-        # Only bound pods: unscheduled ones are none of the gateway's business.
-        self.informer = Informer(client, PODS, field_selector="spec.nodeName!=")
+        # Only bound pods: unscheduled ones are none of the gateway's business. A predicate, not
+        # the field selector spec.nodeName!=, so the process's one pod watch serves it too.
+        self.informer = SharedInformer(client, PODS, where=lambda pod: bool(node_of(pod)))
         self._by_node: dict[str, dict[str, Obj]] = {}
         self._streams: dict[str, AssignmentStream] = {}
         self.informer.add_handlers(on_add=self._added, on_update=self._updated, on_delete=self._deleted)
@@ -160,4 +162,4 @@ class PodIndex:
 
 
 def _dump(pod: Obj) -> str:
-    return json.dumps(pod, separators=(",", ":"))
+    return jsonio.dumps(pod).decode()

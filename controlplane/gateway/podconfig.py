@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from pyctl_proto import node_pb2 as pb
 
-from ..client import ApiClient, Informer
+from ..client import ApiClient
+from ..client.shared import SharedInformer
 from ..client.kinds import resource
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class ConfigIndex:
 
     def __init__(self, client: ApiClient, on_change: Callable[[Ref], None]) -> None:
         self._on_change = on_change
-        self.informers = {"Secret": Informer(client, SECRETS), "ConfigMap": Informer(client, CONFIGMAPS)}
+        self.informers = {"Secret": SharedInformer(client, SECRETS), "ConfigMap": SharedInformer(client, CONFIGMAPS)}
         for kind, inf in self.informers.items():
             changed = (lambda k: lambda obj, *_: self._changed(k, obj))(kind)
             inf.add_handlers(on_add=changed, on_update=lambda old, new, c=changed: c(new) if old is not new

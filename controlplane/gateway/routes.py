@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from pyctl_proto import node_pb2 as pb
 
-from ..client import ApiClient, Informer
+from ..client import ApiClient
+from ..client.shared import SharedInformer
 from ..client.kinds import NODES
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class NodeNetworks:
     def __init__(self, client: ApiClient, cluster_cidr: str) -> None:
         self.cluster_cidr = cluster_cidr
         self._cluster = ipaddress.ip_network(cluster_cidr)
-        self.informer = Informer(client, NODES)
+        self.informer = SharedInformer(client, NODES)
         self._table: dict[str, tuple[str, str]] = {}
         self._routes: list[pb.NodeRoute] | None = None  # every routable node, sorted; None: rebuild
         self._listeners: dict[str, Callable[[], None]] = {}

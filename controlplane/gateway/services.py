@@ -14,7 +14,8 @@ from typing import Any, Callable, Iterable
 
 from pyctl_proto import node_pb2 as pb
 
-from ..client import ApiClient, Informer
+from ..client import ApiClient
+from ..client.shared import SharedInformer
 from ..client.kinds import resource
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,8 @@ class ServiceDirectory:
 
     def __init__(self, client: ApiClient, service_cidr: str) -> None:
         self.service_cidr = service_cidr
-        self.services = Informer(client, SERVICES)
-        self.endpoints = Informer(client, ENDPOINTS)
+        self.services = SharedInformer(client, SERVICES)
+        self.endpoints = SharedInformer(client, ENDPOINTS)
         self._table: pb.ServiceTable | None = None  # None: rebuild on the next read
         self._listeners: dict[str, Callable[[], None]] = {}
         for informer in (self.services, self.endpoints):

@@ -19,7 +19,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Coroutine
 
-from ..client import ApiClient, ApiError, Conflict, Informer, NotFound
+from ..client import ApiClient, ApiError, Conflict, NotFound
+from ..client.shared import SharedInformer
 from ..client.kinds import NODES, PODS
 from ..client.urls import object_key
 from ..events import EventRecorder
@@ -103,8 +104,8 @@ class Scheduler:
         self._progress = asyncio.Event()
         self._client = ApiClient(self.api_url, user_agent=cfg.user_agent)
         self.recorder = EventRecorder(self._client, "default-scheduler")
-        self.nodes = Informer(self._client, NODES)
-        self.pods = Informer(self._client, PODS)
+        self.nodes = SharedInformer(self._client, NODES)
+        self.pods = SharedInformer(self._client, PODS)
         self.nodes.add_handlers(self._on_node, lambda old, new: self._on_node(new), self._on_node_delete)
         self.pods.add_handlers(lambda p: self._on_pod(None, p), self._on_pod, self._on_pod_delete)
         self.nodes.start()

@@ -17,7 +17,8 @@ import copy
 import logging
 from typing import Any, Hashable
 
-from ...client import ApiClient, Conflict, Informer, NotFound
+from ...client import ApiClient, Conflict, NotFound
+from ...client.shared import SharedInformer
 from ...client.kinds import PODS, resource
 from ...events import EventRecorder
 from ..replicaset import REPLICASETS, STATUS_BATCH, controller_ref, key_of, owner_reference, selector_of
@@ -47,9 +48,9 @@ class DeploymentController:
     def __init__(self, client: ApiClient, *, workers: int = 4, resync_period: float = 30.0) -> None:
         self.client = client
         self.workers = workers
-        self.deployments = Informer(client, DEPLOYMENTS, resync_period=resync_period)
-        self.replicasets = Informer(client, REPLICASETS)
-        self.pods = Informer(client, PODS)  # Recreate waits for old pods to be gone
+        self.deployments = SharedInformer(client, DEPLOYMENTS, resync_period=resync_period)
+        self.replicasets = SharedInformer(client, REPLICASETS)
+        self.pods = SharedInformer(client, PODS)  # Recreate waits for old pods to be gone
         self.queue = WorkQueue("deployment")
         self.recorder = EventRecorder(client, "deployment-controller")
         self._written: dict[str, Obj] = {}  # "kind/ns/name" -> what we last stored
