@@ -79,8 +79,8 @@ class Runc:
         await _run(*self._argv(*args), check=False)
 
     async def delete(self, cid: str) -> None:
-        if await self.state(cid) is not None:
-            await _run(*self._argv("delete", "--force", cid), check=False)
+        # No `runc state` first: deleting a container runc does not know fails, harmlessly.
+        await _run(*self._argv("delete", "--force", cid), check=False)
 
 
 async def start(runc: Runc, cid: str, name: str, bundle: Path, log_path: Path,
@@ -111,8 +111,7 @@ async def start(runc: Runc, cid: str, name: str, bundle: Path, log_path: Path,
     finally:
         os.close(sync_w)  # so we see EOF if conmon dies before reporting
     try:
-        line = await asyncio.wait_for(
-            asyncio.get_running_loop().run_in_executor(None, _read_line, sync_r), timeout)
+        line = await asyncio.wait_for(_read_line(sync_r), timeout)
     finally:
         os.close(sync_r)
     await proc.wait()  # the first conmon exits once it has forked
@@ -136,10 +135,24 @@ def _tail(path: Path) -> str:
         return ""
 
 
-def _read_line(fd: int) -> str:
+async def _read_line(fd: int) -> str:
+    """One line from conmon's sync pipe, read on the event loop: `runc create` takes a while
+    under load, and a blocking read would hold one of the few default-executor threads that
+    every pod start also needs (netns, overlay mount), so starts would queue behind it."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
     buf = b""
     while not buf.endswith(b"\n"):
-        chunk = os.read(fd, 4096)
+        readable = loop.create_future()
+        loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+        try:
+            await readable
+        finally:
+            loop.remove_reader(fd)
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            continue
         if not chunk:
             break
         buf += chunk
@@ -181,21 +194,45 @@ def conmon_pid(bundle: Path) -> int | None:
     return pid if _alive(pid) else None
 
 
-def _alive(pid: int) -> bool:
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat from field 3 (state) on; [] when there is no such process."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    stat = _stat(pid)
+    return bool(stat) and stat[0] not in ("Z", "X")
+
+
+def start_time(pid: int) -> str | None:
+    """The process's start time (field 22 of /proc/PID/stat), which tells it from a later
+    process given the same pid; None when it is gone."""
+    stat = _stat(pid)
+    return stat[19] if len(stat) > 19 else None
+
+
+def still_running(pid: int | None, started: str | None) -> bool:
+    """Whether the container init `pid`, started at `started`, still runs: the test `runc state`
+    makes (same pid, same start time, neither zombie nor dead), without running runc. Only for
+    a container `runc start` has started; pyctl never pauses one."""
+    if not pid or not started:
         return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+    stat = _stat(pid)
+    return len(stat) > 19 and stat[0] not in ("Z", "X") and stat[19] == started
 
 
-async def stop(runc: Runc, cid: str, grace: float) -> None:
-    """SIGTERM, wait up to `grace` seconds for the exit, then SIGKILL and wait again."""
+async def stop(runc: Runc, cid: str, grace: float, running: bool = False) -> None:
+    """SIGTERM, wait up to `grace` seconds for the exit, then SIGKILL and wait again.
+    `running`: the caller knows the container runs (`still_running`), so no `runc state`."""
     if exit_code(runc.paths, cid) is not None:
         return
-    st = await runc.state(cid)
-    if st is None or st.get("status") not in ("running", "created", "paused"):
-        return
+    if not running:
+        st = await runc.state(cid)
+        if st is None or st.get("status") not in ("running", "created", "paused"):
+            return
     if grace > 0:
         await runc.kill(cid, signal.SIGTERM)
         if await _wait_exit(runc, cid, grace):

@@ -10,6 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ..network.netns import unmount
+
 
 def mount_rootfs(lowerdirs: list[str], container_dir: Path) -> Path:
     """Mount `<container_dir>/rootfs` as overlay(lowerdirs, upper, work); idempotent."""
@@ -33,9 +35,9 @@ def unmount_rootfs(container_dir: Path, remove: bool = True) -> None:
     """Unmount the rootfs (lazily if busy) and, with `remove`, delete upper/work too."""
     rootfs = container_dir / "rootfs"
     if is_mounted(rootfs):
-        subprocess.run(["umount", str(rootfs)], capture_output=True, timeout=30)
+        unmount(str(rootfs), lazy=False)
         if is_mounted(rootfs):
-            subprocess.run(["umount", "-l", str(rootfs)], capture_output=True, timeout=30)
+            unmount(str(rootfs))  # busy: detach it
     if remove:
         for name in ("rootfs", "upper", "work"):
             shutil.rmtree(container_dir / name, ignore_errors=True)

@@ -57,6 +57,11 @@ def _rfc3339(ts: float | None = None) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _runs(meta: dict[str, Any]) -> bool:
+    """Whether the run `meta` describes is still running, from /proc (see conmon.still_running)."""
+    return conmon.still_running(meta.get("pid"), meta.get("pid_started"))
+
+
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
@@ -122,7 +127,7 @@ class RuncRuntime:
         async with self._lock(uid):
             meta = self._meta(uid, name)
             if meta and meta.get("cid") and not meta.get("error"):
-                await conmon.stop(self.runc, meta["cid"], grace)
+                await conmon.stop(self.runc, meta["cid"], grace, _runs(meta))
 
     async def exec_in_container(self, uid: str, name: str, argv: list[str],
                                 timeout: float) -> tuple[int, str]:
@@ -308,6 +313,7 @@ class RuncRuntime:
             meta["started_at"] = _rfc3339()
             _write_json(cdir / "meta.json", meta)
             meta["pid"] = await conmon.start(self.runc, cid, name, bdir, Path(meta["log"]))
+            meta["pid_started"] = conmon.start_time(meta["pid"])
         except (_ImageError, conmon.RuntimeError_, ValueError, OSError, LookupError) as e:
             # Reported as Kubernetes does for containerd: terminated, StartError, exit 128 (an
             # exited state, so the pod worker retries it with back-off).
@@ -336,6 +342,10 @@ class RuncRuntime:
             cs.finished_at = meta.get("finished_at", "")
             return cs
         ended = conmon.exit_code(self.paths, cid)
+        if ended is None and _runs(meta):
+            # What `runc state` would answer, without a runc process per look (every resync).
+            cs.state, cs.ready = "running", True
+            return cs
         if ended is None:
             st = await self.runc.state(cid)
             if st is not None and st.get("status") == "running":
@@ -385,11 +395,12 @@ class RuncRuntime:
                                                     reason="ContainerCreating"))
         return rp
 
-    async def _remove_run(self, pdir: Path, name: str, cid: str, grace: float = 0) -> None:
+    async def _remove_run(self, pdir: Path, name: str, cid: str, grace: float = 0,
+                          running: bool = False) -> None:
         if not cid:
             return
         bdir = pdir / "containers" / name / cid
-        await conmon.stop(self.runc, cid, grace)
+        await conmon.stop(self.runc, cid, grace, running)
         await conmon.remove(self.runc, cid, bdir)
         await asyncio.to_thread(overlay.unmount_rootfs, bdir)
         shutil.rmtree(bdir, ignore_errors=True)
@@ -404,7 +415,8 @@ class RuncRuntime:
         if cdir.exists():
             for meta_path in cdir.glob("*/meta.json"):
                 meta = json.loads(meta_path.read_text())
-                runs.append(self._remove_run(pdir, meta_path.parent.name, meta.get("cid", ""), grace))
+                runs.append(self._remove_run(pdir, meta_path.parent.name, meta.get("cid", ""), grace,
+                                             _runs(meta)))
         # Runs whose meta.json was never written (crash mid-start) still have a bundle dir.
         await asyncio.gather(*runs)
         for bdir in cdir.glob("*/pyctl-*") if cdir.exists() else []:
