@@ -3,12 +3,16 @@
 A pinned netns (agent.network.netns), CNI ADD on a bridge of its own (agent.network.cni),
 an overlay rootfs of the cached image layers (agent.runtime.overlay), the same OCI
 config.json (agent.runtime.bundle), then `runc run -d`: no API, scheduler, gateway,
-conmon or status reporting. `RawPods.remove_all()` undoes every step for every pod.
+conmon or status reporting. It runs in the host's network namespace on a bridge and a /24 of
+its own. `RawPods.remove_all()` undoes every step for every pod, and puts back the host's
+ip_forward, which the CNI bridge plugin (isGateway) turns on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import shutil
 import subprocess
 import uuid
@@ -18,17 +22,30 @@ from agent.images import ImageStore, RegistryClient
 from agent.network import netns as nsmod
 from agent.network.cni import Attachment, Cni, NetworkConfig
 from agent.runtime import bundle, overlay
+from pyctl.localcluster.leftovers import cgroup_dirs
 
-from .realnode import remove_cgroups
+FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+def free_cidr() -> str:
+    """A /24 in 10.245.0.0/16 that no local route uses (e2e tests use 10.244.x)."""
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
+    for _ in range(50):
+        cidr = f"10.245.{random.randint(1, 254)}.0/24"
+        if cidr.rsplit(".", 1)[0] + "." not in routes:
+            return cidr
+    raise RuntimeError("no free 10.245.x.0/24 for the benchmark's bridge")
 
 
 class RawPods:
-    def __init__(self, base: Path, cidr: str, bridge: str, cgroup_parent: str) -> None:
-        self.base, self.bridge, self.cgroup_parent = base, bridge, cgroup_parent
+    def __init__(self, base: Path, mirrors: dict[str, str] | None = None) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.base, self.bridge, self.cgroup_parent = base, f"pyr{tag}", f"pyctl-bench-{tag}"
+        self.forward = FORWARD.read_text()
         self.runc_root = base / "runc"
         self.runc_root.mkdir(parents=True, exist_ok=True)
-        self.cni = Cni(NetworkConfig(pod_cidr=cidr, bridge=bridge, data_dir=base / "cni"))
-        self.images = ImageStore(base / "images", RegistryClient(auth_file="/nonexistent"))
+        self.cni = Cni(NetworkConfig(pod_cidr=free_cidr(), bridge=self.bridge, data_dir=base / "cni"))
+        self.images = ImageStore(base / "images", RegistryClient(auth_file="/nonexistent", mirrors=mirrors))
         self.started: list[tuple[str, Path, Attachment]] = []
 
     async def pull(self, image: str) -> tuple[list[str], dict]:
@@ -80,7 +97,10 @@ class RawPods:
             await asyncio.to_thread(nsmod.delete, pdir / "ns")
         self.started.clear()
         for target in nsmod.mounts_under(self.base):
-            subprocess.run(["umount", "-l", target], capture_output=True)
+            nsmod.unmount(target)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
-        remove_cgroups(self.cgroup_parent)
+        for d in cgroup_dirs(self.cgroup_parent):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        FORWARD.write_text(self.forward)
         await self.images.close()

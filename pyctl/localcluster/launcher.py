@@ -112,6 +112,11 @@ def _pidfile(c: Cluster, comp: str) -> Path:
     return c.dir / "run" / f"{comp}.pid"
 
 
+def pid_of(c: Cluster, comp: str) -> int | None:
+    """The pid of a running component ("etcd", "controlplane", "agent-NODE"), else None."""
+    return procs.read_pid(_pidfile(c, comp))
+
+
 def _log(c: Cluster, comp: str) -> Path:
     return c.dir / "logs" / f"{comp}.log"
 
