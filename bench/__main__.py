@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import importlib
 import logging
@@ -27,6 +28,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default=",".join(BENCHMARKS),
                    help="comma-separated subset of: " + ", ".join(BENCHMARKS))
     p.add_argument("--out", default="docs/benchmarks.md", help="the report (a PNG plot is written beside it)")
+    p.add_argument("--keep", metavar="DIR", help="keep the processes' logs and the raw py-spy profiles in DIR "
+                   "(default: a temporary directory, removed at the end)")
     args = p.parse_args(argv)
     args.only = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in args.only if n not in BENCHMARKS]
@@ -79,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     host = report.machine()
     load_before = report.load_average()
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="pyctl-bench-") as workdir:
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+    with (contextlib.nullcontext(os.path.abspath(args.keep)) if args.keep
+          else tempfile.TemporaryDirectory(prefix="pyctl-bench-")) as workdir:
         sections = asyncio.run(run_all(args, workdir))
         prof = profile_section(sections)
         if prof:

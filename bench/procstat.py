@@ -27,3 +27,12 @@ def cpu_share(pid: int, window: float) -> float:
     c0, t0 = cpu_seconds(pid), time.monotonic()
     time.sleep(window)
     return (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores, from /proc/stat."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / tick, sum(values) / tick

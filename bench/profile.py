@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 OURS = re.compile(r"\((?:.*/)?((?:controlplane|agent|pyctl)/[\w/]+\.py)(?::\d+)?\)")
 # Frames every request passes through: their inclusive share says nothing about a stage.
-WRAPPERS = re.compile(r"__main__\.py|controlplane/main\.py:|:\w*middleware|Handlers\.dispatch$|"
+# eventloop.py:run is the frame under which uvloop's loop (C, invisible to py-spy) runs.
+WRAPPERS = re.compile(r"__main__\.py|controlplane/main\.py:|controlplane/eventloop\.py:|:\w*middleware|Handlers\.dispatch$|"
                       r"build_app\.<locals>\.resource$|subresources\.py:dispatch$")
 FRAME = re.compile(r"^(?P<func>[^ (]+) \((?P<file>[^:)]+)(?::\d+)?\)$")
 

@@ -17,7 +17,7 @@ import aiohttp
 
 from .cluster import Etcd, start_controlplane, start_hollow_nodes, stop_all, wait_for
 from .podwatch import PodWatch
-from .procstat import cpu_seconds, cpu_share, rss_mib
+from .procstat import cpu_seconds, cpu_share, machine_cpu_seconds, rss_mib
 from .profile import Profiler
 from .report import Section, Table
 from .stats import Samples, ms
@@ -74,6 +74,7 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
             watch = await PodWatch(url).start(s)
             profiler = Profiler(cp.pid, os.path.join(workdir, "scheduler.pyspy.txt"))
             t0, cpu0 = time.perf_counter(), cpu_seconds(cp.pid)
+            others0 = _others_cpu(etcd, nodes)
             for i in range(p.deployments):
                 async with s.post(url + DEPLOY, json=deployment(f"bench-{i}", p.replicas)) as r:
                     if r.status != 201:
@@ -83,12 +84,20 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
             result["all_running"] = await watch.wait_count("running", total, max(1.0, deadline - (time.perf_counter() - t0)))
             result["t0"] = t0
             result["cpu"] = (cpu_seconds(cp.pid) - cpu0, time.perf_counter() - t0)
+            result["others"] = {k: v - others0[k] for k, v in _others_cpu(etcd, nodes).items()}
             profiler.stop()
             result["rss_loaded"] = rss_mib(cp.pid)
             result["rss_nodes"] = rss_mib(nodes.pid)
     finally:
         stop_all(profiler, watch, nodes, cp, etcd)
     return section(p, watch, result, profiler)
+
+
+def _others_cpu(etcd: Etcd, nodes) -> dict[str, float]:
+    """CPU seconds so far of what shares the machine with the control plane during the run."""
+    busy, total = machine_cpu_seconds()
+    return {"etcd": cpu_seconds(etcd.proc.pid), "hollow": cpu_seconds(nodes.pid),
+            "bench": cpu_seconds(os.getpid()), "machine": busy, "machine_total": total}
 
 
 async def _enough(s: aiohttp.ClientSession, url: str, n: int) -> bool:
@@ -122,6 +131,10 @@ def section(p: Plan, watch: PodWatch, r: dict, profiler: Profiler | None) -> Sec
                       ["create→Running p50 / p99 ms", f"{ms(to_running.p50)} / {ms(to_running.p99)}"],
                       ["control-plane CPU during the run, cores busy (CPU s / wall s)",
                        f"{r['cpu'][0] / r['cpu'][1]:.2f} ({r['cpu'][0]:.1f} / {r['cpu'][1]:.1f})"],
+                      ["… the same window: etcd / the hollow agents' process / this benchmark's watch, cores busy",
+                       " / ".join(f"{r['others'][k] / r['cpu'][1]:.2f}" for k in ("etcd", "hollow", "bench"))],
+                      ["… the same window: the whole machine, cores busy of "
+                       f"{r['others']['machine_total'] / r['cpu'][1]:.0f}", f"{r['others']['machine'] / r['cpu'][1]:.2f}"],
                       [f"control-plane CPU with {p.nodes} idle nodes and no pods, cores busy", f"{r['cpu_idle']:.2f}"],
                       ["control-plane CPU ms per pod (create, bind, status, watches)", f"{r['cpu'][0] / total * 1000:.1f}"],
                       [f"s until {p.nodes} hollow nodes were Ready (set-up)", f"{r['nodes_ready_s']:.1f}"],
