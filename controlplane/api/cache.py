@@ -2,14 +2,17 @@
 
 GET, LIST and WATCH are served from here, as kube-apiserver's cacher does: etcd sees one
 watch per API server instead of one read per request. Each object and each event is
-encoded to JSON once, however many watchers receive it. A bounded history of recent
-events lets watches resume from a resourceVersion; older ones are served from etcd's
-own history by the watch handler, or get 410 Expired once etcd has compacted it.
+encoded to JSON once, however many watchers receive it, and an object this API server
+wrote is taken as written rather than decoded back from the watch (expect). A bounded
+history of recent events lets watches resume from a resourceVersion; older ones are served
+from etcd's own history by the watch handler, or get 410 Expired once etcd has compacted it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -66,7 +69,10 @@ def split_key(key: str) -> tuple[str, str, str]:
 
 
 def decode(key: str, value: bytes, rev: int) -> Entry:
-    obj = jsonio.loads(value)
+    return _entry(key, jsonio.loads(value), rev)
+
+
+def _entry(key: str, obj: dict[str, Any], rev: int) -> Entry:
     obj.setdefault("metadata", {})["resourceVersion"] = str(rev)
     resource, namespace, name = split_key(key)
     return Entry(key, resource, namespace, name, obj, rev)
@@ -109,7 +115,11 @@ class WatchCache:
         self._subs: dict[str, set[Subscription]] = {}
         self._revision = 0
         self._oldest = 0  # events after this revision are all in the history
-        self._waiters: list[tuple[int, asyncio.Future]] = []
+        # (revision, tie-breaker, future): a heap, so an event looks at due waiters only
+        self._waiters: list[tuple[int, int, asyncio.Future]] = []
+        self._waiter_seq = itertools.count()
+        # key -> (value, object) of a write of this server in flight (see expect)
+        self._expected: dict[str, tuple[bytes, dict[str, Any]]] = {}
         self._task: asyncio.Task | None = None
         self.ready = asyncio.Event()
 
@@ -179,7 +189,12 @@ class WatchCache:
             objects = self._objects.setdefault(resource, {})
             prev = objects.get(ev.key)
             if ev.type == "PUT":
-                entry = decode(ev.key, ev.value, ev.revision)
+                expected = self._expected.get(ev.key) if self._expected else None
+                if expected is not None and expected[0] == ev.value:  # the very bytes: no decoding
+                    del self._expected[ev.key]
+                    entry = _entry(ev.key, expected[1], ev.revision)
+                else:
+                    entry = decode(ev.key, ev.value, ev.revision)
                 objects[ev.key] = entry
                 event = Event("ADDED" if prev is None else "MODIFIED", entry, prev)
             else:
@@ -195,6 +210,21 @@ class WatchCache:
                     sub.offer(event)
         self._wake()
 
+    def expect(self, key: str, value: bytes, obj: dict[str, Any]) -> None:
+        """This server is about to store `value`, the encoding of `obj`, at `key`.
+
+        When the watch brings a PUT of exactly these bytes at `key`, the cache takes `obj`
+        in place of decoding them: the same object, by construction, whoever wrote it.
+        `obj` is then shared by every reader: the caller must change nothing it holds,
+        and call forget() once its write is over, whatever the outcome."""
+        self._expected[key] = (value, obj)
+
+    def forget(self, key: str, value: bytes) -> None:
+        """Drop expect(key, value) unless it has been taken (or replaced by a later write)."""
+        expected = self._expected.get(key)
+        if expected is not None and expected[0] is value:
+            del self._expected[key]
+
     # -- reads --------------------------------------------------------------------------
 
     @property
@@ -202,23 +232,18 @@ class WatchCache:
         return self._revision
 
     def _wake(self) -> None:
-        if not self._waiters:
-            return
-        still = []
-        for rev, fut in self._waiters:
-            if self._revision >= rev:
-                if not fut.done():
-                    fut.set_result(None)
-            else:
-                still.append((rev, fut))
-        self._waiters = still
+        waiters, revision = self._waiters, self._revision
+        while waiters and waiters[0][0] <= revision:
+            fut = heapq.heappop(waiters)[2]
+            if not fut.done():  # a waiter that timed out is dropped here
+                fut.set_result(None)
 
     async def wait_for(self, rev: int, timeout: float = 10.0) -> None:
         """Return once the cache has seen revision `rev` (read-your-writes)."""
         if self._revision >= rev:
             return
         fut = asyncio.get_running_loop().create_future()
-        self._waiters.append((rev, fut))
+        heapq.heappush(self._waiters, (rev, next(self._waiter_seq), fut))
         try:
             await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:

@@ -4,7 +4,9 @@ create / update (compare-and-swap on resourceVersion) / guaranteed update (retry
 conflict) / delete (graceful for pods, finalizers, propagation) over the store, with
 metadata bookkeeping, the spec/status split, generation, defaulting, validation and
 dry run. Reads come from the watch cache; writes wait until the cache has seen them,
-so a client always reads its own writes.
+so a client always reads its own writes. The cache takes a written object as it is instead
+of decoding etcd's copy: what create/update/delete return shares its parts with the cache,
+so callers read it (and encode it), never change it.
 """
 
 from __future__ import annotations
@@ -48,13 +50,20 @@ class WriteOptions:
     user: UserInfo | None = None
 
 
-def _encode(obj: dict[str, Any]) -> bytes:
+def _stored(obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` as etcd holds it: no resourceVersion (the revision is one), no selfLink.
+
+    Only the top level and metadata are copied; the rest is shared with `obj`."""
     stored = dict(obj)
     md = dict(stored.get("metadata") or {})
     md.pop("resourceVersion", None)
     md.pop("selfLink", None)
     stored["metadata"] = md
-    return jsonio.dumps(stored)
+    return stored
+
+
+def _encode(obj: dict[str, Any]) -> bytes:
+    return jsonio.dumps(_stored(obj))
 
 
 def _with_rv(obj: dict[str, Any], rev: int) -> dict[str, Any]:
@@ -118,16 +127,36 @@ class ObjectStore:
         if opts.dry_run:
             return obj
         key = self.key(info, namespace, md["name"])
+        sent: list[bytes] = []
+
+        def encode(obj: dict[str, Any]) -> bytes:
+            sent.append(self._encode_for_cache(key, obj))
+            return sent[-1]
+
         try:
             lease = await self._event_leases.lease() if info.resource == "events" else 0
             if info.resource == "services" and not info.group:  # ClusterIP in the same txn
-                rev = await self.service_ips.create(info, key, obj, _encode)
+                rev = await self.service_ips.create(info, key, obj, encode)
             else:
-                rev = await self.store.create(key, _encode(obj), lease=lease)
+                rev = await self.store.create(key, encode(obj), lease=lease)
+            await self.cache.wait_for(rev)
         except KeyExists:
             raise errors.already_exists(info, md["name"]) from None
-        await self.cache.wait_for(rev)
+        finally:
+            for value in sent:
+                self.cache.forget(key, value)
         return _with_rv(obj, rev)
+
+    def _encode_for_cache(self, key: str, obj: dict[str, Any]) -> bytes:
+        """`_encode(obj)`, and the watch cache told to take these parts of `obj` when etcd's
+        watch brings exactly these bytes back, instead of decoding them (see WatchCache.expect).
+
+        The caller leaves `obj` as it is from here on, but for its metadata; the caller's
+        caller gets `obj` back and only reads it (the handlers encode it as their response)."""
+        stored = _stored(obj)
+        value = jsonio.dumps(stored)
+        self.cache.expect(key, value, stored)
+        return value
 
     def _check_namespace(self, info: ResourceInfo, namespace: str, name: str) -> None:
         entry = self.cache.get(keys.object_key("namespaces", None, namespace))
@@ -176,7 +205,8 @@ class ObjectStore:
                 raise errors.conflict(info, name)
             new = mutate(m.deep_copy(current))
             new = self._prepare_update(info, current, new, opts, subresource, operation)
-            encoded = _encode(new)
+            stored = _stored(new)
+            encoded = jsonio.dumps(stored)
             if encoded == _encode(current):
                 if cached is not None:
                     continue  # "nothing to do" is only true of the current object, not a cached one
@@ -187,14 +217,17 @@ class ObjectStore:
                 if _finalized(new):
                     new_rev, _ = await self.store.delete(key, rev, self.service_ips.release_keys(info, new))
                 else:
+                    self.cache.expect(key, encoded, stored)  # as _encode_for_cache
                     new_rev = await self.store.update(key, encoded, rev)
+                await self.cache.wait_for(new_rev)
             except RevisionMismatch:
                 if precondition_rv:
                     raise errors.conflict(info, name) from None
                 continue
             except KeyNotFound:
                 raise errors.not_found(info, name) from None
-            await self.cache.wait_for(new_rev)
+            finally:
+                self.cache.forget(key, encoded)
             return _with_rv(new, new_rev)
         raise errors.conflict(info, name, "too many concurrent writers; try again")
 
@@ -205,8 +238,11 @@ class ObjectStore:
         if subresource == "status":
             # /status writes change status only (and nothing else a client sent).
             status = new.get("status")
-            # old's status is replaced (or dropped) at once: copy the rest only, in its order.
-            new = {k: v if k == "status" else m.deep_copy(v) for k, v in old.items()}
+            # The rest is old's, shared, not copied: it is only read from here on (encoded, and
+            # answered), and old's parts are the watch cache's, which nobody changes either.
+            new = dict(old)
+            if "metadata" in old:  # the one part written to: the resourceVersion goes in
+                new["metadata"] = dict(old_md)
             if status is not None:
                 new["status"] = status
             else:
@@ -279,8 +315,12 @@ class ObjectStore:
                     return _with_rv(current, new_rev)
                 if _same(current, marked):
                     return current
-                new_rev = await self.store.update(key, _encode(marked), rev)
-                await self.cache.wait_for(new_rev)
+                encoded = self._encode_for_cache(key, marked)
+                try:
+                    new_rev = await self.store.update(key, encoded, rev)
+                    await self.cache.wait_for(new_rev)
+                finally:
+                    self.cache.forget(key, encoded)
                 return _with_rv(marked, new_rev)
             except RevisionMismatch:
                 continue

@@ -83,7 +83,7 @@ class ManagedEntry:
         if not isinstance(entry, dict) or not entry.get("manager") or entry.get("fieldsType", "FieldsV1") != "FieldsV1":
             return None
         return cls(entry["manager"], entry.get("operation", "Update"), entry.get("apiVersion", ""),
-                   entry.get("time"), from_fields_v1(entry.get("fieldsV1") or {}), entry.get("subresource", ""))
+                   entry.get("time"), _decoded(entry.get("fieldsV1") or {}), entry.get("subresource", ""))
 
 
 @dataclass(frozen=True)
@@ -141,24 +141,34 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
-# Encodings already made: the objects of one template (a Deployment's pods) own the same fields.
-_ENCODED: dict[frozenset[Path], FieldsV1] = {}
-_ENCODED_MAX = 1024
+# Encodings already made, both ways: the objects of one template (a Deployment's pods) own
+# the same fields, and every write reads the managedFields it rewrites. Kept as JSON text so
+# each caller gets a tree of its own from C (loads), not from a copy made in Python.
+_ENCODED: dict[frozenset[Path], bytes] = {}
+_DECODED: dict[bytes, frozenset[Path]] = {}
+_MEMO_MAX = 1024
 
 
 def to_fields_v1(paths: Iterable[Path]) -> FieldsV1:
     """Encode a set of paths as FieldsV1 (children sorted, ``.`` first)."""
     members = frozenset(paths)
-    tree = _ENCODED.get(members)
-    if tree is None:
-        if len(_ENCODED) >= _ENCODED_MAX:
+    text = _ENCODED.get(members)
+    if text is None:
+        if len(_ENCODED) >= _MEMO_MAX:
             _ENCODED.clear()
-        tree = _ENCODED[members] = _encode_paths(members)
-    return _copy_tree(tree)  # the caller's to keep: the remembered one stays as it is
+        text = _ENCODED[members] = jsonio.dumps(_encode_paths(members))
+    return jsonio.loads(text)  # the caller's to keep
 
 
-def _copy_tree(node: FieldsV1) -> FieldsV1:
-    return {k: _copy_tree(v) if v else {} for k, v in node.items()}
+def _decoded(tree: FieldsV1) -> set[Path]:
+    """from_fields_v1(tree), remembered by the tree's JSON text (the caller may change the set)."""
+    text = jsonio.dumps(tree)
+    members = _DECODED.get(text)
+    if members is None:
+        if len(_DECODED) >= _MEMO_MAX:
+            _DECODED.clear()
+        members = _DECODED[text] = frozenset(from_fields_v1(tree))
+    return set(members)
 
 
 def _encode_paths(members: frozenset[Path]) -> FieldsV1:
