@@ -40,8 +40,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def profile_section(sections: list[report.Section]) -> report.Section | None:
     sec = report.Section("profile", "Profile: where the control plane spends its time",
-                         "py-spy sampled the control-plane process while the benchmark above ran "
-                         "(`py-spy record --format raw --nonblocking`, idle threads excluded). A stage is a "
+                         "py-spy sampled the control plane's two processes (the API server and its "
+                         "components child) while the benchmark above ran (`py-spy record --subprocesses "
+                         "--format raw --nonblocking`, idle threads excluded). A stage is a "
                          "pyctl function and everything it calls; the share is of all busy samples.")
     for s, key, path in [(s, k, v) for s in sections for k, v in s.facts.items() if k.startswith("profile") and v]:
         phase = f" ({key.split(':', 1)[1].strip()})" if ":" in key else ""

@@ -1,7 +1,8 @@
 """The real processes a benchmark runs against: etcd, `pyctl-controlplane`, hollow agents.
 
 Each runs as its own subprocess (so its RSS and CPU can be read and py-spy can attach), on
-loopback ports, and dies with the benchmark (setpriv --pdeathsig) even if it is killed.
+loopback ports, and dies with the benchmark (setpriv --pdeathsig) even if it is killed; the
+control plane's own child (its scheduler, controllers and gateway) dies with it in turn.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import aiohttp
 
 from .cluster import Etcd, start_controlplane, start_hollow_agent, stop_all, wait_for
 from .podwatch import PodWatch
-from .procstat import cpu_share, rss_mib
+from .procstat import cpu_share, family_rss_mib, rss_mib
 from .report import Section, Table
 from .scheduler import DEPLOY, deployment, ready_nodes
 
@@ -39,7 +39,7 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
             await asyncio.sleep(1.0)
             cpu30 = await asyncio.to_thread(cpu_share, agent.pid, window)
             rows.append([AGENT_PODS, f"{rss_mib(agent.pid):.1f}", f"{cpu30:.2%}"])
-            small_cp = rss_mib(cp.pid)
+            small_cp = family_rss_mib(cp.pid)
     finally:
         stop_all(watch, agent, cp, etcd)
     agent_table = Table(f"One agent process: `pyctl-agent --runtime hollow` (idle window {window:.0f} s), and the real "
@@ -49,8 +49,8 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
         f = {k.removeprefix("podstart.agent_"): v for k, v in facts.items() if k.startswith("podstart.agent_")}
         agent_table.rows += [[f"{pods} (real runc agent, podstart run, {f['window']:.0f} s window)", f"{rss:.1f}", f"{cpu:.2%}"]
                              for pods, rss, cpu in ((0, f["rss0"], f["cpu0"]), (int(f["pods"]), f["rss1"], f["cpu1"]))]
-    cp_table = Table("Control plane (`pyctl-controlplane`, all components in one process)",
-                     ["state", "RSS MiB"])
+    cp_table = Table("Control plane (`pyctl-controlplane`: the API server process plus its child running the "
+                     "scheduler, controllers and gateway, RSS summed)", ["state", "RSS MiB"])
     if "scheduler.controlplane_rss_loaded" in facts:
         n, pods = facts["scheduler.nodes"], facts["scheduler.pods"]
         cp_table.rows += [[f"{n} hollow nodes, no pods", f"{facts['scheduler.controlplane_rss_idle']:.1f}"],

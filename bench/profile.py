@@ -1,7 +1,8 @@
 """py-spy sampling of a benchmark's target process, summarised as the stages that cost most.
 
-`Profiler(pid, path)` runs `py-spy record --format raw` (collapsed stacks, one line per
-distinct stack with its sample count) until `stop()`; `top_stages()` reads those stacks
+`Profiler(pid, path)` runs `py-spy record --subprocesses --format raw` (collapsed stacks, one
+line per distinct stack with its sample count; the target and its children, as the control
+plane is two processes) until `stop()`; `top_stages()` reads those stacks
 back and charges each sample to every pyctl function on its stack (inclusive time), so
 a stage is "everything under controlplane/api/storage.py:create", say.
 """
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 OURS = re.compile(r"\((?:.*/)?((?:controlplane|agent|pyctl)/[\w/]+\.py)(?::\d+)?\)")
 # Frames every request passes through: their inclusive share says nothing about a stage.
 # eventloop.py:run is the frame under which uvloop's loop (C, invisible to py-spy) runs.
-WRAPPERS = re.compile(r"__main__\.py|controlplane/main\.py:|controlplane/eventloop\.py:|:\w*middleware|Handlers\.dispatch$|"
+WRAPPERS = re.compile(r"__main__\.py|controlplane/main\.py:|controlplane/componentsproc\.py:|"
+                      r"controlplane/eventloop\.py:|:\w*middleware|Handlers\.dispatch$|"
                       r"build_app\.<locals>\.resource$|subresources\.py:dispatch$")
 FRAME = re.compile(r"^(?P<func>[^ (]+) \((?P<file>[^:)]+)(?::\d+)?\)$")
 
@@ -36,7 +38,8 @@ class Profiler:
         self.proc: subprocess.Popen | None = None
         if shutil.which("py-spy"):
             self.proc = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
+                ["py-spy", "record", "--pid", str(pid), "--subprocesses", "--rate", str(rate),
+                 "--format", "raw",
                  "--output", path, "--nonblocking", "--duration", "600"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -89,14 +89,22 @@ def _elected_scheduler(api_url: str, config: ComponentsConfig, running: Running)
     return Elected(client, election, started, stopped, enabled=mc.leader_election)
 
 
+def with_identity(config: ComponentsConfig) -> ComponentsConfig:
+    """`config` with a fresh candidate name, hostname_pid_random, unless it names one already.
+
+    One name for this process in every Lease it takes part in, so `get leases` reads plainly;
+    the pid is the caller's: `pyctl-controlplane`'s own, also for the components' child process.
+    """
+    if config.controllers.identity:
+        return config
+    identity = f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    return replace(config, controllers=replace(config.controllers, identity=identity))
+
+
 async def run_components(api_url: str, components: set[str], config: ComponentsConfig | None = None) -> Running:
     """Start `components` (a subset of COMPONENTS; "apiserver" is ignored: the caller serves it)
     against the API server at `api_url`."""
-    config = config or ComponentsConfig()
-    if not config.controllers.identity:
-        # One name for this process in every Lease it takes part in, so `get leases` reads plainly.
-        identity = f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        config = replace(config, controllers=replace(config.controllers, identity=identity))
+    config = with_identity(config or ComponentsConfig())
     wanted = set(components) - {"apiserver"}
     unknown = wanted - set(COMPONENTS)
     if unknown:

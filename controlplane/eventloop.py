@@ -8,7 +8,8 @@ selects the standard library loop, e.g. to compare or to rule uvloop out when de
 Only for processes that start no children: uvloop spawns with a real fork(), which runs
 gRPC's fork handlers while gRPC threads are busy, and such children were seen to die of
 SIGSEGV before exec; asyncio's loop spawns with vfork and is safe. The control plane spawns
-nothing; the agent (runc, conmon, CNI plugins beside its gRPC stream) stays on asyncio's loop.
+only its components process, with subprocess.Popen (vfork), never through the loop; the agent
+(runc, conmon, CNI plugins beside its gRPC stream) stays on asyncio's loop.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""pyctl-controlplane: the API server, scheduler, controllers and node gateway in one process.
+"""pyctl-controlplane: the API server, and the scheduler, controllers and node gateway.
+
+The API server runs in this process; the other components in one child process
+(componentsproc.py), so the control plane uses two cores; `--components-process=inline`
+runs them all in this one process instead.
 
 Several may run against one etcd: API servers are stateless, the gateway serves whichever
 agents dial it, and the scheduler and controllers act only while their process holds
@@ -24,7 +28,8 @@ from .auth.authorizer import MODES
 from .auth.kubeconfig import admin_kubeconfig, write_kubeconfig
 from .auth.serving import Secured, secure
 from .client import credentials
-from .components import ComponentsConfig, run_components
+from .components import ComponentsConfig, Running, run_components
+from .componentsproc import ChildSpec, ComponentsFailed, ComponentsProcess
 from .controllers.manager import ManagerConfig
 from .controllers.node_ipam import CidrAllocator
 from .gateway import GatewayConfig
@@ -76,6 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "renew with a third left")
     p.add_argument("--components", default="all",
                    help="all, or a comma-separated subset of: " + ",".join(COMPONENTS))
+    p.add_argument("--components-process", choices=("child", "inline"), default="child",
+                   help="child (default): the scheduler, controllers and gateway run in one child "
+                        "process beside this one's API server, so the control plane uses two cores "
+                        "(a Python process runs on one at a time); inline: all in this one process, "
+                        "for debugging (one process to attach py-spy or a debugger to, one pid)")
     p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
                    help="seconds without a node lease renewal before the node is NotReady "
                         "(default %(default)s)")
@@ -156,22 +166,43 @@ def gateway_config(args: argparse.Namespace, secured: Secured) -> GatewayConfig:
                          service_cidr=args.service_cluster_ip_range)
 
 
-async def serve(args: argparse.Namespace, secured: Secured, host: str, port: int) -> None:
+def components_config(args: argparse.Namespace, secured: Secured) -> ComponentsConfig:
+    """The scheduler's, controllers' and gateway's settings from the flags (both layouts)."""
+    lease = args.leader_elect_lease_duration
+    managers = ManagerConfig(node_grace=args.node_monitor_grace_period,
+                             eviction_timeout=args.pod_eviction_timeout, lease_duration=lease,
+                             renew_deadline=lease * 2 / 3, retry_period=max(lease / 7.5, 0.2),
+                             cluster_cidr=args.cluster_cidr, node_cidr_mask=args.node_cidr_mask_size)
+    return ComponentsConfig(controllers=managers, gateway_listen=args.gateway_listen,
+                            gateway=gateway_config(args, secured))
+
+
+async def start_components(args: argparse.Namespace, secured: Secured, api_url: str
+                           ) -> Running | ComponentsProcess:
+    """The components asked for, in the child process or inline; either has `await stop()`."""
+    wanted = set(args.components) - {"apiserver"}
+    config = components_config(args, secured)
+    credentials.register(api_url, secured.loopback)  # in-process components present it
+    if args.components_process == "inline" or not wanted:
+        return await run_components(api_url, wanted, config)
+    process = ComponentsProcess(ChildSpec(api_url, frozenset(wanted), config, secured.loopback, args.verbose))
+    await process.start()
+    return process
+
+
+async def serve(args: argparse.Namespace, secured: Secured, host: str, port: int) -> int:
     runner = web.AppRunner(build_app(secured.config), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, ssl_context=secured.ssl).start()
     logging.info("API server listening on %s://%s:%d (event loop: %s)", secured.scheme, host, port,
                  type(asyncio.get_running_loop()).__module__.split(".")[0])
     api_url = f"{secured.scheme}://{local_address(host)}:{port}"
-    credentials.register(api_url, secured.loopback)  # the components below present it
-    lease = args.leader_elect_lease_duration
-    managers = ManagerConfig(node_grace=args.node_monitor_grace_period,
-                             eviction_timeout=args.pod_eviction_timeout, lease_duration=lease,
-                             renew_deadline=lease * 2 / 3, retry_period=max(lease / 7.5, 0.2),
-                             cluster_cidr=args.cluster_cidr, node_cidr_mask=args.node_cidr_mask_size)
-    running = await run_components(api_url, set(args.components) - {"apiserver"},
-                                   ComponentsConfig(controllers=managers, gateway_listen=args.gateway_listen,
-                                                    gateway=gateway_config(args, secured)))
+    try:
+        running = await start_components(args, secured, api_url)
+    except ComponentsFailed as exc:
+        logging.error("%s", exc)
+        await runner.cleanup()
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -181,6 +212,7 @@ async def serve(args: argparse.Namespace, secured: Secured, host: str, port: int
     finally:
         await running.stop()  # first, so leases are handed back while this API server still answers
         await runner.cleanup()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,8 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         write_kubeconfig(args.write_kubeconfig,
                          admin_kubeconfig(f"https://{local_address(host)}:{port}", secured.pki))
         logging.info("wrote the admin kubeconfig to %s", args.write_kubeconfig)
-    eventloop.run(serve(args, secured, host, port))
-    return 0
+    return eventloop.run(serve(args, secured, host, port))
 
 
 if __name__ == "__main__":

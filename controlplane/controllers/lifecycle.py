@@ -15,6 +15,13 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task | None]) -> None:
     for t in pending:
         t.cancel()
     for t in pending:
+        # Cancel again while it runs on: Python 3.11's asyncio.wait_for swallows a cancel that
+        # lands just as what it waits for finishes (a controller stopped while its caches sync).
+        for _ in range(20):
+            await asyncio.wait([t], timeout=0.5)
+            if t.done():
+                break
+            t.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await t
 

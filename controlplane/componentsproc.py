@@ -1,0 +1,253 @@
+"""The scheduler, controllers and node gateway in one child process of `pyctl-controlplane`.
+
+Why a second process: one Python process runs one core at a time (the GIL), and under load
+the API server and the components each want most of one. The components reach state only
+through the HTTP API, so they can run apart, as kube-scheduler and kube-controller-manager
+run apart from kube-apiserver. `pyctl-controlplane --components-process=inline` keeps the
+single-process layout for debugging.
+
+What this module owns, on both sides of the fork:
+
+* Handing over: the child gets its whole configuration, the loopback credentials (a bearer
+  token) and the gateway's TLS material (the CA key among it) as one pickle on its stdin, a
+  pipe from the parent: never in argv or the environment, which `ps` and /proc show. Pickle is
+  safe here because the only writer is the parent that started the child.
+* Tied to the parent: the child asks the kernel for SIGKILL when its parent dies
+  (PR_SET_PDEATHSIG) and then checks it still has that parent, closing the race where the
+  parent died first. The death signal follows the thread that spawned the child, so the parent
+  spawns from its main thread (where the event loop runs), never from a worker thread.
+* Supervision, as kubelet treats a static pod or systemd a `Restart=always` unit: the first
+  start must succeed, so a port in use or a bad certificate stops `pyctl-controlplane` with a
+  non-zero status as it did before the split; after that, a child that exits unexpectedly is
+  logged and restarted with exponential back-off (1 s doubling to 30 s, back to 1 s after
+  a minute up). The components are level-triggered: a restarted child converges from the API.
+* Stopping: `stop()` sends SIGTERM and waits while the child hands its leader leases back
+  (the API server must still answer then), SIGKILL only after STOP_TIMEOUT.
+
+The child logs to the inherited stderr with `[components]` in every line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+
+from . import eventloop
+from .client import credentials
+from .client.credentials import Credentials
+from .components import ComponentsConfig, run_components, with_identity
+
+log = logging.getLogger(__name__)
+
+PR_SET_NAME = 15
+PR_SET_PDEATHSIG = 1
+FIRST_BACKOFF, MAX_BACKOFF, STABLE_AFTER = 1.0, 30.0, 60.0
+STOP_TIMEOUT = 30.0
+READY = b"ready\n"
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """Everything the child needs, sent over its stdin."""
+
+    api_url: str
+    components: frozenset[str]
+    config: ComponentsConfig
+    credentials: Credentials
+    """What the child presents to the API server: the parent's loopback identity."""
+    verbose: bool = False
+    ready_fd: int = -1
+    """The child writes READY here once its components run (a pipe inherited from the parent)."""
+
+
+class ComponentsFailed(RuntimeError):
+    """The child exited before its components were running."""
+
+
+# -- the parent's side ------------------------------------------------------------------------
+
+async def _readable(fd: int) -> None:
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+
+
+def _describe(status: int) -> str:
+    return f"signal {signal.Signals(-status).name}" if status < 0 else f"status {status}"
+
+
+class _Child:
+    """One run of the child: its process, a pidfd that turns readable when it exits, the ready pipe."""
+
+    def __init__(self, spec: ChildSpec) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("spawn the components process from the main thread: "
+                               "PR_SET_PDEATHSIG fires when the spawning thread ends")
+        ready_r, ready_w = os.pipe()
+        try:
+            # subprocess.Popen, not the event loop's spawn: uvloop forks (see eventloop.py),
+            # Popen without preexec_fn uses vfork and runs no fork handlers of gRPC's threads.
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", __name__, "--parent-pid", str(os.getpid())],
+                stdin=subprocess.PIPE, pass_fds=(ready_w,))
+        except BaseException:
+            os.close(ready_r)
+            raise
+        finally:
+            os.close(ready_w)  # the child holds the only write end: EOF means it is gone
+        self.ready_fd, self.started = ready_r, time.monotonic()
+        self.pidfd = os.pidfd_open(self.proc.pid)
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(pickle.dumps(replace(spec, ready_fd=ready_w)))
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass  # it died at once; wait_ready() reports its exit status
+
+    async def wait_ready(self) -> bool:
+        """True once the child reports its components running; False if it exits first."""
+        await _readable(self.ready_fd)
+        return os.read(self.ready_fd, len(READY)) == READY
+
+    async def wait_exit(self) -> int:
+        await _readable(self.pidfd)
+        return self.proc.wait()
+
+    async def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.wait_exit(), STOP_TIMEOUT)
+            except asyncio.TimeoutError:
+                log.warning("components process %d did not stop within %.0fs; killing it",
+                            self.proc.pid, STOP_TIMEOUT)
+                self.proc.kill()
+                self.proc.wait()
+        self.close()
+
+    def close(self) -> None:
+        for fd in (self.ready_fd, self.pidfd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.ready_fd = self.pidfd = -1
+
+
+class ComponentsProcess:
+    """The parent's handle: `await start()` (raises ComponentsFailed), then `await stop()`."""
+
+    def __init__(self, spec: ChildSpec) -> None:
+        self.spec = spec
+        self._child: _Child | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        await self._run_child()
+        if self._child is None:
+            raise ComponentsFailed("the components process exited before its components ran")
+        self._supervisor = asyncio.create_task(self._supervise(), name="components-supervisor")
+
+    async def _run_child(self) -> None:
+        # A fresh Lease identity per run, as a restarted kube-scheduler has.
+        # Recorded before it is ready, so a stop() meanwhile stops this child too.
+        self._child = child = _Child(replace(self.spec, config=with_identity(self.spec.config)))
+        if await child.wait_ready():
+            log.info("components process %d running: %s", child.proc.pid, ", ".join(sorted(self.spec.components)))
+            return
+        status = await child.wait_exit()
+        child.close()
+        self._child = None
+        log.error("components process %d exited with %s before its components ran", child.proc.pid,
+                  _describe(status))
+
+    async def _supervise(self) -> None:
+        backoff = FIRST_BACKOFF
+        while not self._stopping:
+            if self._child is not None:
+                status = await self._child.wait_exit()
+                if self._stopping:
+                    return
+                up = time.monotonic() - self._child.started
+                self._child.close()
+                self._child = None
+                backoff = FIRST_BACKOFF if up >= STABLE_AFTER else backoff
+                log.error("components process exited unexpectedly with %s after %.0fs; restarting it in %.0fs",
+                          _describe(status), up, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+            if not self._stopping:
+                await self._run_child()
+
+    async def stop(self) -> None:
+        """SIGTERM the child and wait for it (it hands its leases back), then SIGKILL if it must."""
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        if self._child is not None:
+            await self._child.stop()
+            self._child = None
+
+
+# -- the child's side ---------------------------------------------------------------------------
+
+def _die_with_parent(parent: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    if os.getppid() != parent:  # it died before the line above: no signal will ever come
+        os._exit(1)
+    libc.prctl(PR_SET_NAME, b"pyctl-comps", 0, 0, 0)  # what ps -o comm / top show
+
+
+async def _serve(spec: ChildSpec) -> int:
+    credentials.register(spec.api_url, spec.credentials)
+    try:
+        running = await run_components(spec.api_url, set(spec.components), spec.config)
+    except Exception as exc:
+        log.error("the components did not start: %s", exc, exc_info=spec.verbose)
+        return 1
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        os.write(spec.ready_fd, READY)
+        await stop.wait()
+    finally:
+        await running.stop()  # hands the leases back while the parent's API server still answers
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m controlplane.componentsproc",
+                                description="Started by pyctl-controlplane; reads its configuration "
+                                            "from stdin. Not for running by hand.")
+    p.add_argument("--parent-pid", type=int, required=True)
+    args = p.parse_args(argv)
+    _die_with_parent(args.parent_pid)
+    # Ctrl-C reaches the whole process group: the parent decides, and stops this one with SIGTERM.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    spec: ChildSpec = pickle.load(sys.stdin.buffer)
+    logging.basicConfig(level=logging.DEBUG if spec.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s [components] %(name)s: %(message)s")
+    return eventloop.run(_serve(spec))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
