@@ -44,9 +44,11 @@ import time
 from dataclasses import dataclass, replace
 
 from . import eventloop
-from .client import credentials
+from .client import ApiClient, credentials
 from .client.credentials import Credentials
-from .components import ComponentsConfig, run_components, with_identity
+from .components import SCHEDULER_LEASE, ComponentsConfig, run_components, with_identity
+from .controllers.manager import LEASE_NAME as CONTROLLERS_LEASE
+from .leader import ElectionConfig, LeaderElector
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,7 @@ class _Child:
         finally:
             os.close(ready_w)  # the child holds the only write end: EOF means it is gone
         self.ready_fd, self.started = ready_r, time.monotonic()
+        self.identity = spec.config.controllers.identity  # its name in the leader Leases
         self.pidfd = os.pidfd_open(self.proc.pid)
         assert self.proc.stdin is not None
         try:
@@ -182,16 +185,31 @@ class ComponentsProcess:
                 status = await self._child.wait_exit()
                 if self._stopping:
                     return
-                up = time.monotonic() - self._child.started
+                up, dead = time.monotonic() - self._child.started, self._child.identity
                 self._child.close()
                 self._child = None
                 backoff = FIRST_BACKOFF if up >= STABLE_AFTER else backoff
                 log.error("components process exited unexpectedly with %s after %.0fs; restarting it in %.0fs",
                           _describe(status), up, backoff)
+                await self._release_leases(dead)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
             if not self._stopping:
                 await self._run_child()
+
+    async def _release_leases(self, identity: str) -> None:
+        """Hand back the leader Leases a dead child held, as it would have on a clean stop, so the
+        next child (or another control plane's standby) leads at once instead of waiting them out.
+        Only a Lease still naming the dead child's own identity is touched."""
+        client = ApiClient(self.spec.api_url, user_agent="pyctl-components-supervisor",
+                           credentials=self.spec.credentials)
+        try:
+            for name in (SCHEDULER_LEASE, CONTROLLERS_LEASE):
+                await LeaderElector(client, ElectionConfig(name=name, identity=identity)).release()
+        except Exception as exc:  # best effort: without it the Lease simply expires
+            log.warning("could not release the dead components process's leases: %s", exc)
+        finally:
+            await client.close()
 
     async def stop(self) -> None:
         """SIGTERM the child and wait for it (it hands its leases back), then SIGKILL if it must."""

@@ -1,6 +1,6 @@
 """`pyctl-controlplane` runs its scheduler, controllers and gateway in one child process tied to
 it: the child dies with a SIGKILLed parent, a SIGTERM stops both (leases handed back), a
-crashed child is restarted, secrets never show in the child's argv or environment, and
+crashed child is restarted (its leases handed back for it), secrets never show in the child's argv or environment, and
 `--components-process=inline` keeps everything in one process.
 
 The control plane is the real binary against a real etcd; leases are read through a second
@@ -138,6 +138,7 @@ async def test_sigterm_stops_the_child_first_and_it_hands_its_leases_back(starte
 async def test_a_crashed_child_is_restarted(started, client):
     cp = started()
     first = await one_child(cp)  # up: a child that dies before that fails the first start instead
+    dead = await wait_until(lambda: lease_holder(client), timeout=60)
     os.kill(first, signal.SIGKILL)
 
     async def replaced():
@@ -146,8 +147,11 @@ async def test_a_crashed_child_is_restarted(started, client):
     second = await wait_until(replaced, timeout=60, interval=0.2)
     assert cp.proc.poll() is None and alive(second)
     assert "exited unexpectedly with signal SIGKILL" in cp.output()
+    # The parent hands the dead child's Lease back for it (a SIGKILLed child cannot), so the
+    # next leader need not wait it out.
+    assert f"{LEASE_NAME}: {dead} released the lease" in cp.output()
     holder = await wait_until(lambda: lease_holder(client), timeout=60)
-    assert f"_{cp.proc.pid}_" in holder
+    assert f"_{cp.proc.pid}_" in holder and holder != dead
 
 
 async def test_a_child_that_cannot_start_stops_the_control_plane(started):
