@@ -55,6 +55,10 @@ class JoinError(Exception):
     """Joining failed; the message is for the operator."""
 
 
+class JoinUnreachable(JoinError):
+    """The join port did not answer (yet): worth retrying, as the control plane may be starting."""
+
+
 def ca_cert_hash(ca_pem: bytes) -> str:
     """kubeadm's discovery hash: `sha256:` + hex SHA-256 of the CA's DER SubjectPublicKeyInfo."""
     key = x509.load_pem_x509_certificate(ca_pem).public_key()
@@ -151,7 +155,11 @@ def fetch_ca(join_server: str, pinned: str, timeout: float = 10.0) -> bytes:
             chain_of = (getattr(tls, "get_unverified_chain", None)
                         or tls._sslobj.get_unverified_chain)  # type: ignore[attr-defined]
             chain = [str(c.public_bytes()).encode() for c in chain_of() or []]  # PEM text
-    except (OSError, ValueError) as exc:
+    except ssl.SSLError as exc:  # something answered, but not a gateway's TLS: retrying won't help
+        raise JoinError(f"the gateway's join port {join_server} does not speak TLS as expected: {exc}") from None
+    except OSError as exc:
+        raise JoinUnreachable(f"cannot reach the gateway's join port {join_server}: {exc}") from None
+    except ValueError as exc:
         raise JoinError(f"cannot reach the gateway's join port {join_server}: {exc}") from None
     for pem in chain[1:]:  # the CA, not the serving cert itself
         cert = x509.load_pem_x509_certificate(pem)
@@ -176,7 +184,8 @@ async def join(join_server: str, token: str, node: str, ca_pem: bytes, credentia
             issued = await node_pb2_grpc.NodeServiceStub(channel).Join(
                 pb.JoinRequest(token=token, node_name=node, csr_pem=csr_pem), timeout=RPC_TIMEOUT)
         except grpc.aio.AioRpcError as exc:
-            raise JoinError(f"joining {join_server} as node {node} failed: {exc.details()}") from None
+            kind = JoinUnreachable if exc.code() == grpc.StatusCode.UNAVAILABLE else JoinError
+            raise kind(f"joining {join_server} as node {node} failed: {exc.details()}") from None
     if ca_cert_hash(issued.ca_pem) != ca_cert_hash(ca_pem):
         raise JoinError("the gateway answered with another CA than the one pinned")
     credentials.save(key_pem, issued.cert_pem, issued.ca_pem)

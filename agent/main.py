@@ -79,6 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sec.add_argument("--ca-file", default="", metavar="FILE", help="or trust this cluster CA (PEM)")
     sec.add_argument("--join-server", default="", metavar="HOST:PORT",
                      help="the gateway's join port (default: --server's host, port 7444)")
+    sec.add_argument("--join-timeout", type=float, default=300.0, metavar="SECONDS",
+                     help="how long to keep retrying while the join port does not answer, e.g. while the "
+                     "control plane is still starting (default %(default)g, as kubeadm join's discovery)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = p.parse_args(argv)
     check_join_flags(p, args)
@@ -162,7 +165,7 @@ async def node_credentials(args: argparse.Namespace):  # -> NodeCredentials | No
     """This node's certificate from --state-dir, joining first with --token if there is none."""
     from pathlib import Path
 
-    from .credentials import NodeCredentials, fetch_ca, join
+    from .credentials import JoinUnreachable, NodeCredentials, fetch_ca, join
 
     creds = NodeCredentials(Path(args.state_dir) / "pki")
     if creds.exists():
@@ -171,10 +174,21 @@ async def node_credentials(args: argparse.Namespace):  # -> NodeCredentials | No
         return creds
     if not args.token:
         return None  # an insecure gateway
-    ca = (Path(args.ca_file).read_bytes() if args.ca_file
-          else await asyncio.to_thread(fetch_ca, args.join_server, args.ca_cert_hash))
-    await join(args.join_server, args.token, args.node_name, ca, creds)
-    return creds
+    loop = asyncio.get_running_loop()
+    deadline, delay = loop.time() + args.join_timeout, 0.5
+    while True:
+        try:
+            ca = (Path(args.ca_file).read_bytes() if args.ca_file
+                  else await asyncio.to_thread(fetch_ca, args.join_server, args.ca_cert_hash))
+            await join(args.join_server, args.token, args.node_name, ca, creds)
+            return creds
+        except JoinUnreachable as exc:  # a wrong token or CA fails at once; a starting gateway is waited for
+            left = deadline - loop.time()
+            if left <= delay:
+                raise
+            logging.warning("%s; retrying for up to %.0fs more (--join-timeout)", exc, left)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 async def run(args: argparse.Namespace) -> int:

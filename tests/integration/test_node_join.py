@@ -212,6 +212,36 @@ async def test_a_node_may_join_again_under_its_name(secure_api, gateway, tmp_pat
     assert first.certificate().public_key() != second.certificate().public_key()
 
 
+async def test_an_agent_started_before_the_gateway_waits_for_its_join_port(secure_api, tmp_path):
+    """The join port may open after the agent starts (a control plane still starting, a node booted
+    first): the agent retries an unreachable join port until --join-timeout, then says why."""
+    token = await make_token(secure_api)
+    ca_hash = bt.ca_cert_hash(secure_api.pki.ca_cert.read_bytes())
+    gw_port, join_port = free_port(), free_port()
+    proc = await run_agent("--server", f"127.0.0.1:{gw_port}", "--join-server", f"127.0.0.1:{join_port}",
+                           "--node-name", "early", "--state-dir", str(tmp_path / "early"),
+                           "--token", token, "--ca-cert-hash", ca_hash)
+    handle = None
+    try:
+        await asyncio.sleep(1.0)  # it has dialled the closed join port by now
+        assert proc.returncode is None, "the agent gave up on a join port that was not open yet"
+        config = GatewayConfig(heartbeat_period=0.2, lease_renew_interval=0.5, status_flush_interval=0.05,
+                               tls=GatewayTls.from_pki(secure_api.pki, 3600.0), join_listen=f"127.0.0.1:{join_port}")
+        handle = await start_gateway(secure_api.url, f"127.0.0.1:{gw_port}", config)
+        await wait_until(lambda: node_ready(secure_api, "early"), timeout=60)
+    finally:
+        await stop_process(proc)
+        if handle is not None:
+            await handle.stop()
+
+    # Nothing ever answers: it gives up after --join-timeout with the reason, and writes nothing.
+    code, err = await failed_join("--server", f"127.0.0.1:{free_port()}", "--join-server", f"127.0.0.1:{free_port()}",
+                                  "--node-name", "never", "--state-dir", str(tmp_path / "never"), "--join-timeout", "2",
+                                  "--token", token, "--ca-cert-hash", ca_hash)
+    assert code == 1 and "cannot reach the gateway's join port" in err and "retrying" in err, err
+    assert not (tmp_path / "never" / "pki" / "node.pem").exists()
+
+
 async def test_the_pinned_ca_is_found_in_the_join_ports_chain(secure_api, gateway):
     ca = secure_api.pki.ca_cert.read_bytes()
     assert await asyncio.to_thread(fetch_ca, gateway.join_address, bt.ca_cert_hash(ca)) == ca
