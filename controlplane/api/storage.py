@@ -66,6 +66,12 @@ def _encode(obj: dict[str, Any]) -> bytes:
     return jsonio.dumps(_stored(obj))
 
 
+def _encoding(obj: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """The bytes to store for `obj`, and the object they encode (for WatchCache.expect)."""
+    stored = _stored(obj)
+    return jsonio.dumps(stored), stored
+
+
 def _with_rv(obj: dict[str, Any], rev: int) -> dict[str, Any]:
     obj.setdefault("metadata", {})["resourceVersion"] = str(rev)
     return obj
@@ -130,8 +136,10 @@ class ObjectStore:
         sent: list[bytes] = []
 
         def encode(obj: dict[str, Any]) -> bytes:
-            sent.append(self._encode_for_cache(key, obj))
-            return sent[-1]
+            value, stored = _encoding(obj)
+            self.cache.expect(key, value, stored)
+            sent.append(value)
+            return value
 
         try:
             lease = await self._event_leases.lease() if info.resource == "events" else 0
@@ -146,17 +154,6 @@ class ObjectStore:
             for value in sent:
                 self.cache.forget(key, value)
         return _with_rv(obj, rev)
-
-    def _encode_for_cache(self, key: str, obj: dict[str, Any]) -> bytes:
-        """`_encode(obj)`, and the watch cache told to take these parts of `obj` when etcd's
-        watch brings exactly these bytes back, instead of decoding them (see WatchCache.expect).
-
-        The caller leaves `obj` as it is from here on, but for its metadata; the caller's
-        caller gets `obj` back and only reads it (the handlers encode it as their response)."""
-        stored = _stored(obj)
-        value = jsonio.dumps(stored)
-        self.cache.expect(key, value, stored)
-        return value
 
     def _check_namespace(self, info: ResourceInfo, namespace: str, name: str) -> None:
         entry = self.cache.get(keys.object_key("namespaces", None, namespace))
@@ -205,8 +202,7 @@ class ObjectStore:
                 raise errors.conflict(info, name)
             new = mutate(m.deep_copy(current))
             new = self._prepare_update(info, current, new, opts, subresource, operation)
-            stored = _stored(new)
-            encoded = jsonio.dumps(stored)
+            encoded, stored = _encoding(new)
             if encoded == _encode(current):
                 if cached is not None:
                     continue  # "nothing to do" is only true of the current object, not a cached one
@@ -217,7 +213,7 @@ class ObjectStore:
                 if _finalized(new):
                     new_rev, _ = await self.store.delete(key, rev, self.service_ips.release_keys(info, new))
                 else:
-                    self.cache.expect(key, encoded, stored)  # as _encode_for_cache
+                    self.cache.expect(key, encoded, stored)
                     new_rev = await self.store.update(key, encoded, rev)
                 await self.cache.wait_for(new_rev)
             except RevisionMismatch:
@@ -313,9 +309,10 @@ class ObjectStore:
                     new_rev, _ = await self.store.delete(key, rev, self.service_ips.release_keys(info, current))
                     await self.cache.wait_for(new_rev)
                     return _with_rv(current, new_rev)
-                if _same(current, marked):
+                encoded, stored = _encoding(marked)
+                if encoded == _encode(current):
                     return current
-                encoded = self._encode_for_cache(key, marked)
+                self.cache.expect(key, encoded, stored)
                 try:
                     new_rev = await self.store.update(key, encoded, rev)
                     await self.cache.wait_for(new_rev)
@@ -327,10 +324,6 @@ class ObjectStore:
             except KeyNotFound:
                 raise errors.not_found(info, name) from None
         raise errors.conflict(info, name, "too many concurrent writers; try again")
-
-
-def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return _encode(a) == _encode(b)
 
 
 def _finalized(obj: dict[str, Any]) -> bool:
