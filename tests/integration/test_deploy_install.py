@@ -17,6 +17,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import aiohttp
@@ -50,13 +51,19 @@ def installed(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
-    """A real virtualenv with pyctl's console scripts, as install.sh makes in /opt/pyctl/venv
-    (editable and on the system's packages, so it builds in seconds and offline)."""
+    """A real virtualenv with pyctl's console scripts, as install.sh makes in /opt/pyctl/venv.
+
+    It is editable and sees the test environment's packages (a .pth line naming the site-packages
+    of the interpreter running the tests), so it builds in seconds and offline, and its pip and
+    build backend are the project's own, never the machine's base interpreter's."""
     path = tmp_path_factory.mktemp("pyctl") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(path)],
-                   check=True, timeout=120)
-    subprocess.run([str(path / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
-                    "--no-build-isolation", "-e", str(REPO)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
+    python = path / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    Path(site, "_pyctl_test_env.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "-e", str(REPO)], check=True, timeout=300)
     return path
 
 

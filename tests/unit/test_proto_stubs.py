@@ -11,7 +11,9 @@ from __future__ import annotations
 import ast
 import pathlib
 import re
+import os
 import subprocess
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "pyctl_proto"
@@ -24,18 +26,24 @@ def _descriptor(text: str) -> bytes:
     return ast.literal_eval(m.group(1))
 
 
-def _header_version(text: str) -> str:
-    m = re.search(r"^# Protobuf Python Version: (.*)$", text, re.M)
-    return m.group(1) if m else ""
+def _versions(pb2: str, grpc: str) -> tuple[str, str]:
+    """The protobuf and grpcio-tools versions a pair of generated modules names."""
+    proto = re.search(r"^# Protobuf Python Version: (.*)$", pb2, re.M)
+    tools = re.search(r"^GRPC_GENERATED_VERSION = (.*)$", grpc, re.M)
+    return (proto.group(1) if proto else "", tools.group(1) if tools else "")
 
 
 def test_committed_stubs_match_the_proto_files(tmp_path):
+    # The interpreter running the tests has grpcio-tools (the [test] extra); the machine's
+    # python3 need not.
     subprocess.run(["bash", str(ROOT / "proto" / "generate.sh"), str(tmp_path)], check=True,
-                   capture_output=True)
+                   capture_output=True, env={**os.environ, "PYTHON": sys.executable})
     generated = sorted(p.name for p in tmp_path.iterdir() if p.name != "__init__.py")
     assert "node_pb2.py" in generated and "node_pb2_grpc.py" in generated
-    fresh_pb2 = (tmp_path / "node_pb2.py").read_text()
-    same_tools = _header_version(fresh_pb2) == _header_version((COMMITTED / "node_pb2.py").read_text())
+    def versions(d: pathlib.Path) -> tuple[str, str]:
+        return _versions((d / "node_pb2.py").read_text(), (d / "node_pb2_grpc.py").read_text())
+
+    same_tools = versions(tmp_path) == versions(COMMITTED)
     stale = []
     for name in generated:
         new, old = (tmp_path / name).read_text(), (COMMITTED / name).read_text() \
