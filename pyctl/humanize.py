@@ -5,39 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Mapping
 
+from controlplane.machinery.duration import human_duration  # noqa: F401  (pyctl's commands use it from here)
 from controlplane.machinery.meta import parse_time
-
-
-def human_duration(seconds: float) -> str:
-    """kubectl's approximation of a duration: `45s`, `3m20s`, `2h5m`, `6d3h`, `2y30d`."""
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        rest = s % 60
-        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        rest = minutes % 60
-        return f"{hours}h{rest}m" if rest else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        rest = hours % 24
-        return f"{hours // 24}d{rest}h" if rest else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        days = (hours // 24) % 365
-        return f"{hours // 24 // 365}y{days}d" if days else f"{hours // 24 // 365}y"
-    return f"{hours // 24 // 365}y"
 
 
 def since(value: str | None, now: dt.datetime | None = None) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from ..machinery import jsonio
-from ..resources import tables
+from ..resources import registry, tables
 from ..resources.registry import ResourceInfo
 from . import errors, patching, request as req, subresources, watch
 from ..store import Compacted, keys
@@ -70,7 +70,7 @@ class Handlers:
         """A list, a single object or a Table, as the Accept header asks."""
         version = req.table_version(request)
         if version:
-            table = tables.table(info.resource, [e.obj for e in entries],
+            table = tables.table(registry.kind_of(info).printer, [e.obj for e in entries],
                                  now=dt.datetime.now(dt.timezone.utc),
                                  include_object=req.include_object(request),
                                  resource_version=(list_meta or {}).get("resourceVersion", ""),

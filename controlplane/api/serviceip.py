@@ -13,16 +13,17 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
-from typing import Any, Callable
+from typing import Any
 
-from ..resources.registry import ResourceInfo
+from ..machinery.types import Obj
+from ..resources.kinds.service import SERVICE, allocated_ip, wants_ip
 from ..resources.validation import go_string_list, invalid
 from ..store import KeyExists, Store, keys
 from . import errors
+from .storagehooks import Encode, StorageHooks
 
 DEFAULT_RANGE = "10.96.0.0/16"
 PREFIX = keys.internal_key("serviceips") + "/"
-_TYPES_WITH_IP = ("ClusterIP", "NodePort", "LoadBalancer")
 MAX_ATTEMPTS = 16  # lost races for a random free address before giving up
 
 
@@ -38,18 +39,6 @@ def parse_range(cidr: str) -> ipaddress.IPv4Network:
     return net
 
 
-def wants_ip(obj: dict[str, Any]) -> bool:
-    """Whether a Service gets a ClusterIP: not ExternalName, not headless."""
-    spec = obj.get("spec") or {}
-    return spec.get("type", "ClusterIP") in _TYPES_WITH_IP and spec.get("clusterIP") != "None"
-
-
-def allocated_ip(obj: dict[str, Any]) -> str | None:
-    """The ClusterIP a stored Service holds an allocation for, if any."""
-    ip = (obj.get("spec") or {}).get("clusterIP")
-    return ip if wants_ip(obj) and ip else None
-
-
 def pick_free(net: ipaddress.IPv4Network, used: set[str], rng: random.Random) -> str | None:
     """A random address of `net` that is not in `used` (network/broadcast excluded)."""
     first, size = int(net.network_address) + 1, net.num_addresses - 2
@@ -61,41 +50,29 @@ def pick_free(net: ipaddress.IPv4Network, used: set[str], rng: random.Random) ->
     return None
 
 
-def keep_allocated(old: dict[str, Any], new: dict[str, Any]) -> None:
-    """On update, a client that left clusterIP out keeps the one it has (kube's
-    patchAllocatedValues), so `kubectl apply` of a manifest without it is no change."""
-    ip = allocated_ip(old)
-    spec = new.get("spec")
-    if ip and isinstance(spec, dict) and wants_ip(new) and not spec.get("clusterIP"):
-        spec["clusterIP"] = ip
-        if not spec.get("clusterIPs"):
-            spec["clusterIPs"] = list(old["spec"].get("clusterIPs") or [ip])
-
-
 def _fill_family(spec: dict[str, Any]) -> None:
     spec.setdefault("ipFamilies", ["IPv4"])
     spec.setdefault("ipFamilyPolicy", "SingleStack")
 
 
-class ServiceIPs:
+class ServiceIPs(StorageHooks):
     """Allocates and validates ClusterIPs from one range, race-free across API servers."""
 
     def __init__(self, store: Store, cidr: str = DEFAULT_RANGE, rng: random.Random | None = None) -> None:
-        self.store = store
+        super().__init__(store)
         self.net = parse_range(cidr)
         self._rng = rng or random.Random()
 
-    def _refuse(self, info: ResourceInfo, obj: dict[str, Any], ip: str, why: str) -> errors.ApiError:
+    def _refuse(self, obj: Obj, ip: str, why: str) -> errors.ApiError:
         name = (obj.get("metadata") or {}).get("name", "")
         cause = invalid("spec.clusterIPs", go_string_list([ip]), f"failed to allocate IP {ip}: {why}")
-        return errors.invalid(info, name, [cause])  # type: ignore[list-item]  # a Cause is such a dict
+        return errors.invalid(SERVICE.info, name, [cause])  # type: ignore[list-item]  # a Cause is such a dict
 
     async def _used(self) -> set[str]:
         items, _, _ = await self.store.list(PREFIX)
         return {kv.key[len(PREFIX):] for kv in items}
 
-    async def create(self, info: ResourceInfo, key: str, obj: dict[str, Any],
-                     encode: Callable[[dict[str, Any]], bytes]) -> int:
+    async def create(self, key: str, obj: Obj, encode: Encode) -> int:
         """Store the Service at `key` with its ClusterIP allocated in the same transaction.
 
         Raises KeyExists(key) when the Service exists, a 422 when a requested IP is out of
@@ -108,10 +85,10 @@ class ServiceIPs:
             return await self.store.create(key, encode(obj))
         requested = spec.get("clusterIP") or ""
         if requested and ipaddress.ip_address(requested) not in self.net:
-            raise self._refuse(info, obj, requested, f"the provided IP ({requested}) is not in the "
+            raise self._refuse(obj, requested, f"the provided IP ({requested}) is not in the "
                                f"valid range. The range of valid IPs is {self.net}")
         if requested in (str(self.net.network_address), str(self.net.broadcast_address)):
-            raise self._refuse(info, obj, requested, "provided IP is reserved")
+            raise self._refuse(obj, requested, "provided IP is reserved")
         for _ in range(MAX_ATTEMPTS):
             ip = requested or pick_free(self.net, await self._used(), self._rng)
             if ip is None:
@@ -126,12 +103,11 @@ class ServiceIPs:
                 if exc.key == key:
                     raise
                 if requested:
-                    raise self._refuse(info, obj, ip, "provided IP is already allocated") from None
+                    raise self._refuse(obj, ip, "provided IP is already allocated") from None
             # Another API server took this address between our read and our write: pick again.
         raise errors.ApiError(500, "Internal error occurred: failed to allocate a serviceIP: range is full")
 
-    @staticmethod
-    def release_keys(info: ResourceInfo, obj: dict[str, Any]) -> tuple[str, ...]:
-        """Keys to delete together with a stored object (a Service's allocation)."""
-        ip = allocated_ip(obj) if info.resource == "services" and not info.group else None
+    def release_keys(self, obj: Obj) -> tuple[str, ...]:
+        """The Service's allocation goes with it."""
+        ip = allocated_ip(obj)
         return (ip_key(ip),) if ip else ()

@@ -18,19 +18,18 @@ from typing import Any, Callable
 
 from ..admission import hook as admission
 from ..auth.user import UserInfo
-from ..machinery import jsonio, meta as m
-from ..resources import defaults, validation
+from ..machinery import apply as ssa, jsonio, meta as m
+from ..resources import registry
+from ..resources.kind import Kind
+from ..resources.kinds.event import EVENT
+from ..resources.kinds.namespace import NAMESPACE
+from ..resources.kinds.service import SERVICE
 from ..resources.registry import ResourceInfo
 from ..store import KeyExists, KeyNotFound, RevisionMismatch, Store, keys
-from ..store.leases import LeasePool
 from . import errors
 from .cache import Entry, WatchCache
-from .serviceip import ServiceIPs, keep_allocated
-
-try:  # field ownership for server-side apply; absent until the apply module lands
-    from ..machinery import apply as ssa
-except ImportError:  # pragma: no cover
-    ssa = None  # type: ignore[assignment]
+from .serviceip import ServiceIPs
+from .storagehooks import Expiring, StorageHooks
 
 Mutator = Callable[[dict[str, Any]], dict[str, Any]]
 MAX_RETRIES = 8
@@ -78,13 +77,19 @@ def _with_rv(obj: dict[str, Any], rev: int) -> dict[str, Any]:
 
 
 class ObjectStore:
+    """The generic store: every kind's writes, through its Kind's strategy hooks."""
+
     def __init__(self, store: Store, cache: WatchCache, *, event_ttl: int = 3600,
                  service_cidr: str | None = None) -> None:
         self.store = store
         self.cache = cache
         self.service_ips = ServiceIPs(store, service_cidr) if service_cidr else ServiceIPs(store)
-        # Events expire on their own (kube-apiserver's --event-ttl); nothing else does.
-        self._event_leases = LeasePool(store, event_ttl)
+        # The kinds stored as more than one plain key (storagehooks.py).
+        self._plain = StorageHooks(store)
+        self._hooks: dict[Kind, StorageHooks] = {SERVICE: self.service_ips, EVENT: Expiring(store, event_ttl)}
+
+    def _hooks_of(self, kind: Kind) -> StorageHooks:
+        return self._hooks.get(kind, self._plain)
 
     # -- reads ----------------------------------------------------------------------
 
@@ -107,6 +112,7 @@ class ObjectStore:
 
     async def create(self, info: ResourceInfo, namespace: str, obj: dict[str, Any],
                      opts: WriteOptions) -> dict[str, Any]:
+        kind = registry.kind_of(info)
         md = m.meta(obj)
         if info.namespaced:
             if md.get("namespace") and md["namespace"] != namespace:
@@ -125,9 +131,9 @@ class ObjectStore:
         md["uid"] = str(uuid.uuid4())
         md["creationTimestamp"] = m.now_rfc3339()
         md["generation"] = 1
-        _reset_status_on_create(info, obj)
-        defaults.apply_defaults(obj)
-        self._validate(info, obj, None, opts)
+        kind.prepare_for_create(obj)
+        kind.default(obj)
+        self._validate(kind, obj, None, opts)
         admission.admit(self.cache, info, obj, None, opts.warnings, user=opts.user)
         self._own(None, obj, info, opts, "Update")
         if opts.dry_run:
@@ -142,11 +148,7 @@ class ObjectStore:
             return value
 
         try:
-            lease = await self._event_leases.lease() if info.resource == "events" else 0
-            if info.resource == "services" and not info.group:  # ClusterIP in the same txn
-                rev = await self.service_ips.create(info, key, obj, encode)
-            else:
-                rev = await self.store.create(key, encode(obj), lease=lease)
+            rev = await self._hooks_of(kind).create(key, obj, encode)
             await self.cache.wait_for(rev)
         except KeyExists:
             raise errors.already_exists(info, md["name"]) from None
@@ -156,7 +158,7 @@ class ObjectStore:
         return _with_rv(obj, rev)
 
     def _check_namespace(self, info: ResourceInfo, namespace: str, name: str) -> None:
-        entry = self.cache.get(keys.object_key("namespaces", None, namespace))
+        entry = self.cache.get(self.key(NAMESPACE.info, "", namespace))
         if entry is None:
             raise errors.namespace_not_found(namespace)
         if entry.obj.get("metadata", {}).get("deletionTimestamp"):
@@ -187,6 +189,7 @@ class ObjectStore:
         The first try starts from the watch cache (as kube's GuaranteedUpdate does): usually it is
         current, and the compare-and-swap catches it when not. Only a retry reads etcd."""
         key = self.key(info, namespace, name)
+        kind = registry.kind_of(info)
         for attempt in range(MAX_RETRIES):
             cached = self.cache.get(key) if attempt == 0 else None
             if cached is not None:
@@ -201,7 +204,7 @@ class ObjectStore:
                     continue  # the cache may lag the client: ask etcd before calling it a conflict
                 raise errors.conflict(info, name)
             new = mutate(m.deep_copy(current))
-            new = self._prepare_update(info, current, new, opts, subresource, operation)
+            new = self._prepare_update(kind, current, new, opts, subresource, operation)
             encoded, stored = _encoding(new)
             if encoded == _encode(current):
                 if cached is not None:
@@ -210,8 +213,8 @@ class ObjectStore:
             if opts.dry_run:
                 return new
             try:
-                if _finalized(new):
-                    new_rev, _ = await self.store.delete(key, rev, self.service_ips.release_keys(info, new))
+                if _finalized(kind, new):
+                    new_rev, _ = await self.store.delete(key, rev, self._hooks_of(kind).release_keys(new))
                 else:
                     self.cache.expect(key, encoded, stored)
                     new_rev = await self.store.update(key, encoded, rev)
@@ -227,8 +230,9 @@ class ObjectStore:
             return _with_rv(new, new_rev)
         raise errors.conflict(info, name, "too many concurrent writers; try again")
 
-    def _prepare_update(self, info: ResourceInfo, old: dict[str, Any], new: dict[str, Any],
+    def _prepare_update(self, kind: Kind, old: dict[str, Any], new: dict[str, Any],
                         opts: WriteOptions, subresource: str, operation: str) -> dict[str, Any]:
+        info = kind.info
         old_md, md = old.get("metadata", {}), m.meta(new)
         new["apiVersion"], new["kind"] = info.api_version, info.kind
         if subresource == "status":
@@ -257,23 +261,23 @@ class ObjectStore:
                 new["status"] = m.deep_copy(old["status"])  # old shares its parts with the cache
             else:
                 new.pop("status", None)
-        defaults.apply_defaults(new)
-        if info.kind == "Service" and not info.group:
-            keep_allocated(old, new)
+        kind.default(new)
+        kind.prepare_for_update(new, old)
         if m.spec_of(new) != m.spec_of(old):
             md["generation"] = int(old_md.get("generation") or 0) + 1
         if subresource != "binding":  # a binding sets only nodeName (checked by its handler) on a
-            self._validate(info, new, old, opts)  # stored, valid pod: the schema pass is ~10% of CPU
+            self._validate(kind, new, old, opts)  # stored, valid pod: the schema pass is ~10% of CPU
         admission.admit(self.cache, info, new, old, opts.warnings, subresource, user=opts.user)
         self._own(old, new, info, opts, operation)
         md["resourceVersion"] = old_md.get("resourceVersion", "")
         return new
 
-    def _validate(self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None,
+    def _validate(self, kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None,
                   opts: WriteOptions) -> None:
+        info = kind.info
         obj.setdefault("apiVersion", info.api_version)
         obj.setdefault("kind", info.kind)
-        unknown, causes = validation.check_write(obj, old)  # one schema pass for a clean object
+        unknown, causes = kind.check_write(obj, old)  # one schema pass for a clean object
         if unknown:
             if opts.field_validation == "Strict":
                 raise errors.bad_request("strict decoding error: " +
@@ -281,7 +285,7 @@ class ObjectStore:
             if opts.field_validation == "Warn":
                 opts.warnings.extend(f'unknown field "{p}"' for p in unknown)
             _prune(obj, unknown)
-            causes = validation.validate(obj, old)  # of what is left, as kube decodes first
+            causes = kind.validate(obj, old)  # of what is left, as kube decodes first
         if causes:
             raise errors.invalid(info, obj.get("metadata", {}).get("name", ""), list(causes))
 
@@ -297,16 +301,17 @@ class ObjectStore:
     async def delete(self, info: ResourceInfo, namespace: str, name: str,
                      options: dict[str, Any], opts: WriteOptions) -> dict[str, Any]:
         """DELETE with DeleteOptions; returns the object (its last state, or marked for deletion)."""
+        kind = registry.kind_of(info)
         for _ in range(MAX_RETRIES):
             current, rev = await self._read_latest(info, namespace, name)
             _check_preconditions(info, name, current, options.get("preconditions") or {})
-            marked = _mark_for_deletion(info, current, options)
+            marked = _mark_for_deletion(kind, current, options)
             if opts.dry_run:
                 return marked or current
             key = self.key(info, namespace, name)
             try:
                 if marked is None:
-                    new_rev, _ = await self.store.delete(key, rev, self.service_ips.release_keys(info, current))
+                    new_rev, _ = await self.store.delete(key, rev, self._hooks_of(kind).release_keys(current))
                     await self.cache.wait_for(new_rev)
                     return _with_rv(current, new_rev)
                 encoded, stored = _encoding(marked)
@@ -326,15 +331,12 @@ class ObjectStore:
         raise errors.conflict(info, name, "too many concurrent writers; try again")
 
 
-def _finalized(obj: dict[str, Any]) -> bool:
-    """An object being deleted with no finalizers left and no grace period pending is gone.
-
-    A namespace also waits for its spec.finalizers (the namespace controller empties it)."""
+def _finalized(kind: Kind, obj: dict[str, Any]) -> bool:
+    """An object being deleted with no finalizers left and no grace period pending is gone,
+    unless its kind holds it (a Namespace waits for its spec.finalizers)."""
     md = obj.get("metadata", {})
-    if obj.get("kind") == "Namespace" and (obj.get("spec") or {}).get("finalizers"):
-        return False
     return bool(md.get("deletionTimestamp")) and not md.get("finalizers") and \
-        not md.get("deletionGracePeriodSeconds")
+        not md.get("deletionGracePeriodSeconds") and not kind.deletion_held(obj)
 
 
 def _check_preconditions(info: ResourceInfo, name: str, current: dict[str, Any],
@@ -349,20 +351,7 @@ def _check_preconditions(info: ResourceInfo, name: str, current: dict[str, Any],
                                           f'{md.get("resourceVersion")}')
 
 
-def _grace_period(info: ResourceInfo, obj: dict[str, Any], options: dict[str, Any]) -> int:
-    if info.resource != "pods":
-        return 0
-    if options.get("gracePeriodSeconds") is not None:
-        return max(0, int(options["gracePeriodSeconds"]))
-    # A pod that never reached a node has nothing to stop: it goes at once, as in Kubernetes.
-    if not obj.get("spec", {}).get("nodeName"):
-        return 0
-    if obj.get("status", {}).get("phase") in ("Succeeded", "Failed"):
-        return 0
-    return int(obj.get("spec", {}).get("terminationGracePeriodSeconds", 30))
-
-
-def _mark_for_deletion(info: ResourceInfo, obj: dict[str, Any],
+def _mark_for_deletion(kind: Kind, obj: dict[str, Any],
                        options: dict[str, Any]) -> dict[str, Any] | None:
     """The object as it should stay while its deletion completes, or None to remove it now."""
     md = obj.get("metadata", {})
@@ -374,8 +363,9 @@ def _mark_for_deletion(info: ResourceInfo, obj: dict[str, Any],
         finalizers.append("foregroundDeletion")
     if policy == "Orphan" and "orphan" not in finalizers:
         finalizers.append("orphan")
-    grace = _grace_period(info, obj, options)
-    if not finalizers and grace == 0 and not _finalizing_namespace(info, obj):
+    grace = kind.grace_period(obj, options)
+    held = kind.deletion_held(obj)
+    if not finalizers and grace == 0 and not held:
         return None
     new = m.deep_copy(obj)
     nmd = new["metadata"]
@@ -391,45 +381,10 @@ def _mark_for_deletion(info: ResourceInfo, obj: dict[str, Any],
         nmd["deletionGracePeriodSeconds"] = grace
     if finalizers:
         nmd["finalizers"] = finalizers
-    if nmd.get("deletionGracePeriodSeconds") == 0 and not finalizers and info.resource != "namespaces":
+    if nmd.get("deletionGracePeriodSeconds") == 0 and not finalizers and not held:
         return None
-    if info.resource == "namespaces":
-        new.setdefault("status", {})["phase"] = "Terminating"
+    kind.mark_deleting(new)
     return new
-
-
-def _finalizing_namespace(info: ResourceInfo, obj: dict[str, Any]) -> bool:
-    """A namespace stays (Terminating) until the namespace controller has emptied it."""
-    return info.resource == "namespaces" and bool((obj.get("spec") or {}).get("finalizers"))
-
-
-def _reset_status_on_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
-    """Status is the system's to write; on create it starts from the kind's initial state."""
-    if info.resource in ("deployments", "replicasets"):
-        obj.pop("status", None)
-    elif info.resource == "pods":
-        obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
-    elif info.resource == "services":
-        obj["status"] = {"loadBalancer": {}}
-
-
-def _qos_class(pod: dict[str, Any]) -> str:
-    containers = (pod.get("spec") or {}).get("containers") or []
-    requests_any = limits_all = False
-    guaranteed = bool(containers)
-    for c in containers:
-        res = c.get("resources") or {}
-        req, lim = res.get("requests") or {}, res.get("limits") or {}
-        requests_any = requests_any or bool(req) or bool(lim)
-        if not (lim.get("cpu") and lim.get("memory")):
-            guaranteed = False
-        for r in ("cpu", "memory"):
-            if req.get(r) is not None and lim.get(r) is not None and str(req[r]) != str(lim[r]):
-                guaranteed = False
-        limits_all = limits_all or bool(lim)
-    if guaranteed:
-        return "Guaranteed"
-    return "Burstable" if requests_any else "BestEffort"
 
 
 def _prune(obj: dict[str, Any], paths: list[str]) -> None:

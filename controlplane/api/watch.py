@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 from aiohttp import web
 
 from ..machinery import jsonio
-from ..resources import tables
+from ..resources import registry, tables
 from ..store import Compacted, StoreError, keys
 from . import errors, request as req
 from .cache import Entry, Event, TooOld, decode
@@ -66,7 +66,7 @@ class _Encoder:
     def __init__(self, request: web.Request, target: Target) -> None:
         self.table_version = req.table_version(request)
         self.include = req.include_object(request)
-        self.resource = target.info.resource
+        self.printer = registry.kind_of(target.info).printer
         self.header_sent = False
 
     def encode(self, type_: str, entry: Entry, shared: Event | None) -> bytes:
@@ -74,7 +74,7 @@ class _Encoder:
             if shared is not None and shared.type == type_ and shared.entry is entry:
                 return shared.json()
             return b'{"type":"%s","object":%s}\n' % (type_.encode(), entry.json())
-        table = tables.table(self.resource, [entry.obj], now=dt.datetime.now(dt.timezone.utc),
+        table = tables.table(self.printer, [entry.obj], now=dt.datetime.now(dt.timezone.utc),
                              include_object=self.include, resource_version=str(entry.rev),
                              with_header=not self.header_sent,
                              api_version=f"meta.k8s.io/{self.table_version}")

@@ -28,7 +28,7 @@ from typing import Any, Hashable
 from ..client import ApiClient, ApiError, Conflict, NotFound
 from ..client.shared import SharedInformer
 from ..client.urls import object_key
-from ..resources.registry import RESOURCES, ResourceInfo, by_kind
+from ..resources.registry import ResourceInfo, by_kind, resources
 from .workqueue import WorkQueue
 from .lifecycle import stop_controller
 
@@ -91,13 +91,14 @@ class _Graph:
 
 
 class GarbageCollector:
-    def __init__(self, client: ApiClient, *, kinds: tuple[ResourceInfo, ...] = RESOURCES, workers: int = 4,
+    def __init__(self, client: ApiClient, *, kinds: tuple[ResourceInfo, ...] | None = None, workers: int = 4,
                  sync_timeout: float = 30.0, owns_client: bool = False) -> None:
         self.client = client
         self.sync_timeout = sync_timeout
         self._owns_client = owns_client
         self.workers = workers
-        self.informers = {info: SharedInformer(client, info) for info in kinds if "watch" in info.verbs}
+        self.informers = {info: SharedInformer(client, info) for info in kinds or resources()
+                          if "watch" in info.verbs}
         self.graph = _Graph()
         self.queue = WorkQueue("garbage-collector", conflict_retry=CONFLICT_RETRY)
         self._task: asyncio.Task[None] | None = None

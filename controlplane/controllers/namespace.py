@@ -21,7 +21,7 @@ from typing import Any, Hashable
 from ..client import ApiClient, ApiError, Conflict, NotFound
 from ..client.shared import SharedInformer
 from ..client.kinds import resource
-from ..resources.registry import RESOURCES, ResourceInfo
+from ..resources.registry import ResourceInfo, resources
 from .workqueue import WorkQueue
 from .lifecycle import stop_controller
 
@@ -89,12 +89,12 @@ def conditions(rem: Remaining) -> list[Obj]:
 
 class NamespaceController:
     def __init__(self, client: ApiClient, config: NamespaceConfig | None = None, *,
-                 kinds: tuple[ResourceInfo, ...] = RESOURCES, owns_client: bool = False) -> None:
+                 kinds: tuple[ResourceInfo, ...] | None = None, owns_client: bool = False) -> None:
         self.client = client
         self.config = config or NamespaceConfig()
         self._owns_client = owns_client
         # Every namespaced kind that can be listed and deleted is content to remove.
-        self.kinds = [k for k in kinds if k.namespaced and "list" in k.verbs and "delete" in k.verbs]
+        self.kinds = [k for k in kinds or resources() if k.namespaced and "list" in k.verbs and "delete" in k.verbs]
         self.namespaces = SharedInformer(client, NAMESPACES)
         self.queue = WorkQueue("namespace")
         self._slots = asyncio.Semaphore(self.config.deletes_in_flight)

@@ -1,131 +1,107 @@
-"""The table of kinds the API serves: names, scope, short names, subresources.
+"""The table of kinds the API serves: the built-in ones and those registered at run time (CRDs).
 
-Everything that needs to know "what is a deployment" (routing, discovery, OpenAPI,
-the store's key layout, pyctl's kind lookup) asks this table.
+Everything that needs to know "what is a deployment" (routing, discovery, OpenAPI, the store's
+key layout, validation, Tables) asks this table. Lookups by URL path and by apiVersion/kind are
+dictionary reads: they happen on every request.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Any, Iterable
 
-ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
-
-
-@dataclass(frozen=True)
-class Subresource:
-    name: str
-    kind: str
-    verbs: tuple[str, ...]
-    group: str | None = None  # when the response kind lives in another group (Scale)
-    version: str | None = None
+from .info import ALL_VERBS, SCALE, STATUS, ResourceInfo, Subresource  # noqa: F401  (re-exported)
+from .kind import Kind
+from .kinds import BODIES, BUILTIN
 
 
-STATUS = Subresource("status", "", ("get", "patch", "update"))
-SCALE = Subresource("scale", "Scale", ("get", "patch", "update"), group="autoscaling", version="v1")
+class Registry:
+    """Kinds by URL path and by (group, kind); served kinds in discovery order."""
+
+    def __init__(self, kinds: Iterable[Kind] = (), bodies: Iterable[Kind] = ()) -> None:
+        self._served: list[Kind] = []
+        self._by_path: dict[tuple[str, str, str], Kind] = {}
+        self._by_kind: dict[tuple[str, str, str], Kind] = {}  # (group, version, kind)
+        for kind in kinds:
+            self.register(kind)
+        for body in bodies:
+            self._by_kind[_kind_key(body.info)] = body
+
+    def register(self, kind: Kind) -> None:
+        """Serve `kind` (replacing a kind at the same path)."""
+        info = kind.info
+        old = self._by_path.get(_path_key(info))
+        if old is not None:
+            self.unregister(old.info)
+        self._served.append(kind)
+        self._by_path[_path_key(info)] = kind
+        self._by_kind[_kind_key(info)] = kind
+
+    def unregister(self, info: ResourceInfo) -> None:
+        kind = self._by_path.pop(_path_key(info), None)
+        if kind is not None:
+            self._served.remove(kind)
+            if self._by_kind.get(_kind_key(info)) is kind:
+                del self._by_kind[_kind_key(info)]
+
+    def kinds(self) -> list[Kind]:
+        return list(self._served)
+
+    def lookup(self, group: str, version: str, resource: str) -> ResourceInfo | None:
+        kind = self._by_path.get((group, version, resource))
+        return kind.info if kind is not None else None
+
+    def kind(self, info: ResourceInfo) -> Kind:
+        """The Kind of a served resource (KeyError if it is not served)."""
+        return self._by_path[_path_key(info)]
+
+    def for_type(self, api_version: str, kind: str) -> Kind | None:
+        """The Kind an object's apiVersion and kind name, served or a subresource body; else None."""
+        group, _, version = api_version.rpartition("/")
+        return self._by_kind.get((group, version, kind))
 
 
-@dataclass(frozen=True)
-class ResourceInfo:
-    group: str  # "" is the core group
-    version: str
-    resource: str  # plural, as in URLs
-    kind: str
-    singular: str
-    namespaced: bool
-    short_names: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    subresources: tuple[Subresource, ...] = ()
-    verbs: tuple[str, ...] = ALL_VERBS
-    # Whether `status` is written only through the /status subresource.
-    has_status: bool = field(default=False)
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def group_resource(self) -> str:
-        """`deployments.apps`, or `pods` for the core group: what error messages name."""
-        return f"{self.resource}.{self.group}" if self.group else self.resource
-
-    @property
-    def qualified_kind(self) -> str:
-        """`Deployment.apps`, or `Pod`: how Invalid errors name the kind."""
-        return f"{self.kind}.{self.group}" if self.group else self.kind
-
-    def subresource(self, name: str) -> Subresource | None:
-        for sub in self.subresources:
-            if sub.name == name:
-                return sub
-        return None
+def _path_key(info: ResourceInfo) -> tuple[str, str, str]:
+    return info.group, info.version, info.resource
 
 
-def _sub(name: str, kind: str, verbs: tuple[str, ...]) -> Subresource:
-    return Subresource(name, kind, verbs)
+def _kind_key(info: ResourceInfo) -> tuple[str, str, str]:
+    return info.group, info.version, info.kind
 
 
-RESOURCES: tuple[ResourceInfo, ...] = (
-    ResourceInfo("", "v1", "namespaces", "Namespace", "namespace", False, ("ns",),
-                 subresources=(STATUS,), has_status=True,
-                 verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
-    ResourceInfo("", "v1", "nodes", "Node", "node", False, ("no",),
-                 subresources=(STATUS,), has_status=True),
-    ResourceInfo("", "v1", "pods", "Pod", "pod", True, ("po",), ("all",),
-                 subresources=(STATUS, _sub("binding", "Binding", ("create",)),
-                               _sub("log", "Pod", ("get",)),
-                               _sub("exec", "PodExecOptions", ("create", "get")),
-                               _sub("portforward", "PodPortForwardOptions", ("create", "get")),
-                               Subresource("eviction", "Eviction", ("create",), "policy", "v1")),
-                 has_status=True),
-    ResourceInfo("", "v1", "services", "Service", "service", True, ("svc",), ("all",),
-                 subresources=(STATUS,), has_status=True),
-    ResourceInfo("", "v1", "endpoints", "Endpoints", "endpoints", True, ("ep",)),
-    ResourceInfo("", "v1", "events", "Event", "event", True, ("ev",)),
-    ResourceInfo("", "v1", "configmaps", "ConfigMap", "configmap", True, ("cm",)),
-    ResourceInfo("", "v1", "secrets", "Secret", "secret", True),
-    ResourceInfo("", "v1", "serviceaccounts", "ServiceAccount", "serviceaccount", True, ("sa",)),
-    ResourceInfo("apps", "v1", "deployments", "Deployment", "deployment", True, ("deploy",), ("all",),
-                 subresources=(SCALE, STATUS), has_status=True),
-    ResourceInfo("apps", "v1", "replicasets", "ReplicaSet", "replicaset", True, ("rs",), ("all",),
-                 subresources=(SCALE, STATUS), has_status=True),
-    ResourceInfo("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", "endpointslice", True),
-    ResourceInfo("coordination.k8s.io", "v1", "leases", "Lease", "lease", True),
-    ResourceInfo("rbac.authorization.k8s.io", "v1", "roles", "Role", "role", True),
-    ResourceInfo("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", "rolebinding", True),
-    ResourceInfo("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", "clusterrole", False),
-    ResourceInfo("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
-                 "clusterrolebinding", False),
-    # Not stored: the API server answers a review at once (controlplane/auth/review.py).
-    ResourceInfo("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
-                 "selfsubjectaccessreview", False, verbs=("create",)),
-    ResourceInfo("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview",
-                 "selfsubjectrulesreview", False, verbs=("create",)),
-    ResourceInfo("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview",
-                 "selfsubjectreview", False, verbs=("create",)),
-)
-
-_BY_PATH = {(r.group, r.version, r.resource): r for r in RESOURCES}
-_BY_KIND = {(r.group, r.kind): r for r in RESOURCES}
+REGISTRY = Registry(BUILTIN, BODIES)
+"""This process's registry: the built-in kinds, plus what the API server registers (CRDs)."""
 
 
 def lookup(group: str, version: str, resource: str) -> ResourceInfo | None:
-    return _BY_PATH.get((group, version, resource))
+    return REGISTRY.lookup(group, version, resource)
+
+
+def kind_of(info: ResourceInfo) -> Kind:
+    return REGISTRY.kind(info)
+
+
+def for_object(obj: Any) -> Kind | None:
+    """The Kind named by an object's apiVersion and kind, if this server knows it."""
+    if not isinstance(obj, dict):
+        return None
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return None
+    return REGISTRY.for_type(api_version, kind)
 
 
 def by_kind(api_version: str, kind: str) -> ResourceInfo | None:
     """The resource for an object's apiVersion and kind (None when not served)."""
-    group, _, version = api_version.rpartition("/")
-    info = _BY_KIND.get((group, kind))
-    if info is None or info.version != version:
-        return None
-    return info
+    found = REGISTRY.for_type(api_version, kind)
+    return found.info if found is not None and found.served else None
 
 
 def by_resource_name(name: str) -> ResourceInfo | None:
     """Resolve what a user types (`deploy`, `pods`, `Deployment`, `deployments.apps`)."""
     lowered = name.lower()
     base, _, group = lowered.partition(".")
-    for r in RESOURCES:
+    for kind in REGISTRY.kinds():
+        r = kind.info
         if group and r.group != group and r.group.split(".")[0] != group:
             continue
         if base in (r.resource, r.singular, r.kind.lower()) or base in r.short_names:
@@ -133,14 +109,19 @@ def by_resource_name(name: str) -> ResourceInfo | None:
     return None
 
 
+def resources() -> list[ResourceInfo]:
+    """Every served resource, in discovery order."""
+    return [k.info for k in REGISTRY.kinds()]
+
+
 def group_versions() -> list[tuple[str, str]]:
     """Every (group, version) served, core first."""
     seen: list[tuple[str, str]] = []
-    for r in RESOURCES:
+    for r in resources():
         if (r.group, r.version) not in seen:
             seen.append((r.group, r.version))
     return seen
 
 
 def in_group_version(group: str, version: str) -> list[ResourceInfo]:
-    return [r for r in RESOURCES if r.group == group and r.version == version]
+    return [r for r in resources() if r.group == group and r.version == version]

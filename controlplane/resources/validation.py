@@ -1,40 +1,22 @@
-"""Validation of API objects on every write: the entry points the API server calls.
+"""The vocabulary of validation: how a problem with a field is named, and the format checks.
 
 This module owns
   * the `Cause` shape (a metav1.StatusCause) and the Kubernetes field-error vocabulary
     (`Invalid value: -1: must be ...`, `Required value`, `Unsupported value: ...`),
     including Go-style rendering of bad values, so messages read exactly like kube-apiserver's;
-  * the format checks shared by many rules (DNS names, label keys/values, ports, IPs, quantities);
-  * the schema check against kubernetes-validate's JSON schemas, with one validator built per
-    kind and cached (this runs on every write), and the translation of jsonschema errors into
-    Causes with Kubernetes field paths (`spec.template.spec.containers[0].image`);
-  * `validate(obj, old)` and `unknown_fields(obj)`, and `check_write(obj, old)`, which answers
-    both for a write with one schema pass.
+  * the format checks shared by many rules (DNS names, label keys/values, ports, IPs, quantities).
 
-Most writes are clean, so a compiled yes/no (`schema_compiled`) answers first; only when it
-says no does jsonschema walk the object to name the problems.
-
-The rules a schema cannot express (names, selectors, immutability, ...) live per kind in
-`validation_rules`.
+The schema check is `schema.py`; the rules a schema cannot express live with each kind
+(`kinds/`), the ones many kinds share in `rules.py`; `kind.Kind.check_write` runs them all.
 """
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import json
 import re
 from decimal import Decimal, InvalidOperation
-from importlib import resources
 from typing import Any, TypedDict
-
-import jsonschema
-from jsonschema.protocols import Validator
-from referencing import Registry, Resource
-
-from . import schema_compiled
-
-__all__ = ["Cause", "validate", "unknown_fields", "check_write", "schema_validator"]
 
 
 class Cause(TypedDict):
@@ -284,203 +266,3 @@ def parse_quantity(value: Any) -> Decimal | None:
     if suffix[:1] in ("e", "E"):
         return number.scaleb(int(suffix[1:]))
     return number.scaleb(_SUFFIX[suffix])
-
-
-# --- the schema check -----------------------------------------------------------------------
-
-_TYPE_META = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-_API_VERSION = re.compile(r"(?:[a-z0-9.-]+/)?v[0-9]+(?:(?:alpha|beta)[0-9]+)?")
-
-
-@functools.lru_cache(maxsize=1)
-def _schema_root() -> Any:
-    base = resources.files("kubernetes_validate") / "kubernetes-json-schema"
-    versions = []
-    for entry in base.iterdir():
-        m = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)-local-strict", entry.name)
-        if m:
-            versions.append((tuple(int(g) for g in m.groups()), entry))
-    return max(versions, key=lambda v: v[0])[1]
-
-
-@functools.lru_cache(maxsize=1)
-def _definitions() -> Registry:
-    defs = json.loads((_schema_root() / "_definitions.json").read_text())
-    # The generated oneOf[string|null, integer|null] rejects null (it matches both branches);
-    # Kubernetes decodes null as "unset", so accept it and report wrong types plainly.
-    d = defs["$defs"]
-    d["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {"type": ["integer", "string", "null"]}
-    d["io.k8s.apimachinery.pkg.api.resource.Quantity"] = {"type": ["string", "number", "null"]}
-    return Registry().with_resource(defs["$id"], Resource.from_contents(defs))
-
-
-@functools.lru_cache(maxsize=None)
-def _kind_schema(api_version: str, kind: str) -> tuple[dict[str, Any], Registry] | None:
-    """One kind's strict schema and the registry its $refs resolve in; None if no schema knows it."""
-    if not _TYPE_META.fullmatch(kind) or not _API_VERSION.fullmatch(api_version):
-        return None
-    # kubernetes-validate's file naming: apps/v1 -> apps-v1, discovery.k8s.io/v1 -> discovery-v1.
-    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    path = _schema_root() / f"{kind.lower()}-{group_version}.json"
-    if not path.is_file():
-        return None
-    schema = json.loads(path.read_text())
-    return schema, _definitions().with_resource(schema["$id"], Resource.from_contents(schema))
-
-
-@functools.lru_cache(maxsize=None)
-def schema_validator(api_version: str, kind: str) -> Validator | None:
-    """The strict-schema validator for one kind, built once; None if no schema knows the kind."""
-    found = _kind_schema(api_version, kind)
-    if found is None:
-        return None
-    schema, registry = found
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema, registry=registry)
-
-
-@functools.lru_cache(maxsize=None)
-def _clean_check(api_version: str, kind: str) -> schema_compiled.Check | None:
-    """The compiled yes/no standing in for `schema_validator`'s full pass on clean objects."""
-    validator, found = schema_validator(api_version, kind), _kind_schema(api_version, kind)
-    if validator is None or found is None:
-        return None
-    return schema_compiled.compile_schema(found[0], found[1],
-                                          formats_asserted=validator.format_checker is not None)
-
-
-def _kube_path(error: jsonschema.ValidationError) -> str:
-    """Instance path in kube's field.Path syntax: `a.b[0].c`, map keys as `labels[app]`."""
-    instance = list(error.absolute_path)
-    tokens = list(error.absolute_schema_path)
-    out, at, i = "", 0, 0
-    while i < len(tokens) and at < len(instance):
-        token = tokens[i]
-        if token == "properties":
-            out += ("." if out else "") + str(instance[at])
-            at, i = at + 1, i + 2
-            continue
-        if token in ("additionalProperties", "items"):
-            out += f"[{instance[at]}]"
-            at += 1
-        i += 1
-    return out
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
-_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
-               (dict, "object"), (list, "array"))
-
-
-def _json_type(value: Any) -> str:
-    return next((name for t, name in _JSON_TYPES if isinstance(value, t)), "null")
-
-
-def _schema_check(validator: Validator, obj: dict[str, Any]) -> tuple[list[Cause], list[str]]:
-    """One pass over the schema: the violations as Causes, and the paths of unknown fields."""
-    causes: list[Cause] = []
-    unknown: list[str] = []
-    for err in validator.iter_errors(obj):
-        path = _kube_path(err)
-        if err.validator == "additionalProperties" and err.validator_value is False:
-            known = err.schema.get("properties", {}) if isinstance(err.schema, dict) else {}
-            unknown += [_join(path, key) for key in err.instance if key not in known]
-        elif err.validator == "required":
-            causes += [required(_join(path, p)) for p in err.validator_value if p not in err.instance]
-        elif err.validator == "type" and err.instance is None:
-            causes.append(required(path))  # null for a required scalar decodes to its zero value
-        elif err.validator == "type":
-            types = [err.validator_value] if isinstance(err.validator_value, str) else err.validator_value
-            causes.append(type_invalid(path, _json_type(err.instance), ",".join(t for t in types if t != "null")))
-        elif err.validator == "enum":
-            causes.append(not_supported(path, err.instance, [str(v) for v in err.validator_value]))
-        else:
-            causes.append(invalid(path, err.instance, err.message))
-    return causes, unknown
-
-
-def _type_meta_causes(api_version: Any, kind: Any) -> list[Cause]:
-    causes = []
-    if not isinstance(api_version, str) or not api_version:
-        causes.append(required("apiVersion"))
-    if not isinstance(kind, str) or not kind:
-        causes.append(required("kind"))
-    if not causes and schema_validator(api_version, kind) is None:
-        causes.append(invalid("kind", kind, f'no kind "{kind}" is registered for version "{api_version}"'))
-    return causes
-
-
-def _under(path: str, prefixes: tuple[str, ...]) -> bool:
-    return any(path == p or path.startswith((p + ".", p + "[")) for p in prefixes)
-
-
-def _schema_pass(obj: Any) -> tuple[list[Cause], list[str], bool]:
-    """One pass of `obj` over its kind's schema: the Causes, the unknown-field paths, and
-    whether the kind is known (so its per-kind rules apply)."""
-    if not isinstance(obj, dict):
-        return [type_invalid("", _json_type(obj), "object")], [], False
-    api_version, kind = obj.get("apiVersion"), obj.get("kind")
-    causes = _type_meta_causes(api_version, kind)
-    if causes:
-        return causes, [], False
-    validator = schema_validator(api_version, kind)
-    assert validator is not None  # checked by _type_meta_causes
-    clean = _clean_check(api_version, kind)
-    try:
-        if clean is not None and clean(obj):
-            return [], [], True  # nothing jsonschema would report: skip its walk
-    except RecursionError:
-        pass  # nested deeper than the closures go; jsonschema decides
-    causes, unknown = _schema_check(validator, obj)
-    return causes, unknown, True
-
-
-def _with_rules(causes: list[Cause], obj: dict[str, Any], old: Any) -> list[Cause]:
-    """The schema's causes and the per-kind rules' causes, each problem once."""
-    from controlplane.resources import validation_rules  # imports this module's vocabulary
-
-    # A field of the wrong type reads as absent to the rules; its type error is the one to report.
-    mistyped = tuple(c["field"] for c in causes if c["reason"] == TYPE_INVALID)
-    causes = causes + [c for c in validation_rules.check(obj, old if isinstance(old, dict) else None)
-                       if not _under(c["field"], mistyped)]
-    seen: set[tuple[str, str, str]] = set()
-    unique = []
-    for c in causes:  # rules and schema may both see a missing field; report it once
-        key = (c["field"], c["reason"], c["message"])
-        if key not in seen:
-            seen.add(key)
-            unique.append(c)
-    return unique
-
-
-def validate(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
-    """Every problem with `obj` (an update of `old` when given), one Cause each; [] when valid.
-
-    Fields that `apply_defaults` fills are accepted when absent, so objects may be validated
-    before or after defaulting. Unknown fields are not reported here (see `unknown_fields`).
-    """
-    causes, _, known_kind = _schema_pass(obj)
-    return _with_rules(causes, obj, old) if known_kind else causes
-
-
-def unknown_fields(obj: dict[str, Any]) -> list[str]:
-    """Dotted paths of fields the schema does not know, e.g. `spec.template.spec.containers[0].imagee`.
-
-    Map keys (labels, annotations, data) are never unknown. [] for kinds without a schema.
-    """
-    return _schema_pass(obj)[1]
-
-
-def check_write(obj: dict[str, Any], old: dict[str, Any] | None = None) -> tuple[list[str], list[Cause]]:
-    """`unknown_fields(obj)` and, when there are none, `validate(obj, old)`, with one schema pass.
-
-    With unknown fields the causes are not computed ([]): as Kubernetes decodes before it
-    validates, the caller drops (or rejects) those fields first and then calls `validate`.
-    """
-    causes, unknown, known_kind = _schema_pass(obj)
-    if unknown:
-        return unknown, []
-    return [], _with_rules(causes, obj, old) if known_kind else causes

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.resources.defaults import apply_defaults
-from controlplane.resources.validation import validate
+from controlplane.resources.checks import apply_defaults
+from controlplane.resources.checks import validate
 
 NOT_READY = {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
              "tolerationSeconds": 300}

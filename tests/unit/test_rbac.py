@@ -11,7 +11,7 @@ from controlplane.auth.authn import Authenticator, InvalidToken, parse_token_fil
 from controlplane.auth.authorizer import forbidden
 from controlplane.auth.review_proto import decode_review
 from controlplane.auth.user import UserInfo
-from controlplane.resources.validation import validate
+from controlplane.resources.checks import validate
 
 BOB = UserInfo("bob", "", ("devs", "system:authenticated"))
 

@@ -9,7 +9,8 @@ from pyctl_proto import node_pb2 as pb
 
 from agent.network.serviceproxy import chain_name, cleanup_rules, our_chains, render
 from agent.serviceenv import service_env
-from controlplane.api.serviceip import keep_allocated, pick_free, wants_ip
+from controlplane.api.serviceip import pick_free
+from controlplane.resources.kinds.service import keep_allocated, wants_ip
 from controlplane.gateway.services import service_table
 
 

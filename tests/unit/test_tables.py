@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from controlplane.resources.tables import age, columns_for, human_duration, table
+from controlplane.resources import registry
+from controlplane.resources.tables import GENERIC, Printer, age, human_duration, table as render
 
 NOW = dt.datetime(2026, 11, 26, 22, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -16,13 +17,23 @@ def ago(seconds: float) -> str:
     return (NOW - dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def printer(resource: str) -> Printer:
+    """The columns the server serves for a plural name (Name and Age for kinds it does not know)."""
+    info = registry.lookup("", "v1", resource) or registry.by_resource_name(resource)
+    return registry.kind_of(info).printer if info is not None else GENERIC
+
+
+def table(resource: str, objects: list, **kwargs) -> dict:
+    return render(printer(resource), objects, **kwargs)
+
+
 def row(resource: str, obj: dict) -> dict:
     return table(resource, [obj], now=NOW)["rows"][0]
 
 
 def cells(resource: str, obj: dict) -> dict:
     """Cells keyed by column name, as -o wide would show them."""
-    return dict(zip((c.name for c in columns_for(resource)), row(resource, obj)["cells"]))
+    return dict(zip((c.name for c in printer(resource).columns), row(resource, obj)["cells"]))
 
 
 # --- objects ----------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ from typing import Any, Callable
 
 import pytest
 
-from controlplane.resources.defaults import apply_defaults
-from controlplane.resources.validation import schema_validator, unknown_fields, validate
+from controlplane.resources.checks import apply_defaults
+from controlplane.resources.checks import unknown_fields, validate
+from controlplane.resources.schema import builtin, schema_validator
 
 SUBDOMAIN_MSG = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
@@ -567,11 +568,13 @@ def test_map_keys_are_never_unknown_fields() -> None:
 
 def test_a_kinds_schema_validator_is_built_once_and_reused() -> None:
     schema_validator.cache_clear()
+    builtin.cache_clear()
     for i in range(1000):
         p = pod()
         p["metadata"]["name"] = f"web-{i}"
         assert validate(p) == []
-    info = schema_validator.cache_info()
+    assert schema_validator.cache_info().misses == 1
+    info = builtin.cache_info()
     assert info.misses == 1 and info.hits >= 999
     validate(deployment())
     validate(deployment())

@@ -1,0 +1,35 @@
+"""The built-in kinds, one module per kind or small family; BUILTIN is the registry's list.
+
+Adding a kind: write its module (a `Kind` with its ResourceInfo, defaults, rules, columns and
+any strategy hooks) and add it below. Discovery, routing, OpenAPI, validation, Tables and the
+storage layer all find it through the registry.
+"""
+
+from __future__ import annotations
+
+from ..kind import Kind
+from .config import CONFIG_MAP, SECRET
+from .endpoints import ENDPOINT_SLICE, ENDPOINTS
+from .event import EVENT
+from .lease import LEASE
+from .namespace import NAMESPACE
+from .node import NODE
+from .pod import BINDING, POD
+from .rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, ROLE, ROLE_BINDING
+from .reviews import SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_REVIEW, SELF_SUBJECT_RULES_REVIEW
+from .service import SERVICE
+from .serviceaccount import SERVICE_ACCOUNT
+from .workloads import DEPLOYMENT, REPLICA_SET, SCALE_BODY
+
+# The order is discovery's: core first, as kube-apiserver lists them.
+BUILTIN: tuple[Kind, ...] = (
+    NAMESPACE, NODE, POD, SERVICE, ENDPOINTS, EVENT, CONFIG_MAP, SECRET, SERVICE_ACCOUNT,
+    DEPLOYMENT, REPLICA_SET,
+    ENDPOINT_SLICE,
+    LEASE,
+    ROLE, ROLE_BINDING, CLUSTER_ROLE, CLUSTER_ROLE_BINDING,
+    SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_RULES_REVIEW, SELF_SUBJECT_REVIEW,
+)
+
+# Bodies of subresources, validated but not served as resources of their own.
+BODIES: tuple[Kind, ...] = (BINDING, SCALE_BODY)

@@ -1,0 +1,188 @@
+"""Deployments and ReplicaSets (apps/v1), and the autoscaling/v1 Scale of their scale subresource.
+
+Defaults from `pkg/apis/apps/v1/defaults.go`, rules from `pkg/apis/apps/validation`: a selector
+that matches the template's labels and never changes, a template that is a valid pod spec with
+restartPolicy Always, rollout parameters in range. Columns from kubectl's printDeployment and
+printReplicaSet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...machinery.types import Obj
+from ..fields import as_dict, as_int, as_list, as_str, child, fill, normalized
+from ..info import SCALE, STATUS, ResourceInfo
+from ..kind import Kind
+from ..rules import annotations, enum, go_selector, labels, nonnegative, selector_errors, selector_matches
+from ..tables import AGE, CONTAINERS, IMAGES, NAME, Column, Printer, count, replicas, selector
+from ..validation import (NEGATIVE_MSG, Cause, GoLiteral, forbidden, go_string_map, invalid,
+                          not_supported, required)
+from .podspec import default_template, pod_spec
+
+
+# --- defaults -------------------------------------------------------------------------------
+
+def _default_replica_set(obj: Obj) -> None:
+    spec = child(obj, "spec")
+    if spec is not None:
+        fill(spec, "replicas", 1)
+        default_template(spec)
+
+
+def _default_deployment(obj: Obj) -> None:
+    spec = child(obj, "spec")
+    if spec is None:
+        return
+    fill(spec, "replicas", 1)
+    strategy = child(spec, "strategy")
+    if strategy is not None:
+        fill(strategy, "type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = child(strategy, "rollingUpdate")
+            if rolling is not None:
+                fill(rolling, "maxUnavailable", "25%")
+                fill(rolling, "maxSurge", "25%")
+    fill(spec, "revisionHistoryLimit", 10)
+    fill(spec, "progressDeadlineSeconds", 600)
+    default_template(spec)
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+def replicated(obj: Obj) -> list[Cause]:
+    """Shared by Deployment and ReplicaSet (ValidateReplicaSetSpec / ValidateDeploymentSpec)."""
+    spec = as_dict(obj.get("spec"))
+    out = nonnegative(spec, "replicas", "spec") + nonnegative(spec, "minReadySeconds", "spec")
+    sel = spec.get("selector")
+    selector_ok = False
+    if sel is None:
+        out.append(required("spec.selector"))
+    elif isinstance(sel, dict):
+        sel_errors = selector_errors(sel, "spec.selector")
+        if not as_dict(sel.get("matchLabels")) and not as_list(sel.get("matchExpressions")):
+            sel_errors.append(invalid("spec.selector", go_selector(sel), "empty selector is invalid for deployment"))
+        out += sel_errors
+        selector_ok = not sel_errors
+    template = spec.get("template")
+    if template is None:
+        out.append(required("spec.template"))
+    elif isinstance(template, dict):
+        tmeta = as_dict(template.get("metadata"))
+        tlabels = tmeta.get("labels") if isinstance(tmeta.get("labels"), dict) else None
+        if selector_ok and not selector_matches(as_dict(sel), tlabels or {}):
+            out.append(invalid("spec.template.metadata.labels", go_string_map(tlabels),
+                               "`selector` does not match template `labels`"))
+        out += labels(tlabels, "spec.template.metadata.labels")
+        out += annotations(tmeta.get("annotations"), "spec.template.metadata.annotations")
+        tspec = as_dict(template.get("spec"))
+        out += pod_spec(tspec, "spec.template.spec")
+        restart = tspec.get("restartPolicy")
+        if as_str(restart) and restart != "Always":
+            out.append(not_supported("spec.template.spec.restartPolicy", restart, ["Always"]))
+        if tspec.get("activeDeadlineSeconds") is not None:
+            out.append(forbidden("spec.template.spec.activeDeadlineSeconds",
+                                 "activeDeadlineSeconds in ReplicaSet is not Supported"))
+    return out
+
+
+def _int_or_percent(value: Any) -> int:
+    if isinstance(value, str):
+        digits = value[:-1] if value.endswith("%") else value
+        return int(digits) if digits.isdigit() else 0
+    return as_int(value) or 0
+
+
+def _rolling_update(ru: Obj, path: str) -> list[Cause]:
+    out: list[Cause] = []
+    for key in ("maxUnavailable", "maxSurge"):
+        v, p = ru.get(key), f"{path}.{key}"
+        if isinstance(v, str) and not (v.endswith("%") and v[:-1].isdigit()):
+            out.append(invalid(p, GoLiteral(v), "a valid percent string must be a numeric string followed by an "
+                               "ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"))
+        elif as_int(v) is not None and v < 0:
+            out.append(invalid(p, v, NEGATIVE_MSG))
+    mu, ms = ru.get("maxUnavailable"), ru.get("maxSurge")
+    if mu is not None and ms is not None and _int_or_percent(mu) == 0 and _int_or_percent(ms) == 0:
+        out.append(invalid(f"{path}.maxUnavailable", GoLiteral(str(mu)), "may not be 0 when `maxSurge` is 0"))
+    if isinstance(mu, str) and mu.endswith("%") and _int_or_percent(mu) > 100:
+        out.append(invalid(f"{path}.maxUnavailable", GoLiteral(mu), "must not be greater than 100%"))
+    return out
+
+
+def _deployment_rules(obj: Obj) -> list[Cause]:
+    spec = as_dict(obj.get("spec"))
+    out = replicated(obj) + nonnegative(spec, "revisionHistoryLimit", "spec")
+    strategy = as_dict(spec.get("strategy"))
+    kind, rolling = strategy.get("type"), strategy.get("rollingUpdate")
+    if kind == "Recreate" and rolling is not None:
+        out.append(forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'"))
+    elif kind in ("RollingUpdate", "", None) and isinstance(rolling, dict):
+        out += _rolling_update(rolling, "spec.strategy.rollingUpdate")
+    else:
+        out += enum("spec.strategy.type", kind, ["Recreate", "RollingUpdate"])
+    deadline = as_int(spec.get("progressDeadlineSeconds"))
+    if deadline is not None:
+        out += nonnegative(spec, "progressDeadlineSeconds", "spec")
+        if deadline <= (as_int(spec.get("minReadySeconds")) or 0):
+            out.append(invalid("spec.progressDeadlineSeconds", deadline, "must be greater than minReadySeconds"))
+    return out
+
+
+def _selector_update(new: Obj, old: Obj) -> list[Cause]:
+    ns, os_ = as_dict(new.get("spec")).get("selector"), as_dict(old.get("spec")).get("selector")
+    if normalized(ns) != normalized(os_):
+        return [invalid("spec.selector", go_selector(as_dict(ns)), "field is immutable")]
+    return []
+
+
+def _scale_rules(obj: Obj) -> list[Cause]:
+    return nonnegative(as_dict(obj.get("spec")), "replicas", "spec")
+
+
+# --- the tables -----------------------------------------------------------------------------
+
+DEPLOYMENT_PRINTER = Printer((
+    NAME,
+    Column("Ready", lambda r: f"{r.status.get('readyReplicas') or 0}/{replicas(r)}",
+           description="Number of the pod with ready state"),
+    Column("Up-to-date", count("status", "updatedReplicas"),
+           description="Total number of non-terminated pods targeted by this deployment that have the "
+                       "desired template spec."),
+    Column("Available", count("status", "availableReplicas"),
+           description="Total number of available pods (ready for at least minReadySeconds) targeted by "
+                       "this deployment."),
+    AGE, CONTAINERS, IMAGES,
+    Column("Selector", lambda r: selector(r.spec.get("selector"), on_error="<invalid>", if_empty=""),
+           priority=1, description="Label selector for pods."),
+))
+
+REPLICA_SET_PRINTER = Printer((
+    NAME,
+    Column("Desired", replicas, type="integer", description="Replicas is the number of desired replicas."),
+    Column("Current", count("status", "replicas"), type="integer",
+           description="Replicas is the most recently observed number of replicas."),
+    Column("Ready", count("status", "readyReplicas"), type="integer",
+           description="The number of ready replicas for this replica set."),
+    AGE, CONTAINERS, IMAGES,
+    Column("Selector", lambda r: selector(r.spec.get("selector"), on_error="<error>", if_empty="<none>"),
+           priority=1, description="Selector is a label query over pods that should match the replica count."),
+))
+
+
+# --- the kinds ------------------------------------------------------------------------------
+
+DEPLOYMENT = Kind(
+    ResourceInfo("apps", "v1", "deployments", "Deployment", "deployment", True, ("deploy",), ("all",),
+                 subresources=(SCALE, STATUS), has_status=True),
+    printer=DEPLOYMENT_PRINTER, default=_default_deployment, rules=(_deployment_rules,),
+    update_rules=(_selector_update,))
+
+REPLICA_SET = Kind(
+    ResourceInfo("apps", "v1", "replicasets", "ReplicaSet", "replicaset", True, ("rs",), ("all",),
+                 subresources=(SCALE, STATUS), has_status=True),
+    printer=REPLICA_SET_PRINTER, default=_default_replica_set, rules=(replicated,),
+    update_rules=(_selector_update,), initial_status={"replicas": 0})
+
+SCALE_BODY = Kind(ResourceInfo("autoscaling", "v1", "scales", "Scale", "scale", True),
+                  rules=(_scale_rules,), served=False)
