@@ -21,12 +21,13 @@ import sys
 from aiohttp import web
 
 from . import eventloop
-from .api.app import ApiConfig, build_app
+from .api.app import build_app
+from .api.config import ApiConfig
 from .api.serviceip import parse_range
 from .auth.authn import load_token_file
-from .auth.authorizer import MODES
+from .api.access.authorizer import MODES
 from .auth.kubeconfig import admin_kubeconfig, write_kubeconfig
-from .auth.serving import Secured, secure
+from .api.serving import Secured, secure
 from .client import credentials
 from .components import ComponentsConfig, Running, run_components
 from .componentsproc import ChildSpec, ComponentsFailed, ComponentsProcess

@@ -85,7 +85,8 @@ class ApiServer:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> "ApiServer":
-        from controlplane.api.app import ApiConfig, build_app
+        from controlplane.api.app import build_app
+        from controlplane.api.config import ApiConfig
 
         app = build_app(ApiConfig(**{"etcd_servers": (self.etcd.url,), "compaction_interval": 3600,
                                      **self.config}))

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import grpc
 
-if TYPE_CHECKING:
-    from .app import ApiConfig
+from .config import ApiConfig
 
 
 @dataclass(frozen=True)
@@ -26,7 +24,7 @@ class AgentTls:
     key: bytes
 
     @classmethod
-    def from_config(cls, config: "ApiConfig") -> "AgentTls | None":
+    def from_config(cls, config: ApiConfig) -> "AgentTls | None":
         files = (config.kubelet_certificate_authority, config.kubelet_client_certificate,
                  config.kubelet_client_key)
         if not all(files):

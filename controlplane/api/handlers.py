@@ -13,23 +13,12 @@ from aiohttp import web
 from ..machinery import jsonio
 from ..resources import registry, tables
 from ..resources.registry import ResourceInfo
-from . import errors, patching, request as req, subresources, watch
 from ..store import Compacted, keys
+from . import errors, patching, request as req, subresources, watch
 from .cache import Entry, decode
 from .paths import Target, parse
-from .storage import ObjectStore, WriteOptions
-
-
-def json_response(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    resp = web.Response(status=status, body=jsonio.dumps(obj),
-                        content_type="application/json")
-    for w in warnings or []:
-        resp.headers.add("Warning", '299 - "%s"' % w.replace('"', '\\"'))
-    return resp
-
-
-def raw_json_response(body: bytes, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=body, content_type="application/json")
+from .responses import check_kind, json_response, raw_json_response
+from .storage import ObjectStore
 
 
 class Handlers:
@@ -39,14 +28,22 @@ class Handlers:
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         target = parse(request.path)
-        if target.subresource:
-            return await subresources.dispatch(self, request, target)
         method = request.method
+        if target.subresource == "status":  # the object itself, with writes confined to status
+            if method == "GET":
+                return self.get(request, target)
+            if method == "PUT":
+                return await self.update(request, target, subresource="status")
+            if method == "PATCH":
+                return await patching.patch(self.objects, request, target, subresource="status")
+            raise errors.method_not_allowed(method, target.describe)
+        if target.subresource:
+            return await subresources.dispatch(self.objects, request, target)
         if not target.name:
             if method == "GET":
                 opts = req.list_options(request, target.info.resource)
                 if opts.watch:
-                    return await watch.serve(self, request, target, opts)
+                    return await watch.serve(self.objects, request, target, opts)
                 return await self.list(request, target, opts)
             if method == "POST":
                 return await self.create(request, target)
@@ -58,7 +55,7 @@ class Handlers:
             if method == "PUT":
                 return await self.update(request, target)
             if method == "PATCH":
-                return await patching.patch(self, request, target)
+                return await patching.patch(self.objects, request, target)
             if method == "DELETE":
                 return await self.delete(request, target)
         raise errors.method_not_allowed(method, target.describe)
@@ -179,17 +176,6 @@ class Handlers:
         return json_response({"kind": f"{target.info.kind}List", "apiVersion": target.info.api_version,
                               "metadata": {"resourceVersion": str(self.cache.revision)},
                               "items": deleted})
-
-
-def check_kind(info: ResourceInfo, obj: dict[str, Any]) -> None:
-    """The body must be the kind the URL names (or say nothing, as some clients do)."""
-    kind, api_version = obj.get("kind"), obj.get("apiVersion")
-    if kind and kind != info.kind or api_version and api_version != info.api_version:
-        raise errors.bad_request(
-            f"the body of the request was in an unknown format - accepted media types include: "
-            f"application/json, application/yaml (expected {info.api_version} {info.kind}, got "
-            f"{api_version or '?'} {kind or '?'})")
-    obj["kind"], obj["apiVersion"] = info.kind, info.api_version
 
 
 async def delete_options(request: web.Request) -> dict[str, Any]:

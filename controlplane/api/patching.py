@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -11,9 +11,10 @@ from ..machinery import meta as m
 from ..machinery.patch import PatchError, json_merge_patch, json_patch, strategic_merge_patch
 from . import errors, request as req
 from .paths import Target
-
-if TYPE_CHECKING:
-    from .handlers import Handlers
+from .responses import check_kind, json_response
+from .scale import replicas_of, to_scale
+from .options import WriteOptions
+from .storage import ObjectStore
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -35,10 +36,8 @@ def _patcher(ctype: str, body: Any, kind: str) -> Callable[[dict[str, Any]], dic
     return lambda obj: strategic_merge_patch(obj, body, kind, in_place=True)
 
 
-async def patch(h: "Handlers", request: web.Request, target: Target, subresource: str = "") -> web.Response:
-    from .handlers import json_response
-    from .subresources import replicas_of, to_scale
-
+async def patch(objects: ObjectStore, request: web.Request, target: Target,
+                subresource: str = "") -> web.Response:
     ctype = request.content_type
     if ctype not in SUPPORTED:
         raise errors.ApiError(415, f"the body of the request was in an unknown format - accepted "
@@ -48,7 +47,7 @@ async def patch(h: "Handlers", request: web.Request, target: Target, subresource
     if ctype == APPLY:
         if subresource:
             raise errors.method_not_allowed("PATCH (apply)", target.describe)
-        return await server_side_apply(h, request, target, body, opts)
+        return await server_side_apply(objects, request, target, body, opts)
     info = target.info
     kind = "Scale" if subresource == "scale" else info.kind
     apply_patch = _patcher(ctype, body, kind)
@@ -69,7 +68,7 @@ async def patch(h: "Handlers", request: web.Request, target: Target, subresource
             raise errors.bad_request("the patch must leave an object")
         return patched
 
-    obj = await h.objects.guaranteed_update(info, target.namespace, target.name, mutate, opts,
+    obj = await objects.guaranteed_update(info, target.namespace, target.name, mutate, opts,
                                             subresource="status" if subresource == "status" else "",
                                             precondition_rv=wanted_rv)
     if subresource == "scale":
@@ -77,10 +76,8 @@ async def patch(h: "Handlers", request: web.Request, target: Target, subresource
     return json_response(obj, warnings=opts.warnings)
 
 
-async def server_side_apply(h: "Handlers", request: web.Request, target: Target, body: Any,
-                            opts) -> web.Response:
-    from .handlers import check_kind, json_response
-
+async def server_side_apply(objects: ObjectStore, request: web.Request, target: Target, body: Any,
+                            opts: WriteOptions) -> web.Response:
     if not isinstance(body, dict):
         raise errors.bad_request("an apply patch must be a YAML or JSON object")
     info = target.info
@@ -104,7 +101,7 @@ async def server_side_apply(h: "Handlers", request: web.Request, target: Target,
                                    "causes": exc.causes()}) from None
 
     try:
-        h.objects.get(info, target.namespace, target.name)
+        objects.get(info, target.namespace, target.name)
         exists = True
     except errors.ApiError:
         exists = False
@@ -112,17 +109,17 @@ async def server_side_apply(h: "Handlers", request: web.Request, target: Target,
         obj = applied(None)
         obj.setdefault("metadata", {})["name"] = target.name
         try:
-            created = await h.objects.create(info, target.namespace, obj, _as_apply(opts))
+            created = await objects.create(info, target.namespace, obj, _as_apply(opts))
             return json_response(created, 201, opts.warnings)
         except errors.ApiError as exc:
             if exc.reason != "AlreadyExists":
                 raise
-    obj = await h.objects.guaranteed_update(info, target.namespace, target.name, applied, _as_apply(opts),
+    obj = await objects.guaranteed_update(info, target.namespace, target.name, applied, _as_apply(opts),
                                             operation="Apply")
     return json_response(obj, 200, opts.warnings)
 
 
-def _as_apply(opts):
+def _as_apply(opts: WriteOptions) -> WriteOptions:
     # Ownership was already recorded by the apply itself; the store must not add an Update entry.
     opts.field_manager = ""
     return opts

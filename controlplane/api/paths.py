@@ -50,6 +50,6 @@ def parse(path: str) -> Target:
         raise _not_found()
     if info.namespaced and name and not namespace:
         raise _not_found()
-    if sub and info.subresource(sub) is None and not (info.resource == "namespaces" and sub == "finalize"):
+    if sub and info.subresource(sub) is None:
         raise _not_found()
     return Target(info, namespace, name, sub)

@@ -12,7 +12,7 @@ from ..machinery import jsonio
 from ..machinery.selectors import SelectorError, parse_field_selector, parse_label_selector
 from . import protobuf
 from .errors import ApiError, bad_request
-from .storage import WriteOptions
+from .options import WriteOptions
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
 

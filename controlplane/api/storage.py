@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..admission import hook as admission
-from ..auth.user import UserInfo
+from .admission import hook as admission
 from ..machinery import apply as ssa, jsonio, meta as m
 from ..resources import registry
 from ..resources.kind import Kind
@@ -29,6 +27,7 @@ from ..store import KeyExists, KeyNotFound, RevisionMismatch, Store, keys
 from . import errors
 from .cache import Entry, WatchCache
 from .serviceip import ServiceIPs
+from .options import WriteOptions
 from .storagehooks import Expiring, StorageHooks
 
 Mutator = Callable[[dict[str, Any]], dict[str, Any]]
@@ -36,17 +35,6 @@ MAX_RETRIES = 8
 # Fields the server owns: what a client sends there is replaced, never stored.
 _SERVER_META = ("uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp",
                 "deletionGracePeriodSeconds", "selfLink")
-
-
-@dataclass
-class WriteOptions:
-    dry_run: bool = False
-    field_manager: str = ""
-    field_validation: str = "Warn"  # Strict | Warn | Ignore
-    warnings: list[str] = field(default_factory=list)
-    # The requester an enforcing authorizer (RBAC) admitted; None under AlwaysAllow and for
-    # in-process writes. Admission checks RBAC escalation against it.
-    user: UserInfo | None = None
 
 
 def _stored(obj: dict[str, Any]) -> dict[str, Any]:

@@ -1,47 +1,37 @@
-"""Subresources: status, scale (autoscaling/v1 Scale), binding, eviction, namespace finalize."""
+"""Subresources: scale (autoscaling/v1 Scale), binding, eviction, namespace finalize, and the
+ones served by the pod's node agent (log, exec, portforward). Status is the handlers' own."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from ..machinery import meta as m
-from ..machinery.selectors import selector_to_string
 from ..resources import validation
-from ..resources.registry import ResourceInfo
 from . import errors, patching, request as req
 from .paths import Target
+from .responses import json_response
+from .scale import replicas_of, to_scale
+from .storage import ObjectStore
 
-if TYPE_CHECKING:
-    from .handlers import Handlers
 
-
-async def dispatch(h: "Handlers", request: web.Request, target: Target) -> web.StreamResponse:
-    from .handlers import json_response
-
+async def dispatch(objects: ObjectStore, request: web.Request, target: Target) -> web.StreamResponse:
     sub, method = target.subresource, request.method
-    if sub == "status":
+    if sub == "scale":
         if method == "GET":
-            return h.get(request, target)
+            return json_response(to_scale(target.info, objects.get(target.info, target.namespace,
+                                                                  target.name).obj))
         if method == "PUT":
-            return await h.update(request, target, subresource="status")
+            return json_response(await put_scale(objects, request, target))
         if method == "PATCH":
-            return await patching.patch(h, request, target, subresource="status")
-    elif sub == "scale":
-        if method == "GET":
-            return json_response(to_scale(target.info, h.objects.get(target.info, target.namespace,
-                                                                    target.name).obj))
-        if method == "PUT":
-            return json_response(await put_scale(h, request, target))
-        if method == "PATCH":
-            return await patching.patch(h, request, target, subresource="scale")
+            return await patching.patch(objects, request, target, subresource="scale")
     elif sub == "binding" and method == "POST":
-        return json_response(await bind(h, request, target), 201)
+        return json_response(await bind(objects, request, target), 201)
     elif sub == "eviction" and method == "POST":
-        return json_response(await evict(h, request, target), 201)
+        return json_response(await evict(objects, request, target), 201)
     elif sub == "finalize" and method == "PUT":
-        return await finalize(h, request, target)
+        return await finalize(objects, request, target)
     elif sub in ("log", "exec", "portforward"):
         key = "node_proxy" if sub == "log" else f"{sub}_proxy"
         proxy = request.app.get(key) if hasattr(request.app, "get") else None
@@ -52,33 +42,7 @@ async def dispatch(h: "Handlers", request: web.Request, target: Target) -> web.S
     raise errors.method_not_allowed(method, target.describe)
 
 
-def to_scale(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-    md = obj.get("metadata", {})
-    spec, status = obj.get("spec", {}), obj.get("status", {})
-    return {
-        "kind": "Scale", "apiVersion": "autoscaling/v1",
-        "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion",
-                                         "creationTimestamp") if k in md},
-        "spec": {"replicas": spec.get("replicas", 1)},
-        "status": {"replicas": status.get("replicas", 0),
-                   "selector": selector_to_string(spec.get("selector"))},
-    }
-
-
-def replicas_of(scale: dict[str, Any]) -> int:
-    value = (scale.get("spec") or {}).get("replicas", 0)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise errors.ApiError(422, f'Scale.autoscaling "{scale.get("metadata", {}).get("name", "")}" '
-                                   f"is invalid: spec.replicas: Invalid value: {value!r}: must be "
-                                   "greater than or equal to 0", "Invalid",
-                              {"kind": "Scale", "group": "autoscaling",
-                               "causes": [{"reason": "FieldValueInvalid", "field": "spec.replicas",
-                                           "message": f"Invalid value: {value!r}: must be greater "
-                                                      "than or equal to 0"}]})
-    return value
-
-
-async def put_scale(h: "Handlers", request: web.Request, target: Target) -> dict[str, Any]:
+async def put_scale(objects: ObjectStore, request: web.Request, target: Target) -> dict[str, Any]:
     body = await req.read_object(request)
     replicas = replicas_of(body)
     rv = (body.get("metadata") or {}).get("resourceVersion", "")
@@ -87,12 +51,12 @@ async def put_scale(h: "Handlers", request: web.Request, target: Target) -> dict
         obj.setdefault("spec", {})["replicas"] = replicas
         return obj
 
-    obj = await h.objects.guaranteed_update(target.info, target.namespace, target.name, set_replicas,
+    obj = await objects.guaranteed_update(target.info, target.namespace, target.name, set_replicas,
                                             req.write_options(request), precondition_rv=rv)
     return to_scale(target.info, obj)
 
 
-async def bind(h: "Handlers", request: web.Request, target: Target) -> dict[str, Any]:
+async def bind(objects: ObjectStore, request: web.Request, target: Target) -> dict[str, Any]:
     body = await req.read_object(request)
     node = (body.get("target") or {}).get("name")
     if not node:
@@ -125,22 +89,20 @@ async def bind(h: "Handlers", request: web.Request, target: Target) -> dict[str,
         status["conditions"] = conds
         return pod
 
-    await h.objects.guaranteed_update(target.info, target.namespace, target.name, assign,
+    await objects.guaranteed_update(target.info, target.namespace, target.name, assign,
                                       req.write_options(request), subresource="binding")
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
-async def evict(h: "Handlers", request: web.Request, target: Target) -> dict[str, Any]:
+async def evict(objects: ObjectStore, request: web.Request, target: Target) -> dict[str, Any]:
     body = await req.read_object(request)
     options = body.get("deleteOptions") or {}
-    await h.objects.delete(target.info, target.namespace, target.name, options, req.write_options(request))
+    await objects.delete(target.info, target.namespace, target.name, options, req.write_options(request))
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
-async def finalize(h: "Handlers", request: web.Request, target: Target) -> web.Response:
+async def finalize(objects: ObjectStore, request: web.Request, target: Target) -> web.Response:
     """PUT /api/v1/namespaces/NAME/finalize: the namespace controller's last word."""
-    from .handlers import json_response
-
     body = await req.read_object(request)
     finalizers = (body.get("spec") or {}).get("finalizers") or []
 
@@ -148,6 +110,6 @@ async def finalize(h: "Handlers", request: web.Request, target: Target) -> web.R
         ns.setdefault("spec", {})["finalizers"] = finalizers
         return ns
 
-    obj = await h.objects.guaranteed_update(target.info, "", target.name, set_finalizers,
+    obj = await objects.guaranteed_update(target.info, "", target.name, set_finalizers,
                                             req.write_options(request))
     return json_response(obj)

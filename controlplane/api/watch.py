@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -20,9 +20,7 @@ from ..store import Compacted, StoreError, keys
 from . import errors, request as req
 from .cache import Entry, Event, TooOld, decode
 from .paths import Target
-
-if TYPE_CHECKING:
-    from .handlers import Handlers
+from .storage import ObjectStore
 
 BOOKMARK_EVERY = 10.0  # seconds between bookmarks when asked for
 DEFAULT_TIMEOUT = 1800
@@ -94,9 +92,9 @@ def _transition(opts: req.ListOptions, ev: Event) -> str | None:
 
 
 @_tracked
-async def serve(handlers: "Handlers", request: web.Request, target: Target,
+async def serve(objects: ObjectStore, request: web.Request, target: Target,
                 opts: req.ListOptions) -> web.StreamResponse:
-    cache = handlers.cache
+    cache = objects.cache
     rv = opts.resource_version
     if opts.send_initial_events and request.query.get("resourceVersionMatch") != "NotOlderThan":
         raise errors.ApiError(422, "sendInitialEvents: Forbidden: sendInitialEvents requires "
@@ -108,7 +106,7 @@ async def serve(handlers: "Handlers", request: web.Request, target: Target,
     try:
         sub, replay = cache.subscribe(target.info.resource, target.namespace, since)
     except TooOld:
-        return await _serve_from_etcd(handlers, request, target, opts, int(rv))
+        return await _serve_from_etcd(objects, request, target, opts, int(rv))
     timeout = opts.timeout_seconds or DEFAULT_TIMEOUT
     resp = await _start(request)
     enc = _Encoder(request, target)
@@ -174,15 +172,15 @@ async def _stream(resp: web.StreamResponse, sub, target: Target, opts: req.ListO
             await resp.write(b"".join(batch))
 
 
-async def _serve_from_etcd(handlers: "Handlers", request: web.Request, target: Target,
+async def _serve_from_etcd(objects: ObjectStore, request: web.Request, target: Target,
                            opts: req.ListOptions, rv: int) -> web.StreamResponse:
     """A resourceVersion older than the cache's history: replay etcd's own history."""
-    store = handlers.objects.store
+    store = objects.store
     prefix = keys.collection_prefix(target.info.resource, target.namespace or None)
     try:
         await store.check_history(prefix, rv + 1)
     except Compacted as exc:
-        raise errors.expired(rv, exc.compacted or handlers.cache.revision) from None
+        raise errors.expired(rv, exc.compacted or objects.cache.revision) from None
     events = store.watch(prefix, rv + 1)
     resp = await _start(request)
     enc = _Encoder(request, target)

@@ -4,17 +4,14 @@ ClusterRoles cluster-admin, admin, edit and view (the user-facing roles; the las
 aggregate the system:aggregate-to-* roles and each other, as in Kubernetes), plus the
 system:discovery / system:basic-user / system:public-info-viewer roles every authenticated
 user is bound to (so kubectl can read discovery and ask `auth can-i`), and the
-ClusterRoleBinding cluster-admin -> group system:masters. Objects already present are left
-alone: an operator's edits survive restarts.
+ClusterRoleBinding cluster-admin -> group system:masters. The API server creates them at start
+(api/startup.py), leaving objects already present alone: an operator's edits survive restarts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..api import errors
-from ..api.storage import ObjectStore, WriteOptions
-from ..resources import registry
 from . import rbac
 from .user import AUTHENTICATED, MASTERS
 
@@ -104,16 +101,3 @@ def _cluster_role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
     if selects:
         role["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": {AGGREGATE_LABEL + selects: "true"}}]}
     return role
-
-
-async def ensure_policy(objects: ObjectStore) -> None:
-    for resource, obj in policy():
-        info = registry.lookup(_RBAC, "v1", resource)
-        assert info is not None
-        if objects.cache.get(objects.key(info, "", obj["metadata"]["name"])) is not None:
-            continue
-        try:
-            await objects.create(info, "", obj, WriteOptions(field_manager="pyctl-apiserver"))
-        except errors.ApiError as exc:
-            if exc.reason != "AlreadyExists":  # another API server made it first
-                raise

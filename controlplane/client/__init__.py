@@ -14,7 +14,8 @@ from .credentials import Credentials
 from .errors import (AlreadyExists, ApiError, BadRequest, Conflict, Expired, Forbidden, Invalid,
                      NotFound, ServerError, Unavailable)
 from .informer import Informer
-from .rest import ApiClient, ObjectList
+from .objects import ObjectList
+from .rest import ApiClient
 from .urls import object_key, resource_path
 from .watch import WatchEvent, Watcher
 

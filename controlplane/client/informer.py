@@ -21,10 +21,10 @@ from typing import Any, Callable, Sequence
 from ..resources.registry import ResourceInfo
 from .rest import ApiClient
 from .watch import Watcher
+from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 
 @dataclass(eq=False)  # identity: remove_handlers takes out exactly the one it is given

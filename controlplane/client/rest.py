@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator, Literal
+from typing import Any, AsyncIterator, Literal
 
 import aiohttp
 
@@ -11,10 +11,9 @@ from ..machinery import jsonio
 from ..resources.registry import ResourceInfo
 from . import errors
 from .credentials import Credentials, for_url
+from .objects import ObjectList
 from .urls import resource_path
-
-if TYPE_CHECKING:
-    from .watch import Watcher
+from .watch import Watcher
 
 PatchType = Literal["merge", "strategic", "json", "apply"]
 _PATCH_CONTENT_TYPES: dict[str, str] = {
@@ -23,13 +22,6 @@ _PATCH_CONTENT_TYPES: dict[str, str] = {
     "json": "application/json-patch+json",
     "apply": "application/apply-patch+yaml",
 }
-
-
-@dataclass
-class ObjectList:
-    items: list[dict[str, Any]]
-    resource_version: str
-    """The list's resourceVersion: watch from here to see every later change."""
 
 
 @dataclass(frozen=True)
@@ -168,9 +160,8 @@ class ApiClient:
         return await self.request("DELETE", self.url(info, _ns(info, namespace), name), body=options)
 
     def watch(self, info: ResourceInfo, namespace: str = "", *, resource_version: str = "",
-              label_selector: str = "", field_selector: str = "", timeout_seconds: int = 0) -> "Watcher":
+              label_selector: str = "", field_selector: str = "", timeout_seconds: int = 0) -> Watcher:
         """An endless async iterator of WatchEvent(type, object); see `Watcher`."""
-        from .watch import Watcher
 
         return Watcher(self, info, namespace, resource_version=resource_version,
                        label_selector=label_selector, field_selector=field_selector,

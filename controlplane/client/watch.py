@@ -12,19 +12,28 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import Any, AsyncIterator, Protocol
 
 from ..machinery import jsonio
 from ..resources.registry import ResourceInfo
 from . import errors
+from .objects import ObjectList
 from .urls import object_key
-
-if TYPE_CHECKING:
-    from .rest import ApiClient
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 5.0  # seconds between reconnects when the API server is down
+
+
+class ListWatchClient(Protocol):
+    """What a Watcher needs of its client (rest.ApiClient)."""
+
+    async def list(self, info: ResourceInfo, namespace: str = "", *, label_selector: str = "",
+                   field_selector: str = "", limit: int = 500) -> ObjectList: ...
+
+    def url(self, info: ResourceInfo, namespace: str = "", name: str = "", subresource: str = "") -> str: ...
+
+    def stream_lines(self, url: str, params: dict[str, str]) -> AsyncIterator[bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,7 @@ class Watcher:
     """`async for ev in Watcher(...)`: first the current state (unless resource_version is
     given), then every change, forever. `synced` is set once the initial state was delivered."""
 
-    def __init__(self, client: "ApiClient", info: ResourceInfo, namespace: str = "", *,
+    def __init__(self, client: ListWatchClient, info: ResourceInfo, namespace: str = "", *,
                  resource_version: str = "", label_selector: str = "", field_selector: str = "",
                  timeout_seconds: int = 0) -> None:
         self.client, self.info, self.namespace = client, info, namespace

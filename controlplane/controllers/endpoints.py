@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, Hashable
+from typing import Hashable
 
 from ..client import AlreadyExists, ApiClient, Forbidden, NotFound
 from ..client.shared import SharedInformer
@@ -23,6 +23,7 @@ from ..client.urls import object_key, split_key
 from ..machinery.selectors import LabelSelector, SelectorError, label_selector_from_spec
 from .workqueue import WorkQueue
 from .lifecycle import stop_controller
+from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ HEADLESS_LABEL = "service.kubernetes.io/headless"
 LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"
 
 CONFLICT_RETRY = 0.05  # seconds before a sync that lost a write race looks again
-Obj = dict[str, Any]
 
 
 # -- pure decisions -------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Hashable
+from typing import Hashable
 
 from ..client import ApiClient, ApiError, Conflict, NotFound
 from ..client.shared import SharedInformer
@@ -31,13 +31,13 @@ from ..client.urls import object_key
 from ..resources.registry import ResourceInfo, by_kind, resources
 from .workqueue import WorkQueue
 from .lifecycle import stop_controller
+from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
 
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 CONFLICT_RETRY = 0.05  # seconds before a sync that lost a write race looks again
-Obj = dict[str, Any]
 
 
 def _owners(obj: Obj) -> list[Obj]:

@@ -16,7 +16,7 @@ import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Hashable
 
 from ..client import ApiClient, ApiError, Conflict, NotFound
 from ..client.shared import SharedInformer
@@ -24,12 +24,12 @@ from ..client.kinds import resource
 from ..resources.registry import ResourceInfo, resources
 from .workqueue import WorkQueue
 from .lifecycle import stop_controller
+from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
 
 NAMESPACES = resource("", "v1", "namespaces")
 FINALIZER = "kubernetes"
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

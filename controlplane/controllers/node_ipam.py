@@ -18,7 +18,7 @@ import asyncio
 import ipaddress
 import logging
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Hashable
 
 from ..client import ApiClient, Conflict, NotFound
 from ..client.shared import SharedInformer
@@ -27,10 +27,10 @@ from ..events import EventRecorder
 from ..gateway.nodes import set_condition
 from .lifecycle import stop_controller
 from .workqueue import WorkQueue
+from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 CONDITION = "NetworkUnavailable"
 NO_CIDR_REASON = "NoCIDRAvailable"

@@ -24,12 +24,12 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from ..client import ApiClient, ApiError, Conflict, NotFound
 from ..client.shared import SharedInformer
 from ..client.kinds import LEASES, NODES, PODS
 from ..machinery.meta import now_rfc3339, parse_time
+from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,6 @@ LEASE_NAMESPACE = "kube-node-lease"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 UNKNOWN_REASON = "NodeStatusUnknown"
 
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

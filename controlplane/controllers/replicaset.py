@@ -15,46 +15,23 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Any, Hashable
+from typing import Hashable
 
 from ..client import ApiClient, ApiError, Conflict, NotFound
 from ..client.shared import SharedInformer
-from ..client.kinds import PODS, resource
+from ..client.kinds import PODS, REPLICASETS
+from ..client.urls import object_key
+from ..machinery.types import Obj
 from ..events import EventRecorder
-from ..machinery.selectors import LabelSelector, SelectorError, label_selector_from_spec
-from .deployment import util
+from . import podutil
 from .expectations import Expectations
+from .ownership import STATUS_BATCH, controller_ref, owner_reference, selector_of
 from .workqueue import WorkQueue
 from .lifecycle import stop_controller
 
 log = logging.getLogger(__name__)
 
-REPLICASETS = resource("apps", "v1", "replicasets")
 BURST_REPLICAS = 500  # at most this many creates/deletes per sync, as kube's burstReplicas
-STATUS_BATCH = 0.05  # seconds: pod changes within this window share one sync
-Obj = dict[str, Any]
-
-
-def key_of(obj: Obj) -> str:
-    md = obj["metadata"]
-    return f"{md.get('namespace', '')}/{md['name']}"
-
-
-def controller_ref(obj: Obj) -> Obj | None:
-    return next((r for r in (obj.get("metadata") or {}).get("ownerReferences") or [] if r.get("controller")), None)
-
-
-def owner_reference(owner: Obj, kind: str, api_version: str) -> Obj:
-    md = owner["metadata"]
-    return {"apiVersion": api_version, "kind": kind, "name": md["name"], "uid": md["uid"],
-            "controller": True, "blockOwnerDeletion": True}
-
-
-def selector_of(obj: Obj) -> LabelSelector:
-    try:
-        return label_selector_from_spec((obj.get("spec") or {}).get("selector"))
-    except SelectorError:
-        return LabelSelector.nothing()
 
 
 # -- pure decisions --------------------------------------------------------------------------
@@ -73,13 +50,13 @@ def deletion_rank(pod: Obj) -> tuple:
     """Sort key: pods to delete first come first (kube's ActivePods ordering)."""
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
     phase_rank = {"Pending": 0, "Unknown": 1, "Running": 2}.get(status.get("phase") or "Pending", 0)
-    since = util.ready_since(pod)
+    since = podutil.ready_since(pod)
     restarts = sum(int(c.get("restartCount") or 0) for c in status.get("containerStatuses") or [])
     created = (pod.get("metadata") or {}).get("creationTimestamp") or ""
     return (
         bool(spec.get("nodeName")),       # unscheduled first
         phase_rank,                       # then pending, unknown, running
-        util.pod_ready(pod),              # then not ready before ready
+        podutil.pod_ready(pod),              # then not ready before ready
         -(since.timestamp() if since else 0.0),  # ready for less time first
         -restarts,                        # more restarts first
         _desc(created),                   # newest first
@@ -98,14 +75,14 @@ def calculate_status(rs: Obj, pods: list[Obj], now: dt.datetime, observed: bool)
     """The RS status from its active pods; observedGeneration only once the spec was acted on."""
     template_labels = ((rs["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
     min_ready = int(rs["spec"].get("minReadySeconds") or 0)
-    ready = [p for p in pods if util.pod_ready(p)]
+    ready = [p for p in pods if podutil.pod_ready(p)]
     status = dict(rs.get("status") or {})
     status.update(
         replicas=len(pods),
         fullyLabeledReplicas=sum(1 for p in pods if all(
             ((p["metadata"].get("labels") or {}).get(k) == v) for k, v in template_labels.items())),
         readyReplicas=len(ready),
-        availableReplicas=sum(1 for p in ready if util.pod_available(p, min_ready, now)),
+        availableReplicas=sum(1 for p in ready if podutil.pod_available(p, min_ready, now)),
     )
     for field in ("fullyLabeledReplicas", "readyReplicas", "availableReplicas"):
         if not status[field]:
@@ -161,11 +138,11 @@ class ReplicaSetController:
     # -- handlers: only bookkeeping and keys -----------------------------------------------------
 
     def _rs_changed(self, rs: Obj) -> None:
-        self.queue.add(key_of(rs))
+        self.queue.add(object_key(rs))
 
     def _rs_deleted(self, rs: Obj) -> None:
-        self.expectations.forget(key_of(rs))
-        self.queue.add(key_of(rs))
+        self.expectations.forget(object_key(rs))
+        self.queue.add(object_key(rs))
 
     def _owner_key(self, pod: Obj) -> str | None:
         ref = controller_ref(pod)
@@ -181,18 +158,18 @@ class ReplicaSetController:
         labels = pod["metadata"].get("labels") or {}
         for rs in self.replicasets.list():
             if rs["metadata"].get("namespace") == ns and selector_of(rs).matches(labels):
-                self.queue.add(key_of(rs))
+                self.queue.add(object_key(rs))
 
     def _index(self, pod: Obj, present: bool) -> None:
         ref = controller_ref(pod)
         index, bucket_key = ((self._owned, ref.get("uid", "")) if ref is not None
                              else (self._orphans, pod["metadata"].get("namespace", "")))
         if present:
-            index.setdefault(bucket_key, set()).add(key_of(pod))
+            index.setdefault(bucket_key, set()).add(object_key(pod))
             return
         bucket = index.get(bucket_key)
         if bucket is not None:
-            bucket.discard(key_of(pod))
+            bucket.discard(object_key(pod))
             if not bucket:
                 del index[bucket_key]
 
@@ -268,7 +245,7 @@ class ReplicaSetController:
         candidates = self._owned.get(uid, set()) | self._orphans.get(ns, set())
         for pod in (p for k in candidates if (p := self.pods.get(k)) is not None):
             md = pod["metadata"]
-            if md.get("namespace") != ns or not util.pod_active(pod):
+            if md.get("namespace") != ns or not podutil.pod_active(pod):
                 continue
             ref = controller_ref(pod)
             if ref is not None:
@@ -372,12 +349,12 @@ class ReplicaSetController:
         except NotFound:
             return
         except Conflict:
-            self.queue.add(key_of(rs))  # the cache is behind: the next sync reads it again
+            self.queue.add(object_key(rs))  # the cache is behind: the next sync reads it again
 
     def _requeue_for_availability(self, key: str, rs: Obj, pods: list[Obj], now: dt.datetime) -> None:
         min_ready = int(rs["spec"].get("minReadySeconds") or 0)
         if min_ready <= 0:
             return
-        waits = [w for p in pods if (w := util.seconds_until_available(p, min_ready, now)) is not None]
+        waits = [w for p in pods if (w := podutil.seconds_until_available(p, min_ready, now)) is not None]
         if waits:
             self.queue.add_after(key, min(waits) + 0.05)

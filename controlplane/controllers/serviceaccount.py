@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Hashable
+from typing import Hashable
 
 from ..client import AlreadyExists, ApiClient, Forbidden, NotFound
 from ..client.shared import SharedInformer
 from ..client.kinds import resource
 from .lifecycle import stop_controller
 from .workqueue import WorkQueue
+from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 NAMESPACES = resource("", "v1", "namespaces")
 SERVICE_ACCOUNTS = resource("", "v1", "serviceaccounts")
 DEFAULT = "default"

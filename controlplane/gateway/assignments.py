@@ -10,7 +10,6 @@ latest state of each pod rather than a backlog.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from pyctl_proto import node_pb2 as pb
 
@@ -20,8 +19,8 @@ from ..client.urls import object_key
 from ..client.kinds import PODS
 from ..machinery import jsonio
 from .podconfig import ConfigIndex, Ref, reoffer
+from ..machinery.types import Obj
 
-Obj = dict[str, Any]
 
 
 def node_of(pod: Obj | None) -> str:

@@ -13,19 +13,18 @@ import datetime as dt
 import json
 import logging
 import time
-from typing import Any
 
 from pyctl_proto import node_pb2 as pb
 
 from ..client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
 from ..client.kinds import LEASES, NODES
+from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
 
 LEASE_NAMESPACE = "kube-node-lease"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 
-Obj = dict[str, Any]
 
 
 def now_rfc3339() -> str:

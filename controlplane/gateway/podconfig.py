@@ -11,18 +11,18 @@ like the kubelet's (within the informer's latency) under the snapshot-then-delta
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from pyctl_proto import node_pb2 as pb
 
 from ..client import ApiClient
 from ..client.shared import SharedInformer
 from ..client.kinds import resource
+from ..machinery.types import Obj
 
 if TYPE_CHECKING:
     from .assignments import PodIndex
 
-Obj = dict[str, Any]
 Ref = tuple[str, str, str]  # (kind, namespace, name)
 
 SECRETS = resource("", "v1", "secrets")

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import Any, Callable
+from typing import Callable
 
 from pyctl_proto import node_pb2 as pb
 
 from ..client import ApiClient
 from ..client.shared import SharedInformer
 from ..client.kinds import NODES
+from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 
 def node_network(node: Obj) -> tuple[str, str]:

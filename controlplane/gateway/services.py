@@ -10,17 +10,17 @@ sequence numbers: the next table replaces what it had.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from pyctl_proto import node_pb2 as pb
 
 from ..client import ApiClient
 from ..client.shared import SharedInformer
 from ..client.kinds import resource
+from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 SERVICES = resource("", "v1", "services")
 ENDPOINTS = resource("", "v1", "endpoints")
 

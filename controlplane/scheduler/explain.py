@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
-from .framework import Status
+from .status import Status
 
 NO_NODES = "no nodes available to schedule pods"
 

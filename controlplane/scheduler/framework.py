@@ -11,38 +11,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Callable, Sequence
 
+from .explain import fit_error_message
 from .snapshot import NodeInfo, PodInfo, Snapshot
-
-
-class Code(IntEnum):
-    SUCCESS = 0
-    UNSCHEDULABLE = 1
-    """Might fit after other pods go away (preemption could help)."""
-    UNSCHEDULABLE_AND_UNRESOLVABLE = 2
-    """Will not fit on this node whatever else runs there."""
-    ERROR = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Status:
-    code: Code
-    reasons: tuple[str, ...] = ()
-    plugin: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.code == Code.SUCCESS
-
-
-def unschedulable(plugin: str, *reasons: str) -> Status:
-    return Status(Code.UNSCHEDULABLE, reasons, plugin)
-
-
-def unresolvable(plugin: str, *reasons: str) -> Status:
-    return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, reasons, plugin)
+from .status import Code, Status, unresolvable, unschedulable  # noqa: F401  (plugins use them from here)
 
 
 NodeCheck = Callable[[NodeInfo], "Status | None"]  # None means the node passes
@@ -82,8 +55,6 @@ class Decision:
 
     @property
     def message(self) -> str:
-        from .explain import fit_error_message
-
         return fit_error_message(self.num_nodes, self.failures.values())
 
 

@@ -29,10 +29,10 @@ from .framework import Profile, schedule
 from .plugins import DEFAULT_PROFILE
 from .queue import SchedulingQueue
 from .snapshot import PodInfo, Snapshot
+from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 _TERMINAL = ("Succeeded", "Failed")
 
 

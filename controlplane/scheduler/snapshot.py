@@ -17,8 +17,8 @@ from typing import Any, Iterable
 
 from ..machinery.selectors import LabelSelector, SelectorError, label_selector_from_spec
 from ..resources.validation import parse_quantity
+from ..machinery.types import Obj
 
-Obj = dict[str, Any]
 
 # kube-scheduler scores a container that requests nothing as if it asked for this much,
 # so that best-effort pods still spread instead of piling onto one "empty" node.

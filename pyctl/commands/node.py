@@ -14,7 +14,7 @@ import argparse
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from ..errors import ApiError, CommandError, UsageError
 from ..humanize import parse_time
@@ -22,6 +22,7 @@ from ..resources import Resource
 from ..session import Session
 from . import Command, duration, register
 from ._targets import Target, list_objects
+from controlplane.machinery.types import Obj
 
 MERGE = "application/merge-patch+json"
 MIRROR = "kubernetes.io/config.mirror"
@@ -36,7 +37,6 @@ LOCAL_WARNING = "deleting Pods with local storage"
 UNMANAGED_FATAL = "Pods that declare no controller (use --force to override)"
 UNMANAGED_WARNING = "deleting Pods that declare no controller"
 
-Obj = dict[str, Any]
 
 
 # -- deciding which pods go (pure) ----------------------------------------------------------------

@@ -3,7 +3,7 @@
 `status` reads exactly what kubectl's status viewer reads (generation/observedGeneration,
 updatedReplicas, replicas, availableReplicas, the Progressing reason) and follows a watch
 until done, an error, or --timeout. `undo` is client-side: the chosen revision's
-ReplicaSet template is patched into the Deployment (controlplane's rollback.py decides).
+ReplicaSet template is patched into the Deployment (controlplane/machinery/rollout.py decides).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from controlplane.controllers.deployment import rollback, util
+from controlplane.machinery import rollout as rollback
 
 from ..describe.containers import pod_template
 from ..errors import ApiError, CommandError, PyctlError, UsageError
@@ -131,14 +131,14 @@ def status_message(d: dict[str, Any], revision: int = 0) -> tuple[str, bool]:
     """kubectl's DeploymentStatusViewer: (message, done); a PyctlError when it failed."""
     name = d["metadata"]["name"]
     if revision > 0:
-        current = util.revision(d)
+        current = rollback.revision(d)
         if current != revision:
             raise CommandError(f"desired revision ({revision}) is different from the running revision ({current})")
     st = d.get("status") or {}
     if int(d["metadata"].get("generation") or 0) > int(st.get("observedGeneration") or 0):
         return "Waiting for deployment spec update to be observed...", False
-    cond = util.get_condition(st, "Progressing")
-    if cond is not None and cond.get("reason") == util.TIMED_OUT:
+    cond = rollback.get_condition(st, "Progressing")
+    if cond is not None and cond.get("reason") == rollback.TIMED_OUT:
         raise CommandError(f'deployment "{name}" exceeded its progress deadline')
     want = (d.get("spec") or {}).get("replicas")
     updated, replicas = int(st.get("updatedReplicas") or 0), int(st.get("replicas") or 0)
@@ -242,7 +242,7 @@ def _undo(s: Session, a: argparse.Namespace, t: Target) -> str:
         rev, rs = rollback.rollback_target(t.name or "", _replicasets(s, t, d), a.to_revision)
     except rollback.RollbackError as exc:
         raise CommandError(str(exc)) from None
-    if util.equal_ignore_hash(rs["spec"].get("template"), d["spec"].get("template")):
+    if rollback.equal_ignore_hash(rs["spec"].get("template"), d["spec"].get("template")):
         return f"skipped rollback (current template already matches revision {rev})"
     patch = rollback.rollback_patch(d, rs)
     s.client.request("PATCH", t.resource.path(t.namespace, t.name), body=patch, content_type=JSON_PATCH)

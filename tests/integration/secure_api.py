@@ -15,9 +15,10 @@ import pytest
 import yaml
 from aiohttp import web
 
-from controlplane.api.app import ApiConfig, build_app
+from controlplane.api.app import build_app
+from controlplane.api.config import ApiConfig
 from controlplane.auth.pki import PkiPaths, issue, load_ca
-from controlplane.auth.serving import Secured, secure
+from controlplane.api.serving import Secured, secure
 from controlplane.client import credentials
 
 from ..cluster import Etcd, free_port

@@ -7,9 +7,10 @@ import pytest
 
 from aiohttp import web
 
-from controlplane.api.app import ApiConfig, build_app
+from controlplane.api.app import build_app
+from controlplane.api.config import ApiConfig
 from controlplane.auth.pki import issue, new_ca
-from controlplane.auth.serving import secure
+from controlplane.api.serving import secure
 
 from ..cluster import free_port
 from .secure_api import admin, binding, call, secure_api  # noqa: F401 (fixtures)

@@ -11,6 +11,7 @@ import pytest
 
 from controlplane.client import ApiClient
 from controlplane.client.kinds import PODS
+from controlplane.controllers import podutil
 from controlplane.controllers.deployment import DeploymentController, util
 
 from ..cluster import wait_until
@@ -114,7 +115,7 @@ class PodWatch:
 
     def _observe(self) -> None:
         self.states += 1
-        active = [p for p in self.pods.values() if util.pod_active(p)]
+        active = [p for p in self.pods.values() if podutil.pod_active(p)]
         problem = self._check(self.pods, active)
         if problem:
             self.violations.append(problem)
@@ -135,7 +136,7 @@ async def test_rolling_update_stays_within_surge_and_unavailability_at_every_ins
 
     def check(_all, active):
         # Terminating pods are no longer counted, as in Kubernetes (they are not "active").
-        ready = [p for p in active if util.pod_ready(p)]
+        ready = [p for p in active if podutil.pod_ready(p)]
         if len(active) > replicas + surge:
             return f"{len(active)} pods > {replicas}+{surge}"
         if len(ready) < replicas - unavailable:

@@ -14,7 +14,7 @@ from agent.pods import PodConfig
 from agent.session import SessionConfig
 from controlplane.client import ApiClient
 from controlplane.client.kinds import PODS
-from controlplane.controllers.deployment import util
+from controlplane.controllers import podutil
 from controlplane.controllers.replicaset import REPLICASETS, ReplicaSetController
 from controlplane.gateway import start_gateway
 from controlplane.scheduler.scheduler import Scheduler, SchedulerConfig
@@ -72,7 +72,7 @@ def replicaset(name: str, replicas: int, app: str | None = None) -> dict:
 
 async def pods_of(apiclient: ApiClient, app: str, active_only: bool = True) -> list[dict]:
     listed = await apiclient.list(PODS, "default", label_selector=f"app={app}")
-    return [p for p in listed.items if util.pod_active(p) or not active_only]
+    return [p for p in listed.items if podutil.pod_active(p) or not active_only]
 
 
 async def rs_status(client, name: str) -> dict:

@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 import yaml
 
-from controlplane.api.app import ApiConfig, build_app
+from controlplane.api.app import build_app
+from controlplane.api.config import ApiConfig
 from controlplane.store import Store, encryption
 
 from ..cluster import ApiServer, Client

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.admission import podsecurity
+from controlplane.api.admission import podsecurity
 
 ENFORCE = "pod-security.kubernetes.io/enforce"
 

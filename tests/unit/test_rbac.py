@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from controlplane.auth import bootstrap, rbac
-from controlplane.auth.attributes import Attributes, from_request
+from controlplane.api.access.attributes import from_request
+from controlplane.auth.attributes import Attributes
 from controlplane.auth.authn import Authenticator, InvalidToken, parse_token_file, user_from_peercert
-from controlplane.auth.authorizer import forbidden
-from controlplane.auth.review_proto import decode_review
+from controlplane.api.access.authorizer import forbidden
+from controlplane.api.access.review_proto import decode_review
 from controlplane.auth.user import UserInfo
 from controlplane.resources.checks import validate
 

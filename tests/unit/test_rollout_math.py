@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from controlplane.controllers.deployment import progress, rollback, util
+from controlplane.controllers.deployment import progress, util
+from controlplane.machinery import rollout as rollback
 from controlplane.controllers.deployment.recreate import old_pods_remaining
 from controlplane.controllers.deployment.rolling import new_rs_target, old_rs_targets
 from controlplane.controllers.replicaset import calculate_status, pods_to_delete, slow_start_batches

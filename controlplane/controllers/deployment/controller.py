@@ -15,24 +15,25 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from typing import Any, Hashable
+from typing import Hashable
 
 from ...client import ApiClient, Conflict, NotFound
 from ...client.shared import SharedInformer
-from ...client.kinds import PODS, resource
+from ...client.kinds import PODS, REPLICASETS, resource
+from ...client.urls import object_key
 from ...events import EventRecorder
-from ..replicaset import REPLICASETS, STATUS_BATCH, controller_ref, key_of, owner_reference, selector_of
+from ..ownership import STATUS_BATCH, controller_ref, owner_reference, selector_of
 from ..workqueue import WorkQueue
 from . import util
 from .recreate import rollout_recreate
 from .rolling import rollout_rolling
 from .sync import DeploymentSync, RequeueError
 from ..lifecycle import stop_controller
+from ...machinery.types import Obj
 
 log = logging.getLogger(__name__)
 
 DEPLOYMENTS = resource("apps", "v1", "deployments")
-Obj = dict[str, Any]
 
 
 def _rv(obj: Obj | None) -> int:
@@ -80,10 +81,10 @@ class DeploymentController:
     # -- handlers ------------------------------------------------------------------------------
 
     def _enqueue(self, d: Obj) -> None:
-        self.queue.add(key_of(d))
+        self.queue.add(object_key(d))
 
     def requeue_after(self, d: Obj, delay: float) -> None:
-        self.queue.add_after(key_of(d), delay)
+        self.queue.add_after(object_key(d), delay)
 
     def _owner_of_rs(self, rs: Obj) -> str | None:
         ref = controller_ref(rs)
@@ -103,7 +104,7 @@ class DeploymentController:
                     self._enqueue(d)
 
     def _rs_deleted(self, rs: Obj) -> None:
-        self._written.pop(f"ReplicaSet/{key_of(rs)}", None)
+        self._written.pop(f"ReplicaSet/{object_key(rs)}", None)
         self._rs_changed(rs)
 
     def _rs_updated(self, old: Obj, new: Obj) -> None:
@@ -144,7 +145,7 @@ class DeploymentController:
     def _remember(self, kind: str, obj: Obj) -> Obj:
         obj.setdefault("apiVersion", "apps/v1")
         obj.setdefault("kind", kind)
-        self._written[f"{kind}/{key_of(obj)}"] = obj
+        self._written[f"{kind}/{object_key(obj)}"] = obj
         return obj
 
     # -- writes the strategies use ------------------------------------------------------------
@@ -163,7 +164,7 @@ class DeploymentController:
 
     async def delete_rs(self, rs: Obj) -> None:
         md = rs["metadata"]
-        self._written.pop(f"ReplicaSet/{key_of(rs)}", None)
+        self._written.pop(f"ReplicaSet/{object_key(rs)}", None)
         await self.client.delete(REPLICASETS, md["name"], md.get("namespace", ""), uid=md["uid"],
                                  propagation_policy="Background")
 
@@ -221,7 +222,7 @@ class DeploymentController:
         for cached in self.replicasets.list():
             if cached["metadata"].get("namespace") != ns:
                 continue
-            rs = self._fresh("ReplicaSet", cached, key_of(cached)) or cached
+            rs = self._fresh("ReplicaSet", cached, object_key(cached)) or cached
             ref = controller_ref(rs)
             matches = selector.matches(rs["metadata"].get("labels") or {})
             if ref is not None and ref.get("uid") == uid:
@@ -240,7 +241,7 @@ class DeploymentController:
         for k, obj in list(self._written.items()):
             ref = controller_ref(obj) or {}
             if k.startswith("ReplicaSet/") and ref.get("uid") == uid and obj["metadata"]["uid"] not in seen \
-                    and self.replicasets.get(key_of(obj)) is None:
+                    and self.replicasets.get(object_key(obj)) is None:
                 owned.append(obj)
         return owned
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from typing import Any
 
 from ...machinery.meta import parse_time
 from . import util
+from ...machinery.types import Obj
 
-Obj = dict[str, Any]
 
 
 def calculate_status(d: Obj, new_rs: Obj | None, all_rss: list[Obj], now: dt.datetime) -> Obj:

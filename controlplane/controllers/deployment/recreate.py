@@ -6,14 +6,14 @@ ReplicaSet exists any more (terminating ones included), so old and new never ove
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import util
+from ...machinery.types import Obj
 
 if TYPE_CHECKING:
     from .sync import DeploymentSync
 
-Obj = dict[str, Any]
 
 
 def old_pods_remaining(old_rss: list[Obj], pods_by_rs_uid: dict[str, list[Obj]]) -> bool:

@@ -9,14 +9,14 @@ replicas+maxSurge nor remove one below replicas-maxUnavailable.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import progress, util
+from ...machinery.types import Obj
 
 if TYPE_CHECKING:
     from .sync import DeploymentSync
 
-Obj = dict[str, Any]
 
 
 def new_rs_target(d: Obj, all_rss: list[Obj], new_rs: Obj) -> int:

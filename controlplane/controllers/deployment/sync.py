@@ -11,16 +11,27 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 from ...client import AlreadyExists, NotFound
+from ...machinery.types import Obj
 from . import progress, util
 
-if TYPE_CHECKING:
-    from .controller import DeploymentController
-
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
+
+
+class Writes(Protocol):
+    """The API writes a sync makes, through its controller (which remembers what it wrote)."""
+
+    def owner_reference(self, d: Obj) -> Obj: ...
+    async def create_rs(self, rs: Obj) -> Obj: ...
+    async def get_rs(self, namespace: str, name: str) -> Obj: ...
+    async def write_rs(self, rs: Obj) -> Obj: ...
+    async def delete_rs(self, rs: Obj) -> None: ...
+    async def write_deployment(self, d: Obj) -> Obj: ...
+    async def write_status(self, d: Obj, status: Obj) -> None: ...
+    def event(self, obj: Obj, reason: str, message: str) -> None: ...
+    def requeue_after(self, d: Obj, delay: float) -> None: ...
 
 
 class RequeueError(Exception):
@@ -32,8 +43,8 @@ def _now() -> dt.datetime:
 
 
 class DeploymentSync:
-    def __init__(self, controller: "DeploymentController", d: Obj, rss: list[Obj]) -> None:
-        self.c = controller
+    def __init__(self, writes: Writes, d: Obj, rss: list[Obj]) -> None:
+        self.writes = writes
         self.d = d
         self.rss = rss
         self._pending: list[Obj] = []  # conditions to merge into the status written last
@@ -83,7 +94,7 @@ class DeploymentSync:
         body = copy.deepcopy(rs)
         body["metadata"]["annotations"] = ann
         body["spec"]["minReadySeconds"] = min_ready
-        return await self.c.write_rs(body)
+        return await self.writes.write_rs(body)
 
     async def _create_new_rs(self, d: Obj, new_revision: int) -> Obj:
         md = d["metadata"]
@@ -98,20 +109,20 @@ class DeploymentSync:
               "metadata": {"name": name, "namespace": md.get("namespace", ""),
                            "labels": dict(template["metadata"]["labels"]),
                            "annotations": self._annotations(d, None, new_revision),
-                           "ownerReferences": [self.c.owner_reference(d)]},
+                           "ownerReferences": [self.writes.owner_reference(d)]},
               "spec": {"replicas": 0, "minReadySeconds": int(d["spec"].get("minReadySeconds") or 0),
                        "selector": selector, "template": template}}
         try:
-            created = await self.c.create_rs(rs)
+            created = await self.writes.create_rs(rs)
         except AlreadyExists:
-            existing = await self.c.get_rs(md.get("namespace", ""), name)
+            existing = await self.writes.get_rs(md.get("namespace", ""), name)
             if (util.equal_ignore_hash(existing["spec"].get("template"), d["spec"]["template"])
                     and any(r.get("uid") == md["uid"] for r in existing["metadata"].get("ownerReferences") or [])):
                 return existing  # ours: the cache just had not shown it yet
             # Another object holds the name: escape with a different hash next time.
             status = copy.deepcopy(d.get("status") or {})
             status["collisionCount"] = collisions + 1
-            await self.c.write_status(d, status)
+            await self.writes.write_status(d, status)
             raise RequeueError(f"hash collision for replica set {name}") from None
         if progress.has_deadline(d):
             self._pending.append(util.new_condition("Progressing", "True", util.NEW_RS_CREATED,
@@ -125,7 +136,7 @@ class DeploymentSync:
         body = copy.deepcopy(d)
         body["metadata"].setdefault("annotations", {})[util.REVISION] = str(rev)
         body.pop("status", None)
-        stored = await self.c.write_deployment(body)
+        stored = await self.writes.write_deployment(body)
         # Go on with the stored metadata (new resourceVersion) but the status we started from.
         d["metadata"] = stored["metadata"]
 
@@ -139,10 +150,10 @@ class DeploymentSync:
         surge, _ = util.surge_and_unavailable(d)
         ann[util.DESIRED_REPLICAS] = str(int(d["spec"].get("replicas", 1)))
         ann[util.MAX_REPLICAS] = str(int(d["spec"].get("replicas", 1)) + surge)
-        stored = await self.c.write_rs(body)
+        stored = await self.writes.write_rs(body)
         if before != replicas:
             direction = "up" if replicas > before else "down"
-            self.c.event(d, "ScalingReplicaSet",
+            self.writes.event(d, "ScalingReplicaSet",
                          f"Scaled {direction} replica set {rs['metadata']['name']} from {before} to {replicas}")
         self.rss = [stored if r["metadata"]["uid"] == stored["metadata"]["uid"] else r for r in self.rss]
         return stored
@@ -157,7 +168,7 @@ class DeploymentSync:
         excess = len(idle) - int(limit)
         for rs in sorted(idle, key=lambda r: (util.revision(r), util.creation_key(r)))[:max(excess, 0)]:
             try:
-                await self.c.delete_rs(rs)
+                await self.writes.delete_rs(rs)
             except NotFound:
                 pass
 
@@ -176,16 +187,16 @@ class DeploymentSync:
         base = self._with_pending(d)
         status = progress.rollout_status(base, new_rs, all_rss, now)
         progress.paused_condition(d, status, now)
-        await self.c.write_status(d, status)
+        await self.writes.write_status(d, status)
         delay = progress.requeue_after(d, status, now)
         if delay is not None:
-            self.c.requeue_after(d, delay)
+            self.writes.requeue_after(d, delay)
 
     async def sync_status_only(self, d: Obj, new_rs: Obj | None, all_rss: list[Obj]) -> None:
         now = _now()
         status = progress.calculate_status(self._with_pending(d), new_rs, all_rss, now)
         progress.paused_condition(d, status, now)
-        await self.c.write_status(d, status)
+        await self.writes.write_status(d, status)
 
     async def sync_sizes(self, d: Obj) -> None:
         """Paused, or resized mid-rollout: make the sizes right, roll nothing out (kube's sync)."""

@@ -1,30 +1,22 @@
 """Pure helpers for Deployments and their ReplicaSets: no I/O, no clock reads of their own.
 
-Owns the facts every other module of the package (and `pyctl rollout`) agrees on: the
-pod-template hash, the revision annotation, what makes a ReplicaSet "new" or "old", the
-int-or-percent arithmetic of maxSurge/maxUnavailable with Kubernetes' rounding, pod
-readiness/availability, and the Deployment condition helpers.
+Owns what makes a ReplicaSet "new" or "old", the int-or-percent arithmetic of
+maxSurge/maxUnavailable with Kubernetes' rounding, and the Deployment condition helpers. The
+facts `pyctl rollout` shares with the controller (template hash, revisions, rollback) are
+machinery/rollout.py's.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import hashlib
-import json
 import math
-from typing import Any, Iterable
+from typing import Iterable
 
-from ...machinery.meta import parse_time
+from ...machinery.rollout import (  # noqa: F401  (the package uses them from here)
+    CHANGE_CAUSE, DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, REVISION, REVISION_HISTORY, TIMED_OUT,
+    equal_ignore_hash, get_condition, revision, template_hash, without_hash)
+from ...machinery.types import Obj
 
-Obj = dict[str, Any]
-
-HASH_LABEL = "pod-template-hash"
-REVISION = "deployment.kubernetes.io/revision"
-REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
-DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
-MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
-CHANGE_CAUSE = "kubernetes.io/change-cause"
 # Annotations of the Deployment that are not copied onto its ReplicaSets (kube's skip list).
 _NOT_COPIED = {REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS,
                "kubectl.kubernetes.io/last-applied-configuration"}
@@ -34,56 +26,10 @@ NEW_RS_CREATED = "NewReplicaSetCreated"
 FOUND_NEW_RS = "FoundNewReplicaSet"
 RS_UPDATED = "ReplicaSetUpdated"
 NEW_RS_AVAILABLE = "NewReplicaSetAvailable"
-TIMED_OUT = "ProgressDeadlineExceeded"
 PAUSED = "DeploymentPaused"
 RESUMED = "DeploymentResumed"
 MIN_AVAILABLE = "MinimumReplicasAvailable"
 MIN_UNAVAILABLE = "MinimumReplicasUnavailable"
-
-# Kubernetes' SafeEncodeString alphabet: no vowels, no look-alikes, so hashes spell no words.
-_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-# -- template hash and identity --------------------------------------------------------------
-
-def template_hash(template: Obj, collision_count: int = 0) -> str:
-    """A short, stable hash of a pod template: same template, same name, in any process.
-
-    sha256 over canonical JSON (sorted keys), plus the collision count so that a name
-    clash with a foreign ReplicaSet can be escaped, encoded like Kubernetes' hashes.
-    """
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
-    if collision_count:
-        canonical += f"#{collision_count}"
-    n = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:4], "big")
-    out = []
-    while n:
-        n, r = divmod(n, len(_ALPHABET))
-        out.append(_ALPHABET[r])
-    return "".join(out) or _ALPHABET[0]
-
-
-def without_hash(template: Obj | None) -> Obj:
-    """The template with the pod-template-hash label removed (what kubectl compares)."""
-    t = copy.deepcopy(template or {})
-    labels = (t.get("metadata") or {}).get("labels")
-    if labels is not None:
-        labels.pop(HASH_LABEL, None)
-        if not labels:
-            t["metadata"].pop("labels")
-    return t
-
-
-def equal_ignore_hash(a: Obj | None, b: Obj | None) -> bool:
-    return without_hash(a) == without_hash(b)
-
-
-def revision(obj: Obj | None) -> int:
-    try:
-        return int(((obj or {}).get("metadata") or {}).get("annotations", {}).get(REVISION, "0"))
-    except (TypeError, ValueError):
-        return 0
-
 
 def max_revision(rss: Iterable[Obj]) -> int:
     return max((revision(rs) for rs in rss), default=0)
@@ -176,55 +122,10 @@ def max_unavailable(deployment: Obj) -> int:
 
 # -- pods ------------------------------------------------------------------------------------
 
-def pod_active(pod: Obj) -> bool:
-    """Not terminating and not finished: a pod that counts towards replicas."""
-    phase = (pod.get("status") or {}).get("phase")
-    return not (pod.get("metadata") or {}).get("deletionTimestamp") and phase not in ("Succeeded", "Failed")
-
-
-def _ready_condition(pod: Obj) -> Obj | None:
-    return next((c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
-
-
-def pod_ready(pod: Obj) -> bool:
-    c = _ready_condition(pod)
-    return c is not None and c.get("status") == "True"
-
-
-def ready_since(pod: Obj) -> dt.datetime | None:
-    c = _ready_condition(pod)
-    if c is None or c.get("status") != "True":
-        return None
-    return parse_time(c.get("lastTransitionTime"))
-
-
-def pod_available(pod: Obj, min_ready_seconds: int, now: dt.datetime) -> bool:
-    """Ready for at least minReadySeconds (podutil.IsPodAvailable)."""
-    if not pod_ready(pod):
-        return False
-    if min_ready_seconds <= 0:
-        return True
-    since = ready_since(pod)
-    return since is not None and since + dt.timedelta(seconds=min_ready_seconds) <= now
-
-
-def seconds_until_available(pod: Obj, min_ready_seconds: int, now: dt.datetime) -> float | None:
-    """For a ready pod not yet available: how long until it is (to look again then)."""
-    since = ready_since(pod)
-    if since is None or min_ready_seconds <= 0:
-        return None
-    left = (since + dt.timedelta(seconds=min_ready_seconds) - now).total_seconds()
-    return left if left > 0 else None
-
-
 # -- conditions ------------------------------------------------------------------------------
 
 def fmt_time(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def get_condition(status: Obj, type_: str) -> Obj | None:
-    return next((c for c in status.get("conditions") or [] if c.get("type") == type_), None)
 
 
 def new_condition(type_: str, status: str, reason: str, message: str, now: dt.datetime) -> Obj:

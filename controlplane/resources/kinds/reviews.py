@@ -1,4 +1,4 @@
-"""Reviews the API server answers at once and never stores (controlplane/auth/review.py)."""
+"""Reviews the API server answers at once and never stores (api/access/review.py)."""
 
 from __future__ import annotations
 

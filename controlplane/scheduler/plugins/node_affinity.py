@@ -4,16 +4,16 @@ hold. Terms are compiled once per pod; a malformed term fails the pod on every n
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from ..framework import FilterPlugin, NodeCheck, Status, unresolvable
 from ..snapshot import NodeInfo, PodInfo, Snapshot
+from ...machinery.types import Obj
 
 NAME = "NodeAffinity"
 REASON = "node(s) didn't match Pod's node affinity/selector"
 _FAIL = unresolvable(NAME, REASON)
 
-Obj = dict[str, Any]
 Match = Callable[[NodeInfo], bool]
 
 

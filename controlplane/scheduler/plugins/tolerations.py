@@ -3,9 +3,9 @@ taint, node-ready and node-unschedulable filters."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Iterable
+from ...machinery.types import Obj
 
-Obj = dict[str, Any]
 
 
 def tolerates(toleration: Obj, taint: Obj) -> bool:

@@ -12,12 +12,12 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from ..api import request as req
-from ..api.errors import ApiError
+from ...auth.authn import Authenticator, InvalidToken
+from ...auth.user import UserInfo
+from .. import request as req
+from ..errors import ApiError
 from . import attributes
-from .authn import Authenticator, InvalidToken
 from .authorizer import AlwaysAllow, Authorizer, forbidden
-from .user import UserInfo
 
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
 USER_KEY = web.RequestKey("pyctl.user", UserInfo)

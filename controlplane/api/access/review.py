@@ -12,11 +12,11 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from ..api import errors, request as req
-from ..api.handlers import check_kind, json_response
-from ..resources import registry
-from ..resources.validation import required
-from .attributes import Attributes
+from ...auth.attributes import Attributes
+from ...resources import registry
+from ...resources.validation import required
+from .. import errors, request as req
+from ..responses import check_kind, json_response
 from .authorizer import AUTHORIZER, RBACAuthorizer
 from .middleware import ANONYMOUS, USER_KEY
 from .review_proto import ProtoError, decode_review, decode_rules_review

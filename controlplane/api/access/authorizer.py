@@ -12,12 +12,12 @@ from typing import Any, Iterator, Protocol
 
 from aiohttp import web
 
-from ..api.cache import WatchCache
-from ..api.errors import ApiError
-from ..store import keys
-from . import rbac
-from .attributes import Attributes
-from .user import MASTERS, UserInfo
+from ..cache import WatchCache
+from ..errors import ApiError
+from ...store import keys
+from ...auth import rbac
+from ...auth.attributes import Attributes
+from ...auth.user import MASTERS, UserInfo
 
 MODES = ("AlwaysAllow", "RBAC")
 

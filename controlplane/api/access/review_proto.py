@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api.protobuf import ProtoError, decode_as
-from ..api.protobuf.wire import unwrap
+from ..protobuf import ProtoError, decode_as
+from ..protobuf.wire import unwrap
 
 __all__ = ["ProtoError", "decode_review", "decode_rules_review"]
 

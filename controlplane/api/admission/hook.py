@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ..api import errors
-from ..auth.user import UserInfo
-from ..resources.registry import ResourceInfo
-from ..store import keys
+from ...auth.user import UserInfo
+from ...resources.registry import ResourceInfo
+from ...store import keys
+from .. import errors
 from . import podsecurity, rbac_escalation
 
 

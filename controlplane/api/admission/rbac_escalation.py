@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api import errors
-from ..auth import coverage
-from ..auth.attributes import Attributes
-from ..auth.authorizer import RBACAuthorizer
-from ..auth.user import MASTERS, UserInfo
-from ..resources.registry import ResourceInfo
+from ...auth import coverage
+from ...auth.attributes import Attributes
+from ...auth.user import MASTERS, UserInfo
+from ...resources.registry import ResourceInfo
+from .. import errors
+from ..access.authorizer import RBACAuthorizer
 
 GROUP = "rbac.authorization.k8s.io"
 ROLES = ("roles", "clusterroles")

@@ -9,9 +9,9 @@ replaces some baseline checks with stricter ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
+from ...machinery.types import Obj
 
-Obj = dict[str, Any]
 
 # Capabilities baseline lets a container add: Docker's default set.
 BASELINE_CAPS = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",

@@ -12,20 +12,17 @@ from __future__ import annotations
 import secrets
 import ssl
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
+from ..auth.nodecert import ensure_kubelet_client
+from ..auth.pki import PkiPaths, ensure_pki
+from ..auth.tls import serving_context
 from ..client.credentials import Credentials
-from .nodecert import ensure_kubelet_client
-from .pki import PkiPaths, ensure_pki
-from .tls import serving_context
-
-if TYPE_CHECKING:
-    from ..api.app import ApiConfig
+from .config import ApiConfig
 
 
 @dataclass(frozen=True)
 class Secured:
-    config: "ApiConfig"
+    config: ApiConfig
     """The ApiConfig with TLS files and the loopback token filled in."""
     ssl: ssl.SSLContext | None
     """The serving context; None means plain HTTP (no TLS configured)."""
@@ -38,7 +35,7 @@ class Secured:
         return "https" if self.ssl is not None else "http"
 
 
-def secure(config: "ApiConfig", pki_dir: str | None = None, hosts: tuple[str, ...] = ()) -> Secured:
+def secure(config: ApiConfig, pki_dir: str | None = None, hosts: tuple[str, ...] = ()) -> Secured:
     """Fill `config` from the PKI directory and make the loopback identity.
 
     Raises ValueError for half a TLS configuration (a cert without its key)."""

@@ -1,0 +1,35 @@
+"""The API server's settings (`pyctl-controlplane` flags), one documented field each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    etcd_servers: tuple[str, ...]
+    """etcd client URLs, tried in order."""
+    compaction_interval: float = 300.0
+    """Seconds between etcd compactions (history kept for at least one interval)."""
+    event_ttl: int = 3600
+    """Seconds an Event is kept after it was created (etcd deletes it through a lease)."""
+    encryption_provider_config: str | None = None
+    """A kube EncryptionConfiguration file: the resources (Secrets) sealed at rest, and the keys."""
+    tls_cert_file: str | None = None
+    """The serving certificate (PEM); with tls_private_key_file, the API serves HTTPS only."""
+    tls_private_key_file: str | None = None
+    client_ca_file: str | None = None
+    """CA bundle that client certificates are verified against (CN = user, O = groups)."""
+    token_auth_file: str | None = None
+    """Static bearer tokens, kube-apiserver's CSV: token,user,uid,"group1,group2"."""
+    loopback_token: str | None = None
+    """A secret the in-process components present (user system:apiserver, group system:masters)."""
+    authorization_mode: str = "AlwaysAllow"
+    """AlwaysAllow, or RBAC (bootstrap roles are then created at start)."""
+    kubelet_client_certificate: str | None = None
+    """The client cert presented to node agents (logs, exec); with the two below, mutual TLS."""
+    kubelet_client_key: str | None = None
+    kubelet_certificate_authority: str | None = None
+    """The CA node agents' serving certificates are verified against."""
+    service_cluster_ip_range: str = "10.96.0.0/16"
+    """The IPv4 CIDR Services' ClusterIPs are allocated from (--service-cluster-ip-range)."""

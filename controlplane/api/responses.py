@@ -1,0 +1,34 @@
+"""Successful responses, and the check that a request body is the kind its URL names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..machinery import jsonio
+from ..resources.info import ResourceInfo
+from .errors import bad_request
+
+
+def json_response(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    resp = web.Response(status=status, body=jsonio.dumps(obj), content_type="application/json")
+    for w in warnings or []:
+        resp.headers.add("Warning", '299 - "%s"' % w.replace('"', '\\"'))
+    return resp
+
+
+def raw_json_response(body: bytes, status: int = 200) -> web.Response:
+    """A body already encoded (the watch cache keeps each object's JSON)."""
+    return web.Response(status=status, body=body, content_type="application/json")
+
+
+def check_kind(info: ResourceInfo, obj: dict[str, Any]) -> None:
+    """The body must be the kind the URL names (or say nothing, as some clients do)."""
+    kind, api_version = obj.get("kind"), obj.get("apiVersion")
+    if kind and kind != info.kind or api_version and api_version != info.api_version:
+        raise bad_request(
+            f"the body of the request was in an unknown format - accepted media types include: "
+            f"application/json, application/yaml (expected {info.api_version} {info.kind}, got "
+            f"{api_version or '?'} {kind or '?'})")
+    obj["kind"], obj["apiVersion"] = info.kind, info.api_version
