@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -39,6 +40,9 @@ class Handlers:
             raise errors.method_not_allowed(method, target.describe)
         if target.subresource:
             return await subresources.dispatch(self.objects, request, target)
+        if target.watch and method == "GET":  # /watch/...: the collection, or one object of it
+            opts = req.list_options(request, target.info.resource, name=target.name)
+            return await watch.serve(self.objects, request, replace(target, name=""), opts)
         if not target.name:
             if method == "GET":
                 opts = req.list_options(request, target.info.resource)

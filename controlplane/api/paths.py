@@ -15,6 +15,7 @@ class Target:
     namespace: str  # '' for cluster-scoped kinds or all-namespace collections
     name: str  # '' for collections
     subresource: str = ""
+    watch: bool = False  # named with the legacy /watch/ prefix: a watch, as ?watch=1
 
     @property
     def describe(self) -> str:
@@ -33,7 +34,8 @@ def parse(path: str) -> Target:
         group, version, rest = parts[1], parts[2], parts[3:]
     else:
         raise _not_found()
-    if rest[:1] == ["watch"]:  # the legacy /watch/ prefix: same as ?watch=1
+    watch = rest[:1] == ["watch"]
+    if watch:
         rest = rest[1:]
     if not rest:
         raise _not_found()
@@ -52,4 +54,4 @@ def parse(path: str) -> Target:
         raise _not_found()
     if sub and info.subresource(sub) is None:
         raise _not_found()
-    return Target(info, namespace, name, sub)
+    return Target(info, namespace, name, sub, watch)

@@ -104,14 +104,16 @@ def _bool(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
 
-def list_options(request: web.Request, resource: str) -> ListOptions:
+def list_options(request: web.Request, resource: str, name: str = "") -> ListOptions:
+    """The options of a list or watch; `name` narrows it to one object (a /watch/ path's)."""
     q = request.query
     opts = ListOptions()
+    fields = ",".join(f for f in (q.get("fieldSelector"), f"metadata.name={name}" if name else "") if f)
     try:
         if q.get("labelSelector"):
             opts.label = parse_label_selector(q["labelSelector"])
-        if q.get("fieldSelector"):
-            opts.field = parse_field_selector(q["fieldSelector"], resource)
+        if fields:
+            opts.field = parse_field_selector(fields, resource)
     except SelectorError as exc:
         raise bad_request(str(exc)) from None
     opts.resource_version = q.get("resourceVersion", "")

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..newfile import write_new
+from ..writeonce import write_new
 
 CA_YEARS = 10
 LEAF_YEARS = 1

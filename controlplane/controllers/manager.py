@@ -12,21 +12,28 @@ another keeps that watch open gets its cache replayed instead of listing again.
 `Elected` is the reusable piece: start/stop something under a named lease (the scheduler
 uses it too, see controlplane.components).
 
-Controllers owned by other modules (replicaset, deployment, node lifecycle) are imported
-when leadership starts; one whose module does not exist yet is skipped with a log line.
+Adding a controller: its module (one per controller) and one line in CONTROLLERS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable, Protocol
 
 from ..client import ApiClient
 from ..leader import ElectionConfig, LeaderElector
+from .clusterrole_aggregation import ClusterRoleAggregationController
+from .deployment import DeploymentController
+from .endpoints import EndpointsController
+from .garbage_collector import GarbageCollector
+from .namespace import NamespaceConfig, NamespaceController
+from .node_ipam import NodeIpamConfig, NodeIpamController
+from .node_lifecycle import NodeLifecycleConfig, NodeLifecycleController
+from .replicaset import ReplicaSetController
+from .serviceaccount import ServiceAccountsController
 
 log = logging.getLogger(__name__)
 
@@ -121,60 +128,29 @@ class Elected:
 
 # -- the controllers ------------------------------------------------------------------------
 
-def _load(module: str, name: str) -> Any:
-    return getattr(importlib.import_module(module, __package__), name)
-
-
-def _endpoints(client: ApiClient, cfg: ManagerConfig) -> Controller:
-    return _load(".endpoints", "EndpointsController")(client)
-
-
-def _garbage_collector(client: ApiClient, cfg: ManagerConfig) -> Controller:
-    return _load(".garbage_collector", "GarbageCollector")(client)
-
-
 def _namespace(client: ApiClient, cfg: ManagerConfig) -> Controller:
-    config = _load(".namespace", "NamespaceConfig")(poll_period=cfg.namespace_poll_period)
-    return _load(".namespace", "NamespaceController")(client, config)
-
-
-def _replicaset(client: ApiClient, cfg: ManagerConfig) -> Controller:
-    return _load(".replicaset", "ReplicaSetController")(client)
-
-
-def _deployment(client: ApiClient, cfg: ManagerConfig) -> Controller:
-    return _load(".deployment", "DeploymentController")(client)
+    return NamespaceController(client, NamespaceConfig(poll_period=cfg.namespace_poll_period))
 
 
 def _node_lifecycle(client: ApiClient, cfg: ManagerConfig) -> Controller:
-    config = _load(".node_lifecycle", "NodeLifecycleConfig")(
-        grace_period=cfg.node_grace, eviction_timeout=cfg.eviction_timeout, monitor_period=cfg.node_monitor_period)
-    return _load(".node_lifecycle", "NodeLifecycleController")(client, config)
+    return NodeLifecycleController(client, NodeLifecycleConfig(
+        grace_period=cfg.node_grace, eviction_timeout=cfg.eviction_timeout, monitor_period=cfg.node_monitor_period))
 
 
 def _node_ipam(client: ApiClient, cfg: ManagerConfig) -> Controller:
-    config = _load(".node_ipam", "NodeIpamConfig")(cluster_cidr=cfg.cluster_cidr, node_mask=cfg.node_cidr_mask)
-    return _load(".node_ipam", "NodeIpamController")(client, config)
-
-
-def _clusterrole_aggregation(client: ApiClient, cfg: ManagerConfig) -> Controller:
-    return _load(".clusterrole_aggregation", "ClusterRoleAggregationController")(client)
-
-
-def _serviceaccount(client: ApiClient, cfg: ManagerConfig) -> Controller:
-    return _load(".serviceaccount", "ServiceAccountsController")(client)
+    return NodeIpamController(client, NodeIpamConfig(cluster_cidr=cfg.cluster_cidr, node_mask=cfg.node_cidr_mask))
 
 
 CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
-    "endpoints": _endpoints,
-    "garbagecollector": _garbage_collector,
+    "endpoints": lambda client, cfg: EndpointsController(client),
+    "garbagecollector": lambda client, cfg: GarbageCollector(client),
     "namespace": _namespace,
-    "replicaset": _replicaset,
-    "deployment": _deployment,
+    "replicaset": lambda client, cfg: ReplicaSetController(client),
+    "deployment": lambda client, cfg: DeploymentController(client),
     "nodelifecycle": _node_lifecycle,
     "nodeipam": _node_ipam,
-    "serviceaccount": _serviceaccount,
-    "clusterrole-aggregation": _clusterrole_aggregation,
+    "serviceaccount": lambda client, cfg: ServiceAccountsController(client),
+    "clusterrole-aggregation": lambda client, cfg: ClusterRoleAggregationController(client),
 }
 
 
@@ -216,12 +192,7 @@ class ControllerManager:
         names = self.config.controllers or tuple(CONTROLLERS)
         for name in names:
             client = ApiClient(self.api_url, user_agent=f"pyctl-{name}-controller")
-            try:
-                controller = CONTROLLERS[name](client, self.config)
-            except (ImportError, AttributeError) as exc:
-                log.warning("controller %s is not available yet (%s); skipping it", name, exc)
-                await client.close()
-                continue
+            controller = CONTROLLERS[name](client, self.config)
             # Recorded before it starts, so a stop that interrupts the start still stops it.
             self.running[name] = (controller, client)
             try:

@@ -10,6 +10,9 @@ from typing import Any
 # Kubernetes' generateName alphabet: no vowels (no words) and no look-alike characters.
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+"""The annotation client-side `apply` keeps the applied manifest in."""
+
 
 def now_rfc3339(at: dt.datetime | None = None) -> str:
     at = at or dt.datetime.now(dt.timezone.utc)

@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 
+from .meta import LAST_APPLIED
 from .types import Obj
 
 HASH_LABEL = "pod-template-hash"
@@ -76,8 +77,7 @@ def get_condition(status: Obj, type_: str) -> Obj | None:
 # -- history and rollback --------------------------------------------------------------------
 
 # The Deployment's own annotations that a rollback keeps instead of taking the RS's.
-_KEPT_FROM_DEPLOYMENT = ("kubectl.kubernetes.io/last-applied-configuration", REVISION,
-                         REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS,
+_KEPT_FROM_DEPLOYMENT = (LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS,
                          "deprecated.deployment.rollback.to")
 
 

@@ -18,6 +18,8 @@ from .snapshot import NodeInfo, PodInfo, Snapshot
 from .status import Code, Status, unresolvable, unschedulable  # noqa: F401  (plugins use them from here)
 
 
+MAX_SCORE = 100  # a normalized score: 0..100, as kube-scheduler's framework.MaxNodeScore
+
 NodeCheck = Callable[[NodeInfo], "Status | None"]  # None means the node passes
 NodeScore = Callable[[NodeInfo], float]
 

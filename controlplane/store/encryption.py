@@ -21,7 +21,7 @@ import yaml
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..newfile import write_new
+from ..writeonce import write_new
 from . import keys
 
 PREFIX = b"k8s:enc:"

@@ -29,6 +29,6 @@ def resource_of(key: str) -> str:
     return key[len(ROOT):].split("/", 1)[0]
 
 
-# Keys that are not API objects but live beside them (leader election, node IPAM, ...).
+# Keys that are not API objects but live beside them (Services' ClusterIP allocations).
 def internal_key(*parts: str) -> str:
     return "/pyctl/" + "/".join(parts)

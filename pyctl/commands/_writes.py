@@ -19,8 +19,8 @@ from ..manifests import Document, ManifestError, load
 from ..resources import Resource
 from ..session import Session
 from ._targets import check_namespace, unknown_kind
+from controlplane.machinery.meta import LAST_APPLIED
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 VALIDATION = {"strict": "Strict", "true": "Strict", "warn": "Warn", "ignore": "Ignore",
               "false": "Ignore"}
 

@@ -21,11 +21,11 @@ from ..session import Session
 from ..tabwriter import align
 from . import Command, add_subcommand, duration, register
 from ._targets import Target, add_filename_flags, from_arguments, from_manifests, typed
+from controlplane.machinery.meta import LAST_APPLIED
 
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 VERBS = ("status", "history", "undo", "restart", "pause", "resume")
 
 EXAMPLES = """\

@@ -16,8 +16,8 @@ from .. import humanize
 from ..errors import PyctlError
 from ..session import Session
 from ..tabwriter import TabWriter
+from controlplane.machinery.meta import LAST_APPLIED
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 MAX_ANNOTATION = 140
 
 

@@ -142,3 +142,21 @@ async def test_api_server_restart_mid_watch_loses_no_event(etcd, client, api):
     finally:
         await restarted.stop()
     assert seen == [("ADDED", "one"), ("ADDED", "two"), ("DELETED", "one"), ("ADDED", "three")]
+
+
+async def test_the_legacy_watch_prefix_watches_a_collection_or_one_object(client):
+    """/api/v1/watch/namespaces/NS/pods[/NAME] is a watch, as ?watch=1 is (kube still serves it)."""
+    await create(client, "a")
+    await create(client, "b")
+    collection = f"{client.base}/api/v1/watch/namespaces/default/pods"
+    async with WatchStream(client.session, collection) as w:
+        assert w.resp.headers["Content-Type"].startswith("application/json")
+        assert sorted((e["type"], e["object"]["metadata"]["name"]) for e in await w.take(2)) == [
+            ("ADDED", "a"), ("ADDED", "b")]
+    async with WatchStream(client.session, f"{collection}/b") as w:
+        first = await w.next()
+        await client.request("DELETE", f"{PODS}/a")
+        await client.request("DELETE", f"{PODS}/b")
+        second = await w.next()
+    assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", "b")
+    assert (second["type"], second["object"]["metadata"]["name"]) == ("DELETED", "b")

@@ -15,11 +15,12 @@ from typing import Iterable
 from ...machinery.rollout import (  # noqa: F401  (the package uses them from here)
     CHANGE_CAUSE, DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, REVISION, REVISION_HISTORY, TIMED_OUT,
     equal_ignore_hash, get_condition, revision, template_hash, without_hash)
+from ...machinery.meta import LAST_APPLIED
 from ...machinery.types import Obj
 
 # Annotations of the Deployment that are not copied onto its ReplicaSets (kube's skip list).
 _NOT_COPIED = {REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS,
-               "kubectl.kubernetes.io/last-applied-configuration"}
+               LAST_APPLIED}
 
 # Condition reasons, exactly as `kubectl rollout status` and `describe` read them.
 NEW_RS_CREATED = "NewReplicaSetCreated"

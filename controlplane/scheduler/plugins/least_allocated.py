@@ -4,11 +4,10 @@ request nothing count as 100m / 200Mi, so best-effort pods spread too."""
 
 from __future__ import annotations
 
-from ..framework import NodeScore, ScorePlugin
+from ..framework import MAX_SCORE, NodeScore, ScorePlugin
 from ..snapshot import NodeInfo, PodInfo, Snapshot
 
 NAME = "NodeResourcesLeastAllocated"
-MAX_SCORE = 100
 
 
 def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeScore:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from ..framework import NodeScore, ScorePlugin
 from ..snapshot import NodeInfo, PodInfo, Snapshot
+from .normalize import most_best
 from .node_affinity import compile_term
 
 NAME = "NodeAffinityPreference"
-MAX_SCORE = 100
 
 
 def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeScore | None:
@@ -28,11 +28,4 @@ def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeScore | None:
     return score
 
 
-def normalize(sums: list[float]) -> list[float]:
-    best = max(sums)
-    if best <= 0:
-        return [0.0] * len(sums)
-    return [MAX_SCORE * s / best for s in sums]
-
-
-PLUGIN = ScorePlugin(NAME, 2, prepare, normalize)
+PLUGIN = ScorePlugin(NAME, 2, prepare, most_best)

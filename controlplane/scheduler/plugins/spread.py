@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from ..framework import NodeScore, ScorePlugin
 from ..snapshot import NodeInfo, PodInfo, Snapshot
+from .normalize import fewest_best
 
 NAME = "SelectorSpread"
-MAX_SCORE = 100
 
 
 def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeScore | None:
@@ -22,14 +22,6 @@ def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeScore | None:
     return count
 
 
-def normalize(counts: list[float]) -> list[float]:
-    """Fewest replicas -> 100, most -> 0."""
-    most = max(counts)
-    if most <= 0:
-        return [MAX_SCORE] * len(counts)
-    return [MAX_SCORE * (most - c) / most for c in counts]
-
-
 # Weighted above least-allocated (as upstream weights topology spreading 2:1), so replicas
 # spread even when the nodes are of different sizes.
-PLUGIN = ScorePlugin(NAME, 2, prepare, normalize)
+PLUGIN = ScorePlugin(NAME, 2, prepare, fewest_best)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from ..framework import NodeScore, ScorePlugin
 from ..snapshot import NodeInfo, PodInfo, Snapshot
+from .normalize import fewest_best
 from .tolerations import tolerated
 
 NAME = "TaintPreference"
-MAX_SCORE = 100
 
 
 def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeScore:
@@ -22,12 +22,4 @@ def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeScore:
     return count
 
 
-def normalize(counts: list[float]) -> list[float]:
-    """Fewest intolerable soft taints -> 100."""
-    most = max(counts)
-    if most <= 0:
-        return [MAX_SCORE] * len(counts)
-    return [MAX_SCORE * (most - c) / most for c in counts]
-
-
-PLUGIN = ScorePlugin(NAME, 3, prepare, normalize)  # upstream weighs it 3
+PLUGIN = ScorePlugin(NAME, 3, prepare, fewest_best)  # upstream weighs it 3
