@@ -82,7 +82,11 @@ class ComponentsFailed(RuntimeError):
 async def _readable(fd: int) -> None:
     loop = asyncio.get_running_loop()
     done = loop.create_future()
-    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    def ready() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, ready)
     try:
         await done
     finally:

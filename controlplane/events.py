@@ -15,10 +15,10 @@ from typing import Any
 
 from .client import ApiClient, ApiError, NotFound
 from .machinery.meta import now_rfc3339, random_suffix
-from .resources.registry import lookup
+from .client.kinds import EVENTS
 
 log = logging.getLogger(__name__)
-EVENTS = lookup("", "v1", "events")
+
 FOLD_WINDOW = 600.0  # seconds in which a repeat updates the existing Event
 
 

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from .client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
-from .resources.registry import lookup
+from .client.kinds import LEASES
 
 log = logging.getLogger(__name__)
-LEASES = lookup("coordination.k8s.io", "v1", "leases")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from etcd's own history by the watch handler, or get 410 Expired once etcd has c
 from __future__ import annotations
 
 import asyncio
+import builtins
 import heapq
 import itertools
 import logging
@@ -267,12 +268,13 @@ class WatchCache:
 
     # -- watch ------------------------------------------------------------------------
 
-    def subscribe(self, resource: str, namespace: str, since: int | None) -> tuple[Subscription, list[Event]]:
+    def subscribe(self, resource: str, namespace: str,
+                  since: int | None) -> tuple[Subscription, builtins.list[Event]]:
         """A subscription plus the events it must first replay.
 
         since=None: no replay (the caller sends the current state itself). Otherwise every
         event after revision `since`; raises TooOld when the history does not reach back."""
-        replay: list[Event] = []
+        replay: builtins.list[Event] = []  # `list` is a method here
         if since is not None:
             if since < self._oldest:
                 raise TooOld(self._oldest)

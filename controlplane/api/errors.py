@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from aiohttp import web
 
@@ -65,7 +65,7 @@ def conflict(info: ResourceInfo, name: str, why: str | None = None) -> ApiError:
                     "Conflict", _details(info, name))
 
 
-def invalid(info: ResourceInfo, name: str, causes: list[dict[str, str]]) -> ApiError:
+def invalid(info: ResourceInfo, name: str, causes: Sequence[Mapping[str, Any]]) -> ApiError:
     summary = ", ".join(f"{c['field']}: {c['message']}" if c.get("field") else c["message"]
                         for c in causes)
     if len(causes) > 1:

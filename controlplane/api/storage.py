@@ -279,7 +279,7 @@ class ObjectStore:
 
     def _own(self, old: dict[str, Any] | None, new: dict[str, Any], info: ResourceInfo,
              opts: WriteOptions, operation: str) -> None:
-        if ssa is None or not opts.field_manager or operation == "Apply":
+        if not opts.field_manager or operation == "Apply":
             return
         new.setdefault("metadata", {})["managedFields"] = ssa.managed_fields_after_update(
             old, new, opts.field_manager, kind=info.kind, api_version=info.api_version, now=m.now_rfc3339())
@@ -382,8 +382,8 @@ def _prune(obj: dict[str, Any], paths: list[str]) -> None:
         parts = [p for p in re.split(r"\.(?![^\[]*\])", path) if p]
         node: Any = obj
         for i, part in enumerate(parts):
-            name, *idx = re.split(r"\[(\d+)\]", part)
-            idx = [int(x) for x in idx if x != ""]
+            name, *numbers = re.split(r"\[(\d+)\]", part)
+            idx = [int(x) for x in numbers if x != ""]
             last = i == len(parts) - 1
             if not isinstance(node, dict) or name not in node:
                 break

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Iterable
+from typing import Iterable, Protocol
 
-from ..client import Informer
 from .workqueue import WorkQueue
+
+
+class Stoppable(Protocol):
+    async def stop(self) -> None: ...
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Task | None]) -> None:
@@ -26,7 +29,7 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task | None]) -> None:
             await t
 
 
-async def stop_controller(queue: WorkQueue, task: asyncio.Task | None, informers: Iterable[Informer],
+async def stop_controller(queue: WorkQueue, task: asyncio.Task | None, informers: Iterable[Stoppable],
                           side_tasks: Iterable[asyncio.Task] = ()) -> None:
     """Stop taking work, end the workers and any side tasks (events), then the caches."""
     queue.shutdown()

@@ -583,7 +583,8 @@ def _merge_applied(live: dict, config: dict, type_name: str | None) -> dict:
         shape = _shape(value, meta)
         if shape == "map" and isinstance(current, dict):
             live[key] = _merge_applied(current, value, _child_type(meta))
-        elif shape == "keyed" and isinstance(current, list) and _keyed_items(current, meta) is not None:
+        elif shape == "keyed" and meta is not None and isinstance(current, list) \
+                and _keyed_items(current, meta) is not None:
             live[key] = _merge_items(current, value, meta)
         elif shape == "set" and isinstance(current, list):
             live[key] = current + [deep_copy(v) for v in value if not any(json_equal(v, c) for c in current)]

@@ -44,7 +44,8 @@ def _json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, (int, float)):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def json_equal(a: Any, b: Any) -> bool:
@@ -459,9 +460,9 @@ def _diff_maps(old: dict, new: dict, type_name: str | None, *, changes: bool, de
             continue
         old_value, meta = old[key], field_meta(type_name, key)
         if isinstance(old_value, dict) and isinstance(new_value, dict):
-            is_struct = meta is not None and meta.shape == "struct"
-            sub = _diff_maps(old_value, new_value, meta.type if is_struct else None, changes=changes,
-                             deletions=deletions, retain_keys=is_struct and meta.retain_keys)
+            struct = meta if meta is not None and meta.shape == "struct" else None
+            sub = _diff_maps(old_value, new_value, struct.type if struct else None, changes=changes,
+                             deletions=deletions, retain_keys=bool(struct and struct.retain_keys))
             if sub:
                 patch[key] = sub
         elif isinstance(old_value, list) and isinstance(new_value, list):

@@ -54,7 +54,7 @@ def labels(value: Any, path: str) -> list[Cause]:
     return out
 
 
-def annotations(value: Any, path: str) -> list[Cause]:
+def annotation_errors(value: Any, path: str) -> list[Cause]:
     ann = as_dict(value)
     out = [invalid(path, k, m) for k in ann for m in qualified_name(k.lower())]
     if sum(len(k) + len(as_str(v)) for k, v in ann.items()) > 256 * 1024:
@@ -89,7 +89,7 @@ def metadata(obj: Obj, namespaced: bool, name_check: NameCheck) -> list[Cause]:
         out.append(forbidden("metadata.namespace", "not allowed on this type"))
     out += nonnegative(meta, "generation", "metadata")
     out += labels(meta.get("labels"), "metadata.labels")
-    out += annotations(meta.get("annotations"), "metadata.annotations")
+    out += annotation_errors(meta.get("annotations"), "metadata.annotations")
     for i, f in enumerate(as_list(meta.get("finalizers"))):
         out += finalizer(as_str(f), "metadata.finalizers", f"metadata.finalizers[{i}]")
     for ref in as_list(meta.get("ownerReferences")):
@@ -135,7 +135,7 @@ def selector_matches(sel: Obj, label_set: dict[str, Any]) -> bool:
     if any(label_set.get(k) != v for k, v in as_dict(sel.get("matchLabels")).items()):
         return False
     for expr in map(as_dict, as_list(sel.get("matchExpressions"))):
-        key, op, values = expr.get("key"), expr.get("operator"), as_list(expr.get("values"))
+        key, op, values = as_str(expr.get("key")), expr.get("operator"), as_list(expr.get("values"))
         present = key in label_set
         if ((op == "In" and not (present and label_set[key] in values))
                 or (op == "NotIn" and present and label_set[key] in values)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import AsyncGenerator
 from urllib.parse import urlparse
 
 import aetcd
@@ -258,7 +258,7 @@ class Store:
 
     # -- watch ----------------------------------------------------------------------
 
-    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchEvent]:
+    async def watch(self, prefix: str, start_revision: int) -> AsyncGenerator[WatchEvent, None]:
         """Every change under `prefix` from `start_revision` (inclusive), in order.
 
         Raises Compacted when `start_revision` is no longer available, Unavailable when

@@ -22,7 +22,7 @@ def _default_secret(obj: Obj) -> None:
     # stringData is write-only: merged into data (base64), winning over the same key there.
     strings = obj.get("stringData")
     if isinstance(strings, dict) and all(isinstance(v, str) for v in strings.values()):
-        data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+        data = as_dict(obj.get("data")) if isinstance(obj.get("data"), dict) else {}
         data.update({k: base64.b64encode(v.encode()).decode() for k, v in strings.items()})
         obj["data"] = data
         del obj["stringData"]

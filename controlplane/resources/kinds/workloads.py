@@ -14,7 +14,7 @@ from ...machinery.types import Obj
 from ..fields import as_dict, as_int, as_list, as_str, child, fill, normalized
 from ..info import SCALE, STATUS, ResourceInfo
 from ..kind import Kind
-from ..rules import annotations, enum, go_selector, labels, nonnegative, selector_errors, selector_matches
+from ..rules import annotation_errors, enum, go_selector, labels, nonnegative, selector_errors, selector_matches
 from ..tables import AGE, CONTAINERS, IMAGES, NAME, Column, Printer, count, replicas, selector
 from ..validation import (NEGATIVE_MSG, Cause, GoLiteral, forbidden, go_string_map, invalid,
                           not_supported, required)
@@ -74,7 +74,7 @@ def replicated(obj: Obj) -> list[Cause]:
             out.append(invalid("spec.template.metadata.labels", go_string_map(tlabels),
                                "`selector` does not match template `labels`"))
         out += labels(tlabels, "spec.template.metadata.labels")
-        out += annotations(tmeta.get("annotations"), "spec.template.metadata.annotations")
+        out += annotation_errors(tmeta.get("annotations"), "spec.template.metadata.annotations")
         tspec = as_dict(template.get("spec"))
         out += pod_spec(tspec, "spec.template.spec")
         restart = tspec.get("restartPolicy")
@@ -100,8 +100,8 @@ def _rolling_update(ru: Obj, path: str) -> list[Cause]:
         if isinstance(v, str) and not (v.endswith("%") and v[:-1].isdigit()):
             out.append(invalid(p, GoLiteral(v), "a valid percent string must be a numeric string followed by an "
                                "ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"))
-        elif as_int(v) is not None and v < 0:
-            out.append(invalid(p, v, NEGATIVE_MSG))
+        elif (n := as_int(v)) is not None and n < 0:
+            out.append(invalid(p, n, NEGATIVE_MSG))
     mu, ms = ru.get("maxUnavailable"), ru.get("maxSurge")
     if mu is not None and ms is not None and _int_or_percent(mu) == 0 and _int_or_percent(ms) == 0:
         out.append(invalid(f"{path}.maxUnavailable", GoLiteral(str(mu)), "may not be 0 when `maxSurge` is 0"))
