@@ -5,9 +5,11 @@ This module owns the PodExecOptions query (`command` repeated, `container`, `std
 `stdout`, `stderr`, `tty`), the checks kube makes before upgrading (400 BadRequest: no host
 assigned, completed pod, container not running), the channel framing, and the relay.
 
-Subprotocols `v5.channel.k8s.io` and `v4.channel.k8s.io`: every message is binary and its
-first byte is the channel: 0 stdin, 1 stdout, 2 stderr, 3 error (a metav1.Status, the last
-message), 4 resize (JSON {"Width","Height"}); v5 adds 255 close (`\\xff\\x00`: stdin ended).
+Subprotocols `v5.channel.k8s.io` and `v4.channel.k8s.io`: every message's first byte is the
+channel: 0 stdin, 1 stdout, 2 stderr, 3 error (a metav1.Status, the last message), 4 resize
+(JSON {"Width","Height"}); v5 adds 255 close (`\\xff\\x00`: stdin ended). The server sends
+binary messages; clients may send text ones too (the official Python client sends stdin as a
+`str` whose first character is the channel), read as their UTF-8 bytes, as kube reads them.
 kubectl 1.37 tries this first and falls back to SPDY, which is not served.
 """
 
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 import grpc
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from pyctl_proto import node_pb2 as pb
 from pyctl_proto import node_pb2_grpc
@@ -45,6 +47,16 @@ def frame(channel: int, data: bytes) -> bytes:
 def unframe(message: bytes) -> tuple[int, bytes]:
     """(channel, payload) of one client message; an empty message is (-1, b"")."""
     return (message[0], message[1:]) if message else (-1, b"")
+
+
+def client_frame(msg: WSMessage) -> tuple[int, bytes] | None:
+    """(channel, payload) of a client's binary or text message; None for any other message.
+    A text message counts as its UTF-8 bytes, as kube's channel protocol reads it."""
+    if msg.type == WSMsgType.BINARY:
+        return unframe(msg.data)
+    if msg.type == WSMsgType.TEXT:
+        return unframe(msg.data.encode())
+    return None
 
 
 def exit_status(code: int, command: list[str]) -> dict[str, Any]:
@@ -189,9 +201,9 @@ async def _client_input(ws: web.WebSocketResponse, inputs: asyncio.Queue[pb.Exec
                         opts: ExecOptions, call: Any) -> None:
     """stdin, resizes and the end of stdin from the client; its going away ends the command."""
     async for msg in ws:
-        if msg.type != WSMsgType.BINARY:
+        if (framed := client_frame(msg)) is None:
             continue
-        channel, payload = unframe(msg.data)
+        channel, payload = framed
         if channel == STDIN and opts.stdin and payload:
             inputs.put_nowait(pb.ExecInput(stdin=payload))
         elif channel == RESIZE and opts.tty and (resize := size(payload)) is not None:

@@ -3,9 +3,12 @@ PortForward of the pod's node agent (as kube-apiserver relays port-forward to th
 
 This module owns the `ports` query (repeated or comma-separated, each 1..65535), the checks
 made before upgrading (400 BadRequest), the channel layout and the relay. Subprotocols
-`v4.channel.k8s.io` and `portforward.k8s.io` (the kubelet's): every message is binary and its
-first byte is the channel; port i (in query order) has data channel 2i and error channel
-2i+1, and the first message on each carries the port as uint16 little endian. A port whose
+`v4.channel.k8s.io` and `portforward.k8s.io` (the kubelet's), or none at all (the base
+channel protocol, which kr8s's client asks for by offering no subprotocol; the 101 then
+names none): every message's first byte is the channel (the server sends binary messages; a
+client's text message counts as its UTF-8 bytes); port i (in query order) has data channel
+2i and error channel 2i+1, and the first message on each carries the port as uint16 little
+endian. A port whose
 connection fails gets the reason as text on its error channel. When every port's connection
 has ended the WebSocket closes. kubectl 1.37 offers `SPDY/3.1+portforward.k8s.io` instead:
 SPDY streams inside the WebSocket, an error and a data stream per connection
@@ -20,13 +23,13 @@ import struct
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import grpc
-from aiohttp import WSMsgType, web
+from aiohttp import hdrs, web
 
 from pyctl_proto import node_pb2 as pb
 from pyctl_proto import node_pb2_grpc
 
 from .agentchannel import agent_channel
-from .exec import frame, unframe
+from .exec import client_frame, frame
 from .nodeproxy import AgentProxy, bad, handler_cancelled, node_agent
 from .paths import Target
 from .portforward_spdy import SpdySession
@@ -74,10 +77,13 @@ class PortForwardProxy(AgentProxy):
         address = node_agent(objects, node)
         ws = web.WebSocketResponse(protocols=PROTOCOLS + (SPDY_TUNNEL,))
         ready = ws.can_prepare(request)
-        if not ready.ok or ready.protocol is None:
+        if not ready.ok:
             raise bad("Upgrade request required: pods/portforward is served over a WebSocket with "
-                      f"subprotocol {PROTOCOLS[0]}, {PROTOCOLS[1]} or {SPDY_TUNNEL} (plain SPDY is "
-                      "not supported)")
+                      f"subprotocol {PROTOCOLS[0]}, {PROTOCOLS[1]} or {SPDY_TUNNEL}, or none (plain "
+                      "SPDY is not supported)")
+        if ready.protocol is None and request.headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL, "").strip():
+            raise bad("none of the offered WebSocket subprotocols is served; use "
+                      f"{PROTOCOLS[0]}, {PROTOCOLS[1]} or {SPDY_TUNNEL}, or offer none")
         tunnel = ready.protocol == SPDY_TUNNEL
         if not ports and not tunnel:
             raise bad("at least one port must be specified: ?ports=PORT[,PORT...]")
@@ -170,9 +176,9 @@ class Relay:
     async def _client(self, inputs: list[asyncio.Queue[bytes | None]], ports: asyncio.Future[Any]) -> None:
         """Client bytes to each port's call; the client going away ends them all."""
         async for msg in self.ws:
-            if msg.type != WSMsgType.BINARY:
+            if (framed := client_frame(msg)) is None:
                 continue
-            channel, payload = unframe(msg.data)
+            channel, payload = framed
             if 0 <= channel < 2 * len(inputs) and channel % 2 == 0 and payload:
                 inputs[channel // 2].put_nowait(payload)
         ports.cancel()

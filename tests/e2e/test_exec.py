@@ -226,6 +226,30 @@ async def test_python_client_stream(cluster, api) -> None:
     assert await asyncio.to_thread(run) == ("py\n", 2)
 
 
+async def test_python_client_stream_with_stdin_in_text_frames(cluster, api) -> None:
+    # The official client sends a str as a WebSocket text message, channel character first.
+    from kubernetes import client as k8s
+    from kubernetes.stream import stream
+
+    def run() -> tuple[str, int | None]:
+        cfg = k8s.Configuration()
+        cfg.host = api.url
+        with k8s.ApiClient(cfg) as api_client:
+            core = k8s.CoreV1Api(api_client)
+            resp = stream(core.connect_get_namespaced_pod_exec, "box", "default",
+                          command=["sh", "-c", "read a; read b; echo \"got $a $b\"; exit 7"],
+                          stdin=True, stdout=True, stderr=True, tty=False, _preload_content=False)
+            resp.write_stdin("héllo\n")
+            resp.write_stdin("world\n")
+            resp.run_forever(timeout=30)
+            out = resp.read_stdout(timeout=1)  # (bounded: without the input it would wait for ever)
+            code = None if resp.is_open() else resp.returncode
+            resp.close()
+            return out, code
+
+    assert await asyncio.to_thread(run) == ("got héllo world\n", 7)
+
+
 def read_until(fd: int, marker: bytes | None) -> bytes:
     """What the terminal shows until `marker` (None: until every holder has closed it)."""
     out = b""

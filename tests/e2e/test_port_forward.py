@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+import aiohttp
 import grpc
 import pytest
 
@@ -156,6 +157,29 @@ async def test_python_client_portforward(web, api) -> None:
     body = b""
     for _ in range(50):  # bounded: httpd may take a moment to listen
         body = await asyncio.to_thread(get)
+        if PAGE in body:
+            break
+        await asyncio.sleep(0.1)
+    assert body.startswith(b"HTTP/1.") and PAGE in body
+
+
+async def test_a_websocket_with_no_subprotocol_and_text_frames(web, api) -> None:
+    """kr8s offers no subprotocol (the base channel protocol); a client may send text frames."""
+    async def get() -> tuple[str | None, bytes]:
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(f"{api.url}{PODS}/web/portforward", params={"ports": "8080"}) as ws:
+                await ws.send_str("\x00" + GET.decode())
+                out = []
+                async for msg in ws:
+                    assert msg.type == aiohttp.WSMsgType.BINARY, msg
+                    out.append(msg.data)
+        data = b"".join(m[1:] for m in out[2:] if m[0] == 0)  # after the two port headers
+        return ws.protocol, data
+
+    body = b""
+    for _ in range(50):  # bounded: httpd may take a moment to listen
+        protocol, body = await asyncio.wait_for(get(), 60)
+        assert protocol is None
         if PAGE in body:
             break
         await asyncio.sleep(0.1)

@@ -35,9 +35,12 @@ async def start_running(client, manifest: dict) -> None:
     await wait_until(lambda: running_phase(client, manifest["metadata"]["name"]))
 
 
-async def websocket_messages(url: str, ports: str, protocol: str = "v4.channel.k8s.io") -> tuple[str | None, list[bytes]]:
+async def websocket_messages(url: str, ports: str, protocol: str | None = "v4.channel.k8s.io"
+                             ) -> tuple[str | None, list[bytes]]:
+    """The subprotocol chosen and every message, offering `protocol` (None: offering none)."""
     async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(url, params={"ports": ports}, protocols=(protocol,)) as ws:
+        async with http.ws_connect(url, params={"ports": ports},
+                                   protocols=() if protocol is None else (protocol,)) as ws:
             messages = [msg.data async for msg in ws]
     return ws.protocol, messages
 
@@ -109,7 +112,8 @@ async def exchange(port: int, request: bytes) -> bytes:
 
 async def test_a_hollow_node_refuses_on_the_error_channel(cluster, api):  # noqa: F811
     await start_running(cluster, pod("web"))
-    for protocol in ("v4.channel.k8s.io", "portforward.k8s.io"):
+    # None: no Sec-WebSocket-Protocol at all (kr8s), served the base channel protocol as kube does
+    for protocol in ("v4.channel.k8s.io", "portforward.k8s.io", None):
         chosen, messages = await websocket_messages(f"{api.url}{PODS}/web/portforward", "80,8080", protocol)
         assert chosen == protocol
         headers = {m[0]: m[1:] for m in messages[:4]}  # data 2i and error 2i+1, port i first
