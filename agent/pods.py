@@ -130,7 +130,16 @@ class PodWorker:
                     if c.state == "running":
                         self.m.events.normal(self.involved.container(c.name), "Killing",
                                              f"Stopping container {c.name}")
-            await rt.stop_pod(self.ref.uid, _grace(pod))
+            # As the kubelet: stop the containers, report them terminated (Ready=False, a
+            # terminal phase), and only then confirm, so that watchers see the pod stop before
+            # it goes. The outbox sends statuses before confirmations; the gateway writes a
+            # pod's status before it finishes the deletion.
+            await rt.stop_containers(self.ref.uid, _grace(pod))
+            observed = await rt.pod_status(self.ref.uid)
+            if observed is not None:  # (None: removed by an earlier pass, already reported)
+                self._report(pod_status(pod, observed, self.m.host_ip, previous=self.reported,
+                                        terminating=True))
+            await rt.stop_pod(self.ref.uid, 0)
             self.m.outbox.confirm_deleted(self.ref)  # again each resync, until REMOVE arrives
             return False, cfg.resync_period
         observed = await rt.pod_status(self.ref.uid)
@@ -179,13 +188,15 @@ class PodWorker:
             self.probes.update(pod, observed)
             next_check = 0.0
         self._runs_seen(observed)
-        status = pod_status(pod, observed, self.m.host_ip, backing_off=set(self.restart_at),
-                            previous=self.reported)
+        self._report(pod_status(pod, observed, self.m.host_ip, backing_off=set(self.restart_at),
+                                previous=self.reported))
+        return False, next_check
+
+    def _report(self, status: Status) -> None:
+        """Queue the status for the session, when it differs from the last one queued."""
         if status != self.reported:
             self.reported = status
             self.m.outbox.status(self.ref, status)
-        return False, next_check
-
 
     # -- events ----------------------------------------------------------------------------------
 

@@ -33,13 +33,17 @@ def never_started(c: ContainerState) -> bool:
     return c.state == "exited" and c.reason in NEVER_RAN
 
 
-def phase(pod: Pod, observed: RuntimePod | None) -> str:
+def phase(pod: Pod, observed: RuntimePod | None, terminating: bool = False) -> str:
     """The kubelet's rule: Pending while any container has never run (creating, pulling, not
-    configurable), Running while one runs or will be restarted, then Succeeded or Failed."""
+    configurable), Running while one runs or will be restarted, then Succeeded or Failed.
+    `terminating`: the pod is being deleted and its containers were stopped for good, so once
+    none runs it is terminal whatever restartPolicy says (as the kubelet reports it)."""
     if observed is None or not observed.containers:
         return "Pending"
     policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
     states = observed.containers
+    if terminating and all(c.state == "exited" for c in states):
+        return "Failed" if any(c.exit_code not in (0, None) for c in states) else "Succeeded"
     if any((c.state == "waiting" or never_started(c)) and not c.restart_count and c.last_state is None
            for c in states):
         return "Pending"
@@ -78,7 +82,12 @@ def container_status(c: ContainerState, waiting_reason: str = "") -> dict[str, A
     }
     if c.container_id:
         out["containerID"] = c.container_id
-    out["lastState"] = _state(c.last_state) if c.last_state is not None else {}
+    if waiting_reason and c.state == "exited" and not never_started(c):
+        # Waiting to restart (CrashLoopBackOff): as the kubelet, lastState is the run that
+        # just died (its exit code, OOMKilled...), not the one before it.
+        out["lastState"] = _state(c)
+    else:
+        out["lastState"] = _state(c.last_state) if c.last_state is not None else {}
     return out
 
 
@@ -91,8 +100,9 @@ def _condition(type_: str, ok: bool, since: dict[str, str], reason: str = "") ->
 
 
 def pod_status(pod: Pod, observed: RuntimePod | None, host_ip: str, *, backing_off: frozenset[str] | set[str] = frozenset(),
-               previous: Status | None = None) -> Status:
-    """The PodStatus to report; transition times are kept from `previous` while unchanged."""
+               previous: Status | None = None, terminating: bool = False) -> Status:
+    """The PodStatus to report; transition times are kept from `previous` while unchanged.
+    `terminating`: the pod's containers were stopped for its deletion (see `phase`)."""
     spec = pod.get("spec") or {}
     since = {f"{c['type']}={c['status'] == 'True'}": c.get("lastTransitionTime", "")
              for c in (previous or {}).get("conditions") or []}
@@ -111,7 +121,7 @@ def pod_status(pod: Pod, observed: RuntimePod | None, host_ip: str, *, backing_o
         else:
             statuses.append(container_status(c, "CrashLoopBackOff" if name in backing_off else ""))
     ready = bool(statuses) and all(s["ready"] for s in statuses)
-    ph = phase(pod, observed)
+    ph = phase(pod, observed, terminating)
     not_ready_reason = "PodCompleted" if ph in ("Succeeded", "Failed") else "ContainersNotReady"
     status: Status = {
         "phase": ph,

@@ -84,6 +84,11 @@ class Runtime(Protocol):
         the pod worker's restart path decides what happens next (a failed liveness probe)."""
         ...
 
+    async def stop_containers(self, uid: str, grace: float) -> None:
+        """Stop every running container of the pod at once (TERM, then KILL after `grace`) and
+        keep their exited states, so that they are reported before `stop_pod` removes the pod."""
+        ...
+
     async def exec_in_container(self, uid: str, name: str, argv: list[str],
                                 timeout: float) -> tuple[int, str]:
         """Run `argv` inside a running container: (exit code, combined output). Raises

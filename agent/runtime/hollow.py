@@ -124,6 +124,10 @@ class HollowRuntime:
         run.ends_at = None
         self._log(uid, s, f"container {name} was killed (exit code 137)")
 
+    async def stop_containers(self, uid: str, grace: float) -> None:
+        for name in list(self._pods[uid].runs) if uid in self._pods else []:
+            await self.stop_container(uid, name, grace)
+
     async def exec_in_container(self, uid: str, name: str, argv: list[str],
                                 timeout: float) -> tuple[int, str]:
         """Nothing runs: an exec fails only when it is the command of a probe kind the pod's

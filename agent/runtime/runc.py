@@ -129,6 +129,13 @@ class RuncRuntime:
             if meta and meta.get("cid") and not meta.get("error"):
                 await conmon.stop(self.runc, meta["cid"], grace, _runs(meta))
 
+    async def stop_containers(self, uid: str, grace: float) -> None:
+        async with self._lock(uid):
+            metas = [m for m in (self._meta(uid, p.parent.name)
+                                 for p in (self.pods_dir / uid / "containers").glob("*/meta.json"))
+                     if m and m.get("cid") and not m.get("error")]
+            await asyncio.gather(*(conmon.stop(self.runc, m["cid"], grace, _runs(m)) for m in metas))
+
     async def exec_in_container(self, uid: str, name: str, argv: list[str],
                                 timeout: float) -> tuple[int, str]:
         meta = self._meta(uid, name)

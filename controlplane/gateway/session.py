@@ -191,8 +191,10 @@ class Session:
         self.gateway.spawn(self._confirm(d.namespace, d.name, pod["metadata"]["uid"]))
 
     async def _confirm(self, namespace: str, name: str, uid: str) -> None:
-        # The agent stopped it: finish the graceful deletion, as the kubelet does.
+        # The agent stopped it: finish the graceful deletion, as the kubelet does, once what
+        # the agent reported before (its containers terminated, Ready=False) is written.
         try:
+            await self.gateway.statuses.settle(namespace, name)
             await self.gateway.client.delete(PODS, name, namespace, grace_period_seconds=0, uid=uid)
         except NotFound:
             pass

@@ -3,6 +3,8 @@
 As SwarmKit's dispatcher does, updates from all sessions land in one dict keyed by pod
 (a newer report replaces an older unsent one) that is flushed every `interval`, the
 writes of one flush running concurrently. A pod that is gone is simply skipped.
+`settle(pod)` writes that pod's status at once (and waits for a write already under way):
+an agent's last report of a pod it stopped lands before the deletion it then confirms.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class StatusWriter(FlushLoop):
         self.client = client
         self.interval = interval
         self._pending: dict[tuple[str, str], PendingStatus] = {}
+        self._writing: dict[tuple[str, str], asyncio.Future[None]] = {}  # writes under way
         self._sem = asyncio.Semaphore(concurrency)
         self.written = 0  # for tests and metrics
 
@@ -46,7 +49,26 @@ class StatusWriter(FlushLoop):
         if batch:
             await asyncio.gather(*(self._write(u) for u in batch.values()))
 
+    async def settle(self, namespace: str, name: str) -> None:
+        """Write what is pending for that pod now, after any write of it under way."""
+        key = (namespace, name)
+        while (busy := self._writing.get(key)) is not None:
+            await asyncio.shield(busy)
+        update = self._pending.pop(key, None)
+        if update is not None:
+            await self._write(update)
+
     async def _write(self, u: PendingStatus) -> None:
+        key = (u.namespace, u.name)
+        done = self._writing[key] = asyncio.get_running_loop().create_future()
+        try:
+            await self._send(u)
+        finally:
+            if self._writing.get(key) is done:
+                del self._writing[key]
+            done.set_result(None)
+
+    async def _send(self, u: PendingStatus) -> None:
         async with self._sem:
             try:
                 # Strategic merge: conditions merge by type, so the scheduler's PodScheduled

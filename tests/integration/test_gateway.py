@@ -10,6 +10,7 @@ from agent.session import SessionConfig
 from controlplane.gateway import GatewayConfig, start_gateway
 
 from ..cluster import wait_until
+from .test_api_watch import WatchStream
 
 FAST = GatewayConfig(heartbeat_period=0.2, lease_renew_interval=0.5, status_flush_interval=0.05)
 PODS = "/api/v1/namespaces/default/pods"
@@ -124,3 +125,37 @@ async def test_deleted_pod_is_stopped_on_the_agent_before_it_disappears(client, 
     await wait_until(gone, timeout=10)
     assert await agent.runtime.pod_status(uid) is None
     assert seen_by_stop and seen_by_stop[0] == 200  # stopped first, then confirmed and removed
+
+
+def _ready(pod: dict) -> str | None:
+    return next((c["status"] for c in (pod.get("status") or {}).get("conditions") or []
+                 if c["type"] == "Ready"), None)
+
+
+async def test_a_deleted_pod_goes_not_ready_with_its_containers_terminated_before_it_goes(client, agents):
+    # As the kubelet: ADDED/MODIFIED (Ready) -> MODIFIED (deletionTimestamp) -> MODIFIED
+    # (Ready=False, containers terminated, a terminal phase) -> DELETED.
+    await agents("node-a")
+    await wait_until(lambda: node_ready(client, "node-a"), timeout=15)
+    await client.request("POST", PODS, pod("web", "node-a"))
+    await wait_until(lambda: _running_ready(client, "web"), timeout=10)
+    _, body = await client.request("GET", f"{PODS}/web")
+    rv = body["metadata"]["resourceVersion"]
+    async with WatchStream(client.session, f"{client.base}{PODS}?watch=1&resourceVersion={rv}"
+                                           "&fieldSelector=metadata.name%3Dweb") as w:
+        status, _ = await client.request("DELETE", f"{PODS}/web")
+        assert status == 200
+        seen = []
+        while not seen or seen[-1]["type"] != "DELETED":
+            event = await w.next(timeout=20)
+            assert event is not None, seen
+            seen.append(event)
+    marked = [e["object"] for e in seen if e["type"] == "MODIFIED" and e["object"]["metadata"].get("deletionTimestamp")]
+    stopped = [p for p in marked if _ready(p) == "False"]
+    assert stopped, [(e["type"], _ready(e["object"])) for e in seen]
+    first = stopped[0]
+    assert first["status"]["phase"] == "Failed"  # a hollow container stops as if SIGKILLed: 137
+    (cs,) = first["status"]["containerStatuses"]
+    assert cs["ready"] is False and cs["state"]["terminated"]["exitCode"] == 137
+    assert {c["type"]: c["status"] for c in first["status"]["conditions"]}["ContainersReady"] == "False"
+    assert _ready(seen[-1]["object"]) == "False"  # the DELETED object is the stopped pod

@@ -1,4 +1,5 @@
-"""Pod status rules for containers that never started because their image could not be pulled."""
+"""Pod status rules: containers that never started because their image could not be pulled, a
+crashing container waiting for its back-off, and a pod whose containers were stopped for deletion."""
 
 from __future__ import annotations
 
@@ -50,3 +51,39 @@ def test_a_pod_with_one_container_that_never_ran_is_pending_like_the_kubelet_say
     # Once it has run, a later failure to start it again leaves the pod Running.
     rp.containers[0].restart_count = 1
     assert pod_status(pod, rp, "h")["phase"] == "Running"
+
+
+def _crashed_twice() -> RuntimePod:
+    """The second run (exit 3, OOMKilled) has died; the first (exit 1) is its last_state."""
+    first = ContainerState(name="web", container_id="runc://a-0", state="exited", reason="Error", exit_code=1,
+                           started_at="2024-01-01T00:00:00Z", finished_at="2024-01-01T00:00:01Z")
+    second = ContainerState(name="web", container_id="runc://a-1", state="exited", reason="OOMKilled",
+                            exit_code=3, started_at="2024-01-01T00:00:02Z", finished_at="2024-01-01T00:00:03Z",
+                            restart_count=1, last_state=first)
+    return RuntimePod(uid="u", namespace="default", name="p", containers=[second])
+
+
+def test_crash_loop_back_off_shows_the_newest_dead_run_as_last_state():
+    cs = pod_status(POD, _crashed_twice(), "h", backing_off={"web"})["containerStatuses"][0]
+    assert cs["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert cs["lastState"] == {"terminated": {
+        "exitCode": 3, "reason": "OOMKilled", "startedAt": "2024-01-01T00:00:02Z",
+        "finishedAt": "2024-01-01T00:00:03Z", "containerID": "runc://a-1"}}
+    assert cs["restartCount"] == 1
+    # Not backing off (about to restart): the dead run is the state, the one before the lastState.
+    cs = pod_status(POD, _crashed_twice(), "h")["containerStatuses"][0]
+    assert cs["state"]["terminated"]["exitCode"] == 3 and cs["lastState"]["terminated"]["exitCode"] == 1
+
+
+def test_a_pod_stopped_for_deletion_is_terminal_and_not_ready():
+    stopped = ContainerState(name="web", container_id="runc://a-0", state="exited", reason="Error",
+                             exit_code=143, started_at="2024-01-01T00:00:00Z", finished_at="2024-01-01T00:00:09Z")
+    rp = RuntimePod(uid="u", namespace="default", name="p", containers=[stopped])
+    assert pod_status(POD, rp, "h")["phase"] == "Running"  # restartPolicy Always: it would restart
+    status = pod_status(POD, rp, "h", terminating=True)
+    assert status["phase"] == "Failed"
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions["Ready"] == conditions["ContainersReady"] == "False"
+    assert status["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 143
+    stopped.exit_code, stopped.reason = 0, "Completed"
+    assert pod_status(POD, rp, "h", terminating=True)["phase"] == "Succeeded"
