@@ -32,6 +32,7 @@ from .garbage_collector import GarbageCollector
 from .namespace import NamespaceConfig, NamespaceController
 from .node_ipam import NodeIpamConfig, NodeIpamController
 from .node_lifecycle import NodeLifecycleConfig, NodeLifecycleController
+from .pod_gc import PodGC
 from .replicaset import ReplicaSetController
 from .serviceaccount import ServiceAccountsController
 
@@ -50,7 +51,7 @@ class ManagerConfig:
     node_grace: float = 40.0
     """Seconds without a node lease renewal before the node is NotReady."""
     eviction_timeout: float = 60.0
-    """Seconds a node stays unreachable before its pods are deleted."""
+    """Seconds a node stays unreachable before its pods are marked for deletion."""
     node_monitor_period: float = 5.0
     """Seconds between the node lifecycle controller's passes."""
     namespace_poll_period: float = 1.0
@@ -148,6 +149,7 @@ CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "replicaset": lambda client, cfg: ReplicaSetController(client),
     "deployment": lambda client, cfg: DeploymentController(client),
     "nodelifecycle": _node_lifecycle,
+    "podgc": lambda client, cfg: PodGC(client),
     "nodeipam": _node_ipam,
     "serviceaccount": lambda client, cfg: ServiceAccountsController(client),
     "clusterrole-aggregation": lambda client, cfg: ClusterRoleAggregationController(client),

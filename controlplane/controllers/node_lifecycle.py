@@ -1,8 +1,12 @@
 """Node lifecycle controller: nodes whose agents stop renewing their lease go NotReady,
 get the `node.kubernetes.io/unreachable:NoExecute` taint and have their pods marked not
-Ready, and after the eviction timeout lose their pods, so that their owners replace them
-elsewhere. A node whose lease is
+Ready, and after the eviction timeout have their pods marked for graceful deletion
+(Terminating), so that their owners replace them elsewhere. A node whose lease is
 renewed again gets Ready=True back and loses the taint.
+
+As Kubernetes' taint eviction does, it never force-deletes: the containers of a cut-off
+node may still run, and the pod objects stay (Terminating) until that node's agent comes
+back, stops them and confirms, or the Node is deleted (then pod_gc.py removes them).
 
 Level-triggered: every `monitor_period` it recomputes each node's state from the Node
 and Lease informers and writes only the difference. Lease freshness is judged by when
@@ -44,7 +48,7 @@ class NodeLifecycleConfig:
     grace_period: float = 40.0
     """Seconds without a lease renewal before a node is NotReady (Ready=Unknown)."""
     eviction_timeout: float = 60.0
-    """Seconds a node stays unreachable before its pods are deleted."""
+    """Seconds a node stays unreachable before its pods are marked for deletion."""
     monitor_period: float = 5.0
     """Seconds between passes over all nodes."""
 
@@ -190,19 +194,19 @@ class NodeLifecycleController:
 
     async def _lost_pods(self, node: str, tainted_at: dt.datetime | None) -> None:
         """Pods on a lost node: no longer Ready (so Services stop sending them traffic), then,
-        once the node was unreachable long enough, deleted."""
+        once the node was unreachable long enough, marked for deletion."""
         waited = (_now() - tainted_at).total_seconds() if tainted_at else -1.0
         pods = await self.client.list(PODS, field_selector=f"spec.nodeName={node}")
         for pod in pods.items:
             md = pod["metadata"]
             delay = eviction_delay(pod, self.config.eviction_timeout)
             try:
-                if delay is not None and waited >= delay:
-                    log.info("node %s unreachable for %.0fs: deleting pod %s/%s", node, waited,
-                             md.get("namespace"), md["name"])
-                    # The node cannot confirm a graceful stop: delete at once, as Kubernetes does.
-                    await self.client.delete(PODS, md["name"], md.get("namespace", ""),
-                                             grace_period_seconds=0, uid=md.get("uid", ""))
+                if delay is not None and waited >= delay and not md.get("deletionTimestamp"):
+                    log.info("node %s unreachable for %.0fs: marking pod %s/%s for deletion", node,
+                             waited, md.get("namespace"), md["name"])
+                    # Gracefully (the pod's own grace period): its containers may still run on
+                    # the cut-off node, so the object stays until the node confirms or is deleted.
+                    await self.client.delete(PODS, md["name"], md.get("namespace", ""), uid=md.get("uid", ""))
                 elif _pod_ready(pod):
                     await self._mark_pod_not_ready(pod)
             except (NotFound, Conflict):
