@@ -8,6 +8,11 @@ The layout is the kubelet's AtomicWriter, so a container sees a change all at on
 
 All of a pod's config volumes live on one tmpfs per pod (secret values never touch a disk);
 the runtime bind-mounts each volume dir read-only.
+
+Modes: files get the volume's `defaultMode` or the item's `mode` (0644 by default), as
+Kubernetes gives them, so a container running as any user reads its own volume. Local users
+of the node never reach them: the tmpfs root is 0700 (root only), as are the agent's state
+dirs above it. The container does not pass through either: its mount starts at the volume dir.
 """
 
 from __future__ import annotations
@@ -145,11 +150,12 @@ def write_atomic(target: Path, files: Files) -> bool:
 
 
 def ensure_tmpfs(root: Path) -> None:
-    """One tmpfs per pod for all its config volumes (secrets stay in memory)."""
-    root.mkdir(parents=True, exist_ok=True)
+    """One tmpfs per pod for all its config volumes (secrets stay in memory), root only."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not os.path.ismount(root):
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64m,nosuid,nodev,noexec",
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0700,size=64m,nosuid,nodev,noexec",
                         "tmpfs", str(root)], check=True, capture_output=True, timeout=30)
+    os.chmod(root, 0o700)  # also a tmpfs mounted 0755 by an older agent, adopted after an upgrade
 
 
 def write_all(pod: Obj, root: Path, look: "Lookup", field: FieldFn, resource: ResourceFn,

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import os
 import socket
 import sys
 from dataclasses import replace
@@ -191,6 +192,13 @@ async def node_credentials(args: argparse.Namespace):  # -> NodeCredentials | No
             delay = min(delay * 2, 5.0)
 
 
+def private_state_dir(path: str) -> None:
+    """--state-dir, root only (as install.sh makes it): pods' Secret volumes, the node's key
+    and the images lie below, and no local user may reach them."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
 async def run(args: argparse.Namespace) -> int:
     from .credentials import JoinError
 
@@ -217,6 +225,7 @@ async def run(args: argparse.Namespace) -> int:
     from .nodeinfo import local_registration
     from .runtime.runc import RuncRuntime
 
+    private_state_dir(args.state_dir)
     state = Path(args.state_dir)
     images = ImageStore(state / "images", RegistryClient(auth_file=args.registry_auth,
                                                                   mirrors=args.registry_mirror))

@@ -81,6 +81,10 @@ class RuncRuntime:
         self.state = Path(state_dir)
         self.pods_dir = self.state / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True)
+        # Root only: pods' Secret volumes and configs lie below (configvolumes.py); containers
+        # never pass through these dirs (runc mounts as root, before pivot_root).
+        for d in (self.state, self.pods_dir):
+            d.chmod(0o700)
         self.paths = conmon.Paths(self.state / "runc", self.state / "exits", self.state / "sockets")
         self.paths.ensure()
         self.runc = conmon.Runc(self.paths)
@@ -210,7 +214,7 @@ class RuncRuntime:
     async def _create_sandbox(self, pod: Pod, pdir: Path) -> None:
         md, spec = pod["metadata"], pod.get("spec") or {}
         hostname = (spec.get("hostname") or md["name"])[:63]
-        pdir.mkdir(parents=True, exist_ok=True)
+        pdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             ns = await asyncio.to_thread(nsmod.create, pdir / "ns", hostname)
             att = await self.cni.add(self._cni_id(md["uid"]), ns.net, host_port_mappings(pod))
