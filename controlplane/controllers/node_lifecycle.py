@@ -22,8 +22,6 @@ the timeout is what bounds ordinary pods).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -34,6 +32,7 @@ from ..client.shared import SharedInformer
 from ..client.kinds import LEASES, NODES, PODS
 from ..machinery.meta import now_rfc3339, parse_time
 from ..machinery.types import Obj
+from .lifecycle import PeriodicController
 
 log = logging.getLogger(__name__)
 
@@ -79,41 +78,27 @@ def eviction_delay(pod: Obj, timeout: float) -> float | None:
     return delay
 
 
-class NodeLifecycleController:
+class NodeLifecycleController(PeriodicController):
+    name = "node-lifecycle"
+
     def __init__(self, client: ApiClient, config: NodeLifecycleConfig | None = None, *,
                  owns_client: bool = False) -> None:
         self.client = client
         self._owns_client = owns_client
         self.config = config or NodeLifecycleConfig()
+        self.period = self.config.monitor_period
         self.nodes = SharedInformer(client, NODES)
         self.leases = SharedInformer(client, LEASES, LEASE_NAMESPACE)
+        self.informers = (self.nodes, self.leases)
         self._seen: dict[str, tuple[str, float]] = {}  # node -> (lease resourceVersion, when we saw it)
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.nodes.start()
-        self.leases.start()
-        self._task = asyncio.create_task(self._run(), name="node-lifecycle")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.nodes.stop()
-        await self.leases.stop()
+        await super().stop()
         if self._owns_client:
             await self.client.close()
 
-    async def _run(self) -> None:
-        await self.nodes.wait_synced()
-        await self.leases.wait_synced()
-        while True:
-            try:
-                await self.monitor()
-            except Exception:  # the next pass starts from the observed state again
-                log.exception("node lifecycle pass failed")
-            await asyncio.sleep(self.config.monitor_period)
+    async def run_pass(self) -> None:
+        await self.monitor()
 
     # -- one pass -----------------------------------------------------------------------------
 

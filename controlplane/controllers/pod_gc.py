@@ -19,23 +19,20 @@ Level-triggered: every `period` it recomputes both sets from the Node and Pod in
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from ..client import ApiClient, ApiError, Conflict, NotFound
 from ..client.kinds import NODES, PODS
 from ..client.shared import SharedInformer
+from ..machinery.types import Obj
+from .lifecycle import PeriodicController
 from .node_lifecycle import ready_condition
 
 log = logging.getLogger(__name__)
 
 OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -53,37 +50,20 @@ def out_of_service(node: Obj) -> bool:
     return tainted and (ready_condition(node) or {}).get("status") != "True"
 
 
-class PodGC:
+class PodGC(PeriodicController):
+    name = "pod-gc"
+
     def __init__(self, client: ApiClient, config: PodGCConfig | None = None) -> None:
         self.client = client
         self.config = config or PodGCConfig()
+        self.period = self.config.period
         self.nodes = SharedInformer(client, NODES)
         self.pods = SharedInformer(client, PODS)
+        self.informers = (self.nodes, self.pods)
         self._missing: dict[str, float] = {}  # node name -> when this controller first missed it
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self.nodes.start()
-        self.pods.start()
-        self._task = asyncio.create_task(self._run(), name="pod-gc")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.nodes.stop()
-        await self.pods.stop()
-
-    async def _run(self) -> None:
-        await self.nodes.wait_synced()
-        await self.pods.wait_synced()
-        while True:
-            try:
-                await self.collect()
-            except Exception:  # the next pass starts from the observed state again
-                log.exception("pod GC pass failed")
-            await asyncio.sleep(self.config.period)
+    async def run_pass(self) -> None:
+        await self.collect()
 
     async def collect(self) -> None:
         """One pass: force-delete the pods of deleted nodes and of out-of-service nodes."""

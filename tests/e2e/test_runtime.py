@@ -8,6 +8,7 @@ namespaces the test created.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -96,16 +97,23 @@ class Node:
                     pass
 
 
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
+@contextlib.asynccontextmanager
+async def node_at(base: Path) -> AsyncIterator[Node]:
+    """A Node under `base`, removed on the way out."""
     # The bridge plugin turns on IPv4 forwarding for its gateway; put the host back as it was.
     forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
-    n = Node(tmp_path)
+    n = Node(base)
     try:
         yield n
     finally:
         await n.cleanup()
         Path("/proc/sys/net/ipv4/ip_forward").write_text(forward)
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    async with node_at(tmp_path) as n:
+        yield n
 
 
 async def test_pod_serves_http_to_another_pod_and_leaves_nothing_behind(node: Node) -> None:

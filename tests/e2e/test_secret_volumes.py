@@ -17,7 +17,7 @@ import pytest
 
 from ..cluster import wait_until
 from .test_pod_config import NS, cluster, run_in  # noqa: F401  (the fixture)
-from .test_runtime import Node, pytestmark  # noqa: F401  (the root/runc skip)
+from .test_runtime import Node, node_at, pytestmark  # noqa: F401  (the root/runc skip)
 
 NOBODY = 65534
 
@@ -27,15 +27,12 @@ async def node() -> AsyncIterator[Node]:
     """test_runtime's node, under a 0755 dir any local user may enter (as /var/lib is), its state
     dir made 0755 beforehand (as a hand-made --state-dir would be), not under pytest's 0700 tmp."""
     base = Path(tempfile.mkdtemp(prefix="pyctl-secret-test-", dir="/tmp"))
-    base.chmod(0o755)
-    (base / "state").mkdir(mode=0o755)
-    forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
-    n = Node(base)
     try:
-        yield n
+        base.chmod(0o755)
+        (base / "state").mkdir(mode=0o755)
+        async with node_at(base) as n:
+            yield n
     finally:
-        await n.cleanup()
-        Path("/proc/sys/net/ipv4/ip_forward").write_text(forward)
         shutil.rmtree(base, ignore_errors=True)
 
 

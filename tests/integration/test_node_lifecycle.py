@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import AsyncIterator
 
 import pytest
 
@@ -157,19 +158,32 @@ async def _gone(client, name: str) -> bool:
     return (await client.request("GET", f"{PODS}/{name}"))[0] == 404
 
 
-async def _cut_off_node_a(client, address: str) -> tuple[Relay, list]:
-    """node-a's agent behind a relay, node-b's direct; both Ready."""
+@contextlib.asynccontextmanager
+async def node_a_behind_a_relay(client, address: str) -> AsyncIterator[tuple[Relay, list]]:
+    """node-a's agent behind a relay, node-b's direct; both Ready. Stopped on the way out."""
     relay = Relay(address)
     agents = await run_hollow_agents(await relay.start(), ["node-a"], **AGENT_OPTS)
     agents += await run_hollow_agents(address, ["node-b"], **AGENT_OPTS)
-    for n in ("node-a", "node-b"):
-        await wait_until(lambda n=n: node_ready(client, n), timeout=15)
-    return relay, agents
+    try:
+        for n in ("node-a", "node-b"):
+            await wait_until(lambda n=n: node_ready(client, n), timeout=15)
+        yield relay, agents
+    finally:
+        await stop_agents(agents)
+        await relay.stop()
+
+
+async def cut_off_with_a_terminating_pod(client, relay: Relay, *others: dict) -> None:
+    """Pod on-a (and `others`) on node-a, Ready; then node-a cut off until on-a is Terminating."""
+    for body in (pod("on-a", "node-a"), *others):
+        assert (await client.request("POST", PODS, body))[0] == 201
+    await wait_until(lambda: _pod_ready(client, "on-a"), timeout=10)
+    relay.cut()
+    await wait_until(lambda: _terminating(client, "on-a"), timeout=20)
 
 
 async def test_pods_of_a_cut_off_node_are_replaced_but_go_only_when_the_node_confirms(client, plane):
-    relay, agents = await _cut_off_node_a(client, plane.address)
-    try:
+    async with node_a_behind_a_relay(client, plane.address) as (relay, agents):
         rs = replicaset("web", 4)
         rs["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 1
         assert (await client.request("POST", RS_PATH, rs))[0] == 201
@@ -206,36 +220,20 @@ async def test_pods_of_a_cut_off_node_are_replaced_but_go_only_when_the_node_con
             await wait_until(lambda p=p: _gone(client, p["metadata"]["name"]), timeout=20)
         assert [await runtime_a.pod_status(uid) for uid in uids] == [None] * len(uids)
         assert len(await running(4)) == 4
-    finally:
-        await stop_agents(agents)
-        await relay.stop()
 
 
 async def test_pods_of_a_deleted_node_are_force_deleted(client, plane):
-    relay, agents = await _cut_off_node_a(client, plane.address)
-    try:
-        assert (await client.request("POST", PODS, pod("on-a", "node-a")))[0] == 201
-        await wait_until(lambda: _pod_ready(client, "on-a"), timeout=10)
-        relay.cut()
-        await wait_until(lambda: _terminating(client, "on-a"), timeout=20)
+    async with node_a_behind_a_relay(client, plane.address) as (relay, _):
+        await cut_off_with_a_terminating_pod(client, relay)
         assert (await client.request("DELETE", "/api/v1/nodes/node-a"))[0] == 200
         await wait_until(lambda: _gone(client, "on-a"), timeout=20)
-    finally:
-        await stop_agents(agents)
-        await relay.stop()
 
 
 async def test_terminating_pods_of_an_out_of_service_node_are_force_deleted(client, plane):
-    relay, agents = await _cut_off_node_a(client, plane.address)
-    try:
-        for name in ("on-a", "stays"):
-            body = pod(name, "node-a")
-            if name == "stays":  # tolerates being unreachable: never marked for deletion
-                body["spec"]["tolerations"] = [{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute"}]
-            assert (await client.request("POST", PODS, body))[0] == 201
-        await wait_until(lambda: _pod_ready(client, "on-a"), timeout=10)
-        relay.cut()
-        await wait_until(lambda: _terminating(client, "on-a"), timeout=20)
+    async with node_a_behind_a_relay(client, plane.address) as (relay, _):
+        stays = pod("stays", "node-a")  # tolerates being unreachable: never marked for deletion
+        stays["spec"]["tolerations"] = [{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute"}]
+        await cut_off_with_a_terminating_pod(client, relay, stays)
         await asyncio.sleep(1.5)  # longer than the pod GC's period and quarantine: still there
         assert await _terminating(client, "on-a")
         _, node = await client.request("GET", "/api/v1/nodes/node-a")
@@ -244,9 +242,6 @@ async def test_terminating_pods_of_an_out_of_service_node_are_force_deleted(clie
         assert (await client.request("PUT", "/api/v1/nodes/node-a", node))[0] == 200
         await wait_until(lambda: _gone(client, "on-a"), timeout=20)
         assert (await client.request("GET", f"{PODS}/stays"))[0] == 200  # not terminating: left alone
-    finally:
-        await stop_agents(agents)
-        await relay.stop()
 
 
 async def _pod_ready(client, name: str, want: str = "True") -> bool:
