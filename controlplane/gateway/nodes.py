@@ -96,6 +96,8 @@ class NodeWriter:
             await self.client.patch(NODES, name, {"metadata": {"labels": labels}})
             if reg.pod_cidr:
                 await self._claim_pod_cidr(name, reg.pod_cidr)
+        # The lease first: whoever sees the node Ready finds its lease too.
+        await self.renew(name, force=True)
         reported = node_status(reg)
         for _ in range(10):
             node = await self.client.get(NODES, name)
@@ -111,7 +113,6 @@ class NodeWriter:
                 break
             except Conflict:
                 continue
-        await self.renew(name, force=True)
 
     async def _claim_pod_cidr(self, name: str, cidr: str) -> None:
         """Record an agent's own --pod-cidr on its Node, unless the Node already has one."""
