@@ -23,14 +23,12 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Callable
 
+from .lookup import Lookup
 from .runtime.bundle import ConfigError
+from .types import Obj
 
-if TYPE_CHECKING:
-    from .podconfig import Lookup
-
-Obj = dict[str, Any]
 Files = dict[str, tuple[bytes, int]]   # relative path -> (content, mode)
 FieldFn = Callable[[str], str]
 ResourceFn = Callable[[Obj, Obj], str]
@@ -46,7 +44,7 @@ def _check_path(path: str) -> str:
     return str(p)
 
 
-def _keyed(kind: str, src: Obj, look: "Lookup", default_mode: int) -> Files:
+def _keyed(kind: str, src: Obj, look: Lookup, default_mode: int) -> Files:
     """A secret or configMap source: all keys, or the listed items."""
     name = src.get("secretName" if kind == "Secret" and "secretName" in src else "name", "")
     optional = bool(src.get("optional"))
@@ -81,7 +79,7 @@ def _downward(src: Obj, field: FieldFn, resource: ResourceFn, default_mode: int)
     return out
 
 
-def contents(volume: Obj, look: "Lookup", field: FieldFn, resource: ResourceFn) -> Files | None:
+def contents(volume: Obj, look: Lookup, field: FieldFn, resource: ResourceFn) -> Files | None:
     """The files of a config volume; None for any other kind of volume."""
     if "secret" in volume or "configMap" in volume:
         kind = "Secret" if "secret" in volume else "ConfigMap"
@@ -158,7 +156,7 @@ def ensure_tmpfs(root: Path) -> None:
     os.chmod(root, 0o700)  # also a tmpfs mounted 0755 by an older agent, adopted after an upgrade
 
 
-def write_all(pod: Obj, root: Path, look: "Lookup", field: FieldFn, resource: ResourceFn,
+def write_all(pod: Obj, root: Path, look: Lookup, field: FieldFn, resource: ResourceFn,
               tmpfs: bool = True) -> dict[str, str]:
     """Write every config volume of the pod under `root`; volume name -> its dir. All contents
     are computed first, so a missing reference changes nothing."""

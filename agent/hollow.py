@@ -16,13 +16,13 @@ import ipaddress
 from .credentials import NodeCredentials
 from .node import Agent
 from .nodeinfo import hollow_registration
-from .pods import PodConfig
+from .pods import PodTimings
 from .runtime.hollow import BENCH_RANGE, VERSION, HollowRuntime
 from .session import SessionConfig
 
 
 def hollow_agent(server: str, name: str, index: int | None = None, *, host_ip: str = "127.0.0.1",
-                 pod_config: PodConfig | None = None,
+                 pod_timings: PodTimings | None = None,
                  session_config: SessionConfig | None = None, listen: str | None = "127.0.0.1:0",
                  credentials: NodeCredentials | None = None) -> Agent:
     """One hollow agent; `index` picks its pod /24 inside the benchmark range (else its name does).
@@ -33,14 +33,14 @@ def hollow_agent(server: str, name: str, index: int | None = None, *, host_ip: s
         cidr = str(ipaddress.ip_network(f"{BENCH_RANGE.network_address + (index % 512) * 256}/24"))
     runtime = HollowRuntime(name, cidr)
     return Agent(server, hollow_registration(name, VERSION, host_ip), runtime, host_ip=host_ip,
-                 pod_config=pod_config, session_config=session_config, listen=listen,
+                 pod_timings=pod_timings, session_config=session_config, listen=listen,
                  credentials=credentials)
 
 
-async def run_hollow_agents(server: str, names: list[str], *, pod_config: PodConfig | None = None,
+async def run_hollow_agents(server: str, names: list[str], *, pod_timings: PodTimings | None = None,
                             session_config: SessionConfig | None = None) -> list[Agent]:
     """Start one hollow agent per name (not waiting for them to register)."""
-    return [hollow_agent(server, n, i, pod_config=pod_config, session_config=session_config).start()
+    return [hollow_agent(server, n, i, pod_timings=pod_timings, session_config=session_config).start()
             for i, n in enumerate(names)]
 
 

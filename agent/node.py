@@ -24,7 +24,7 @@ from .network.dns import DnsServer
 from .network.routes import HostRoutes, RouteSyncer
 from .network.serviceproxy import ServiceProxy
 from .nodeinfo import NodeRegistration
-from .pods import PodConfig, PodManager
+from .pods import PodTimings, PodManager
 from .runtime.base import Runtime
 from .server import AgentServer
 from .session import AgentSession, SessionConfig
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 class Agent:
     def __init__(self, server: str, registration: NodeRegistration, runtime: Runtime, *,
-                 host_ip: str, pod_config: PodConfig | None = None,
+                 host_ip: str, pod_timings: PodTimings | None = None,
                  session_config: SessionConfig | None = None, listen: str | None = None,
                  pod_cidr: str = "", learn_pod_cidr: bool = False,
                  on_pod_cidr: Callable[[str, str], None] | None = None,
@@ -53,7 +53,7 @@ class Agent:
         self.node_name = registration.node_name
         self.runtime = runtime
         self.registration = registration
-        self.pods = PodManager(runtime, host_ip, pod_config)
+        self.pods = PodManager(runtime, host_ip, pod_timings)
         self.pod_cidr = pod_cidr
         self.on_pod_cidr = on_pod_cidr
         self.routes = RouteSyncer(routes, host_ip) if routes is not None else None

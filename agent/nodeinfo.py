@@ -7,6 +7,7 @@ import platform
 import socket
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from pyctl_proto import node_pb2 as pb
 
@@ -94,7 +95,7 @@ def allocatable(capacity: dict[str, str], reserved: dict[str, str]) -> dict[str,
     out = dict(capacity)
     for name, value in reserved.items():
         if name in capacity:
-            left = max(quantity(capacity[name]) - quantity(value), 0)
+            left = max(quantity(capacity[name]) - quantity(value), Decimal(0))
             out[name] = f"{int(left * 1000)}m" if name == "cpu" else str(int(left))
     return out
 

@@ -12,7 +12,6 @@ literal values expand `$(VAR)` against what came before; a missing non-optional 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import logging
@@ -25,6 +24,8 @@ from typing import Any, Iterable, Iterator
 from pyctl_proto import node_pb2 as pb
 
 from . import configvolumes
+from .lookup import Lookup, Objects, data_of
+from .types import Obj
 from .images.registry import POD_AUTHS, Auths, parse_auths
 from .runtime.bundle import ConfigError, Env, quantity
 from .runtime.expansion import expand
@@ -32,9 +33,6 @@ from .serviceenv import service_env
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
-Ref = tuple[str, str, str]          # (kind, namespace, name)
-Objects = dict[Ref, "Obj | None"]    # None: the object does not exist
 
 
 def objects_from(a: pb.PodAssignment) -> Objects:
@@ -50,48 +48,6 @@ def objects_from(a: pb.PodAssignment) -> Objects:
                             o.kind, o.namespace, o.name)
         out[(o.kind, o.namespace, o.name)] = obj if isinstance(obj, dict) else None
     return out
-
-
-def data_of(obj: Obj, secret: bool) -> dict[str, bytes]:
-    """An object's keys and values as bytes: Secret data and ConfigMap binaryData are base64."""
-    out: dict[str, bytes] = {}
-    for k, v in (obj.get("data") or {}).items():
-        out[k] = base64.b64decode(v) if secret else str(v).encode()
-    for k, v in (obj.get("binaryData") or {}).items():
-        out[k] = base64.b64decode(v)
-    return out
-
-
-def _kind_word(kind: str) -> str:
-    return "secret" if kind == "Secret" else "configmap"
-
-
-class Lookup:
-    """One pod's referenced objects, with the kubelet's errors for what is missing."""
-
-    def __init__(self, pod: Obj, objects: Objects) -> None:
-        self.pod = pod
-        self.ns = (pod.get("metadata") or {}).get("namespace") or "default"
-        self.objects = objects
-
-    def data(self, kind: str, name: str, optional: bool) -> dict[str, bytes] | None:
-        """The object's data; None when it is absent and optional; ConfigError when required."""
-        obj = self.objects.get((kind, self.ns, name))
-        if obj is None:
-            if optional:
-                return None
-            raise ConfigError(f'{_kind_word(kind)} "{name}" not found')
-        return data_of(obj, kind == "Secret")
-
-    def key(self, kind: str, name: str, key: str, optional: bool) -> bytes | None:
-        data = self.data(kind, name, optional)
-        if data is None:
-            return None
-        if key not in data:
-            if optional:
-                return None
-            raise ConfigError(f"couldn't find key {key} in {kind} {self.ns}/{name}")
-        return data[key]
 
 
 # -- downward API ---------------------------------------------------------------------------------

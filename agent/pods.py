@@ -21,9 +21,10 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from .podconfig import Objects, PodConfigStore
+from .lookup import Objects
+from .podconfig import PodConfigStore
 from . import events as ev
 from .probes import PodProbes
 from .runtime.base import ContainerState, Pod, Runtime, RuntimePod
@@ -67,7 +68,7 @@ class Outbox:
 
 
 @dataclass(frozen=True)
-class PodConfig:
+class PodTimings:
     resync_period: float = 10.0
     """Seconds between unprompted re-checks of each pod (notices container exits)."""
     backoff_base: float = 10.0
@@ -76,22 +77,48 @@ class PodConfig:
     """Longest restart delay."""
 
 
+class WorkerHost(Protocol):
+    """What a pod worker needs of the node's pod manager, and all it may touch there."""
+
+    runtime: Runtime
+    timings: PodTimings
+    host_ip: str
+    events: ev.EventSink
+
+    def pod(self, uid: str) -> Pod | None: ...
+    def report(self, ref: PodRef, status: Status) -> None: ...
+    def confirm_deleted(self, ref: PodRef) -> None: ...
+    def finished(self, ref: PodRef) -> None: ...
+
+
+Next = tuple[bool, float]
+"""What a sync step returns: (the worker is finished, seconds until the next check)."""
+
+
 class PodWorker:
-    def __init__(self, manager: "PodManager", ref: PodRef) -> None:
-        self.m, self.ref = manager, ref
+    """One pod's level-triggered loop. Each `sync` looks at the desired pod and the runtime and
+    takes the one path that applies: the pod is gone, it is being deleted, or it should run."""
+
+    def __init__(self, host: WorkerHost, ref: PodRef) -> None:
+        self.host, self.ref = host, ref
         self.wake = asyncio.Event()
         self.reported: Status | None = None
         self.restart_at: dict[str, float] = {}   # container -> monotonic time of the next start
         self.backoff: dict[str, float] = {}      # container -> current delay
         self.last_pod: Pod | None = None
         self.involved = ev.Involved(ref.namespace, ref.name, ref.uid)
-        self.probes = PodProbes(manager.runtime, ref.uid, self.wake.set, on_failure=self._unhealthy)
+        self.probes = PodProbes(host.runtime, ref.uid, self.wake.set, on_failure=self._unhealthy)
         # The run each container was last reported for (id, start time): each event once per run.
         self.started_runs: dict[str, tuple[str, str]] = {}
         self.failed_runs: dict[str, tuple[str, str]] = {}
         self.seen_runtime = False  # runs found on the first look were started before us (adopted)
         self.stopping = False
         self.task = asyncio.create_task(self._loop(), name=f"pod-{ref.namespace}/{ref.name}")
+
+    def retry_now(self) -> None:
+        """Forget the back-off: what was missing (a Secret, a ConfigMap) may be there now."""
+        self.restart_at.clear()
+        self.backoff.clear()
 
     async def _loop(self) -> None:
         delay = 0.0
@@ -100,48 +127,59 @@ class PodWorker:
                 await asyncio.wait_for(self.wake.wait(), delay)
             self.wake.clear()
             try:
-                with ev.scope(self.m.events, self.involved):  # image pulls report about this pod
+                with ev.scope(self.host.events, self.involved):  # image pulls report about this pod
                     done, delay = await self.sync()
             except Exception:  # a runtime failure: try again later, never kill the loop
                 log.exception("pod %s/%s: sync failed", self.ref.namespace, self.ref.name)
-                done, delay = False, min(self.m.config.resync_period, 5.0)
+                done, delay = False, min(self.host.timings.resync_period, 5.0)
             if done:
                 self.probes.stop()
                 return
 
-    async def sync(self) -> tuple[bool, float]:
-        """One reconciliation step; returns (worker finished, seconds until the next check)."""
-        rt, cfg = self.m.runtime, self.m.config
-        pod = self.m.desired.get(self.ref.uid)
-        if pod is None:  # no longer assigned (deleted without us, or moved): stop it
-            grace = _grace(self.last_pod) if self.last_pod else 0
-            await rt.stop_pod(self.ref.uid, grace)
-            self.m.workers.pop(self.ref.uid, None)
-            # The pod is gone from the API: unsent reports about it would only be refused.
-            self.m.outbox.statuses.pop(self.ref, None)
-            self.m.outbox.deleted.pop(self.ref, None)
-            return True, 0.0
+    async def sync(self) -> Next:
+        """One reconciliation step."""
+        pod = self.host.pod(self.ref.uid)
+        if pod is None:
+            return await self._gone()
         self.last_pod = pod
         if pod["metadata"].get("deletionTimestamp"):
-            self.probes.stop()
-            if not self.stopping:
-                self.stopping = True
-                for c in (await rt.pod_status(self.ref.uid) or _NOTHING).containers:
-                    if c.state == "running":
-                        self.m.events.normal(self.involved.container(c.name), "Killing",
-                                             f"Stopping container {c.name}")
-            # As the kubelet: stop the containers, report them terminated (Ready=False, a
-            # terminal phase), and only then confirm, so that watchers see the pod stop before
-            # it goes. The outbox sends statuses before confirmations; the gateway writes a
-            # pod's status before it finishes the deletion.
-            await rt.stop_containers(self.ref.uid, _grace(pod))
-            observed = await rt.pod_status(self.ref.uid)
-            if observed is not None:  # (None: removed by an earlier pass, already reported)
-                self._report(pod_status(pod, observed, self.m.host_ip, previous=self.reported,
-                                        terminating=True))
-            await rt.stop_pod(self.ref.uid, 0)
-            self.m.outbox.confirm_deleted(self.ref)  # again each resync, until REMOVE arrives
-            return False, cfg.resync_period
+            return await self._terminate(pod)
+        return await self._run(pod)
+
+    # -- the three paths ---------------------------------------------------------------------
+
+    async def _gone(self) -> Next:
+        """No longer assigned (deleted without us, or moved): stop it and end the worker."""
+        await self.host.runtime.stop_pod(self.ref.uid, _grace(self.last_pod) if self.last_pod else 0)
+        self.host.finished(self.ref)
+        return True, 0.0
+
+    async def _terminate(self, pod: Pod) -> Next:
+        """As the kubelet: stop the containers, report them terminated (Ready=False, a terminal
+        phase), and only then confirm, so that watchers see the pod stop before it goes. The
+        outbox sends statuses before confirmations; the gateway writes a pod's status before it
+        finishes the deletion. Confirmed again each resync, until the removal arrives."""
+        rt = self.host.runtime
+        self.probes.stop()
+        if not self.stopping:
+            self.stopping = True
+            for c in (await rt.pod_status(self.ref.uid) or _NOTHING).containers:
+                if c.state == "running":
+                    self.host.events.normal(self.involved.container(c.name), "Killing",
+                                            f"Stopping container {c.name}")
+        await rt.stop_containers(self.ref.uid, _grace(pod))
+        observed = await rt.pod_status(self.ref.uid)
+        if observed is not None:  # (None: removed by an earlier pass, already reported)
+            self._report(pod_status(pod, observed, self.host.host_ip, previous=self.reported,
+                                    terminating=True))
+        await rt.stop_pod(self.ref.uid, 0)
+        self.host.confirm_deleted(self.ref)
+        return False, self.host.timings.resync_period
+
+    async def _run(self, pod: Pod) -> Next:
+        """Start it, restart what exited when its policy says so, kill what failed a probe,
+        report."""
+        rt = self.host.runtime
         observed = await rt.pod_status(self.ref.uid)
         if not self.seen_runtime:
             self.seen_runtime = True
@@ -149,8 +187,26 @@ class PodWorker:
         final = (self.reported or {}).get("phase") in ("Succeeded", "Failed")
         if observed is None and not final:
             observed = await rt.start_pod(pod)
-        next_check = cfg.resync_period
-        now = time.monotonic()
+        next_check = await self._restart_exited(pod, observed)
+        if next_check == 0.0:
+            observed = await rt.pod_status(self.ref.uid)
+            next_check = self.host.timings.resync_period
+        unhealthy = self.probes.update(pod, observed)
+        if unhealthy:
+            observed = await self._kill_unhealthy(pod, unhealthy)
+            next_check = 0.0
+        self._runs_seen(observed)
+        self._report(pod_status(pod, observed, self.host.host_ip, backing_off=set(self.restart_at),
+                                previous=self.reported))
+        return False, next_check
+
+    # -- steps of a running pod --------------------------------------------------------------
+
+    async def _restart_exited(self, pod: Pod, observed: RuntimePod | None) -> float:
+        """Restart exited containers that are due (restartPolicy, exponential back-off); returns
+        when to look next (0: something was restarted, look again now)."""
+        timings, now = self.host.timings, time.monotonic()
+        next_check = timings.resync_period
         policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
         for c in observed.containers if observed else []:
             # A container that never started is retried whatever the policy, as the kubelet
@@ -160,49 +216,45 @@ class PodWorker:
             due = self.restart_at.get(c.name)
             if due is None:
                 delay = self.backoff.get(c.name, 0.0)
-                self.backoff[c.name] = min(cfg.backoff_max, max(cfg.backoff_base, delay * 2))
+                self.backoff[c.name] = min(timings.backoff_max, max(timings.backoff_base, delay * 2))
                 due = self.restart_at[c.name] = now + delay
                 if delay > 0:
                     self._backing_off(c)
             if now >= due:
-                await rt.restart_container(self.ref.uid, c.name)
+                await self.host.runtime.restart_container(self.ref.uid, c.name)
                 self.restart_at.pop(c.name, None)
                 next_check = 0.0
             else:
                 next_check = min(next_check, due - now)
-        if next_check == 0.0:
-            observed = await rt.pod_status(self.ref.uid)
-            next_check = cfg.resync_period
-        unhealthy = self.probes.update(pod, observed)
-        if unhealthy:
-            # As the kubelet: a failed liveness/startup probe kills the container; the next
-            # sync restarts it (restartPolicy, back-off) like any other exit.
-            for name in unhealthy:
-                log.info("pod %s/%s container %s failed its liveness/startup probe, killing it",
-                         self.ref.namespace, self.ref.name, name)
-                kind = self.probes.failed.pop(name, "liveness")
-                self.m.events.normal(self.involved.container(name), "Killing",
-                                     f"Container {name} failed {kind} probe, will be restarted")
-                await rt.stop_container(self.ref.uid, name, _probe_grace(pod, name))
-            observed = await rt.pod_status(self.ref.uid)
-            self.probes.update(pod, observed)
-            next_check = 0.0
-        self._runs_seen(observed)
-        self._report(pod_status(pod, observed, self.m.host_ip, backing_off=set(self.restart_at),
-                                previous=self.reported))
-        return False, next_check
+        return next_check
+
+    async def _kill_unhealthy(self, pod: Pod, unhealthy: list[str]) -> RuntimePod | None:
+        """As the kubelet: a failed liveness/startup probe kills the container; the next sync
+        restarts it (restartPolicy, back-off) like any other exit."""
+        rt = self.host.runtime
+        for name in unhealthy:
+            log.info("pod %s/%s container %s failed its liveness/startup probe, killing it",
+                     self.ref.namespace, self.ref.name, name)
+            kind = self.probes.failed.pop(name, "liveness")
+            self.host.events.normal(self.involved.container(name), "Killing",
+                                    f"Container {name} failed {kind} probe, will be restarted")
+            await rt.stop_container(self.ref.uid, name, _probe_grace(pod, name))
+        observed = await rt.pod_status(self.ref.uid)
+        self.probes.update(pod, observed)
+        return observed
 
     def _report(self, status: Status) -> None:
         """Queue the status for the session, when it differs from the last one queued."""
         if status != self.reported:
             self.reported = status
-            self.m.outbox.status(self.ref, status)
+            self.host.report(self.ref, status)
 
     # -- events ----------------------------------------------------------------------------------
 
     def _runs_seen(self, observed: RuntimePod | None, report: bool = True) -> None:
         """Created/Started for each container run not seen before; Failed for a run that could
         not start (an image that could not be pulled, a configuration that cannot be run)."""
+        events = self.host.events
         for c in observed.containers if observed else []:
             who = self.involved.container(c.name)
             if c.state == "exited" and (never_started(c) or c.reason == "StartError"):
@@ -210,33 +262,35 @@ class PodWorker:
                 if report and self.failed_runs.get(c.name) != mark:
                     message = "Error: ErrImagePull" if c.reason == "ErrImagePull" else \
                         f"Error: {c.message or c.reason}"
-                    self.m.events.warning(who, "Failed", message)
+                    events.warning(who, "Failed", message)
                 self.failed_runs[c.name] = mark
             elif c.state != "waiting" and c.container_id:
                 mark = (c.container_id, c.started_at)
                 if report and self.started_runs.get(c.name) != mark:
-                    self.m.events.normal(who, "Created", f"Created container {c.name}")
-                    self.m.events.normal(who, "Started", f"Started container {c.name}")
+                    events.normal(who, "Created", f"Created container {c.name}")
+                    events.normal(who, "Started", f"Started container {c.name}")
                 self.started_runs[c.name] = mark
 
     def _backing_off(self, c: ContainerState) -> None:
         who = self.involved.container(c.name)
         if c.reason == "ErrImagePull":
-            self.m.events.normal(who, "BackOff", f'Back-off pulling image "{c.image}"')
+            self.host.events.normal(who, "BackOff", f'Back-off pulling image "{c.image}"')
         elif not never_started(c):
-            self.m.events.warning(who, "BackOff", f"Back-off restarting failed container {c.name} in pod "
-                                                  f"{self.ref.name}_{self.ref.namespace}({self.ref.uid})")
+            self.host.events.warning(who, "BackOff", f"Back-off restarting failed container {c.name} in pod "
+                                                     f"{self.ref.name}_{self.ref.namespace}({self.ref.uid})")
 
     def _unhealthy(self, container: str, kind: str, why: str) -> None:
-        self.m.events.warning(self.involved.container(container), "Unhealthy",
-                              f"{kind.capitalize()} probe failed: {why}")
+        self.host.events.warning(self.involved.container(container), "Unhealthy",
+                                 f"{kind.capitalize()} probe failed: {why}")
 
 
 class PodManager:
-    def __init__(self, runtime: Runtime, host_ip: str, config: PodConfig | None = None) -> None:
+    """The node's pods: the desired set from the assignments, one worker per pod, the outbox."""
+
+    def __init__(self, runtime: Runtime, host_ip: str, timings: PodTimings | None = None) -> None:
         self.runtime = runtime
         self.host_ip = host_ip
-        self.config = config or PodConfig()
+        self.timings = timings or PodTimings()
         self.desired: dict[str, Pod] = {}
         self.workers: dict[str, PodWorker] = {}
         self.outbox = Outbox()
@@ -246,6 +300,24 @@ class PodManager:
         self.configs = PodConfigStore(host_ip)
         if hasattr(runtime, "config_source"):
             runtime.config_source = self.configs
+
+    # -- what workers ask (WorkerHost) --------------------------------------------------------------
+
+    def pod(self, uid: str) -> Pod | None:
+        """The pod as assigned now; None once it is no longer this node's."""
+        return self.desired.get(uid)
+
+    def report(self, ref: PodRef, status: Status) -> None:
+        self.outbox.status(ref, status)
+
+    def confirm_deleted(self, ref: PodRef) -> None:
+        self.outbox.confirm_deleted(ref)
+
+    def finished(self, ref: PodRef) -> None:
+        """A worker ended: its pod is gone from the API, so unsent reports would be refused."""
+        self.workers.pop(ref.uid, None)
+        self.outbox.statuses.pop(ref, None)
+        self.outbox.deleted.pop(ref, None)
 
     # -- assignments ---------------------------------------------------------------------------
 
@@ -269,8 +341,7 @@ class PodManager:
         if self.configs.set(pod, objects):
             worker = self.workers.get(pod["metadata"]["uid"])
             if worker is not None:
-                worker.restart_at.clear()
-                worker.backoff.clear()
+                worker.retry_now()
 
     def remove(self, pod: Pod) -> None:
         uid = pod["metadata"]["uid"]

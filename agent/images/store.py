@@ -75,8 +75,8 @@ class Image:
 class ImageStore:
     """One per node agent, rooted in its state dir (e.g. `<state-dir>/images`)."""
 
-    def __init__(self, root: str, client: RegistryClient | None = None) -> None:
-        self.root = root
+    def __init__(self, root: str | os.PathLike[str], client: RegistryClient | None = None) -> None:
+        self.root = os.fspath(root)
         self.client = client or RegistryClient()
         self._inflight: dict[str, asyncio.Future[tuple[Image, float]]] = {}  # -> (image, pull seconds)
         self._records_lock = threading.Lock()

@@ -25,7 +25,7 @@ CONMON = "/usr/bin/conmon"
 CGROUP_V1 = Path("/sys/fs/cgroup")
 
 
-class RuntimeError_(RuntimeError):
+class RuntimeCommandError(RuntimeError):
     """runc or conmon failed; the message is theirs."""
 
 
@@ -53,7 +53,7 @@ async def _run(*argv: str, timeout: float = 30, check: bool = True) -> tuple[int
         raise
     text = out.decode(errors="replace").strip()
     if check and proc.returncode != 0:
-        raise RuntimeError_(f"{' '.join(argv[:4])}...: {text}")
+        raise RuntimeCommandError(f"{' '.join(argv[:4])}...: {text}")
     return proc.returncode or 0, text
 
 
@@ -123,7 +123,7 @@ async def start(runc: Runc, cid: str, name: str, bundle: Path, log_path: Path,
     if pid <= 0:
         detail = msg.get("message") or _tail(errlog) or "no pid from conmon"
         await runc.delete(cid)
-        raise RuntimeError_(f"create {name}: {detail}")
+        raise RuntimeCommandError(f"create {name}: {detail}")
     await _run(*runc._argv("start", cid))
     return pid
 
@@ -143,8 +143,13 @@ async def _read_line(fd: int) -> str:
     os.set_blocking(fd, False)
     buf = b""
     while not buf.endswith(b"\n"):
-        readable = loop.create_future()
-        loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+        readable: asyncio.Future[None] = loop.create_future()
+
+        def ready(fut: asyncio.Future[None] = readable) -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        loop.add_reader(fd, ready)
         try:
             await readable
         finally:

@@ -325,7 +325,7 @@ class RuncRuntime:
             _write_json(cdir / "meta.json", meta)
             meta["pid"] = await conmon.start(self.runc, cid, name, bdir, Path(meta["log"]))
             meta["pid_started"] = conmon.start_time(meta["pid"])
-        except (_ImageError, conmon.RuntimeError_, ValueError, OSError, LookupError) as e:
+        except (_ImageError, conmon.RuntimeCommandError, ValueError, OSError, LookupError) as e:
             # Reported as Kubernetes does for containerd: terminated, StartError, exit 128 (an
             # exited state, so the pod worker retries it with back-off).
             log.warning("pod %s container %s failed to start: %s", uid, name, e)

@@ -14,16 +14,15 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from aiohttp import WSMsgType, web
 
 from pyctl_proto import node_pb2 as pb
 
 from . import spdy
+from .agentports import AgentPorts
 
-if TYPE_CHECKING:
-    from .portforward import AgentPorts
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ class Pair:
 
 
 class SpdySession:
-    def __init__(self, ws: web.WebSocketResponse, agent: "AgentPorts",
+    def __init__(self, ws: web.WebSocketResponse, agent: AgentPorts,
                  start: Callable[[int], pb.PortForwardStart]) -> None:
         self.ws, self.agent, self.start = ws, agent, start
         self.writer = spdy.Writer()

@@ -9,6 +9,7 @@ certificates and serves joins (security.py).
     await handle.stop()
 """
 
-from .server import GatewayConfig, GatewayHandle, start_gateway
+from .hub import GatewayConfig
+from .server import GatewayHandle, start_gateway
 
 __all__ = ["GatewayConfig", "GatewayHandle", "start_gateway"]

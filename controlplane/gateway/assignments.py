@@ -18,7 +18,7 @@ from ..client.shared import SharedInformer
 from ..client.urls import object_key
 from ..client.kinds import PODS
 from ..machinery import jsonio
-from .podconfig import ConfigIndex, Ref, reoffer
+from .podconfig import ConfigIndex, Ref, references
 from ..machinery.types import Obj
 
 
@@ -105,7 +105,11 @@ class PodIndex:
         return [(n, self.pods_on(n)) for n in list(self._streams)]
 
     def _config_changed(self, ref: Ref) -> None:
-        reoffer(self, ref)
+        """Send again every bound pod that references `ref` (only to the node it is bound to)."""
+        for node, pods in self.by_node_items():
+            for pod in pods:
+                if ref in references(pod):
+                    self.send(node, pb.PodAssignment.UPSERT, pod)
 
     # -- queries -----------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ like the kubelet's (within the informer's latency) under the snapshot-then-delta
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator
 
 from pyctl_proto import node_pb2 as pb
 
@@ -20,8 +20,6 @@ from ..client.shared import SharedInformer
 from ..client.kinds import resource
 from ..machinery.types import Obj
 
-if TYPE_CHECKING:
-    from .assignments import PodIndex
 
 Ref = tuple[str, str, str]  # (kind, namespace, name)
 
@@ -111,11 +109,3 @@ class ConfigIndex:
             out.append(pb.ConfigObject(kind=kind, namespace=ns, name=name,
                                        object_json=_payload(obj) if obj is not None else ""))
         return out
-
-
-def reoffer(index: "PodIndex", ref: Ref) -> None:
-    """Send again every bound pod that references `ref` (only to the node it is bound to)."""
-    for node, pods in index.by_node_items():
-        for pod in pods:
-            if ref in references(pod):
-                index.send(node, pb.PodAssignment.UPSERT, pod)

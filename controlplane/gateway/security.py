@@ -26,7 +26,7 @@ from ..auth import bootstrap_token, nodecert
 from ..auth.pki import Issued, PkiPaths, load_ca
 from ..client import ApiClient, NotFound
 from ..resources import registry
-from .session import _DNS_SUBDOMAIN
+from ..resources.validation import dns1123_subdomain
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ async def _sign(context: grpc.aio.ServicerContext, tls: GatewayTls, node: str, c
 async def join(request: pb.JoinRequest, context: grpc.aio.ServicerContext, tls: GatewayTls,
                client: ApiClient) -> pb.Certificate:
     name = request.node_name
-    if not name or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+    if not name or dns1123_subdomain(name):
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"node name {name!r} is not a valid node "
                             "name (a lowercase RFC 1123 subdomain)")
     try:

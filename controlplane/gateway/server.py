@@ -1,118 +1,43 @@
-"""The gateway's lifecycle: its API client, pod index, node networks, writers, sessions and gRPC server."""
+"""The gateway's gRPC server: the NodeService servicer over the hub (hub.py), started and stopped."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Coroutine
+from typing import Any
 
 import grpc
 
 from pyctl_proto import node_pb2_grpc
 
-from ..client import ApiClient
-from .assignments import PodIndex
-from .events import EventWriter
-from .nodes import NodeWriter
-from .routes import NodeNetworks
-from .security import GatewayTls, caller_node, join, renew
-from .services import ServiceDirectory
+from .hub import GatewayConfig, Hub
+from .security import caller_node, join, renew
 from .session import Session
-from .status import StatusWriter
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 64 * 1024 * 1024  # a COMPLETE snapshot of a busy node can be large
 
 
-@dataclass(frozen=True)
-class GatewayConfig:
-    heartbeat_period: float = 5.0
-    """Seconds between agent heartbeats (sent to agents in Registered)."""
-    lease_duration: int = 40
-    """Lease.spec.leaseDurationSeconds written on node leases."""
-    lease_renew_interval: float = 10.0
-    """At most one lease write per node per this many seconds; keep it well under the grace period."""
-    status_flush_interval: float = 0.1
-    """Seconds between batched pod status writes."""
-    event_flush_interval: float = 0.5
-    """Seconds between batched writes of the Events agents report."""
-    cluster_cidr: str = "10.244.0.0/16"
-    """The pod network: agents get routes to the other nodes' podCIDRs inside it."""
-    service_cidr: str = "10.96.0.0/16"
-    """Where ClusterIPs live: agents route it to their pod bridge and proxy it (ServiceTable)."""
-    tls: GatewayTls | None = None
-    """With it, mutual TLS on the node port and Join on the join port (see security.py);
-    without, one insecure port and no Join (hollow-node tests, trusted networks)."""
-    join_listen: str = "0.0.0.0:7444"
-    """Where a secured gateway serves Join (TLS, no client certificate)."""
+class NodeService:
+    """The gRPC NodeService servicer: a Session per agent stream, Join and Renew."""
 
-
-class Gateway:
-    """Shared state of all sessions; also the NodeService servicer."""
-
-    def __init__(self, api_url: str, config: GatewayConfig) -> None:
-        self.config = config
-        self.client = ApiClient(api_url, user_agent="pyctl-gateway")
-        self.pods = PodIndex(self.client)
-        self.nodes = NodeWriter(self.client, lease_duration=config.lease_duration,
-                                renew_interval=config.lease_renew_interval)
-        self.statuses = StatusWriter(self.client, interval=config.status_flush_interval)
-        self.events = EventWriter(self.client, interval=config.event_flush_interval)
-        self.networks = NodeNetworks(self.client, config.cluster_cidr)
-        self.services = ServiceDirectory(self.client, config.service_cidr)
-        self.sessions: dict[str, Session] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    async def start(self) -> None:
-        await self.pods.start()
-        await self.networks.start()
-        await self.services.start()
-        self.statuses.start()
-        self.events.start()
-
-    async def stop(self) -> None:
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.statuses.stop()
-        await self.events.stop()
-        await self.nodes.stop()
-        await self.networks.stop()
-        await self.services.stop()
-        await self.pods.stop()
-        await self.client.close()
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def adopt(self, session: Session) -> None:
-        """A node has one session: a newer one (the agent reconnected) ends the older."""
-        old = self.sessions.get(session.node)
-        self.sessions[session.node] = session
-        if old is not None and old is not session:
-            log.info("node %s: a new session replaces %s", session.node, old.session_id[:8])
-            self.spawn(old.context.abort(grpc.StatusCode.ABORTED, "superseded by a newer session"))
-
-    def forget(self, session: Session) -> None:
-        if self.sessions.get(session.node) is session:
-            del self.sessions[session.node]
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.config = hub.config
 
     # -- NodeService ---------------------------------------------------------------------------
 
     async def Session(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
         tls = self.config.tls
         identity = await caller_node(context, tls) if tls is not None else ""
-        await Session(self, context, identity=identity).run()
+        await Session(self.hub, context, identity=identity).run()
 
     async def Join(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
         if self.config.tls is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this gateway is insecure: nodes need no join")
         assert self.config.tls is not None
-        return await join(request, context, self.config.tls, self.client)
+        return await join(request, context, self.config.tls, self.hub.client)
 
     async def Renew(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
         if self.config.tls is None:
@@ -123,7 +48,7 @@ class Gateway:
 
 @dataclass
 class GatewayHandle:
-    gateway: Gateway
+    gateway: Hub
     server: grpc.aio.Server
     port: int
     join_port: int = 0
@@ -147,12 +72,12 @@ async def start_gateway(api_url: str, listen: str = "0.0.0.0:7443",
     """Serve NodeService on `listen` (port 0: any free port; see handle.port), and with
     `config.tls` Join on `config.join_listen` (handle.join_port)."""
     config = config or GatewayConfig()
-    gateway = Gateway(api_url, config)
+    gateway = Hub(api_url, config)
     await gateway.start()
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                                       ("grpc.max_send_message_length", MAX_MESSAGE),
                                       ("grpc.so_reuseport", 0)])
-    node_pb2_grpc.add_NodeServiceServicer_to_server(gateway, server)
+    node_pb2_grpc.add_NodeServiceServicer_to_server(NodeService(gateway), server)
     tls = config.tls
     try:
         port = server.add_insecure_port(listen) if tls is None else server.add_secure_port(

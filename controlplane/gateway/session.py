@@ -12,10 +12,8 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import re
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import grpc
 
@@ -24,16 +22,14 @@ from pyctl_proto import node_pb2 as pb
 from ..client import ApiError, NotFound
 from ..client.kinds import PODS
 from ..machinery import jsonio
+from ..resources.validation import dns1123_subdomain
 from .assignments import AssignmentStream, node_of
+from .hub import Hub
 from .events import EventKey
 from .status import PendingStatus
 
-if TYPE_CHECKING:
-    from .server import Gateway
 
 log = logging.getLogger(__name__)
-
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 class ProtocolError(Exception):
@@ -42,7 +38,7 @@ class ProtocolError(Exception):
 
 @dataclass
 class Session:
-    gateway: "Gateway"
+    gateway: Hub
     context: grpc.aio.ServicerContext
     identity: str = ""
     """The node named by the caller's certificate ("" on an insecure gateway: trust the message)."""
@@ -111,7 +107,7 @@ class Session:
             raise ProtocolError(f"the first message on a session must be register, not "
                                 f"{msg.WhichOneof('msg') or 'an empty message'}")
         name = msg.register.node_name
-        if not name or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        if not name or dns1123_subdomain(name):
             raise ProtocolError(f"register.node_name {name!r} is not a valid node name (a lowercase "
                                 "RFC 1123 subdomain)")
         if msg.register.pod_cidr:

@@ -60,8 +60,8 @@ def fast_agent(gateway_address: str, runtime: Any, node_name: str = "e1") -> Any
     """A started agent for `runtime` behind a gateway, with test-speed resyncs and back-offs."""
     from agent.node import Agent
     from agent.nodeinfo import local_registration
-    from agent.pods import PodConfig
+    from agent.pods import PodTimings
     from agent.session import SessionConfig
     return Agent(gateway_address, local_registration(node_name, runtime.version, "127.0.0.1"), runtime,
-                 host_ip="127.0.0.1", pod_config=PodConfig(resync_period=0.2, backoff_base=0.2),
+                 host_ip="127.0.0.1", pod_timings=PodTimings(resync_period=0.2, backoff_base=0.2),
                  session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5)).start()

@@ -16,7 +16,7 @@ import pytest
 from agent.execio import set_size
 from agent.node import Agent
 from agent.nodeinfo import local_registration
-from agent.pods import PodConfig
+from agent.pods import PodTimings
 from agent.server import AgentServer
 from agent.session import SessionConfig
 from controlplane.gateway import GatewayConfig, start_gateway
@@ -96,7 +96,7 @@ async def test_agent_exec_errors_are_clear(served) -> None:
 async def cluster(api, client, node: Node):  # noqa: F811
     gateway = await start_gateway(api.url, "127.0.0.1:0", FAST)
     agent = Agent(gateway.address, local_registration("e1", node.rt.version, "127.0.0.1"), node.rt,
-                  host_ip="127.0.0.1", pod_config=PodConfig(resync_period=0.2, backoff_base=0.2),
+                  host_ip="127.0.0.1", pod_timings=PodTimings(resync_period=0.2, backoff_base=0.2),
                   session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5),
                   listen="127.0.0.1:0").start()
     manifest = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "box"},

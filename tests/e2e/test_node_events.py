@@ -13,7 +13,7 @@ from agent.images import ImageStore, RegistryClient
 from agent.images.build import busybox_image
 from agent.node import Agent
 from agent.nodeinfo import local_registration
-from agent.pods import PodConfig
+from agent.pods import PodTimings
 from agent.session import SessionConfig
 from controlplane.gateway import start_gateway
 
@@ -33,7 +33,7 @@ async def cluster(api, client, node: Node, registry, tmp_path):  # noqa: F811
     node.rt.rootfs_for = images.rootfs  # as agent/main.py: the node's image store
     gateway = await start_gateway(api.url, "127.0.0.1:0", FAST)
     agent = Agent(gateway.address, local_registration("e1", node.rt.version, "127.0.0.1"), node.rt,
-                  host_ip="127.0.0.1", pod_config=PodConfig(resync_period=0.2, backoff_base=0.2),
+                  host_ip="127.0.0.1", pod_timings=PodTimings(resync_period=0.2, backoff_base=0.2),
                   session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5)).start()
     yield client
     await agent.stop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from agent.pods import PodConfig, PodManager
+from agent.pods import PodTimings, PodManager
 
 from ..cluster import wait_until
 from .helpers import container, pod
@@ -30,7 +30,7 @@ def ready(st: dict[str, Any]) -> bool:
 
 
 async def test_http_readiness_and_exec_liveness_probes(node: Node) -> None:
-    pm = PodManager(node.rt, "127.0.0.1", PodConfig(resync_period=0.5, backoff_base=0.2, backoff_max=1.0))
+    pm = PodManager(node.rt, "127.0.0.1", PodTimings(resync_period=0.5, backoff_base=0.2, backoff_max=1.0))
     web = pod("web", [container(
         "httpd", "sh", "-c",
         "echo ok > /tmp/index.html && touch /tmp/healthy && exec httpd -f -p 8080 -h /tmp",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.pods import PodConfig, PodManager
+from agent.pods import PodTimings, PodManager
 
 from ..cluster import wait_until
 from .helpers import container, pod
@@ -75,7 +75,7 @@ async def test_a_non_root_user_keeps_only_added_capabilities(node: Node) -> None
 
 
 async def test_run_as_non_root_and_a_missing_localhost_profile_are_config_errors(node: Node) -> None:
-    pm = PodManager(node.rt, "127.0.0.1", PodConfig(resync_period=0.5, backoff_base=0.2, backoff_max=1.0))
+    pm = PodManager(node.rt, "127.0.0.1", PodTimings(resync_period=0.5, backoff_base=0.2, backoff_max=1.0))
     p = pod("refused", [
         container("nonroot", "sleep", "3600", securityContext={"runAsNonRoot": True}),
         container("custom", "sleep", "3600", securityContext={

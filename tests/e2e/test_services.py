@@ -27,7 +27,7 @@ from agent.network.dns import DnsServer
 from agent.network.serviceproxy import ServiceProxy
 from agent.node import Agent
 from agent.nodeinfo import local_registration
-from agent.pods import PodConfig
+from agent.pods import PodTimings
 from agent.session import SessionConfig
 from controlplane.controllers.manager import ControllerManager
 from controlplane.gateway import GatewayConfig, start_gateway
@@ -72,7 +72,7 @@ async def services_node(api, node: Node, tmp_path: Path):  # noqa: F811
         await manager.start()
         gateway = await start_gateway(api.url, "127.0.0.1:0", FAST)
         agent = Agent(gateway.address, local_registration("e1", node.rt.version, "127.0.0.1"), node.rt,
-                      host_ip="127.0.0.1", pod_config=PodConfig(resync_period=0.2, backoff_base=0.2),
+                      host_ip="127.0.0.1", pod_timings=PodTimings(resync_period=0.2, backoff_base=0.2),
                       session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5), listen="127.0.0.1:0",
                       service_proxy=ServiceProxy(resync_period=2.0, netns=str(netns)),
                       on_service_cidr=service_route_setter(node.rt), dns=dns).start()

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from agent.hollow import run_hollow_agents, stop_agents
-from agent.pods import PodConfig
+from agent.pods import PodTimings
 from agent.session import SessionConfig
 from controlplane.gateway import GatewayConfig, start_gateway
 from controlplane.controllers.node_lifecycle import NodeLifecycleConfig, run_node_lifecycle
@@ -18,7 +18,7 @@ from controlplane.controllers.node_lifecycle import NodeLifecycleConfig, run_nod
 from ..cluster import free_port, wait_until
 from .test_gateway import FAST, PODS, _running_ready, node_ready, pod
 
-AGENT_OPTS = dict(pod_config=PodConfig(resync_period=0.3, backoff_base=0.2, backoff_max=1.0),
+AGENT_OPTS = dict(pod_timings=PodTimings(resync_period=0.3, backoff_base=0.2, backoff_max=1.0),
                   session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.hollow import run_hollow_agents, stop_agents
-from agent.pods import PodConfig
+from agent.pods import PodTimings
 from agent.session import SessionConfig
 from controlplane.gateway import GatewayConfig, start_gateway
 
@@ -35,7 +35,7 @@ async def agents(gateway):
 
     async def start(*names: str):
         new = await run_hollow_agents(gateway.address, list(names),
-                                      pod_config=PodConfig(resync_period=0.5, backoff_base=0.2),
+                                      pod_timings=PodTimings(resync_period=0.5, backoff_base=0.2),
                                       session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5))
         started.extend(new)
         return new

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from agent.hollow import run_hollow_agents, stop_agents
-from agent.pods import PodConfig
+from agent.pods import PodTimings
 from agent.session import SessionConfig
 from controlplane.gateway import GatewayConfig, start_gateway
 
@@ -38,7 +38,7 @@ def first_run(c: str = "c", n: int = 0) -> list[str]:
 async def cluster(api, client):
     gateway = await start_gateway(api.url, "127.0.0.1:0", FAST)
     agents = await run_hollow_agents(gateway.address, ["n1"],
-                                     pod_config=PodConfig(resync_period=0.2, backoff_base=0.2),
+                                     pod_timings=PodTimings(resync_period=0.2, backoff_base=0.2),
                                      session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5))
     yield client
     await stop_agents(agents)

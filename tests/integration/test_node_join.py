@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from agent.credentials import NodeCredentials, fetch_ca, join
 from agent.hollow import hollow_agent
-from agent.pods import PodConfig
+from agent.pods import PodTimings
 from agent.session import SessionConfig
 from controlplane.auth import bootstrap_token as bt
 from controlplane.auth.pki import issue, load_ca
@@ -59,7 +59,7 @@ async def agents():
     started = []
 
     def start(server: str, name: str, creds: NodeCredentials):
-        a = hollow_agent(server, name, pod_config=PodConfig(resync_period=0.2, backoff_base=0.2),
+        a = hollow_agent(server, name, pod_timings=PodTimings(resync_period=0.2, backoff_base=0.2),
                          session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5),
                          credentials=creds).start()
         started.append(a)

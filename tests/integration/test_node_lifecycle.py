@@ -13,7 +13,7 @@ from typing import AsyncIterator
 import pytest
 
 from agent.hollow import run_hollow_agents, stop_agents
-from agent.pods import PodConfig
+from agent.pods import PodTimings
 from agent.session import SessionConfig
 from controlplane.client import ApiClient
 from controlplane.controllers.node_lifecycle import (UNREACHABLE, NodeLifecycleConfig, eviction_delay,
@@ -28,7 +28,7 @@ from .test_gateway import FAST, PODS, node_ready, pod
 from .test_replicaset_controller import RS_PATH, replicaset
 
 LIFECYCLE = NodeLifecycleConfig(grace_period=2.0, eviction_timeout=3.0, monitor_period=0.3)
-AGENT_OPTS = dict(pod_config=PodConfig(resync_period=0.5),
+AGENT_OPTS = dict(pod_timings=PodTimings(resync_period=0.5),
                   session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5))
 
 

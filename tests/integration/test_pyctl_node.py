@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 
 from agent.hollow import run_hollow_agents, stop_agents
-from agent.pods import PodConfig
+from agent.pods import PodTimings
 from agent.session import SessionConfig
 from controlplane.gateway import start_gateway
 from pyctl.commands.node import (DAEMONSET_FATAL, DAEMONSET_WARNING, LOCAL_FATAL, UNMANAGED_FATAL,
@@ -25,7 +25,7 @@ from .test_pyctl import pyctl
 
 NODES = "/api/v1/nodes"
 RS = "/apis/apps/v1/namespaces/default/replicasets"
-AGENT_OPTS = dict(pod_config=PodConfig(resync_period=0.3, backoff_base=0.2),
+AGENT_OPTS = dict(pod_timings=PodTimings(resync_period=0.3, backoff_base=0.2),
                   session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5))
 
 

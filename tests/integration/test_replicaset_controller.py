@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from agent.hollow import run_hollow_agents, stop_agents
-from agent.pods import PodConfig
+from agent.pods import PodTimings
 from agent.session import SessionConfig
 from controlplane.client import ApiClient
 from controlplane.client.kinds import PODS
@@ -38,7 +38,7 @@ async def nodes(api, client):
     """Three Ready hollow nodes and the scheduler."""
     gateway = await start_gateway(api.url, "127.0.0.1:0", FAST)
     agents = await run_hollow_agents(gateway.address, list(NODES),
-                                     pod_config=PodConfig(resync_period=0.5, backoff_base=0.2),
+                                     pod_timings=PodTimings(resync_period=0.5, backoff_base=0.2),
                                      session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5))
     scheduler = Scheduler(api.url, SchedulerConfig(initial_backoff=0.05, max_backoff=0.2, unschedulable_timeout=2.0))
     await scheduler.start()

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from agent import configvolumes
-from agent.podconfig import Lookup, PodConfigStore, container_env
+from agent.lookup import Lookup
+from agent.podconfig import PodConfigStore, container_env
 from agent.runtime import bundle
 from agent.runtime.bundle import ConfigError
 from agent.runtime.expansion import expand
