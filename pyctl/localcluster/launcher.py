@@ -197,12 +197,19 @@ def down(name: str, out: TextIO, *, kubeconfig: str | None = None) -> bool:
             hostnet.remove_node(n)
         for comp in ("registry", "controlplane", "etcd"):
             procs.stop(pidfile(c, comp))
+        # Anything of the cluster no pidfile named (a process whose record was lost): every
+        # one names the state dir, but an insecure control plane, which names its etcd.
+        strays = [pid for marker in (f"{c.dir}/", f"--etcd-servers http://127.0.0.1:{c.etcd_port} ")
+                  for pid in leftovers.kill_mentioning(marker)]
         hostnet.remove_bridge(c)
         for target in leftovers.mounts_under(c.dir):
             subprocess.run(["umount", "-l", target], capture_output=True)
         security.forget_client_config(c, kubeconfig)
         shutil.rmtree(c.dir, ignore_errors=True)
         hostnet.unmark_netns_dir()
+    if strays:
+        out.write(f"stopped {len(strays)} process(es) of the cluster no pidfile named: "
+                  f"{', '.join(map(str, strays))}\n")
     for p in problems:
         out.write(f"warning: could not remove {p}\n")
     out.write(f"cluster {name!r} deleted\n")
