@@ -476,7 +476,15 @@ def test_delete_then_down_leaves_the_host_as_it_was(env: Env) -> None:
     os.kill(agent, signal.SIGKILL)
     supervisor = procs.read_pid(c.dir / "run" / "supervisor.pid")
     assert supervisor is not None
-    out = env.pyctl("cluster", "down", "--name", c.name).stdout
+    # A process of the cluster that no pidfile names (its record lost) goes too.
+    stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", f"{c.dir}/stray"],
+                             start_new_session=True)
+    try:
+        out = env.pyctl("cluster", "down", "--name", c.name).stdout
+        assert stray.wait(30) == -signal.SIGKILL
+    finally:
+        stray.kill()
+    assert f"no pidfile named: {stray.pid}" in out, out
     assert "warning" not in out, out
     after = snapshot()
     ours = markers(c)
