@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ..bootstraptokens import delete_token
 from ..errors import CommandError, PyctlError
 from ..humanize import human_duration
 from . import hostnet, leftovers, procs, registry, security, state, supervision
@@ -121,8 +122,6 @@ def _start_agents(c: Cluster, out: TextIO, starting: set[str]) -> str | None:
 
 
 def _revoke(c: Cluster, token: str | None) -> None:
-    from ..commands.token import delete_token
-
     if token is None:
         return
     supervision.clear_join_flags(c)
