@@ -159,9 +159,8 @@ class Supervisor:
 
     def _start(self, comp: Component, rec: Record, now: float) -> None:
         again = rec.started is not None
-        c_dir = self.dir
         try:
-            proc = procs.spawn(comp.argv, c_dir / "logs" / f"{comp.name}.log", env=components.child_env(),
+            proc = procs.spawn(comp.argv, self.dir / "logs" / f"{comp.name}.log", env=components.child_env(),
                                pidfile=self._pidfile(comp.name))
         except (OSError, subprocess.SubprocessError) as e:
             rec.started = rec.started or now
@@ -200,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s supervisor %(levelname)s %(message)s")
     cluster_dir = a.cluster_dir.resolve()
     state.ROOT = cluster_dir.parent
-    if _hold_lock(cluster_dir) is None:
+    lock = _hold_lock(cluster_dir)  # held (open) until this process ends
+    if lock is None:
         log.info("another supervisor runs for %s; leaving it to that one", cluster_dir)
         return 0
     stopping = []
