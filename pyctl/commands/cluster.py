@@ -21,7 +21,8 @@ sudo pyctl cluster up --name dev --nodes 2 --node-monitor-grace-period 20s --pod
 # Plain HTTP and no authentication, for debugging only (decided when the cluster is created)
 sudo pyctl cluster up --name plain --nodes 1 --insecure
 
-# What runs, where, which nodes are Ready, and what security is on
+# What runs, where, how often each process was restarted and why it last exited, which
+# nodes are Ready, and what security is on
 pyctl cluster status --name dev
 
 # Remove everything the cluster made: processes, containers, namespaces, bridge, routes, state
@@ -47,7 +48,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                          "TLS with a cluster CA, RBAC, token join, Secrets encrypted)")
     down = add_subcommand(sub, "down", summary="Delete a local cluster and everything it made (root)",
                           examples_text="sudo pyctl cluster down --name dev")
-    status = add_subcommand(sub, "status", summary="Show a local cluster's processes and nodes",
+    status = add_subcommand(sub, "status", summary="Show a local cluster's processes (restarts, last "
+                                                    "exit) and nodes",
                             examples_text="pyctl cluster status")
     for q in (up, down, status):
         q.add_argument("--name", default="pyctl", help="the cluster's name (default %(default)s)")
@@ -76,7 +78,13 @@ def run(s: Session, a: argparse.Namespace) -> int:
     c, rows, nodes = launcher.status(name)
     s.out.write(f"cluster {c.name}: API {c.api_url}, bridge {c.bridge} {c.subnet}, pods {c.cluster_cidr}\n"
                 f"{security.describe(c)}\n\n")
-    s.out.write(_table([("COMPONENT", "PID", "ADDRESS", "STATUS"), *rows]) + "\n")
+    s.out.write(_table([("COMPONENT", "PID", "ADDRESS", "STATUS", "RESTARTS", "LAST EXIT"),
+                        *((r.name, str(r.pid or "-"), r.address, r.status,
+                           "-" if r.restarts is None else str(r.restarts), r.last_exit)
+                          for r in rows)]) + "\n")
+    if rows[0].pid is None:
+        s.warn(f"the supervisor is not running, so nothing restarts a process that exits; "
+               f"`pyctl cluster up --name {c.name}` starts it again")
     node_rows = [(n.name, n.ip, n.pod_cidr, {"True": "Ready", "False": "NotReady"}.get(
         nodes.get(n.name, ""), "Unknown")) for n in c.nodes]
     s.out.write(_table([("NODE", "INTERNAL-IP", "POD-CIDR", "STATUS"), *node_rows]))
@@ -90,5 +98,7 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 register(Command("cluster", "Run a whole cluster on this machine (up, down, status)", configure, run,
                  EXAMPLES, group="Cluster Management Commands",
                  description="Start a local cluster as kind does, with network namespaces instead of "
-                             "containers: etcd, the control plane, a registry and one agent per node.",
+                             "containers: etcd, the control plane, a registry and one agent per node, "
+                             "kept running by a supervisor that restarts any of them that exits "
+                             "(with back-off, as systemd's Restart=always does on servers).",
                  usage="pyctl cluster (up|down|status) [--name NAME] [flags]"))

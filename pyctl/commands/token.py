@@ -15,14 +15,13 @@ from urllib.parse import urlsplit
 
 from controlplane.auth import bootstrap_token as bt
 
-from ..client import ApiClient
+from ..bootstraptokens import SECRETS, create_token
 from ..errors import ApiError, CommandError, UsageError
 from ..humanize import human_duration
 from ..session import Session
 from ..tabwriter import align
 from . import Command, add_subcommand, duration, register
 
-SECRETS = f"/api/v1/namespaces/{bt.NAMESPACE}/secrets"
 GATEWAY_PORT = 7443
 VERBS = ("create", "list", "delete")
 EXAMPLES = """\
@@ -47,18 +46,6 @@ def configure(p: argparse.ArgumentParser) -> None:
     d = add_subcommand(sub, "delete", summary="Delete bootstrap tokens: nodes can no longer join with them",
                        examples_text="pyctl token delete abcdef")
     d.add_argument("ids", nargs="+", metavar="ID", help="a token's id (or the whole token)")
-
-
-def create_token(client: ApiClient, ttl: float, description: str = "") -> str:
-    """A new bootstrap token, made valid for `ttl` seconds by its Secret (created through `client`)."""
-    token = bt.generate()
-    client.request("POST", SECRETS, body=bt.secret_for(token, ttl, description))
-    return token
-
-
-def delete_token(client: ApiClient, token: str) -> None:
-    """Revoke `token` (its Secret); nodes that already joined keep their certificates."""
-    client.request("DELETE", f"{SECRETS}/{bt.secret_name(bt.parse(token)[0])}")
 
 
 def _ca_pem(s: Session) -> bytes | None:

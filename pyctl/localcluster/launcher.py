@@ -1,8 +1,11 @@
 """`up`, `down` and `status` of a local cluster: the parts in the order they depend on
-each other (network, etcd, control plane, registry, agents) and back.
+each other (network, supervisor, etcd, control plane, registry, agents) and back.
 
-Every step checks before it acts, so `up` on a half-started cluster starts only what is
-missing, and `down` clears whatever the state file names, whether or not it still runs.
+`up` starts the cluster's supervisor and asks it for each process in turn, waiting until
+that one serves; from then on the supervisor restarts whatever exits. Every step checks
+before it acts, so `up` on a half-started cluster starts only what is missing, and `down`
+stops the supervisor first, then clears whatever the state file names, whether or not it
+still runs.
 """
 
 from __future__ import annotations
@@ -10,132 +13,45 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
-import ssl
 import subprocess
-import sys
-import urllib.request
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
+from ..bootstraptokens import delete_token
 from ..errors import CommandError, PyctlError
-from . import hostnet, leftovers, procs, registry, security, state
+from ..humanize import human_duration
+from . import hostnet, leftovers, procs, registry, security, state, supervision
+from .components import Component, components, log_file, pid_of, pidfile
 from .state import Cluster
 
 NEEDED = ("ip", "iptables", "nsenter", "etcd", registry.BINARY, leftovers.RUNC, "/usr/bin/conmon")
 CNI_PLUGINS = Path("/usr/lib/cni")
+__all__ = ["components", "pid_of", "up", "down", "status"]
 
 
-@dataclass(frozen=True)
-class Component:
-    name: str
-    address: str
-    argv: list[str]
-    ready: Callable[[], bool]
-    """True once the component serves (checked after start, up to its timeout)."""
-
-
-def _answers(url: str, context: ssl.SSLContext | None = None) -> Callable[[], bool]:
-    # No proxy: every target is local.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
-                                         urllib.request.HTTPSHandler(context=context))
-
-    def check() -> bool:
-        try:
-            opener.open(url, timeout=1).close()
-            return True
-        except OSError:
-            return False
-    return check
-
-
-def _listens(host: str, port: int) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            socket.create_connection((host, port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-    return check
-
-
-def _python(module: str) -> list[str]:
-    return [sys.executable, "-m", module]
-
-
-def _child_env() -> dict[str, str]:
-    # The control plane and agent packages sit beside this one (an editable checkout or
-    # site-packages); make them importable whatever the caller's working directory.
-    root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    return env
-
-
-def components(c: Cluster, join: list[str] | None = None) -> list[Component]:
-    """Every process of the cluster; `join` are the flags an agent that has no node certificate
-    yet starts with (a bootstrap token)."""
-    etcd = f"http://127.0.0.1:{c.etcd_port}"
-    peer = f"http://127.0.0.1:{c.etcd_peer_port}"
-    cfg = c.dir / "registry" / "config.yml"
-    out = [
-        Component("etcd", f"127.0.0.1:{c.etcd_port}",
-                  ["etcd", "--name", c.name, "--data-dir", str(c.dir / "etcd"),
-                   "--listen-client-urls", etcd, "--advertise-client-urls", etcd,
-                   "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                   "--initial-cluster", f"{c.name}={peer}", "--auto-compaction-retention", "1h"],
-                  _answers(f"{etcd}/health")),
-        Component("controlplane", f"127.0.0.1:{c.api_port}",
-                  [*_python("controlplane"), "--etcd-servers", etcd, "--listen", f"127.0.0.1:{c.api_port}",
-                   "--gateway-listen", f"{c.host_ip}:{c.gateway_port}", "--cluster-cidr", c.cluster_cidr,
-                   "--service-cluster-ip-range", c.service_cidr,
-                   # Nothing listens beyond loopback and the cluster's own bridge.
-                   "--gateway-join-listen", f"{c.host_ip}:{c.gateway_port + 1}",
-                   *security.controlplane_flags(c), *c.controlplane_args],
-                  _answers(f"{c.api_url}/readyz", security.ca_context(c))),
-        Component("registry", c.registry, registry.argv(cfg), lambda: registry.serving(c.registry)),
-    ]
-    mirror = f"{state.IMAGE_HOST}=http://{c.registry}"
-    for n in c.nodes:
-        out.append(Component(f"agent-{n.name}", f"{n.ip}:{state.AGENT_PORT}", [
-            *hostnet.nsenter(n), *_python("agent"), "--server", f"{c.host_ip}:{c.gateway_port}",
-            "--node-name", n.name, "--runtime", "runc", "--state-dir", n.state_dir, "--node-ip", n.ip,
-            "--agent-listen", f"{n.ip}:{state.AGENT_PORT}", "--pod-cidr", n.pod_cidr,
-            "--cluster-cidr", c.cluster_cidr, "--cgroup-parent", n.cgroup_parent,
-            "--registry-mirror", mirror, *([] if security.has_joined(n.state_dir) else join or [])],
-            _listens(n.ip, state.AGENT_PORT)))
-    return out
-
-
-def _pidfile(c: Cluster, comp: str) -> Path:
-    return c.dir / "run" / f"{comp}.pid"
-
-
-def pid_of(c: Cluster, comp: str) -> int | None:
-    """The pid of a running component ("etcd", "controlplane", "agent-NODE"), else None."""
-    return procs.read_pid(_pidfile(c, comp))
-
-
-def _log(c: Cluster, comp: str) -> Path:
-    return c.dir / "logs" / f"{comp}.log"
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _ensure_running(c: Cluster, comp: Component, out: TextIO, timeout: float = 60) -> None:
-    pidfile = _pidfile(c, comp.name)
-    if procs.read_pid(pidfile) is None:
+def _ensure_running(c: Cluster, comp: Component, out: TextIO, starting: set[str], timeout: float = 60) -> None:
+    """Have the supervisor keep `comp` running and wait until it serves; fail as soon as it
+    exits instead (the supervisor goes on restarting it, with back-off)."""
+    if comp.name in starting:
         out.write(f"starting {comp.name} on {comp.address}\n")
-        procs.start(comp.argv, pidfile, _log(c, comp.name), env=_child_env())
-    if not procs.wait_for(comp.ready, lambda: procs.read_pid(pidfile) is not None, timeout):
-        log = _log(c, comp.name)
-        raise CommandError(f"{comp.name} did not start; the end of {log}:\n{_tail(log)}")
+    since = time.time()
+    supervision.want(c, [comp.name])
+
+    def exited() -> str | None:
+        rec = supervision.read_report(c.dir).components.get(comp.name)
+        if rec is not None and rec.exit_at is not None and rec.exit_at >= since:
+            return rec.exit_reason or "exited"
+        return None
+
+    alive = lambda: exited() is None and supervision.supervisor_pid(c.dir) is not None  # noqa: E731
+    if not procs.wait_for(comp.ready, alive, timeout):
+        why = exited() or ("the supervisor stopped" if supervision.supervisor_pid(c.dir) is None
+                           else f"not serving after {timeout:.0f}s")
+        log = log_file(c, comp.name)
+        raise CommandError(f"{comp.name} did not start ({why}); the supervisor keeps trying, with back-off "
+                           f"(pyctl cluster status --name {c.name}); the end of {log}:\n{supervision.tail(log)}")
 
 
 DEMO_TAGS = ("1.0", "1.1")
@@ -187,28 +103,28 @@ def _check_host() -> None:
         raise CommandError(f"missing on this machine: {', '.join(missing)}; run deploy/install-deps.sh")
 
 
-def _start_agents(c: Cluster, out: TextIO) -> str | None:
-    """Start the agents not running; those that never joined get a bootstrap token made for
-    this `up` (returned, to be deleted once the nodes are Ready)."""
-    waiting = [n for n in c.nodes if procs.read_pid(_pidfile(c, f"agent-{n.name}")) is None]
-    join: list[str] = []
+def _start_agents(c: Cluster, out: TextIO, starting: set[str]) -> str | None:
+    """Have the supervisor run every agent; if one that is not running never joined, a
+    bootstrap token made for this `up` goes to it (returned, to be deleted once the nodes are
+    Ready)."""
     token = None
-    if c.secure and any(not security.has_joined(n.state_dir) for n in waiting):
+    if c.secure and any(f"agent-{n.name}" in starting and not security.has_joined(n.state_dir)
+                        for n in c.nodes):
         client = security.admin_client(c)
         try:
             join, token = security.join_flags(c, client)
         finally:
             client.close()
-    for comp in components(c, join)[3:]:
-        _ensure_running(c, comp, out)
+        supervision.set_join_flags(c, join)
+    for comp in components(c)[3:]:
+        _ensure_running(c, comp, out, starting)
     return token
 
 
 def _revoke(c: Cluster, token: str | None) -> None:
-    from ..commands.token import delete_token
-
     if token is None:
         return
+    supervision.clear_join_flags(c)
     client = security.admin_client(c)
     try:
         delete_token(client, token)
@@ -244,10 +160,13 @@ def up(name: str, nodes: int, controlplane_args: list[str], out: TextIO, *,
     (c.dir / "registry").mkdir(parents=True, exist_ok=True)
     registry.write_config(c.dir / "registry", c.registry)
     parts = components(c)
+    starting = {comp.name for comp in parts if pid_of(c, comp.name) is None}
+    if supervision.ensure_supervisor(c) is not None:
+        out.write("starting supervisor (it restarts any process of the cluster that exits)\n")
     for comp in parts[:3]:
-        _ensure_running(c, comp, out)
+        _ensure_running(c, comp, out, starting)
     _seed(c)
-    token = _start_agents(c, out)
+    token = _start_agents(c, out, starting)
     path = security.write_client_config(c, kubeconfig)
     names = [n.name for n in c.nodes]
     if not procs.wait_for(lambda: all(node_conditions(c).get(n) == "True" for n in names),
@@ -269,32 +188,64 @@ def down(name: str, out: TextIO, *, kubeconfig: str | None = None) -> bool:
         if c is None:
             return False
         problems: list[str] = []
+        supervision.stop_supervisor(c)  # first: it would start again what we stop
         for n in c.nodes:  # agents first, so none starts a pod while we clear them
-            procs.stop(_pidfile(c, f"agent-{n.name}"))
+            procs.stop(pidfile(c, f"agent-{n.name}"))
         for n in c.nodes:
             problems += leftovers.clear(n)
             hostnet.remove_node(n)
         for comp in ("registry", "controlplane", "etcd"):
-            procs.stop(_pidfile(c, comp))
+            procs.stop(pidfile(c, comp))
+        # Anything of the cluster no pidfile named (a process whose record was lost): every
+        # one names the state dir, but an insecure control plane, which names its etcd.
+        strays = [pid for marker in (f"{c.dir}/", f"--etcd-servers http://127.0.0.1:{c.etcd_port} ")
+                  for pid in leftovers.kill_mentioning(marker)]
         hostnet.remove_bridge(c)
         for target in leftovers.mounts_under(c.dir):
             subprocess.run(["umount", "-l", target], capture_output=True)
         security.forget_client_config(c, kubeconfig)
         shutil.rmtree(c.dir, ignore_errors=True)
         hostnet.unmark_netns_dir()
+    if strays:
+        out.write(f"stopped {len(strays)} process(es) of the cluster no pidfile named: "
+                  f"{', '.join(map(str, strays))}\n")
     for p in problems:
         out.write(f"warning: could not remove {p}\n")
     out.write(f"cluster {name!r} deleted\n")
     return True
 
 
-def status(name: str) -> tuple[Cluster, list[tuple[str, str, str, str]], dict[str, str]]:
-    """The cluster, a (component, pid, address, up/down) row per process, and node readiness."""
+@dataclass(frozen=True)
+class ProcessStatus:
+    name: str
+    pid: int | None
+    address: str
+    status: str
+    """running (serving), starting (runs, not serving yet), restarting (exited; the supervisor
+    starts it again after its back-off), or down (not running, and nothing will start it)."""
+    restarts: int | None
+    last_exit: str
+    """Why and when it last exited (`killed by SIGKILL, 2m ago`), or `-`."""
+
+
+def status(name: str) -> tuple[Cluster, list[ProcessStatus], dict[str, str]]:
+    """The cluster, its processes (the supervisor first), and node readiness."""
     c = state.load(name)
     if c is None:
         raise CommandError(f"no cluster named {name!r} (see /var/lib/pyctl/clusters)")
-    rows = []
+    report = supervision.read_report(c.dir)
+    supervised = supervision.supervisor_pid(c.dir)
+    now = time.time()
+    rows = [ProcessStatus(supervision.NAME, supervised, "-", "running" if supervised else "down", None, "-")]
     for comp in components(c):
-        pid = procs.read_pid(_pidfile(c, comp.name))
-        rows.append((comp.name, str(pid or "-"), comp.address, "up" if pid and comp.ready() else "down"))
+        pid = pid_of(c, comp.name)
+        rec = report.components.get(comp.name)
+        if pid is not None:
+            st = "running" if comp.ready() else "starting"
+        else:
+            st = "restarting" if supervised and rec is not None and rec.state == "restarting" else "down"
+        last = "-"
+        if rec is not None and rec.exit_at is not None:
+            last = f"{rec.exit_reason}, {human_duration(now - rec.exit_at)} ago"
+        rows.append(ProcessStatus(comp.name, pid, comp.address, st, rec.restarts if rec else 0, last))
     return c, rows, node_conditions(c)

@@ -3,7 +3,8 @@ containers, their conmon monitors, overlay and namespace mounts, and pod cgroups
 
 An agent that stops leaves its pods running on purpose (DESIGN §1: conmon keeps them alive
 for the next agent), so `down` clears them itself, and only by the node's own ids: the
-runc root, the state dir and the cgroup parent recorded for that node.
+runc root, the state dir and the cgroup parent recorded for that node. Last, `down` stops
+any process still naming the cluster's state dir (`kill_mentioning`), whatever its pidfile says.
 """
 
 from __future__ import annotations
@@ -53,6 +54,21 @@ def processes_mentioning(text: str) -> list[int]:
     return pids
 
 
+def kill_mentioning(text: str, timeout: float = 10) -> list[int]:
+    """SIGKILL every process whose command line contains `text` and wait (up to `timeout`
+    seconds) until none is left; the pids killed."""
+    pids = processes_mentioning(text)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while pids and processes_mentioning(text) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pids
+
+
 def cgroup_dirs(parent: str) -> list[Path]:
     """Every cgroup at or below `parent`, in every hierarchy, deepest first."""
     dirs: list[Path] = []
@@ -70,14 +86,7 @@ def clear(n: Node) -> list[str]:
         subprocess.run([RUNC, "--root", root, "kill", "--all", cid, "KILL"], capture_output=True)
         subprocess.run([RUNC, "--root", root, "delete", "--force", cid], capture_output=True)
     # The trailing slash keeps node-1 from matching node-10's paths.
-    for pid in processes_mentioning(n.state_dir + "/"):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 10
-    while processes_mentioning(n.state_dir + "/") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    kill_mentioning(n.state_dir + "/")
     for target in mounts_under(Path(n.state_dir)):
         subprocess.run(["umount", "-l", target], capture_output=True)
     problems = []

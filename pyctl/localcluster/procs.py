@@ -38,27 +38,50 @@ def read_pid(pidfile: Path) -> int | None:
     return pid
 
 
-def start(argv: list[str], pidfile: Path, log: Path, env: dict[str, str] | None = None) -> int:
-    """Start `argv` detached (new session, stdin from /dev/null, output to `log`)."""
+def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: str | None = None,
+          pidfile: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start `argv` detached (new session, stdin from /dev/null, output appended to `log`).
+    Keep the Popen to learn how the process ended: its parent alone can.
+
+    The child writes `pidfile` itself, between fork and exec: whenever the caller is killed,
+    a process that runs is a process on record, never a stray that a later start would twin."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    if pidfile is not None:
+        pidfile.parent.mkdir(parents=True, exist_ok=True)
+    record = None if pidfile is None else (lambda: write_pidfile(pidfile, os.getpid()))
     with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                start_new_session=True, close_fds=True, env=env)
-    pidfile.write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
-    return proc.pid
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                start_new_session=True, close_fds=True, env=env, cwd=cwd,
+                                preexec_fn=record)
+
+
+def write_pidfile(pidfile: Path, pid: int) -> None:
+    tmp = pidfile.with_name(f"{pidfile.name}.{pid}.tmp")
+    tmp.write_text(f"{pid} {_start_time(pid)}\n")
+    tmp.replace(pidfile)  # a reader never sees half a pidfile
+
+
+def start(argv: list[str], pidfile: Path, log: Path, env: dict[str, str] | None = None) -> int:
+    """Start `argv` detached and record it in `pidfile`."""
+    return spawn(argv, log, env, pidfile=pidfile).pid
 
 
 def stop(pidfile: Path, timeout: float = 10.0) -> None:
     """SIGTERM, up to `timeout` seconds to exit, then SIGKILL; the pidfile goes either way."""
     pid = read_pid(pidfile)
     if pid is not None:
-        os.kill(pid, signal.SIGTERM)
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:  # it ended between the read and the kill
+            pass
         deadline = time.monotonic() + timeout
         while read_pid(pidfile) is not None and time.monotonic() < deadline:
             time.sleep(0.05)
         if read_pid(pidfile) is not None:
-            os.kill(pid, signal.SIGKILL)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             deadline = time.monotonic() + 5
             while read_pid(pidfile) is not None and time.monotonic() < deadline:
                 time.sleep(0.05)

@@ -17,6 +17,7 @@ from controlplane.auth import bootstrap_token as bt
 from controlplane.auth.pki import PkiPaths, ensure_pki
 from controlplane.store import encryption
 
+from ..bootstraptokens import create_token  # the same Secret `pyctl token create` makes
 from ..client import ApiClient
 from ..config import Connection, KubeConfig, config_path
 from .state import Cluster
@@ -74,8 +75,6 @@ def ca_context(c: Cluster) -> ssl.SSLContext | None:
 
 def join_flags(c: Cluster, client: ApiClient) -> tuple[list[str], str]:
     """A new bootstrap token and the agent flags that join with it (pinning the CA by hash)."""
-    from ..commands.token import create_token  # the same Secret `pyctl token create` makes
-
     token = create_token(client, JOIN_TTL, f"pyctl cluster up {c.name}")
     ca_hash = bt.ca_cert_hash(pki(c).ca_cert.read_bytes())
     return ["--token", token, "--ca-cert-hash", ca_hash,

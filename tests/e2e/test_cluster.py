@@ -7,8 +7,10 @@ gateway refuses plain TCP, Secrets are sealed in etcd, and kubectl reaches it ov
 the client config `up` writes.
 
 The scenario follows DESIGN §7: nodes Ready → a Deployment spreads over the nodes → pod to pod
-across nodes → scale → rolling update → a node dies and its replicas come back elsewhere →
-kubectl sees the same pods → delete → `down` → nothing of the cluster is left.
+across nodes → scale → rolling update → the control plane, etcd, the registry and an agent are
+SIGKILLed in turn and the cluster's supervisor brings each back → a node dies and its replicas
+come back elsewhere → kubectl sees the same pods → delete → `down` → nothing of the cluster is
+left, the supervisor included.
 
 Other engineers' tests change this host at the same time (links, mounts, cgroups, processes of
 their own), so "nothing is left" compares the snapshots on everything that carries this
@@ -23,6 +25,7 @@ import http.client
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -38,10 +41,11 @@ from typing import Any, Iterator
 import grpc
 import pytest
 
-from pyctl.localcluster import procs, state
+from pyctl.localcluster import procs, state, supervision
 from pyctl.localcluster.hostnet import nsenter
 from pyctl.localcluster.state import Cluster
 from tests.cluster import wait_until
+from tests.e2e.helpers import processes_mentioning
 
 pytestmark = [
     pytest.mark.e2e,
@@ -74,13 +78,18 @@ def eventually(predicate, timeout: float = 120.0):  # type: ignore[no-untyped-de
 
 
 def _explain() -> str:
-    """What a failed wait leaves to read: pods, nodes and events of the module's cluster."""
+    """What a failed wait leaves to read: pods, nodes and events of the module's cluster, its
+    processes and what its supervisor did."""
     env = _current[0] if _current else None
     if env is None:
         return ""
-    out = [env.pyctl(*args, check=False).stdout for args in
+    out = [env.pyctl(*args, check=False, timeout=60).stdout for args in
            (("get", "nodes", "-o", "wide"), ("get", "pods", "-o", "wide"), ("get", "events"))]
-    return "\n".join(out)[-6000:]
+    if env.cluster is not None:
+        out.append(env.pyctl("cluster", "status", "--name", env.cluster.name, check=False, timeout=60).stdout)
+        out.append(supervision.tail(env.cluster.dir / "logs" / "supervisor.log", 20))
+    return "\n".join(out)[-8000:]
+
 
 
 @dataclass
@@ -122,6 +131,13 @@ class Env:
         items = json.loads(self.pyctl("get", "nodes", "-o", "json").stdout)["items"]
         return {n["metadata"]["name"]: next((c["status"] for c in n["status"].get("conditions") or []
                                              if c["type"] == "Ready"), "Unknown") for n in items}
+
+    def processes(self) -> dict[str, dict[str, str]]:
+        """`pyctl cluster status`'s process table: component → its columns by header."""
+        out = self.pyctl("cluster", "status", "--name", self.cluster.name).stdout
+        lines = out.split("\n\n")[1].splitlines()
+        header = re.split(r"\s{2,}", lines[0].strip())
+        return {row[0]: dict(zip(header, row)) for row in (re.split(r"\s{2,}", x.strip()) for x in lines[1:])}
 
 
 _current: list[Env] = []
@@ -207,10 +223,9 @@ def test_nodes_ready_on_their_own_network(env: Env) -> None:
     for n in c.nodes:  # nothing in a node netns can leave the bridge's subnet
         node_routes = env.run(*nsenter(n), "ip", "route").stdout
         assert "default" not in node_routes
-    status = env.pyctl("cluster", "status", "--name", c.name).stdout
-    for comp in ("etcd", "controlplane", "registry", *(f"agent-{n.name}" for n in c.nodes)):
-        assert any(line.split()[0] == comp and line.split()[-1] == "up"
-                   for line in status.splitlines() if line.strip()), status
+    procs_ = env.processes()
+    for comp in ("supervisor", "etcd", "controlplane", "registry", *(f"agent-{n.name}" for n in c.nodes)):
+        assert procs_[comp]["STATUS"] == "running", procs_
 
 
 def test_api_and_gateway_refuse_strangers(env: Env) -> None:
@@ -254,19 +269,6 @@ def test_secrets_are_sealed_in_etcd(env: Env) -> None:
     assert raw.startswith(b"k8s:enc:aesgcm:v1:"), raw[:40]
     assert word.encode() not in raw and base64.b64encode(word.encode()) not in raw
     env.pyctl("delete", "secret", "sealed")
-
-
-def test_up_again_starts_only_what_is_missing(env: Env) -> None:
-    c = env.cluster
-    registry = c.dir / "run" / "registry.pid"
-    etcd_pid = procs.read_pid(c.dir / "run" / "etcd.pid")
-    ca = (c.dir / "pki" / "ca.crt").read_bytes()
-    procs.stop(registry)
-    out = env.pyctl("cluster", "up", "--name", c.name, "--nodes", "3").stdout
-    assert "starting registry" in out and "starting etcd" not in out, out
-    assert (c.dir / "pki" / "ca.crt").read_bytes() == ca  # never a new CA for an existing cluster
-    assert procs.read_pid(c.dir / "run" / "etcd.pid") == etcd_pid
-    assert procs.read_pid(registry) is not None
 
 
 def test_a_second_cluster_runs_beside_the_first(env: Env) -> None:
@@ -357,6 +359,89 @@ def test_rolling_update(env: Env) -> None:
     assert len(pods) == 5
 
 
+def _container(pod: dict[str, Any]) -> tuple[Any, ...]:
+    """What changes if a pod's container is started anew."""
+    st = pod["status"]["containerStatuses"][0]
+    return st.get("containerID"), st.get("restartCount"), (st.get("state") or {}).get("running")
+
+
+# Each kill ends with a scale that must converge; the last leaves the 5 replicas the next test expects.
+KILLS = [("controlplane", 4), ("etcd", 5), ("registry", 4), ("agent", 5)]
+
+
+@pytest.mark.parametrize(("victim", "replicas"), KILLS, ids=[k for k, _ in KILLS])
+def test_a_killed_process_is_restarted_by_the_supervisor(env: Env, victim: str, replicas: int) -> None:
+    c = env.cluster
+    node = None
+    if victim == "agent":  # one that runs pods: they must be re-adopted, not restarted
+        node = next(n for n in c.nodes if any(p["spec"]["nodeName"] == n.name for p in env.ready_pods()))
+        victim = f"agent-{node.name}"
+    before = env.processes()[victim]
+    pid = procs.read_pid(c.dir / "run" / f"{victim}.pid")
+    assert pid is not None and before["PID"] == str(pid) and before["STATUS"] == "running", before
+    containers = {p["metadata"]["uid"]: _container(p) for p in env.ready_pods()
+                  if node is not None and p["spec"]["nodeName"] == node.name}
+    os.kill(pid, signal.SIGKILL)
+    row = eventually(lambda: (r := env.processes()[victim])["STATUS"] == "running" and r["PID"] != str(pid)
+                     and r, timeout=120)
+    assert int(row["RESTARTS"]) == int(before["RESTARTS"]) + 1, row
+    assert row["LAST EXIT"].startswith("killed by SIGKILL, "), row
+    eventually(lambda: env.nodes() == {n.name: "True" for n in c.nodes}, timeout=120)
+    if node is not None:  # restarted inside its node's netns, and it kept the node's containers
+        assert os.stat(f"/proc/{row['PID']}/ns/net").st_ino == os.stat(f"/run/netns/{node.netns}").st_ino
+        eventually(lambda: {p["metadata"]["uid"]: _container(p) for p in env.ready_pods()
+                            if p["metadata"]["uid"] in containers} == containers, timeout=60)
+    if victim == "registry":  # it serves the images it held
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        req = urllib.request.Request(f"http://{c.registry}/v2/pyctl/demo/manifests/1.1", method="HEAD", headers={
+            "Accept": "application/vnd.oci.image.manifest.v1+json, "
+                      "application/vnd.docker.distribution.manifest.v2+json"})
+        assert direct.open(req, timeout=30).status == 200
+    # And the cluster still does its job: a scale converges.
+    env.pyctl("scale", "deployment", "web", f"--replicas={replicas}")
+    eventually(lambda: len(env.ready_pods()) == replicas and len(env.pods()) == replicas, timeout=180)
+
+
+def _supervisors(c: Cluster) -> list[int]:
+    return processes_mentioning(f"pyctl.localcluster.supervisor --cluster-dir {c.dir}")
+
+
+def test_killing_the_supervisor_kills_nothing_and_up_again_adopts(env: Env) -> None:
+    c = env.cluster
+    run = c.dir / "run"
+    names = ["etcd", "controlplane", "registry", *(f"agent-{n.name}" for n in c.nodes)]
+    pids = {n: procs.read_pid(run / f"{n}.pid") for n in names}
+    supervisor = procs.read_pid(run / "supervisor.pid")
+    assert supervisor is not None and None not in pids.values()
+    assert _supervisors(c) == [supervisor]
+    ca = (c.dir / "pki" / "ca.crt").read_bytes()
+    restarts = {n: row["RESTARTS"] for n, row in env.processes().items()}
+    os.kill(supervisor, signal.SIGKILL)
+    eventually(lambda: procs.read_pid(run / "supervisor.pid") is None, timeout=30)
+    assert {n: procs.read_pid(run / f"{n}.pid") for n in names} == pids  # everything runs on
+    assert env.processes()["supervisor"]["STATUS"] == "down"
+    procs.stop(run / "registry.pid")  # and nothing restarts what stops meanwhile
+    assert procs.read_pid(run / "registry.pid") is None
+    out = env.pyctl("cluster", "up", "--name", c.name, "--nodes", "3").stdout
+    assert "starting supervisor" in out and "starting registry" in out, out
+    assert "starting etcd" not in out and "starting agent" not in out, out
+    assert (c.dir / "pki" / "ca.crt").read_bytes() == ca  # never a new CA for an existing cluster
+    # The new supervisor adopted what ran (same pids, no twins) and started only the registry.
+    now = {n: procs.read_pid(run / f"{n}.pid") for n in names}
+    assert {n: p for n, p in now.items() if n != "registry"} == {n: p for n, p in pids.items() if n != "registry"}
+    assert now["registry"] is not None and now["registry"] != pids["registry"]
+    new = procs.read_pid(run / "supervisor.pid")
+    assert new is not None and new != supervisor and _supervisors(c) == [new]
+    # The restart counts carry over to the new supervisor; the registry's exit it only found.
+    rows = env.processes()
+    assert {n: r["RESTARTS"] for n, r in rows.items() if n != "registry"} == {
+        n: r for n, r in restarts.items() if n != "registry"}
+    assert int(rows["registry"]["RESTARTS"]) == int(restarts["registry"]) + 1
+    assert rows["registry"]["LAST EXIT"].startswith("exited (status unknown)"), rows
+    assert len(processes_mentioning(f"--data-dir {c.dir}/etcd ")) == 1
+    assert len(processes_mentioning(f"--node-name {c.nodes[0].name} ")) == 1
+
+
 def test_replicas_of_a_dead_node_come_back_elsewhere(env: Env) -> None:
     c = env.cluster
     victim = next(n for n in c.nodes if any(p["spec"]["nodeName"] == n.name for p in env.ready_pods()))
@@ -385,7 +470,21 @@ def test_delete_then_down_leaves_the_host_as_it_was(env: Env) -> None:
     live = {n.name for n in c.nodes if env.nodes().get(n.name) == "True"}
     # A dead node's pods stay Terminating (no agent confirms); the live nodes' go.
     eventually(lambda: not [p for p in env.all_pods() if p["spec"].get("nodeName") in live], timeout=120)
-    out = env.pyctl("cluster", "down", "--name", c.name).stdout
+    # `down` while the supervisor is restarting something: it must not start anything behind down.
+    agent = procs.read_pid(c.dir / "run" / f"agent-{c.nodes[0].name}.pid")
+    assert agent is not None
+    os.kill(agent, signal.SIGKILL)
+    supervisor = procs.read_pid(c.dir / "run" / "supervisor.pid")
+    assert supervisor is not None
+    # A process of the cluster that no pidfile names (its record lost) goes too.
+    stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", f"{c.dir}/stray"],
+                             start_new_session=True)
+    try:
+        out = env.pyctl("cluster", "down", "--name", c.name).stdout
+        assert stray.wait(30) == -signal.SIGKILL
+    finally:
+        stray.kill()
+    assert f"no pidfile named: {stray.pid}" in out, out
     assert "warning" not in out, out
     after = snapshot()
     ours = markers(c)
@@ -398,6 +497,7 @@ def test_delete_then_down_leaves_the_host_as_it_was(env: Env) -> None:
     if not after["netns"]:
         assert ("/run/netns" in after["mounts"]) == ("/run/netns" in env.before["mounts"])
     assert not c.dir.exists()  # the PKI and the encryption key with it
+    assert not Path(f"/proc/{supervisor}").exists() or _supervisors(c) == []
     config = Path(env.kubeconfig).read_text()
     assert c.name not in config, config  # its cluster, admin user and context are gone
     assert env.pyctl("cluster", "down", "--name", c.name).stdout.startswith("no cluster")
