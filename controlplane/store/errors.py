@@ -36,4 +36,8 @@ class Compacted(StoreError):
 
 
 class Unavailable(StoreError):
-    """etcd could not be reached."""
+    """etcd could not be reached (503: nothing was done, try again)."""
+
+
+class Timeout(Unavailable):
+    """etcd did not answer in time (504): a write may or may not have been applied."""

@@ -3,6 +3,11 @@
 Kept as narrow as kine's: get, range, create-if-absent, update-if-revision-matches,
 delete (optionally guarded), watch from a revision, compact, leases. A resourceVersion
 is the etcd mod_revision of the key; a list's resourceVersion is the header revision.
+
+With several endpoints (a 3-member etcd) one connection is used at a time; an endpoint that
+fails or stalls is dropped and the next one dialled, so the API keeps working while a quorum
+does. A watch that hears nothing from etcd (a stopped member, a half-open connection) within
+a bound is given up and its endpoint with it; the caller resumes from its last revision.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import AsyncGenerator
+from typing import Any, AsyncGenerator, Awaitable, Callable
 from urllib.parse import urlparse
 
 import aetcd
@@ -19,9 +24,20 @@ from aetcd import rpc
 from aetcd.exceptions import ClientError
 
 from .encryption import Transformer
-from .errors import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Unavailable
+from .errors import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Timeout, Unavailable
 
 log = logging.getLogger(__name__)
+
+DIAL_TIMEOUT = 2.0
+"""Seconds one endpoint may take to answer the probe of a dial. A stopped member still accepts
+TCP connections (its kernel does), so only a deadline tells it from a slow one."""
+DOWN_FOR = 1.0
+"""After every endpoint failed a dial, calls fail at once (503) for this long instead of each
+redialling in turn."""
+WATCH_PROGRESS_EVERY = 1.0
+"""A watch that has heard nothing for this long asks etcd for a progress report."""
+WATCH_SILENCE = 5.0
+"""A watch that has heard nothing, not even a progress report, for this long is given up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,18 +73,37 @@ def _parse_endpoint(url: str) -> tuple[str, int]:
 
 
 class Store:
-    """One connection to an etcd cluster, tried endpoint by endpoint."""
+    """One connection at a time to an etcd cluster, endpoint by endpoint."""
 
     def __init__(self, endpoints: list[str], timeout: float = 10.0,
-                 transformer: Transformer | None = None) -> None:
+                 transformer: Transformer | None = None, *, dial_timeout: float = DIAL_TIMEOUT,
+                 watch_silence: float = WATCH_SILENCE) -> None:
         if not endpoints:
             raise ValueError("at least one etcd endpoint is required")
         self._endpoints = [_parse_endpoint(e) for e in endpoints]
         self._timeout = timeout
+        self._dial_timeout = min(dial_timeout, timeout)
+        self._watch_silence = max(watch_silence, 2 * WATCH_PROGRESS_EVERY)
         # Values of some resources (Secrets) are sealed on their way in and opened on the way out.
         self._transformer = transformer
         self._client: aetcd.Client | None = None
+        self._client_at = 0  # the endpoint self._client talks to
+        self._first = 0  # the endpoint the next dial tries first
+        self._down_until = 0.0
+        self._down_reason = ""
+        self._retired: dict[aetcd.Client, asyncio.TimerHandle] = {}
+        self._closing: set[asyncio.Task] = set()
         self._lock = asyncio.Lock()
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one call may take before it fails with Timeout."""
+        return self._timeout
+
+    @property
+    def watch_silence(self) -> float:
+        """Seconds a watch may hear nothing from etcd before it is given up."""
+        return self._watch_silence
 
     # -- connection ---------------------------------------------------------------
 
@@ -76,9 +111,17 @@ class Store:
         await self._connected()
 
     async def close(self) -> None:
+        clients = list(self._retired)
+        for handle in self._retired.values():
+            handle.cancel()
+        self._retired.clear()
         if self._client is not None:
-            client, self._client = self._client, None
+            clients.append(self._client)
+            self._client = None
+        for client in clients:
             await client.close()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     async def _connected(self) -> aetcd.Client:
         if self._client is not None:
@@ -86,38 +129,96 @@ class Store:
         async with self._lock:
             if self._client is not None:
                 return self._client
+            loop = asyncio.get_running_loop()
+            if loop.time() < self._down_until:
+                raise Unavailable(self._down_reason)
             last: Exception | None = None
-            for host, port in self._endpoints:
+            count = len(self._endpoints)
+            for i in range(count):
+                index = (self._first + i) % count
+                host, port = self._endpoints[index]
                 client = aetcd.Client(host=host, port=port, timeout=self._timeout)
                 try:
                     await client.connect()
+                    # Linearizable: a member cut off from its quorum fails this and is passed over.
                     await client.kvstub.Range(rpc.RangeRequest(key=b"/", limit=1, keys_only=True),
-                                              timeout=self._timeout)
+                                              timeout=self._dial_timeout)
                 except (ClientError, grpc.aio.AioRpcError, OSError) as exc:
                     last = exc
                     await client.close()
                     continue
-                self._client = client
+                self._client, self._client_at = client, index
+                self._down_until = 0.0
                 return client
-            raise Unavailable(f"no etcd endpoint reachable ({self._describe()}): {last}")
+            self._down_reason = f"no etcd endpoint reachable ({self._describe()}): {_reason(last)}"
+            self._down_until = loop.time() + DOWN_FOR
+            raise Unavailable(self._down_reason)
 
     def _describe(self) -> str:
         return ",".join(f"{h}:{p}" for h, p in self._endpoints)
 
-    async def _call(self, method: str, request):
-        """One unary KV call; a dead connection is dropped so the next call redials."""
-        client = await self._connected()
+    def _retire(self, client: aetcd.Client, why: str) -> None:
+        """Stop using `client`, whose endpoint failed: the next call dials the next endpoint.
+
+        It is closed only once the calls still on it have had their deadline: closing a channel
+        cancels its calls under their callers, and a watch on it would never hear of it."""
+        if self._client is not client:
+            return
+        host, port = self._endpoints[self._client_at]
+        self._client = None
+        self._first = (self._client_at + 1) % len(self._endpoints)
+        log.warning("etcd %s:%d %s; the next call dials %s:%d", host, port, why,
+                    *self._endpoints[self._first])
+        loop = asyncio.get_running_loop()
+        self._retired[client] = loop.call_later(self._timeout + 1, self._close_retired, client)
+
+    def _close_retired(self, client: aetcd.Client) -> None:
+        self._retired.pop(client, None)
+        task = asyncio.ensure_future(client.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _rpc(self, invoke: Callable[[aetcd.Client, float], Awaitable[Any]], *,
+                   read: bool = False, timeout: float | None = None) -> Any:
+        """One call, `invoke(client, timeout)`, with etcd's failures as store errors.
+
+        A failing endpoint is dropped for the next one. A read is tried on each endpoint; a
+        write only when it surely never left (nothing connected), since etcd may have applied it."""
+        timeout = timeout or self._timeout
+        last: Exception | None = None
+        for _ in range(len(self._endpoints)):
+            client = await self._connected()
+            try:
+                return await invoke(client, timeout)
+            except grpc.aio.AioRpcError as exc:
+                code, details = exc.code(), exc.details() or ""
+                if code == grpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
+                    raise Compacted(0, 0) from exc
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED or "request timed out" in details:
+                    self._retire(client, f"did not answer within {timeout:g}s")
+                    raise Timeout(f"etcd did not answer within {timeout:g}s") from exc
+                if code != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                self._retire(client, f"is unavailable ({details})")
+                last = exc
+                if not (read or "failed to connect" in details.lower()):
+                    raise Unavailable(f"etcd is unavailable: {details}") from exc
+            except asyncio.CancelledError:
+                if _cancelling():
+                    raise
+                # The channel was closed under this call: nobody knows whether a write ran.
+                last = Unavailable("the connection to etcd was closed during the call")
+                if not read:
+                    raise last from None
+        raise Unavailable(f"etcd is unavailable: {_reason(last)}")
+
+    async def _call(self, method: str, request, *, read: bool = False, timeout: float | None = None):
+        """One unary KV call (see _rpc)."""
         try:
-            return await getattr(client.kvstub, method)(request, timeout=self._timeout)
-        except grpc.aio.AioRpcError as exc:
-            code = exc.code()
-            if code == grpc.StatusCode.OUT_OF_RANGE and "compacted" in (exc.details() or ""):
-                raise Compacted(getattr(request, "revision", 0), 0) from exc
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                self._client = None
-                await client.close()
-                raise Unavailable(f"etcd {self._describe()}: {exc.details()}") from exc
-            raise
+            return await self._rpc(lambda c, t: getattr(c.kvstub, method)(request, timeout=t),
+                                   read=read, timeout=timeout)
+        except Compacted:
+            raise Compacted(getattr(request, "revision", 0), 0) from None
 
     def _seal(self, key: str, value: bytes) -> bytes:
         return self._transformer.to_storage(key, value) if self._transformer else value
@@ -128,7 +229,7 @@ class Store:
     # -- reads ----------------------------------------------------------------------
 
     async def get(self, key: str) -> KV | None:
-        resp = await self._call("Range", rpc.RangeRequest(key=key.encode()))
+        resp = await self._call("Range", rpc.RangeRequest(key=key.encode()), read=True)
         if not resp.kvs:
             return None
         kv = resp.kvs[0]
@@ -142,14 +243,15 @@ class Store:
         p = prefix.encode()
         req = rpc.RangeRequest(key=start.encode() if start else p, range_end=prefix_end(p),
                                revision=revision, limit=limit)
-        resp = await self._call("Range", req)
+        resp = await self._call("Range", req, read=True)
         items = [KV(k, self._open(k, kv.value), kv.mod_revision, kv.create_revision)
                  for kv in resp.kvs for k in (kv.key.decode(),)]
         return items, resp.header.revision, resp.more
 
-    async def revision(self) -> int:
+    async def revision(self, timeout: float | None = None) -> int:
         """The current revision of the whole store (a linearizable read)."""
-        resp = await self._call("Range", rpc.RangeRequest(key=b"\0", limit=1, count_only=True))
+        resp = await self._call("Range", rpc.RangeRequest(key=b"\0", limit=1, count_only=True),
+                                read=True, timeout=timeout)
         return resp.header.revision
 
     # -- writes ---------------------------------------------------------------------
@@ -230,62 +332,75 @@ class Store:
         return resp.header.revision
 
     async def compact(self, revision: int) -> None:
-        client = await self._connected()
         try:
-            await client.compact(revision)
-        except ClientError as exc:  # already compacted past it: nothing to do
+            await self._rpc(lambda c, t: c.kvstub.Compact(rpc.CompactionRequest(revision=revision),
+                                                          timeout=t))
+        except (Compacted, grpc.aio.AioRpcError) as exc:  # already compacted past it, or ahead
             log.debug("compact %d: %s", revision, exc)
 
     # -- leases ---------------------------------------------------------------------
 
     async def grant_lease(self, ttl: int) -> int:
-        client = await self._connected()
-        lease = await client.lease(ttl)
-        return lease.id
+        resp = await self._rpc(lambda c, t: c.leasestub.LeaseGrant(rpc.LeaseGrantRequest(TTL=ttl),
+                                                                   timeout=t))
+        return resp.ID
 
     async def refresh_lease(self, lease_id: int) -> bool:
         """Keep a lease alive; False when it has already expired."""
-        client = await self._connected()
-        resp = await client.refresh_lease(lease_id)
-        return any(r.TTL > 0 for r in resp) if isinstance(resp, list) else getattr(resp, "TTL", 0) > 0
+        async def keepalive(client: aetcd.Client, timeout: float):
+            async for reply in client.leasestub.LeaseKeepAlive(
+                    iter([rpc.LeaseKeepAliveRequest(ID=lease_id)]), timeout=timeout):
+                return reply
+            return None
+        reply = await self._rpc(keepalive)
+        return reply is not None and reply.TTL > 0
 
     async def revoke_lease(self, lease_id: int) -> None:
-        client = await self._connected()
         try:
-            await client.revoke_lease(lease_id)
-        except ClientError:
-            pass
+            await self._rpc(lambda c, t: c.leasestub.LeaseRevoke(rpc.LeaseRevokeRequest(ID=lease_id),
+                                                                 timeout=t))
+        except grpc.aio.AioRpcError as exc:  # already expired or revoked
+            log.debug("revoke lease %x: %s", lease_id, exc.details())
 
     # -- watch ----------------------------------------------------------------------
 
-    async def watch(self, prefix: str, start_revision: int) -> AsyncGenerator[WatchEvent, None]:
+    async def watch(self, prefix: str, start_revision: int, *,
+                    progress: bool = False) -> AsyncGenerator[WatchEvent, None]:
         """Every change under `prefix` from `start_revision` (inclusive), in order.
 
         Raises Compacted when `start_revision` is no longer available, Unavailable when
-        the stream breaks; the caller resumes from the last revision it saw.
+        the stream breaks or stays silent; the caller resumes from the last revision it saw.
+        With `progress`, also yields PROGRESS events (revision = etcd's, no key) whenever etcd
+        speaks without changes: when the watch is created and when it answers a progress request.
 
         Each watch is its own gRPC stream on the raw Watch stub: aetcd's shared watcher
         multiplexes callbacks behind a bounded queue and a lock, and closing it could hang
         forever with no timer pending (seen in CI). One call per watch has no shared state,
-        and cancelling the call is the whole clean-up."""
+        and cancelling the call is the whole clean-up.
+
+        A stopped etcd (SIGSTOP, a frozen VM) or a half-open connection sends nothing, and
+        nothing fails: so a quiet stream asks for a progress report every
+        WATCH_PROGRESS_EVERY seconds, and one silent for `watch_silence` is given up, and its
+        endpoint with it."""
         client = await self._connected()
         p = prefix.encode()
         call = rpc.WatchStub(client.channel).Watch(metadata=client.metadata)
+        alive = _Liveness(asyncio.get_running_loop().time())
+        watchdog: asyncio.Task | None = None
         try:
-            try:
-                await call.write(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
-                    key=p, range_end=prefix_end(p), start_revision=start_revision, prev_kv=True)))
-                created = await asyncio.wait_for(call.read(), self._timeout)
-            except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
-                raise Unavailable(f"etcd watch {self._describe()}: {exc}") from exc
-            self._check_watch(created, start_revision)
+            await self._send(call, rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
+                key=p, range_end=prefix_end(p), start_revision=start_revision, prev_kv=True,
+                progress_notify=True)))
+            watchdog = asyncio.ensure_future(self._watchdog(call, client, alive))
             while True:
-                try:
-                    resp = await call.read()
-                except grpc.aio.AioRpcError as exc:
-                    self._client = None
-                    raise Unavailable(f"etcd watch broke: {exc.details()}") from exc
+                resp = await self._read(call, client, alive)
                 self._check_watch(resp, start_revision)
+                if resp.created:
+                    alive.created = True
+                if not resp.events:
+                    if progress:
+                        yield WatchEvent("PROGRESS", "", b"", resp.header.revision, False)
+                    continue
                 for ev in resp.events:
                     kv = ev.kv
                     key = kv.key.decode()
@@ -296,7 +411,59 @@ class Store:
                         prev = self._open(key, ev.prev_kv.value) if ev.HasField("prev_kv") else b""
                         yield WatchEvent("DELETE", key, prev, kv.mod_revision, False)
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             call.cancel()
+
+    async def _read(self, call, client: aetcd.Client, alive: "_Liveness"):
+        """The next response on a watch, or why the stream broke."""
+        alive.waiting = True
+        try:
+            resp = await call.read()
+        except grpc.aio.AioRpcError as exc:
+            self._retire(client, f"broke a watch ({exc.details()})")
+            raise Unavailable(f"etcd watch broke: {exc.details()}") from exc
+        except asyncio.CancelledError:
+            if _cancelling():
+                raise
+            # Not this task: the watchdog gave up on the call, or its channel was closed.
+            raise Unavailable(alive.given_up or "the etcd watch's connection was closed") from None
+        finally:
+            alive.waiting = False
+        alive.heard = asyncio.get_running_loop().time()
+        return resp
+
+    async def _watchdog(self, call, client: aetcd.Client, alive: "_Liveness") -> None:
+        """Beside a watch: ask a quiet etcd for progress, give up on a silent one."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(WATCH_PROGRESS_EVERY)
+            if not alive.waiting:  # the consumer is busy with what came: not etcd's silence
+                alive.heard = loop.time()
+                continue
+            quiet = loop.time() - alive.heard
+            if quiet >= self._watch_silence:
+                alive.given_up = f"the etcd watch was silent for {quiet:.1f}s"
+                self._retire(client, f"sent nothing on a watch for {quiet:.1f}s")
+                call.cancel()  # the watch's read ends, with given_up as the reason
+                return
+            if alive.created and quiet >= WATCH_PROGRESS_EVERY / 2:  # nothing since the last tick
+                try:
+                    await self._send(call, rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
+                except Unavailable as exc:
+                    alive.given_up = str(exc)
+                    call.cancel()
+                    return
+
+    async def _send(self, call, request) -> None:
+        try:
+            await asyncio.wait_for(call.write(request), self._watch_silence)
+        except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
+            raise Unavailable(f"etcd watch: {_reason(exc) or 'no answer'}") from exc
+        except asyncio.CancelledError:
+            if _cancelling():
+                raise
+            raise Unavailable("the etcd watch was closed") from None
 
     async def check_history(self, prefix: str, revision: int) -> None:
         """Raise Compacted unless etcd still holds `prefix`'s history from `revision`.
@@ -320,3 +487,25 @@ class Store:
             raise Compacted(start_revision, resp.compact_revision)
         if resp.canceled:
             raise Unavailable(f"etcd cancelled the watch: {resp.cancel_reason or 'no reason given'}")
+
+
+def _reason(exc: BaseException | None) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.details() or exc.code().name
+    return str(exc) if exc is not None else ""
+
+
+def _cancelling() -> bool:
+    """Whether the running task itself is being cancelled (not merely a call under it)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+@dataclass(slots=True)
+class _Liveness:
+    """What a watch and its watchdog share."""
+
+    heard: float  # loop time etcd last sent something (or the consumer last asked for more)
+    created: bool = False
+    waiting: bool = False  # a read is waiting for etcd
+    given_up: str = ""  # why the watchdog cancelled the call

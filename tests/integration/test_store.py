@@ -6,7 +6,9 @@ import asyncio
 
 import pytest
 
-from controlplane.store import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Store, keys
+from controlplane.store import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Store, Unavailable, keys
+
+from ..cluster import free_port
 
 
 @pytest.fixture
@@ -92,3 +94,33 @@ async def test_watch_of_compacted_revision_raises(store):
     with pytest.raises(Compacted):
         async for _ in store.watch("/registry/pods/", rev - 2):
             break
+
+
+async def test_a_watch_on_a_frozen_etcd_gives_up_within_its_bound(etcd):
+    """A stopped etcd keeps the connection open and sends nothing: the watch must notice by
+    itself (progress requests unanswered), or its caller would wait forever."""
+    store = Store([etcd.url], timeout=2.0, watch_silence=1.5)
+    await store.open()
+    events = store.watch("/registry/", 1, progress=True)
+    try:
+        first = await asyncio.wait_for(anext(events), 10)
+        assert first.type == "PROGRESS"  # the watch is created; etcd answers progress requests
+        assert (await asyncio.wait_for(anext(events), 10)).type == "PROGRESS"
+        etcd.pause()
+        with pytest.raises(Unavailable, match="silent"):
+            await asyncio.wait_for(anext(events), 10)
+    finally:
+        etcd.resume()
+        await events.aclose()
+        await store.close()
+
+
+async def test_reads_move_to_the_next_endpoint_and_writes_that_never_left_too(etcd):
+    """A dead endpoint first in the list: calls go to the next one, without an error."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    store = Store([dead, etcd.url], timeout=2.0)
+    try:
+        rev = await store.create("/registry/pods/ns/x", b"1")  # dialled past the dead one
+        assert (await store.get("/registry/pods/ns/x")).mod_revision == rev
+    finally:
+        await store.close()
