@@ -185,14 +185,11 @@ class Handlers:
 async def delete_options(request: web.Request) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if request.can_read_body:
-        raw = await request.read()
+        raw = await req.read_raw(request)
         if raw.strip() and request.content_type == req.protobuf.MEDIA_TYPE:  # typed clients
             options = req.decode_protobuf(raw)
         elif raw.strip():
-            try:
-                options = jsonio.loads(raw)
-            except ValueError as exc:
-                raise errors.bad_request(f"DeleteOptions is not valid JSON: {exc}") from None
+            options = await req.decode_text(raw, yaml_ok=False)
             if not isinstance(options, dict):
                 raise errors.bad_request("DeleteOptions must be an object")
     q = request.query

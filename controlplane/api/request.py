@@ -8,40 +8,77 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from ..machinery import jsonio
 from ..machinery.selectors import SelectorError, parse_field_selector, parse_label_selector
-from . import protobuf
+from . import bodydecode, protobuf
 from .errors import ApiError, bad_request
 from .options import WriteOptions
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+ACCEPTED = f"application/json, application/yaml, {protobuf.MEDIA_TYPE}"
+
+
+def too_large() -> ApiError:
+    return ApiError(413, f"request entity too large: limit is {MAX_BODY} bytes")
+
+
+async def read_raw(request: web.Request) -> bytes:
+    """The whole body, however many TCP segments (or chunks) it came in; 413 past MAX_BODY."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise too_large()
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        # read(n) returns what has arrived so far (at most n): loop until the end of the body.
+        part = await request.content.read(MAX_BODY + 1 - size)
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+        size += len(part)
+        if size > MAX_BODY:
+            raise too_large()
+
+
+def body_type(request: web.Request) -> str:
+    """'json', 'yaml' or 'protobuf' by Content-Type; 415 for anything else.
+
+    No Content-Type at all is JSON: the official Python client sends POST and PUT without one."""
+    if not request.headers.get("Content-Type", "").strip():
+        return "json"
+    ctype = request.content_type
+    if ctype == protobuf.MEDIA_TYPE:  # kubectl's typed commands (create deployment, expose, ...)
+        return "protobuf"
+    if ctype == "application/json" or ctype.endswith("+json"):  # and the JSON patch types
+        return "json"
+    if ctype in YAML_TYPES or ctype.endswith("+yaml"):  # and apply-patch+yaml
+        return "yaml"
+    # client-go retries with JSON on 415 (after protobuf or CBOR); form posts, text and the
+    # like are not objects at all, as kube-apiserver says.
+    raise ApiError(415, f"the body of the request was in an unknown format - accepted media types "
+                        f'include: {ACCEPTED} (got "{ctype}")', "UnsupportedMediaType")
 
 
 async def read_body(request: web.Request) -> Any:
     """The decoded JSON or YAML body; a precise 400/413/415 for anything else."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ApiError(413, f"request entity too large: limit is {MAX_BODY} bytes")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, f"request entity too large: limit is {MAX_BODY} bytes")
+    kind = body_type(request)
+    raw = await read_raw(request)
     if not raw.strip():
         raise bad_request("the request body is empty; send a JSON or YAML object")
-    ctype = request.content_type or "application/json"
-    if ctype == protobuf.MEDIA_TYPE:  # kubectl's typed commands (create deployment, expose, ...)
+    if kind == "protobuf":
         return decode_protobuf(raw)
-    if "protobuf" in ctype or "cbor" in ctype:
-        # client-go retries with JSON on 415.
-        raise ApiError(415, f'the body of the request was in an unknown format - accepted media types '
-                            f'include: application/json, application/yaml, {protobuf.MEDIA_TYPE} '
-                            f'(got "{ctype}")', "UnsupportedMediaType")
+    return await decode_text(raw, yaml_ok=kind == "yaml")
+
+
+async def decode_text(raw: bytes, *, yaml_ok: bool) -> Any:
+    """A JSON (or YAML) body's value; 400 naming what is wrong with it."""
+    what = "YAML" if yaml_ok else "JSON"
     try:
-        if "yaml" in ctype:
-            return yaml.safe_load(raw)
-        return jsonio.loads(raw)
+        return await bodydecode.decode(raw, yaml_ok=yaml_ok)
+    except bodydecode.Refused as exc:
+        raise bad_request(f"the request body is refused: {exc}") from None
     except (ValueError, yaml.YAMLError) as exc:
         # The Python client sends JSON without a Content-Type; accept YAML only when declared.
-        kind = "YAML" if "yaml" in ctype else "JSON"
-        raise bad_request(f"the request body is not valid {kind}: {exc}") from None
+        raise bad_request(f"the request body is not valid {what}: {exc}") from None
 
 
 def decode_protobuf(raw: bytes) -> dict[str, Any]:
@@ -129,16 +166,31 @@ def list_options(request: web.Request, resource: str, name: str = "") -> ListOpt
             except ValueError:
                 raise bad_request(f"{name}: invalid value {q[name]!r}: must be an integer") from None
             if name == "limit":
-                opts.limit = max(value, 0)
+                if value < 0:
+                    raise bad_request(f"limit: Invalid value: {value}: must be greater than or equal to 0")
+                opts.limit = value
             else:
                 opts.timeout_seconds = max(value, 0)
-    if opts.resource_version and opts.resource_version != "0":
-        try:
-            int(opts.resource_version)
-        except ValueError:
-            raise bad_request(f'resourceVersion: Invalid value: "{opts.resource_version}": '
-                              "must be an integer") from None
+    resource_version(opts.resource_version)
     return opts
+
+
+UINT64_MAX = 2 ** 64 - 1
+
+
+def resource_version(value: str) -> int:
+    """A resourceVersion parameter as a number (0 for "" and "0"); 400 with kube's wording
+    (it parses them with Go's strconv.ParseUint) for anything else."""
+    if value in ("", "0"):
+        return 0
+    if not value.isascii() or not value.isdigit():
+        raise bad_request(f'resourceVersion: Invalid value: "{value}": strconv.ParseUint: '
+                          f'parsing "{value}": invalid syntax')
+    number = int(value)
+    if number > UINT64_MAX:
+        raise bad_request(f'resourceVersion: Invalid value: "{value}": strconv.ParseUint: '
+                          f'parsing "{value}": value out of range')
+    return number
 
 
 def matches(opts: ListOptions, obj: dict[str, Any]) -> bool:
