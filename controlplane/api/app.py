@@ -14,7 +14,7 @@ from ..auth.authn import Authenticator, load_token_file
 from ..store import Store
 from ..store import encryption
 from ..store.compactor import run_compactor
-from . import discovery, errors, nodeproxy, openapi, watch
+from . import discovery, errors, health, nodeproxy, openapi, watch
 from .access import authorizer as authz, review
 from .access.middleware import auth_middleware
 from .agentchannel import AgentTls
@@ -49,7 +49,8 @@ def build_app(config: ApiConfig) -> web.Application:
         if config.encryption_provider_config else None
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        store = Store(list(config.etcd_servers), transformer=transformer)
+        store = Store(list(config.etcd_servers), config.etcd_request_timeout, transformer,
+                      watch_silence=config.etcd_watch_silence)
         await store.open()
         cache = WatchCache(store)
         await cache.start()
@@ -72,9 +73,6 @@ def build_app(config: ApiConfig) -> web.Application:
     async def resource(request: web.Request) -> web.StreamResponse:
         return await handlers_box["h"].dispatch(request)
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
     async def end_watches(app: web.Application) -> None:
         watch.close_all()
 
@@ -88,8 +86,7 @@ def build_app(config: ApiConfig) -> web.Application:
         app["exec_proxy"] = ExecProxy(lambda: app[OBJECTS], agents)
         app["portforward_proxy"] = PortForwardProxy(lambda: app[OBJECTS], agents)
     app.on_shutdown.append(end_watches)
-    for path in ("/healthz", "/livez", "/readyz"):
-        app.router.add_get(path, healthz)
+    health.add_routes(app, health.checks(lambda: app[STORE], lambda: app[CACHE]))
     discovery.add_routes(app)
     openapi.add_routes(app)
     review.add_routes(app)

@@ -6,6 +6,11 @@ encoded to JSON once, however many watchers receive it, and an object this API s
 wrote is taken as written rather than decoded back from the watch (expect). A bounded
 history of recent events lets watches resume from a resourceVersion; older ones are served
 from etcd's own history by the watch handler, or get 410 Expired once etcd has compacted it.
+
+The cache's watch never ends while the server runs: a broken or silent etcd watch (the store
+detects both) is re-established from the last revision seen, with a relist when etcd has
+compacted past it. Nothing waits on the cache without a bound: a write that etcd committed
+is answered from what was written even when the cache is slow to see it.
 """
 
 from __future__ import annotations
@@ -20,10 +25,21 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from ..machinery import jsonio
-from ..store import Compacted, Store, StoreError, Unavailable
+from ..store import Compacted, Store, StoreError, Timeout
 from ..store import keys
 
 log = logging.getLogger(__name__)
+
+SYNC_WAIT = 3.0
+"""Seconds a consistent read waits for the cache to reach etcd's revision (kube's is 3 s too)."""
+
+
+class CacheBehind(Timeout):
+    """The cache did not reach the revision a read needs in time (504, retry)."""
+
+    def __init__(self, wanted: int, current: int) -> None:
+        super().__init__(f"the watch cache is at revision {current}, behind etcd's {wanted}")
+        self.wanted, self.current = wanted, current
 
 
 @dataclass(slots=True, eq=False)
@@ -123,6 +139,9 @@ class WatchCache:
         self._expected: dict[str, tuple[bytes, dict[str, Any]]] = {}
         self._task: asyncio.Task | None = None
         self.ready = asyncio.Event()
+        self._watching = False  # the etcd watch is established (cleared whenever it breaks)
+        self._heard = 0.0  # loop time etcd last spoke on the watch (events or progress)
+        self._trouble = ""  # why the loop last failed in a way it did not expect
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -159,17 +178,27 @@ class WatchCache:
         self.ready.set()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         backoff = 0.1
         while True:
             try:
-                async for ev in self._store.watch("/", self._revision + 1):
-                    self._apply(ev)
+                async for ev in self._store.watch("/", self._revision + 1, progress=True):
+                    self._watching, self._heard, self._trouble = True, loop.time(), ""
+                    if ev.type != "PROGRESS":
+                        self._apply(ev)
                     backoff = 0.1
             except Compacted:
+                self._watching = False
                 log.warning("watch cache fell behind etcd compaction; relisting")
                 await self._retry(self._relist)
-            except (Unavailable, StoreError, OSError) as exc:
+            except (StoreError, OSError) as exc:
+                self._watching = False
                 log.warning("etcd watch interrupted (%s); resuming from %d", exc, self._revision)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            except Exception as exc:  # a bug must not end the cache for good: log, back off, go on
+                self._watching, self._trouble = False, f"{type(exc).__name__}: {exc}"
+                log.exception("watch cache: unexpected error; resuming from %d", self._revision)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
@@ -239,20 +268,40 @@ class WatchCache:
             if not fut.done():  # a waiter that timed out is dropped here
                 fut.set_result(None)
 
-    async def wait_for(self, rev: int, timeout: float = 10.0) -> None:
-        """Return once the cache has seen revision `rev` (read-your-writes)."""
+    async def wait_for(self, rev: int, timeout: float) -> bool:
+        """Whether the cache has seen revision `rev` within `timeout` seconds (read-your-writes)."""
         if self._revision >= rev:
-            return
+            return True
         fut = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (rev, next(self._waiter_seq), fut))
         try:
             await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
-            raise Unavailable(f"watch cache did not reach revision {rev} in {timeout}s") from None
+            return False
+        return True
 
-    async def sync(self) -> None:
-        """Catch up with etcd's current revision: a consistent read without a range scan."""
-        await self.wait_for(await self._store.revision())
+    async def sync(self, timeout: float = SYNC_WAIT) -> None:
+        """Catch up with etcd's current revision: a consistent read without a range scan.
+
+        Raises the store's Unavailable/Timeout when etcd does not answer, CacheBehind when the
+        cache does not catch up within `timeout`."""
+        rev = await self._store.revision()
+        if not await self.wait_for(rev, timeout):
+            raise CacheBehind(rev, self._revision)
+
+    # -- health -------------------------------------------------------------------------
+
+    def watching(self, within: float) -> bool:
+        """Whether the etcd watch is up and etcd spoke on it in the last `within` seconds."""
+        return self._watching and asyncio.get_running_loop().time() - self._heard <= within
+
+    def running(self) -> str:
+        """'' while the cache's loop runs as it should, else what is wrong with it."""
+        if self._task is None:
+            return "the watch cache was never started"
+        if self._task.done():
+            return "the watch cache's loop has ended"
+        return self._trouble
 
     def get(self, key: str) -> Entry | None:
         return self._objects.get(keys.resource_of(key), {}).get(key)

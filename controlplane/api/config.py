@@ -33,3 +33,8 @@ class ApiConfig:
     """The CA node agents' serving certificates are verified against."""
     service_cluster_ip_range: str = "10.96.0.0/16"
     """The IPv4 CIDR Services' ClusterIPs are allocated from (--service-cluster-ip-range)."""
+    etcd_request_timeout: float = 10.0
+    """Seconds one etcd call may take; past it the request fails with 504 (and the endpoint is
+    dropped for the next one)."""
+    etcd_watch_silence: float = 5.0
+    """Seconds the watch cache's etcd watch may hear nothing before it is re-established."""

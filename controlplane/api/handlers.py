@@ -16,7 +16,7 @@ from ..resources import registry, tables
 from ..resources.registry import ResourceInfo
 from ..store import Compacted, keys
 from . import errors, patching, request as req, subresources, watch
-from .cache import Entry, decode
+from .cache import CacheBehind, Entry, decode
 from .paths import Target, parse
 from .responses import check_kind, json_response, raw_json_response
 from .storage import ObjectStore
@@ -32,7 +32,7 @@ class Handlers:
         method = request.method
         if target.subresource == "status":  # the object itself, with writes confined to status
             if method == "GET":
-                return self.get(request, target)
+                return await self.get(request, target)
             if method == "PUT":
                 return await self.update(request, target, subresource="status")
             if method == "PATCH":
@@ -55,7 +55,7 @@ class Handlers:
                 return await self.delete_collection(request, target)
         else:
             if method == "GET":
-                return self.get(request, target)
+                return await self.get(request, target)
             if method == "PUT":
                 return await self.update(request, target)
             if method == "PATCH":
@@ -87,13 +87,20 @@ class Handlers:
         body = head[:-1] + b',"items":[' + b",".join(e.json() for e in entries) + b"]}"
         return raw_json_response(body)
 
-    def get(self, request: web.Request, target: Target) -> web.Response:
+    async def get(self, request: web.Request, target: Target) -> web.Response:
+        await watch.await_revision(self.cache, req.resource_version(request.query.get("resourceVersion", "")))
         entry = self.objects.get(target.info, target.namespace, target.name)
         return self.render(request, target.info, [entry], None)
 
     async def list(self, request: web.Request, target: Target, opts: req.ListOptions) -> web.Response:
         if not opts.resource_version and not opts.continue_token:
-            await self.cache.sync()  # no RV means "the latest": catch up with etcd first
+            try:
+                await self.cache.sync()  # no RV means "the latest": catch up with etcd first
+            except CacheBehind:
+                # etcd answers but the cache lags: the latest comes from etcd itself.
+                return await self._page_at(request, target, opts, 0, "")
+        elif not opts.continue_token:
+            await watch.await_revision(self.cache, req.resource_version(opts.resource_version))
         list_rv = self.cache.revision
         start = ""
         if opts.continue_token:
@@ -120,22 +127,25 @@ class Handlers:
 
     async def _page_at(self, request: web.Request, target: Target, opts: req.ListOptions, rv: int,
                        start: str) -> web.Response:
+        """A page of the list at revision `rv` (0: the latest), read from etcd."""
         prefix = keys.collection_prefix(target.info.resource, target.namespace or None)
         items: list[Entry] = []
         after, more = start, True
-        while more and len(items) <= opts.limit:  # one beyond the limit says whether more follow
+        while more and (not opts.limit or len(items) <= opts.limit):  # one beyond says more follow
             try:
-                kvs, _, more = await self.objects.store.list(prefix, revision=rv, start=after + "\0",
-                                                             limit=max(opts.limit + 1, 100))
+                kvs, read_at, more = await self.objects.store.list(
+                    prefix, revision=rv, start=after + "\0" if after else None,
+                    limit=max(opts.limit + 1, 100) if opts.limit else 0)
             except Compacted:
                 raise errors.ApiError(410, CONTINUE_EXPIRED, "Expired") from None
+            rv = rv or read_at  # later pages at the first one's revision
             for kv in kvs:
                 after = kv.key
                 entry = decode(kv.key, kv.value, kv.mod_revision)
                 if req.matches(opts, entry.obj):
                     items.append(entry)
         list_meta: dict[str, Any] = {"resourceVersion": str(rv)}
-        if len(items) > opts.limit:
+        if opts.limit and len(items) > opts.limit:
             items = items[: opts.limit]
             list_meta["continue"] = _encode_continue(rv, items[-1].key)
         return self.render(request, target.info, items, list_meta)

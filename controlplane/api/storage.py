@@ -3,10 +3,12 @@
 create / update (compare-and-swap on resourceVersion) / guaranteed update (retry on
 conflict) / delete (graceful for pods, finalizers, propagation) over the store, with
 metadata bookkeeping, the spec/status split, generation, defaulting, validation and
-dry run. Reads come from the watch cache; writes wait until the cache has seen them,
-so a client always reads its own writes. The cache takes a written object as it is instead
-of decoding etcd's copy: what create/update/delete return shares its parts with the cache,
-so callers read it (and encode it), never change it.
+dry run. Reads come from the watch cache; writes wait (a bounded time) until the cache has
+seen them, so a client reads its own writes. A write etcd committed is never reported as
+failed: when the cache is slow to see it, the answer is what was written, at etcd's
+revision. The cache takes a written object as it is instead of decoding etcd's copy:
+what create/update/delete return shares its parts with the cache, so callers read it
+(and encode it), never change it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from .storagehooks import Expiring, StorageHooks
 
 Mutator = Callable[[dict[str, Any]], dict[str, Any]]
 MAX_RETRIES = 8
+WRITE_WAIT = 5.0
+"""Seconds a write waits for the watch cache to see it before answering without it."""
 # Fields the server owns: what a client sends there is replaced, never stored.
 _SERVER_META = ("uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp",
                 "deletionGracePeriodSeconds", "selfLink")
@@ -137,7 +141,7 @@ class ObjectStore:
 
         try:
             rev = await self._hooks_of(kind).create(key, obj, encode)
-            await self.cache.wait_for(rev)
+            await self.cache.wait_for(rev, WRITE_WAIT)
         except KeyExists:
             raise errors.already_exists(info, md["name"]) from None
         finally:
@@ -206,7 +210,7 @@ class ObjectStore:
                 else:
                     self.cache.expect(key, encoded, stored)
                     new_rev = await self.store.update(key, encoded, rev)
-                await self.cache.wait_for(new_rev)
+                await self.cache.wait_for(new_rev, WRITE_WAIT)
             except RevisionMismatch:
                 if precondition_rv:
                     raise errors.conflict(info, name) from None
@@ -300,7 +304,7 @@ class ObjectStore:
             try:
                 if marked is None:
                     new_rev, _ = await self.store.delete(key, rev, self._hooks_of(kind).release_keys(current))
-                    await self.cache.wait_for(new_rev)
+                    await self.cache.wait_for(new_rev, WRITE_WAIT)
                     return _with_rv(current, new_rev)
                 encoded, stored = _encoding(marked)
                 if encoded == _encode(current):
@@ -308,7 +312,7 @@ class ObjectStore:
                 self.cache.expect(key, encoded, stored)
                 try:
                     new_rev = await self.store.update(key, encoded, rev)
-                    await self.cache.wait_for(new_rev)
+                    await self.cache.wait_for(new_rev, WRITE_WAIT)
                 finally:
                     self.cache.forget(key, encoded)
                 return _with_rv(marked, new_rev)

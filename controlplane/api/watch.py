@@ -18,7 +18,7 @@ from ..machinery import jsonio
 from ..resources import registry, tables
 from ..store import Compacted, StoreError, keys
 from . import errors, request as req
-from .cache import Entry, Event, TooOld, decode
+from .cache import SYNC_WAIT, Entry, Event, TooOld, WatchCache, decode
 from .paths import Target
 from .storage import ObjectStore
 
@@ -91,6 +91,13 @@ def _transition(opts: req.ListOptions, ev: Event) -> str | None:
     return "DELETED" if before else None
 
 
+async def await_revision(cache: WatchCache, rv: int) -> None:
+    """A resourceVersion ahead of the cache: wait a little for it, else kube's 504
+    "Too large resource version" (for watches, gets and lists alike)."""
+    if rv > cache.revision and not await cache.wait_for(rv, SYNC_WAIT):
+        raise errors.too_large_resource_version(rv, cache.revision)
+
+
 @_tracked
 async def serve(objects: ObjectStore, request: web.Request, target: Target,
                 opts: req.ListOptions) -> web.StreamResponse:
@@ -100,8 +107,16 @@ async def serve(objects: ObjectStore, request: web.Request, target: Target,
         raise errors.ApiError(422, "sendInitialEvents: Forbidden: sendInitialEvents requires "
                                    "resourceVersionMatch=NotOlderThan", "Invalid")
     initial = opts.send_initial_events if opts.send_initial_events is not None else rv in ("", "0")
-    if initial and not rv:
-        await cache.sync()
+    requested = req.resource_version(rv)
+    if requested:
+        await await_revision(cache, requested)
+    elif initial and not rv:
+        try:
+            await cache.sync()
+        except StoreError:
+            if opts.send_initial_events:  # NotOlderThan "now": only a current cache will do
+                raise
+            # A plain watch may start from what the cache holds; the rest follows as events.
     since: int | None = None if initial else int(rv)
     try:
         sub, replay = cache.subscribe(target.info.resource, target.namespace, since)

@@ -120,3 +120,33 @@ async def test_invalid_json_patch_changes_nothing(client, etcd, before):
                                         headers={"Content-Type": "application/merge-patch+json"})
     assert status == 422 and body["details"]["causes"][0]["field"] == "spec.replicas"
     await _assert_unchanged(etcd, before)
+
+
+async def test_negative_limit_and_resource_version_are_400(client):
+    status, body = await client.request("GET", DEPLOYS + "?limit=-1")
+    assert status == 400 and body["reason"] == "BadRequest"
+    assert body["message"] == "limit: Invalid value: -1: must be greater than or equal to 0"
+    for rv in ("-1", "abc", "1.5"):
+        for query in (f"?resourceVersion={rv}", f"?watch=1&resourceVersion={rv}"):
+            status, body = await client.request("GET", DEPLOYS + query)
+            assert status == 400, (query, body)
+            assert body["message"] == (f'resourceVersion: Invalid value: "{rv}": strconv.ParseUint: '
+                                       f'parsing "{rv}": invalid syntax')
+    status, body = await client.request("GET", f"{DEPLOYS}/myapp?resourceVersion=-1")
+    assert status == 400 and "strconv.ParseUint" in body["message"]
+
+
+async def test_a_resource_version_far_ahead_is_kubes_too_large_timeout(client):
+    """kube-apiserver waits a little (3 s) for a resourceVersion it has not reached, then
+    answers 504 "Too large resource version" (client-go retries on its cause)."""
+    far = 9000000000000000
+    for query in (f"?watch=1&resourceVersion={far}", f"?resourceVersion={far}"):
+        resp = await client.session.get(client.base + DEPLOYS + query)
+        body = await resp.json()
+        assert resp.status == 504, (query, body)
+        assert resp.headers["Retry-After"] == "1"
+        assert body["reason"] == "Timeout"
+        assert body["message"].startswith(f"Timeout: Too large resource version: {far}, current: ")
+        assert body["details"]["causes"] == [{"reason": "ResourceVersionTooLarge",
+                                              "message": "Too large resource version"}]
+        assert body["details"]["retryAfterSeconds"] == 1
