@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 
@@ -323,3 +324,55 @@ async def test_namespace_deletion_waits_for_its_finalizer(client):
     status, _ = await client.request("PUT", "/api/v1/namespaces/doomed/finalize", current)
     assert status == 200
     assert (await client.request("GET", "/api/v1/namespaces/doomed"))[0] == 404
+
+
+async def test_every_kind_with_a_status_has_one_right_after_create(client):
+    """Kubernetes encodes an empty status struct as {}: clients index obj["status"] at once."""
+    status, dep = await client.request("POST", DEPLOYS, DEPLOY)
+    assert status == 201 and dep["status"] == {}, dep
+    rs = copy.deepcopy(DEPLOY)
+    rs.update(kind="ReplicaSet")
+    rs["metadata"]["name"] = "myrs"
+    status, created = await client.request("POST", "/apis/apps/v1/namespaces/default/replicasets", rs)
+    assert status == 201 and created["status"] == {"replicas": 0}, created
+    status, ns = await client.request("POST", "/api/v1/namespaces",
+                                      {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "fresh"}})
+    assert status == 201 and ns["status"] == {"phase": "Active"}
+    status, node = await client.request("POST", "/api/v1/nodes",
+                                        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "bare"}})
+    assert status == 201 and node["status"] == {}, node
+    for path in (f"{DEPLOYS}/myapp", f"{DEPLOYS}/myapp/status"):
+        status, got = await client.request("GET", path)
+        assert status == 200 and got["status"] == {}, got
+    status, cm = await client.request("POST", "/api/v1/namespaces/default/configmaps",
+                                      {"metadata": {"name": "nostatus"}})
+    assert status == 201 and "status" not in cm  # a kind without a status gets none
+
+
+TLS_CRT = base64.b64encode(b"-----BEGIN CERTIFICATE-----\n" + bytes(range(256)) * 3).decode()
+
+
+def _wrapped(b64: str, eol: str) -> str:
+    """base64 cut into 64-character lines, as openssl and the kubernetes.io examples write it."""
+    return eol.join(b64[i:i + 64] for i in range(0, len(b64), 64)) + eol
+
+
+async def test_line_wrapped_base64_is_accepted_and_stored_unwrapped(client):
+    """Kubernetes' decoder skips CR and LF in bytes fields; it stores the bytes, so the value
+    comes back in one line."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls"},
+              "type": "kubernetes.io/tls",
+              "data": {"tls.crt": _wrapped(TLS_CRT, "\n"), "tls.key": _wrapped(TLS_CRT, "\r\n")}}
+    status, body = await client.request("POST", "/api/v1/namespaces/default/secrets", secret)
+    assert status == 201, body
+    assert body["data"] == {"tls.crt": TLS_CRT, "tls.key": TLS_CRT}
+    status, body = await client.request("GET", "/api/v1/namespaces/default/secrets/tls")
+    assert body["data"]["tls.crt"] == TLS_CRT
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bin"},
+          "binaryData": {"blob": _wrapped(TLS_CRT, "\n")}}
+    status, body = await client.request("POST", "/api/v1/namespaces/default/configmaps", cm)
+    assert status == 201 and body["binaryData"] == {"blob": TLS_CRT}, body
+    # Anything else that is not base64 is still refused.
+    secret["metadata"]["name"], secret["data"]["tls.crt"] = "bad", "not base64!\n"
+    status, body = await client.request("POST", "/api/v1/namespaces/default/secrets", secret)
+    assert status == 422 and body["details"]["causes"][0]["field"] == "data[tls.crt]"

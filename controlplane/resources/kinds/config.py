@@ -17,8 +17,31 @@ from ..validation import Cause, config_key, forbidden, invalid, required, too_lo
 IMMUTABLE_WHEN_SET = "field is immutable when `immutable` is set"
 
 
+def _unwrap_base64(data: Any) -> None:
+    """Bytes fields (Secret data, ConfigMap binaryData) as Kubernetes stores them.
+
+    Kubernetes decodes them to bytes (Go's decoder skips CR and LF, so line-wrapped base64 as
+    openssl and the docs' TLS Secret example write it is fine) and encodes them back in one
+    line: what goes in wrapped comes out unwrapped. A value that does not decode is left for
+    validation to name."""
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        if isinstance(value, str) and ("\n" in value or "\r" in value):
+            try:
+                raw = base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            data[key] = base64.b64encode(raw).decode()
+
+
+def _default_config_map(obj: Obj) -> None:
+    _unwrap_base64(obj.get("binaryData"))
+
+
 def _default_secret(obj: Obj) -> None:
     fill(obj, "type", "Opaque")
+    _unwrap_base64(obj.get("data"))
     # stringData is write-only: merged into data (base64), winning over the same key there.
     strings = obj.get("stringData")
     if isinstance(strings, dict) and all(isinstance(v, str) for v in strings.values()):
@@ -97,7 +120,7 @@ CONFIG_MAP_PRINTER = Printer((
 ))
 
 CONFIG_MAP = Kind(ResourceInfo("", "v1", "configmaps", "ConfigMap", "configmap", True, ("cm",)),
-                  printer=CONFIG_MAP_PRINTER,
+                  printer=CONFIG_MAP_PRINTER, default=_default_config_map,
                   rules=(_config_map_rules,), update_rules=(_immutable_data(("data", "binaryData")),))
 
 SECRET_PRINTER = Printer((

@@ -72,7 +72,10 @@ def _node_info(key: str, placeholder: str = "<unknown>") -> Callable[[Row], str]
 
 class NodeKind(Kind):
     def prepare_for_create(self, obj: Obj) -> None:
-        """A node registers with its status (capacity, addresses, nodeInfo): keep it."""
+        """A node registers with its status (capacity, addresses, nodeInfo): keep it, or start
+        from the empty one as every kind with a status does."""
+        if obj.get("status") is None:
+            obj["status"] = dict(self.initial_status)
 
 
 NODE_PRINTER = Printer((
