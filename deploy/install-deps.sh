@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(etcd-server etcd-client runc conmon containernetworking-plugins busybox-static
               docker-registry iproute2 iptables util-linux procps curl zstd openssl python3-venv)
+# Only for the test suite (`install-deps.sh test`): the dashboard's tests drive a real headless
+# browser; Debian builds chromedriver from the same source as its chromium, so they always match.
+TEST_APT_PACKAGES=(chromium chromium-driver)
+if [[ ",${1:-}," == *,test,* ]]; then
+  APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}")
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn, Sequence
+from typing import NoReturn, Sequence, TextIO
 
 from . import __version__
 from .commands import GROUPS, Command, add_global_options, examples, load_all
@@ -92,9 +92,13 @@ def _subparser(parser: Parser, name: str) -> argparse.ArgumentParser | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
+         err: TextIO | None = None, stdin: TextIO | None = None) -> int:
+    """Run one command; `out`/`err`/`stdin` replace the process's streams (the dashboard runs
+    its actions as pyctl commands in-process and shows what they print)."""
     from .session import Session
 
+    err_stream = err or sys.stderr
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
@@ -106,14 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if extra:
             args = _reparse_intermixed(parser, argv, args, command, extra)
-        session = Session(args)
+        session = Session(args, out=out, err=err, stdin=stdin)
         try:
             return command.run(session, args)
         finally:
             session.close()
     except PyctlError as exc:
-        sys.stdout.flush()
-        print(exc.render(), file=sys.stderr)
+        (out or sys.stdout).flush()
+        print(exc.render(), file=err_stream)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -128,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("PYCTL_DEBUG"):
             raise
         print(f"error: internal error: {type(exc).__name__}: {exc} "
-              "(set PYCTL_DEBUG=1 to see where)", file=sys.stderr)
+              "(set PYCTL_DEBUG=1 to see where)", file=err_stream)
         return 1
 
 
