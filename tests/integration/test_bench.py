@@ -70,3 +70,27 @@ def test_plot_is_a_decodable_png_with_a_legend() -> None:
     raw = zlib.decompress(png[idat + 4:idat + 4 + size])
     assert len(raw) == height * (1 + width * 3)  # one filter byte + RGB per row
     assert bytes((220, 40, 40)) in raw and bytes((40, 80, 220)) in raw  # both curves drawn
+
+
+def test_quick_dashboard_report(tmp_path: Path) -> None:
+    """The dashboard benchmark drives a real headless Chromium over 20 hollow nodes and 200 pods
+    and reports each figure beside its same-run baseline."""
+    from tests.browser import available
+    if available() is not None:
+        import pytest
+        pytest.skip(available())
+    out = tmp_path / "docs" / "benchmarks-dashboard.md"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "dashboard", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = out.read_text()
+    assert "20 hollow nodes, 200 pods (4 Deployments × 50)" in report
+    first = rows(report, "first full overview after opening the page, s (baseline: this process LISTs nodes and pods)")
+    assert first and re.fullmatch(NUMBER, first[0][1]) and re.fullmatch(NUMBER, first[0][2])
+    assert re.fullmatch(rf"{NUMBER}×", first[0][3])
+    update = rows(report, "a Deployment scaled up: until the page counts the new pods Running, s "
+                          "(baseline: this process's watch)")
+    assert update and re.fullmatch(rf"{NUMBER}×", update[0][3])
+    lag = rows(report, "page timer lateness p99 ms (during churn; idle)")
+    assert lag and all(re.fullmatch(NUMBER, c) for c in lag[0][1:3])
+    assert re.fullmatch(rf"{NUMBER} / {NUMBER}", rows(report, "render time mean / max, ms")[0][1])

@@ -1,0 +1,416 @@
+"""`pyctl dashboard` in a real headless Chromium against a real cluster: etcd, the API server,
+the scheduler and controllers, and three hollow agents over the real gateway. The dashboard runs as a user runs it (`python -m pyctl dashboard`, a subprocess
+with its own kubeconfig); what the page changed is checked through the API.
+
+Screenshots go to the test's tmp dir, or to $PYCTL_SCREENSHOTS when set (docs/dashboard/
+holds a few taken that way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+from selenium.webdriver.common.keys import Keys
+
+from agent.hollow import run_hollow_agents, stop_agents
+from controlplane.components import ComponentsConfig, run_components
+from controlplane.controllers.manager import ManagerConfig
+
+from ..browser import Browser, available
+from ..cluster import free_port, stop_process, wait_until
+from .secure_api import SecureApiServer, binding, call
+from .test_cluster_flows import DEPLOY, NODES, PODS, deployment
+from .test_pyctl import REPO, pyctl
+
+pytestmark = pytest.mark.skipif(available() is not None, reason=available() or "")
+
+
+class Dashboard:
+    """`python -m pyctl dashboard --port 0` with a kubeconfig; `url` is what it printed."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.proc: asyncio.subprocess.Process | None = None
+        self.url = ""
+
+    async def start(self, *extra: str) -> "Dashboard":
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pyctl", "--kubeconfig", str(self.kubeconfig), "dashboard", "--port", "0",
+            "--no-browser", *extra, cwd=str(REPO), env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        while not self.url:
+            line = (await asyncio.wait_for(self.proc.stdout.readline(), 30)).decode()
+            if not line:
+                raise AssertionError(f"pyctl dashboard exited: {(await self.proc.stderr.read()).decode()}")
+            if "?token=" in line:
+                self.url = line.strip()
+        return self
+
+    @property
+    def base(self) -> str:
+        return self.url.split("/?", 1)[0]
+
+    async def stop(self) -> None:
+        if self.proc is not None:
+            await stop_process(self.proc, grace=5)
+
+
+def kubeconfig(path: Path, server: str) -> Path:
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "test",
+        "clusters": [{"name": "test", "cluster": {"server": server}}],
+        "users": [{"name": "test", "user": {}}],
+        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "default"}}]}))
+    return path
+
+
+@pytest.fixture
+async def cluster(api, client):
+    """The control plane's components and three hollow nodes, with the default node grace
+    period: a busy machine (a browser runs beside it) must not make a node look lost."""
+    port = free_port()
+    config = ComponentsConfig(controllers=ManagerConfig(leader_election=False),
+                              gateway_listen=f"127.0.0.1:{port}")
+    running = await run_components(api.url, {"scheduler", "controllers", "gateway"}, config)
+    agents = await run_hollow_agents(f"127.0.0.1:{port}", NODES)
+    try:
+        async def all_ready():
+            _, nodes = await client.request("GET", "/api/v1/nodes")
+            return sum(any(c["type"] == "Ready" and c["status"] == "True"
+                           for c in n.get("status", {}).get("conditions", [])) for n in nodes["items"]) == 3
+        await wait_until(all_ready, timeout=20)
+        yield agents
+    finally:
+        await stop_agents(agents)
+        await running.stop()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    return Path(os.environ["PYCTL_SCREENSHOTS"]) if os.environ.get("PYCTL_SCREENSHOTS") else tmp_path / "screens"
+
+
+@pytest.fixture
+async def dashboard(api, tmp_path: Path):
+    d = await Dashboard(kubeconfig(tmp_path / "kubeconfig", api.url)).start()
+    yield d
+    await d.stop()
+
+
+@pytest.fixture
+async def browser(shots: Path):
+    b = await Browser(shots).start()
+    yield b
+    await b.close()
+
+
+async def open_page(browser: Browser, dashboard: Dashboard, page: str = "overview") -> None:
+    await browser.get(dashboard.url)  # trades the token for a cookie
+    await browser.get(f"{dashboard.base}/#/{page}")
+    await browser.wait("return document.querySelector('#connection')?.textContent === 'Live'", what="Live")
+
+
+async def test_overview_then_a_deployment_applied_with_pyctl_appears_live(cluster, api, dashboard, browser):
+    await open_page(browser, dashboard)
+    cards = await browser.wait("const c = [...document.querySelectorAll('#nodes article.card')];"
+                               "return c.length === 3 && c.map(e => e.innerText)", what="3 node cards")
+    for name, text in zip(NODES, cards):
+        assert name in text and "Ready" in text and "CPU requested" in text and "Memory requested" in text
+    assert "No node matches" not in await browser.text("#main")
+    await browser.screenshot("overview-empty")
+
+    r = await pyctl(api.url, "apply", "-f", str(REPO / "manifests" / "deployment.yaml"))
+    assert r.code == 0, r.err
+    # The overview's pod counts and node dots follow, with no reload.
+    await browser.wait("return /3 Running/.test(document.querySelector('#summary')?.innerText)", what="3 Running")
+    await browser.wait("return document.querySelectorAll('#nodes .dot.ok').length === 3", what="3 green pod dots")
+    await browser.screenshot("overview")
+    await browser.click("nav.pages a[data-page=pods]")
+    await browser.type("#pod-filters input[name=selector]", "app=myapp")
+    rows = await browser.wait("const r = [...document.querySelectorAll('#pods-table tbody tr')].map(e => e.innerText);"
+                              "return r.length === 3 && r.every(t => t.includes('Running')) && r", what="3 Running pods")
+    _, pods = await api_get(api, PODS + "?labelSelector=app%3Dmyapp")
+    for pod in pods["items"]:
+        assert any(pod["metadata"]["name"] in row and pod["spec"]["nodeName"] in row and pod["status"]["podIP"] in row
+                   for row in rows), (pod["metadata"]["name"], rows)
+    await browser.screenshot("pods")
+    assert await browser.console_errors() == []
+
+
+async def api_get(api, path: str) -> tuple[int, dict]:
+    async with aiohttp.ClientSession() as s, s.get(api.url + path) as r:
+        return r.status, await r.json()
+
+
+async def test_scale_from_the_workloads_page_changes_the_deployment(cluster, api, client, dashboard, browser):
+    assert (await client.request("POST", DEPLOY, deployment(2)))[0] == 201
+    await open_page(browser, dashboard, "workloads")
+    await browser.wait("return /2\\/2/.test(document.querySelector('section[data-kind=Deployment] tbody')?.innerText)",
+                       what="web 2/2 ready")
+    await browser.click("button.act[data-act=scale][data-target='default/web']")
+    await browser.wait("return document.querySelector('#action-dialog')?.open", what="the dialog")
+    await browser.type("#action-dialog input[name=replicas]", "4")
+    command = await browser.wait("const c = document.querySelector('#action-command')?.textContent;"
+                                 "return c.includes('--replicas=4') && c", what="the command line")
+    assert command == "pyctl scale deployments.apps/web -n default --replicas=4"
+    await browser.screenshot("scale-dialog")
+    await browser.click("#action-confirm")
+
+    async def scaled():
+        _, d = await client.request("GET", f"{DEPLOY}/web")
+        return d["spec"]["replicas"] == 4
+    await wait_until(scaled, timeout=20)
+    await browser.wait("return !document.querySelector('#action-dialog')?.open", what="the dialog closed")
+    assert "deployment.apps/web scaled" in await browser.text("#toast")
+    await browser.wait("return /4\\/4/.test(document.querySelector('section[data-kind=Deployment] tbody')?.innerText)",
+                       what="web 4/4 ready")
+    await browser.screenshot("workloads")
+
+
+async def test_a_pending_pod_says_why(cluster, client, dashboard, browser):
+    huge = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "huge"},
+            "spec": {"containers": [{"name": "c", "image": "busybox",
+                                     "resources": {"requests": {"memory": "900Gi"}}}]}}
+    assert (await client.request("POST", PODS, huge))[0] == 201
+    await open_page(browser, dashboard, "pods")
+    row = await browser.wait("const r = [...document.querySelectorAll('#pods-table tbody tr')].find(r => r.innerText.includes('huge'));"
+                             "return r && /Insufficient memory/.test(r.innerText) && r.innerText", what="the reason in the row")
+    assert "Pending" in row and "0/3 nodes are available: 3 Insufficient memory." in row
+    await browser.click("#pods-table a[href='#/pods/default/huge']")
+    why = await browser.wait("const e = document.querySelector('#pending-message'); return e && e.innerText",
+                             what="the Pending section")
+    assert why == "0/3 nodes are available: 3 Insufficient memory."
+    section = await browser.text("section.pending")
+    assert "Unschedulable" in section and "The scheduler said so" in section  # its FailedScheduling event
+    await browser.screenshot("pending")
+
+
+async def test_a_pods_log_streams_and_follows(cluster, client, dashboard, browser):
+    # A hollow container whose run ends after a few seconds: its exit line is written while
+    # the page follows the log, so it can only arrive through the followed stream.
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "talker", "annotations": {"pyctl.io/hollow-run-seconds": "6"}},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    assert (await client.request("POST", PODS, pod))[0] == 201
+    await open_page(browser, dashboard, "pods/default/talker")
+    first = await browser.wait("const t = document.querySelector('#log')?.textContent || '';"
+                               "return t.includes('container c is running') && t", what="the first lines")
+    assert "[hollow] container c started (run 0, image busybox)" in first
+    assert "exited" not in first
+    assert await browser.text("#log-state") == "following…"
+    text = await browser.wait("const t = document.querySelector('#log')?.textContent || '';"
+                              "return t.includes('exited with code 0') && t", timeout=30, what="the exit line")
+    assert text.splitlines()[-1] == "[hollow] container c exited with code 0"
+    await browser.screenshot("logs")
+
+
+async def test_cordon_and_drain_from_a_node_card(cluster, client, dashboard, browser):
+    assert (await client.request("POST", DEPLOY, deployment(3)))[0] == 201
+
+    async def spread():
+        _, pods = await client.request("GET", PODS)
+        return {p["spec"].get("nodeName") for p in pods["items"]
+                if p.get("status", {}).get("phase") == "Running"} == set(NODES)
+    await wait_until(spread, timeout=30)
+    await open_page(browser, dashboard)
+    await browser.wait("return document.querySelectorAll('#nodes .dot.ok').length === 3", what="3 pods")
+    await browser.click("button.act[data-act=cordon][data-target=node-a]")
+    await browser.wait("return document.querySelector('#action-command')?.textContent === 'pyctl cordon node-a'",
+                       what="the cordon command")
+    await browser.click("#action-confirm")
+
+    async def cordoned():
+        _, node = await client.request("GET", "/api/v1/nodes/node-a")
+        return node["spec"].get("unschedulable") is True
+    await wait_until(cordoned, timeout=20)
+    await browser.wait("return /Cordoned/.test(document.querySelector('#nodes [data-key=node-a]')?.innerText)",
+                       what="node-a Cordoned")
+    await browser.click("button.act[data-act=drain][data-target=node-a]")
+    await browser.wait("return document.querySelector('#action-command')?.textContent.startsWith('pyctl drain node-a')",
+                       what="the drain command")
+    await browser.click("#action-dialog input[value='--ignore-daemonsets']")
+    await browser.wait("return document.querySelector('#action-command')?.textContent === "
+                       "'pyctl drain node-a --ignore-daemonsets --timeout=5m'", what="the flag in the command")
+    await browser.click("#action-confirm")
+    await browser.wait("return !document.querySelector('#action-dialog')?.open", timeout=60, what="drain done")
+    assert "node/node-a drained" in await browser.text("#toast")
+
+    async def moved():
+        _, pods = await client.request("GET", PODS)
+        live = [p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")]
+        return len(live) == 3 and all(p["spec"].get("nodeName") != "node-a" for p in live)
+    await wait_until(moved, timeout=30)
+    await browser.wait("return !document.querySelector('#nodes [data-key=node-a] .dot')", what="node-a empty")
+    await browser.click("button.act[data-act=uncordon][data-target=node-a]")
+    await browser.click("#action-confirm")
+    await wait_until(lambda: _schedulable(client, "node-a"), timeout=20)
+
+
+async def _schedulable(client, name: str) -> bool:
+    _, node = await client.request("GET", f"/api/v1/nodes/{name}")
+    return not node["spec"].get("unschedulable")
+
+
+async def test_restart_and_undo_from_the_deployment_page(cluster, client, dashboard, browser):
+    assert (await client.request("POST", DEPLOY, deployment(2, image="web:1")))[0] == 201
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "web:2"}]}}}}
+    async def revision(n: int):
+        _, d = await client.request("GET", f"{DEPLOY}/web")
+        return d["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision") == str(n) and d
+    await wait_until(lambda: revision(1), timeout=20)
+    await client.request("PATCH", f"{DEPLOY}/web", data=json.dumps(patch),
+                         headers={"Content-Type": "application/strategic-merge-patch+json"})
+    await wait_until(lambda: revision(2), timeout=20)
+    await open_page(browser, dashboard, "workloads/Deployment/default/web")
+    history = await browser.wait("const t = document.querySelector('#hist-h'); const s = t && t.parentElement.innerText;"
+                                 "return s && s.includes('2 (current)') && s.includes('web:1') && s", what="2 revisions")
+    assert "Roll back to 1" in history
+    await browser.click("button.act[data-act=undo][data-revision='1']")
+    await browser.wait("return document.querySelector('#action-command')?.textContent === "
+                       "'pyctl rollout undo deployments.apps/web -n default --to-revision=1'", what="the undo command")
+    await browser.click("#action-confirm")
+
+    async def rolled_back():
+        _, d = await client.request("GET", f"{DEPLOY}/web")
+        return d["spec"]["template"]["spec"]["containers"][0]["image"] == "web:1"
+    await wait_until(rolled_back, timeout=20)
+    await browser.wait("return /3 \\(current\\)/.test(document.querySelector('#hist-h')?.parentElement.innerText)",
+                       what="revision 3 current")
+    await browser.click("#detail .detail-actions button[data-act=restart]")
+    await browser.wait("return document.querySelector('#action-command')?.textContent.includes('rollout restart')",
+                       what="the restart command")
+    await browser.click("#action-confirm")
+
+    async def restarted():
+        _, d = await client.request("GET", f"{DEPLOY}/web")
+        return "kubectl.kubernetes.io/restartedAt" in (d["spec"]["template"]["metadata"].get("annotations") or {})
+    await wait_until(restarted, timeout=20)
+    await browser.screenshot("deployment")
+
+
+async def test_keyboard_only_and_a_narrow_window(cluster, client, dashboard, browser):
+    assert (await client.request("POST", DEPLOY, deployment(1)))[0] == 201
+    await browser.resize(400, 900)
+    await open_page(browser, dashboard, "workloads")
+    await browser.wait("return document.querySelector('section[data-kind=Deployment] tbody tr')", what="web")
+    # Nothing is wider than the window but the tables, which scroll inside their own box.
+    wide = await browser.js("return document.documentElement.scrollWidth")
+    assert wide <= 400
+    # Tab to the Scale button, Enter opens the dialog with focus in it, Escape closes it.
+    for _ in range(40):
+        await browser.keys(Keys.TAB)
+        if await browser.js("return document.activeElement.dataset.act === 'scale'"):
+            break
+    else:
+        raise AssertionError("Tab never reached the Scale button")
+    await browser.keys(Keys.ENTER)
+    assert await browser.wait("return document.querySelector('#action-dialog')?.open && document.activeElement.name",
+                              what="focus in the dialog") == "replicas"
+    await browser.screenshot("narrow-dialog")
+    await browser.keys(Keys.ESCAPE)
+    await browser.wait("return !document.querySelector('#action-dialog')?.open", what="the dialog closed")
+    _, d = await client.request("GET", f"{DEPLOY}/web")
+    assert d["spec"]["replicas"] == 1
+
+
+async def test_only_served_kinds_are_shown(cluster, dashboard, browser):
+    await open_page(browser, dashboard, "workloads")
+    await browser.wait("return document.querySelector('section[data-kind=Deployment]')", what="Deployments")
+    shown = await browser.js("return [...document.querySelectorAll('section[data-kind]')].map(s => s.dataset.kind)")
+    assert shown == ["Deployment"]  # StatefulSets, DaemonSets, Jobs ... appear once the server serves them
+    served = await browser.js("return [...window.__dashboard.ctx.kinds.keys()]")
+    assert "NodeMetrics" not in served and "DaemonSet" not in served and "Pod" in served
+    assert await browser.console_errors() == []  # no 404 from asking for unserved kinds
+
+
+# -- a user the API refuses ------------------------------------------------------------------------
+
+@pytest.fixture
+async def viewer_dashboard(etcd, tmp_path: Path):
+    """A secured API server (HTTPS, tokens, RBAC) and a dashboard as `viewer`, who may read
+    everything (ClusterRole view) but change nothing."""
+    server = await SecureApiServer(etcd, tmp_path).start()
+    async with server.session("admin") as admin:
+        path, obj = binding("viewer-view", "view", user="viewer", cluster=True)
+        assert (await call(admin, "POST", path, obj))[0] == 201
+        assert (await call(admin, "POST", DEPLOY, deployment(1)))[0] == 201
+    d = await Dashboard(server.kubeconfig("viewer", tmp_path / "viewer.kubeconfig")).start()
+    yield d
+    await d.stop()
+    await server.stop()
+
+
+async def test_a_refused_action_shows_the_api_servers_message(viewer_dashboard, browser):
+    await open_page(browser, viewer_dashboard, "workloads")
+    await browser.wait("return document.querySelector('button.act[data-act=scale]')", what="the Scale button")
+    await browser.click("button.act[data-act=scale][data-target='default/web']")
+    await browser.type("#action-dialog input[name=replicas]", "3")
+    await browser.wait("return document.querySelector('#action-command')?.textContent.includes('--replicas=3')",
+                       what="the command line")
+    await browser.click("#action-confirm")
+    refusal = await browser.wait("const e = document.querySelector('#action-outcome .error-text'); return e && e.innerText",
+                                 what="the refusal")
+    assert refusal.startswith("Error from server (Forbidden): ")
+    assert 'User "viewer" cannot patch resource "deployments/scale" in API group "apps"' in refusal
+    await browser.screenshot("forbidden")
+
+
+# -- who may use the dashboard (no browser needed) -----------------------------------------------
+
+async def test_the_dashboard_guards_the_users_credentials(api, client, dashboard):
+    assert (await client.request("POST", DEPLOY, deployment(1)))[0] == 201
+    token = dashboard.url.split("token=", 1)[1]
+    # unsafe: keep cookies of an IP-address host (127.0.0.1), as a browser does.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        # Without the token's cookie: nothing of the cluster.
+        async with s.get(dashboard.base + "/api/v1/pods") as r:
+            assert r.status == 401 and "printed" in (await r.json())["message"]
+        async with s.get(f"{dashboard.base}/?token=wrong", allow_redirects=False) as r:
+            assert r.status == 401
+        async with s.get(dashboard.url, allow_redirects=False) as r:
+            assert r.status == 302 and r.headers["Location"] == "/"
+            cookie = r.cookies[next(iter(r.cookies))]
+            assert cookie.value == token and cookie["httponly"] and cookie["samesite"] == "Strict"
+        async with s.get(dashboard.base + "/apis/apps/v1/namespaces/default/deployments/web") as r:
+            assert r.status == 200 and (await r.json())["spec"]["replicas"] == 1
+        # A page on another host name (DNS rebinding) is refused, even with the cookie.
+        async with s.get(dashboard.base + "/api/v1/pods", headers={"Host": "evil.example:80"}) as r:
+            assert r.status == 403
+        # The proxy only reads; changes come from this page's own origin, as known actions.
+        origin = dashboard.base
+        async with s.delete(dashboard.base + "/apis/apps/v1/namespaces/default/deployments/web",
+                            headers={"Origin": origin}) as r:
+            assert r.status == 405
+        body = {"resource": "deployments", "namespace": "default", "name": "web", "replicas": 2}
+        async with s.post(dashboard.base + "/dashboard/actions/scale", json=body,
+                          headers={"Origin": "http://evil.example"}) as r:
+            assert r.status == 403
+        async with s.post(dashboard.base + "/dashboard/actions/scale", json={**body, "name": "--all"},
+                          headers={"Origin": origin}) as r:
+            assert r.status == 400 and "not a valid name" in (await r.json())["message"]
+        async with s.post(dashboard.base + "/dashboard/actions/apply", json=body, headers={"Origin": origin}) as r:
+            assert r.status == 400 and "unknown action" in (await r.json())["message"]
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await s.ws_connect(dashboard.base.replace("http", "ws") + "/dashboard/streams",
+                               headers={"Origin": "http://evil.example"})
+        async with s.post(dashboard.base + "/dashboard/actions/scale", json=body, headers={"Origin": origin}) as r:
+            out = await r.json()
+            assert r.status == 200 and out["ok"] and out["out"] == "deployment.apps/web scaled\n"
+    _, d = await client.request("GET", f"{DEPLOY}/web")
+    assert d["spec"]["replicas"] == 2
+
+
+async def test_dashboard_refuses_a_non_loopback_address(api, tmp_path: Path):
+    r = await pyctl(None, "--kubeconfig", str(kubeconfig(tmp_path / "k", api.url)), "dashboard",
+                    "--address", "0.0.0.0", "--port", "0", "--no-browser", timeout=30)
+    assert r.code == 1
+    assert r.err.startswith("error: refusing to serve the dashboard on 0.0.0.0: whoever reaches it acts with "
+                            "your credentials.")
