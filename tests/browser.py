@@ -22,7 +22,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars")
+         "--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars",
+         "--disable-crash-reporter", "--disable-breakpad")
 
 
 def available() -> str | None:
@@ -87,13 +88,13 @@ class Browser:
         A live page may redraw the element between finding and clicking it: find it again."""
         from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
-        for attempt in range(5):
+        for attempt in range(10):
             element = await asyncio.to_thread(self.driver.find_element, By.CSS_SELECTOR, selector)
             try:
                 await asyncio.to_thread(element.click)
                 return
             except StaleElementReferenceException:
-                if attempt == 4:
+                if attempt == 9:
                     raise
                 await asyncio.sleep(0.1)
 

@@ -97,7 +97,7 @@ async def _serve(s: Session, a: argparse.Namespace) -> int:
     unspecified = a.address in ("0.0.0.0", "::", "[::]")
     settings = Settings(port=a.port, hosts=tuple(dict.fromkeys((*LOOPBACK_HOSTS, host))),
                         any_host=unspecified, context=getattr(a, "context", None) or s.config.current_context,
-                        namespace=s.namespace)
+                        namespace=getattr(a, "namespace", None) or "")
     app = build_app(settings, Upstream(connection), Runner(_global_argv(a)))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()

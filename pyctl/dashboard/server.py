@@ -45,7 +45,8 @@ class Settings:
     any_host: bool = False
     """--allow-remote on an unspecified address: any Host (the token still guards)."""
     context: str = ""
-    namespace: str = "default"
+    namespace: str = ""
+    """The namespace the page starts with (`-n`); empty: all of them."""
 
     @property
     def cookie(self) -> str:

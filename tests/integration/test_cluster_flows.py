@@ -3,6 +3,7 @@ runs them (run_components), three hollow agents over the real gateway, real kube
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -20,13 +21,12 @@ PODS = "/api/v1/namespaces/default/pods"
 NODES = ["node-a", "node-b", "node-c"]
 
 
-@pytest.fixture
-async def cluster(api, client):
+@contextlib.asynccontextmanager
+async def hollow_cluster(api, client, controllers: ManagerConfig):
+    """Scheduler, controllers and gateway as pyctl-controlplane runs them, and a hollow agent per
+    name in NODES, all Ready; yields the agents."""
     port = free_port()
-    config = ComponentsConfig(
-        controllers=ManagerConfig(leader_election=False, node_grace=2.0, eviction_timeout=1.0,
-                                  node_monitor_period=0.5),
-        gateway_listen=f"127.0.0.1:{port}")
+    config = ComponentsConfig(controllers=controllers, gateway_listen=f"127.0.0.1:{port}")
     running = await run_components(api.url, {"scheduler", "controllers", "gateway"}, config)
     agents = await run_hollow_agents(f"127.0.0.1:{port}", NODES)
     try:
@@ -37,10 +37,17 @@ async def cluster(api, client):
             return sum(any(c["type"] == "Ready" and c["status"] == "True" for c in cs)
                        for cs in conditions) == len(NODES)
         await wait_until(all_ready, timeout=20)
-        yield dict(zip(NODES, agents))
+        yield agents
     finally:
         await stop_agents(agents)
         await running.stop()
+
+
+@pytest.fixture
+async def cluster(api, client):
+    fast = ManagerConfig(leader_election=False, node_grace=2.0, eviction_timeout=1.0, node_monitor_period=0.5)
+    async with hollow_cluster(api, client, fast) as agents:
+        yield dict(zip(NODES, agents))
 
 
 def deployment(replicas: int, image: str = "web:1") -> dict:

@@ -19,14 +19,12 @@ import pytest
 import yaml
 from selenium.webdriver.common.keys import Keys
 
-from agent.hollow import run_hollow_agents, stop_agents
-from controlplane.components import ComponentsConfig, run_components
 from controlplane.controllers.manager import ManagerConfig
 
 from ..browser import Browser, available
-from ..cluster import free_port, stop_process, wait_until
+from ..cluster import stop_process, wait_until
 from .secure_api import SecureApiServer, binding, call
-from .test_cluster_flows import DEPLOY, NODES, PODS, deployment
+from .test_cluster_flows import DEPLOY, NODES, PODS, deployment, hollow_cluster
 from .test_pyctl import REPO, pyctl
 
 pytestmark = pytest.mark.skipif(available() is not None, reason=available() or "")
@@ -74,23 +72,10 @@ def kubeconfig(path: Path, server: str) -> Path:
 
 @pytest.fixture
 async def cluster(api, client):
-    """The control plane's components and three hollow nodes, with the default node grace
-    period: a busy machine (a browser runs beside it) must not make a node look lost."""
-    port = free_port()
-    config = ComponentsConfig(controllers=ManagerConfig(leader_election=False),
-                              gateway_listen=f"127.0.0.1:{port}")
-    running = await run_components(api.url, {"scheduler", "controllers", "gateway"}, config)
-    agents = await run_hollow_agents(f"127.0.0.1:{port}", NODES)
-    try:
-        async def all_ready():
-            _, nodes = await client.request("GET", "/api/v1/nodes")
-            return sum(any(c["type"] == "Ready" and c["status"] == "True"
-                           for c in n.get("status", {}).get("conditions", [])) for n in nodes["items"]) == 3
-        await wait_until(all_ready, timeout=20)
+    """Three hollow nodes with the default node grace period: a busy machine (a browser runs
+    beside it) must not make a node look lost and its pods evicted."""
+    async with hollow_cluster(api, client, ManagerConfig(leader_election=False)) as agents:
         yield agents
-    finally:
-        await stop_agents(agents)
-        await running.stop()
 
 
 @pytest.fixture
@@ -132,6 +117,7 @@ async def test_overview_then_a_deployment_applied_with_pyctl_appears_live(cluste
     # The overview's pod counts and node dots follow, with no reload.
     await browser.wait("return /3 Running/.test(document.querySelector('#summary')?.innerText)", what="3 Running")
     await browser.wait("return document.querySelectorAll('#nodes .dot.ok').length === 3", what="3 green pod dots")
+    await browser.wait("return /0 rolling out/.test(document.querySelector('#summary')?.innerText)", what="rolled out")
     await browser.screenshot("overview")
     await browser.click("nav.pages a[data-page=pods]")
     await browser.type("#pod-filters input[name=selector]", "app=myapp")
@@ -209,6 +195,7 @@ async def test_a_pods_log_streams_and_follows(cluster, client, dashboard, browse
     text = await browser.wait("const t = document.querySelector('#log')?.textContent || '';"
                               "return t.includes('exited with code 0') && t", timeout=30, what="the exit line")
     assert text.splitlines()[-1] == "[hollow] container c exited with code 0"
+    await browser.js("document.querySelector('#log-h').scrollIntoView()")
     await browser.screenshot("logs")
 
 

@@ -93,6 +93,7 @@ function setConnection(state) {
 
 async function boot() {
   ctx.config = await get("/dashboard/config");
+  ctx.namespace = ctx.config.namespace || "";
   $("#cluster").textContent = ctx.config.context ? `${ctx.config.context} · ${ctx.config.server}` : ctx.config.server;
   const streams = new Streams(setConnection);
   ctx.streams = streams;

@@ -140,6 +140,16 @@ export function kindSection(container, kind, objects, { more = [], empty = "None
   return section;
 }
 
+// A page made of named parts, each its own element whose content is replaced only when its
+// own HTML changes (so a part holding buttons is not redrawn because a bar next to it moved).
+export function parts(container, names, content) {
+  const have = [...container.children].map((c) => c.dataset.part).join(",");
+  if (have !== names.join(",")) {
+    container.innerHTML = names.map((n) => `<div data-part="${n}"></div>`).join("");
+  }
+  for (const name of names) setHTML(container.querySelector(`[data-part="${name}"]`), content[name]);
+}
+
 export function heading(root, text) {
   let h = root.querySelector("h1");
   if (!h) {

@@ -2,7 +2,7 @@
 // metrics.k8s.io is served, used) CPU and memory against allocatable, its pods as dots.
 
 import { html, patchList } from "../dom.js";
-import { bytes, cores, nodeState, podFinished, podRequests, podSummary, quantity } from "../format.js";
+import { byName, bytes, cores, nodeState, podInfo, quantity } from "../format.js";
 import { actionButton, badge, bar, heading, runAction, statusClass } from "./common.js";
 
 const MAX_DOTS = 48;
@@ -28,22 +28,32 @@ export function mount(root, ctx) {
   });
 }
 
-// Per node: requested CPU/memory and its pods, from one pass over the pods.
+// Per node: requested CPU/memory, its pods, and a signature of their versions (a card whose
+// node and pods did not change is not redrawn), from one pass over the pods.
 function perNode(pods) {
   const out = new Map();
   for (const pod of pods) {
     const node = pod.spec?.nodeName;
     if (!node) continue;
     let entry = out.get(node);
-    if (!entry) out.set(node, (entry = { cpu: 0, memory: 0, pods: [] }));
+    if (!entry) out.set(node, (entry = { cpu: 0, memory: 0, running: 0, pods: [], sig: "" }));
     entry.pods.push(pod);
-    if (podFinished(pod)) continue;
-    const r = podRequests(pod);
-    entry.cpu += r.cpu;
-    entry.memory += r.memory;
+    entry.sig += `${pod.metadata.resourceVersion},`;
+    const info = podInfo(pod);
+    if (info.finished) continue;
+    entry.running++;
+    entry.cpu += info.cpu;
+    entry.memory += info.memory;
   }
   return out;
 }
+
+const cards = new Map(); // node name -> {sig, html}
+// Cards redrawn per render at most: when a rollout touches every node, the rest follow in the
+// next renders (time slicing), so no single frame keeps the user waiting.
+const REDRAW_BUDGET = 100;
+let redrawn = 0;
+let behind = false;
 
 function summary(ctx, nodes, pods) {
   const states = nodes.map(nodeState);
@@ -63,13 +73,28 @@ function summary(ctx, nodes, pods) {
 
 function card(ctx, node, use, usage) {
   const name = node.metadata.name;
+  const sig = `${node.metadata.resourceVersion}|${use?.sig || ""}|${usage?.metadata?.resourceVersion || usage?.timestamp || ""}`;
+  const cached = cards.get(name);
+  if (cached && cached.sig === sig) return cached.html;
+  if (cached && redrawn >= REDRAW_BUDGET) {
+    behind = true;
+    return cached.html;
+  }
+  redrawn++;
+  const html_ = drawCard(ctx, node, use, usage);
+  cards.set(name, { sig, html: html_ });
+  return html_;
+}
+
+function drawCard(ctx, node, use, usage) {
+  const name = node.metadata.name;
   const st = nodeState(node);
   const alloc = node.status?.allocatable || {};
   const cpu = quantity(alloc.cpu), memory = quantity(alloc.memory), maxPods = quantity(alloc.pods);
   const pods = use?.pods || [];
   const kind = ctx.kinds.get("Node");
   const dots = pods.slice(0, MAX_DOTS).map((p) => {
-    const s = podSummary(p).status;
+    const s = podInfo(p).status;
     return html`<li class="dot ${statusClass(s)}" title="${p.metadata.namespace}/${p.metadata.name}: ${s}"></li>`;
   });
   const cls = `${st.state === "Ready" ? "ready" : "notready"}${st.cordoned ? " cordoned" : ""}`;
@@ -80,7 +105,7 @@ function card(ctx, node, use, usage) {
     ${bar("Memory requested", use?.memory || 0, memory, `${bytes(use?.memory || 0)} / ${bytes(memory)}`)}
     ${usage ? bar("CPU used", quantity(usage.usage?.cpu), cpu, `${cores(quantity(usage.usage?.cpu))} / ${cores(cpu)}`, "usage") : ""}
     ${usage ? bar("Memory used", quantity(usage.usage?.memory), memory, `${bytes(quantity(usage.usage?.memory))} / ${bytes(memory)}`, "usage") : ""}
-    ${bar("Pods", pods.filter((p) => !podFinished(p)).length, maxPods, `${pods.filter((p) => !podFinished(p)).length} / ${maxPods}`)}
+    ${bar("Pods", use?.running || 0, maxPods, `${use?.running || 0} / ${maxPods}`)}
     <ul class="dots" aria-label="${pods.length} pods">${dots}${pods.length > MAX_DOTS ? html`<li class="more">+${pods.length - MAX_DOTS}</li>` : ""}</ul>
     <footer>
       <a href="#/pods?node=${encodeURIComponent(name)}" aria-label="pods on ${name}">Pods</a>
@@ -92,7 +117,7 @@ function card(ctx, node, use, usage) {
 export function render(ctx) {
   const root = document.getElementById("main");
   heading(root, "Overview");
-  const nodes = ctx.list("Node").sort((a, b) => a.metadata.name.localeCompare(b.metadata.name, undefined, { numeric: true }));
+  const nodes = ctx.list("Node").sort((a, b) => byName(a.metadata.name, b.metadata.name));
   const pods = ctx.list("Pod");
   const summaryEl = root.querySelector("#summary");
   const text = summary(ctx, nodes, pods).text;
@@ -105,6 +130,10 @@ export function render(ctx) {
   const empty = root.querySelector("#nodes-empty");
   empty.hidden = shown.length > 0;
   empty.textContent = !ctx.inf.Node?.synced ? "Loading nodes…" : nodes.length ? "No node matches the filter." : "No nodes have joined yet.";
+  for (const name of cards.keys()) if (!ctx.inf.Node?.items.has(name)) cards.delete(name);
+  redrawn = 0;
+  behind = false;
   patchList(root.querySelector("#nodes"), shown, (n) => n.metadata.name,
     (n) => card(ctx, n, used.get(n.metadata.name), metrics ? metrics.items.get(n.metadata.name) : null), "article");
+  if (behind) window.__dashboard.scheduler.request();
 }

@@ -1,10 +1,10 @@
 // Pods: a filtered, paged table (namespace, label selector, node, status, name) and a pod's
 // own page: why it is Pending, its containers, conditions, events, and its log, followed.
 
-import { html, patchList, setHTML } from "../dom.js";
-import { age, parseSelector, podSummary, selectorMatches } from "../format.js";
+import { html, patchList } from "../dom.js";
+import { age, byName, parseSelector, podInfo, podSummary, selectorMatches } from "../format.js";
 import { pendingReason } from "../pending.js";
-import { actionButton, badge, eventRows, eventsFor, heading, runAction, statusClass } from "./common.js";
+import { actionButton, badge, eventRows, eventsFor, heading, parts, runAction, statusClass } from "./common.js";
 
 const PAGE = 100;
 const LOG_KEEP = 200000; // characters of log kept on the page
@@ -85,12 +85,12 @@ export function render(ctx, params) {
     if (node && pod.spec?.nodeName !== node) continue;
     if (name && !pod.metadata.name.toLowerCase().includes(name)) continue;
     if (sel.reqs.length && !selectorMatches(sel.reqs, pod.metadata.labels || {})) continue;
-    const s = podSummary(pod);
+    const s = podInfo(pod);
     if (f.status === "problem" ? s.status === "Running" || s.status === "Completed"
       : f.status && s.status !== f.status && (pod.status?.phase !== f.status)) continue;
     rows.push([pod, s]);
   }
-  rows.sort(([a], [b]) => a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name, undefined, { numeric: true }));
+  rows.sort(([a], [b]) => byName(a.metadata.namespace, b.metadata.namespace) || byName(a.metadata.name, b.metadata.name));
   const pages = Math.max(1, Math.ceil(rows.length / PAGE));
   root._page = Math.min(Math.max(0, root._page || 0), pages - 1);
   const shown = rows.slice(root._page * PAGE, (root._page + 1) * PAGE);
@@ -180,7 +180,7 @@ function renderDetail(ctx, root, ns, name) {
   const pod = ctx.inf.Pod?.items.get(`${ns}/${name}`);
   const body = root.querySelector("#pod-detail");
   if (!pod) {
-    setHTML(body, html`<p class="empty">${ctx.inf.Pod?.synced ? "This pod does not exist (any more)." : "Loading…"}</p>`);
+    parts(body, ["gone"], { gone: html`<p class="empty">${ctx.inf.Pod?.synced ? "This pod does not exist (any more)." : "Loading…"}</p>` });
     return;
   }
   const s = podSummary(pod);
@@ -197,31 +197,32 @@ function renderDetail(ctx, root, ns, name) {
     return "—";
   };
   const owner = (pod.metadata.ownerReferences || []).find((r) => r.controller);
-  setHTML(body, html`
-    <div class="detail-actions">${actionButton(kind, "delete", pod)}</div>
-    <dl class="facts">
+  parts(body, ["actions", "facts", "pending", "containers", "conditions", "events"], {
+    actions: html`<div class="detail-actions">${actionButton(kind, "delete", pod)}</div>`,
+    facts: html`<dl class="facts">
       <div><dt>Status</dt><dd>${badge(s.status, statusClass(s.status))}</dd></div>
       <div><dt>Ready</dt><dd>${s.ready}</dd></div><div><dt>Restarts</dt><dd>${s.restarts}</dd></div>
       <div><dt>Node</dt><dd>${pod.spec?.nodeName || "<none>"}</dd></div><div><dt>IP</dt><dd>${pod.status?.podIP || "<none>"}</dd></div>
       <div><dt>Age</dt><dd>${age(pod.metadata.creationTimestamp)}</dd></div>
       <div><dt>Controlled by</dt><dd>${owner ? `${owner.kind}/${owner.name}` : "<none>"}</dd></div>
-      <div><dt>Labels</dt><dd>${Object.entries(pod.metadata.labels || {}).map(([k, v]) => html`<code class="label">${k}=${v}</code> `)}</dd></div>
-    </dl>
-    ${pending ? html`<section class="pending" aria-labelledby="pending-h"><h2 id="pending-h">Why it is Pending</h2>
+      <div><dt>Labels</dt><dd>${Object.keys(pod.metadata.labels || {}).length ? Object.entries(pod.metadata.labels).map(([k, v]) => html`<code class="label">${k}=${v}</code> `) : "<none>"}</dd></div>
+    </dl>`,
+    pending: html`${pending ? html`<section class="pending" aria-labelledby="pending-h"><h2 id="pending-h">Why it is Pending</h2>
       <p><strong>${pending.reason}</strong>${pending.stage === "scheduling" ? " — not placed on a node yet" : ""}</p>
       <p class="why-message" id="pending-message">${pending.message}</p>
       ${pending.perNode ? html`<h3>Per node</h3><ul>${pending.perNode.map((n) => html`<li><strong>${n.node}</strong>: ${n.reasons.join("; ")}</li>`)}</ul>` : ""}
       ${pending.events.length ? html`<p class="muted">The scheduler said so ${pending.events.reduce((a, e) => a + (e.count || 1), 0)} time(s); last ${age(pending.events[0].lastTimestamp || pending.events[0].eventTime)} ago.</p>` : ""}
-    </section>` : ""}
-    <section aria-labelledby="containers-h"><h2 id="containers-h">Containers</h2>
+    </section>` : ""}`,
+    containers: html`<section aria-labelledby="containers-h"><h2 id="containers-h">Containers</h2>
       <div class="table-wrap"><table><thead><tr><th scope="col">NAME</th><th scope="col">IMAGE</th><th scope="col">STATE</th><th scope="col">READY</th><th scope="col">RESTARTS</th></tr></thead><tbody>
       ${containers.map((c) => { const cs = statuses.get(c.name); return html`<tr><td>${c.name}${c.init ? " (init)" : ""}</td><td>${c.image}</td>
-        <td>${stateOf(cs)}</td><td>${cs?.ready ? "yes" : "no"}</td><td>${cs?.restartCount || 0}</td></tr>`; })}</tbody></table></div></section>
-    <section aria-labelledby="pcond-h"><h2 id="pcond-h">Conditions</h2>
+        <td>${stateOf(cs)}</td><td>${cs?.ready ? "yes" : "no"}</td><td>${cs?.restartCount || 0}</td></tr>`; })}</tbody></table></div></section>`,
+    conditions: html`<section aria-labelledby="pcond-h"><h2 id="pcond-h">Conditions</h2>
       <div class="table-wrap"><table><thead><tr><th scope="col">TYPE</th><th scope="col">STATUS</th><th scope="col">REASON</th><th scope="col">MESSAGE</th></tr></thead><tbody>
       ${(pod.status?.conditions || []).map((c) => html`<tr><td>${c.type}</td><td>${c.status}</td><td>${c.reason || ""}</td><td class="message">${c.message || ""}</td></tr>`)}
-      </tbody></table></div></section>
-    <section aria-labelledby="pev-h"><h2 id="pev-h">Events</h2>${eventRows(eventsFor(ctx, [{ ...pod, kind: "Pod" }]), false)}</section>`);
+      </tbody></table></div></section>`,
+    events: html`<section aria-labelledby="pev-h"><h2 id="pev-h">Events</h2>${eventRows(eventsFor(ctx, [{ ...pod, kind: "Pod" }]), false)}</section>`,
+  });
   // The log's container list follows the pod's; the first one found starts streaming.
   const select = root.querySelector("#log-container");
   const names = containers.map((c) => c.name).join(",");

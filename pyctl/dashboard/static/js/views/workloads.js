@@ -2,9 +2,9 @@
 // row with its rollout bar and actions; a workload's own page adds its revision history
 // (from the kind named by `history`), its pods and its events.
 
-import { html, setHTML } from "../dom.js";
+import { html } from "../dom.js";
 import { age, labelSelectorMatches, podSummary } from "../format.js";
-import { actionButton, eventRows, eventsFor, heading, kindSection, rollout, runAction, statusClass, badge } from "./common.js";
+import { actionButton, badge, eventRows, eventsFor, heading, kindSection, parts, rollout, runAction, statusClass } from "./common.js";
 
 const REVISION = "deployment.kubernetes.io/revision";
 const CHANGE_CAUSE = "kubernetes.io/change-cause";
@@ -84,8 +84,8 @@ function renderDetail(ctx, root, kindName, ns, name) {
   }
   const obj = kind && ctx.inf[kindName]?.items.get(`${ns}/${name}`);
   if (!obj) {
-    setHTML(body, html`<p class="empty">${ctx.inf[kindName]?.synced ? "It does not exist (any more)." : "Loading…"}</p>
-      <p><a href="#/workloads">All workloads</a></p>`);
+    parts(body, ["links"], { links: html`<p class="empty">${ctx.inf[kindName]?.synced ? "It does not exist (any more)." : "Loading…"}</p>
+      <p><a href="#/workloads">All workloads</a></p>` });
     return;
   }
   const now = Date.now();
@@ -96,15 +96,17 @@ function renderDetail(ctx, root, kindName, ns, name) {
   const pods = ctx.list("Pod").filter((p) => p.metadata.namespace === ns && labelSelectorMatches(selector, p.metadata.labels || {}));
   const events = eventsFor(ctx, [{ ...obj, kind: kindName }, ...revisions.map((r) => ({ ...r.rs, kind: kind.history }))]);
   const conditions = obj.status?.conditions || [];
-  setHTML(body, html`
-    <p><a href="#/workloads">All workloads</a></p>
-    <div class="detail-actions">${(kind.actions || []).map((a) => actionButton(kind, a, obj))}</div>
-    ${kind.progress ? html`<section aria-labelledby="rollout-h"><h2 id="rollout-h">Rollout</h2>${rollout(kind.progress(obj))}</section>` : ""}
-    <section aria-labelledby="cond-h"><h2 id="cond-h">Conditions</h2>
+  // Each part is replaced only when its own text changes: the buttons stay put while a
+  // rollout redraws the bar, so a click is never lost to a redraw.
+  parts(body, ["links", "actions", "rollout", "conditions", "history", "pods", "events"], {
+    links: html`<p><a href="#/workloads">All workloads</a></p>`,
+    actions: html`<div class="detail-actions">${(kind.actions || []).map((a) => actionButton(kind, a, obj))}</div>`,
+    rollout: html`${kind.progress ? html`<section aria-labelledby="rollout-h"><h2 id="rollout-h">Rollout</h2>${rollout(kind.progress(obj))}</section>` : ""}`,
+    conditions: html`<section aria-labelledby="cond-h"><h2 id="cond-h">Conditions</h2>
       ${conditions.length ? html`<div class="table-wrap"><table><thead><tr><th scope="col">TYPE</th><th scope="col">STATUS</th><th scope="col">REASON</th><th scope="col">MESSAGE</th></tr></thead><tbody>
       ${conditions.map((c) => html`<tr><td>${c.type}</td><td>${c.status}</td><td>${c.reason || ""}</td><td class="message">${c.message || ""}</td></tr>`)}</tbody></table></div>` : html`<p class="empty">None yet.</p>`}
-    </section>
-    ${kind.history ? html`<section aria-labelledby="hist-h"><h2 id="hist-h">Revision history</h2>
+    </section>`,
+    history: html`${kind.history ? html`<section aria-labelledby="hist-h"><h2 id="hist-h">Revision history</h2>
       ${revisions.length ? html`<div class="table-wrap"><table><thead><tr><th scope="col">REVISION</th><th scope="col">REPLICASET</th><th scope="col">IMAGES</th>
         <th scope="col">PODS</th><th scope="col">CHANGE-CAUSE</th><th scope="col">AGE</th><th scope="col"><span class="visually-hidden">Roll back</span></th></tr></thead><tbody>
         ${revisions.map(({ rs, rev }) => html`<tr${rev === current ? html` class="current"` : ""}><td>${rev}${rev === current ? " (current)" : ""}</td>
@@ -113,12 +115,13 @@ function renderDetail(ctx, root, kindName, ns, name) {
           <td>${age(rs.metadata.creationTimestamp, now)}</td>
           <td>${rev !== current && (kind.actions || []).includes("undo") ? html`<button type="button" class="act" data-act="undo" data-kind="${kindName}"
             data-target="${ns}/${name}" data-revision="${rev}" data-focus="undo-${rev}">Roll back to ${rev}</button>` : ""}</td></tr>`)}
-        </tbody></table></div>` : html`<p class="empty">No revisions yet.</p>`}</section>` : ""}
-    <section aria-labelledby="pods-h"><h2 id="pods-h">Pods (${pods.length})</h2>
+        </tbody></table></div>` : html`<p class="empty">No revisions yet.</p>`}</section>` : ""}`,
+    pods: html`<section aria-labelledby="pods-h"><h2 id="pods-h">Pods (${pods.length})</h2>
       ${pods.length ? html`<ul class="pod-list">${pods.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map((p) => {
         const s = podSummary(p);
         return html`<li><a href="#/pods/${encodeURIComponent(ns)}/${encodeURIComponent(p.metadata.name)}">${p.metadata.name}</a>
           ${badge(s.status, statusClass(s.status))} <span class="muted">${p.spec?.nodeName || "not scheduled"}</span></li>`;
-      })}</ul>` : html`<p class="empty">No pods.</p>`}</section>
-    <section aria-labelledby="ev-h"><h2 id="ev-h">Events</h2>${eventRows(events)}</section>`);
+      })}</ul>` : html`<p class="empty">No pods.</p>`}</section>`,
+    events: html`<section aria-labelledby="ev-h"><h2 id="ev-h">Events</h2>${eventRows(events)}</section>`,
+  });
 }
