@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn, Sequence, TextIO
+from typing import NoReturn, Sequence
 
 from . import __version__
 from .commands import GROUPS, Command, add_global_options, examples, load_all
@@ -92,13 +92,9 @@ def _subparser(parser: Parser, name: str) -> argparse.ArgumentParser | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
-         err: TextIO | None = None, stdin: TextIO | None = None) -> int:
-    """Run one command; `out`/`err`/`stdin` replace the process's streams (the dashboard runs
-    its actions as pyctl commands in-process and shows what they print)."""
+def main(argv: Sequence[str] | None = None) -> int:
     from .session import Session
 
-    err_stream = err or sys.stderr
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
@@ -110,14 +106,14 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
             return 0
         if extra:
             args = _reparse_intermixed(parser, argv, args, command, extra)
-        session = Session(args, out=out, err=err, stdin=stdin)
+        session = Session(args)
         try:
             return command.run(session, args)
         finally:
             session.close()
     except PyctlError as exc:
-        (out or sys.stdout).flush()
-        print(exc.render(), file=err_stream)
+        sys.stdout.flush()
+        print(exc.render(), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -132,7 +128,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
         if os.environ.get("PYCTL_DEBUG"):
             raise
         print(f"error: internal error: {type(exc).__name__}: {exc} "
-              "(set PYCTL_DEBUG=1 to see where)", file=err_stream)
+              "(set PYCTL_DEBUG=1 to see where)", file=sys.stderr)
         return 1
 
 

@@ -1,10 +1,12 @@
 """The changes the dashboard may make, each done by the pyctl command a user would type.
 
 Scale, rollout restart and undo, cordon, uncordon, drain and delete are already written,
-tested and kubectl-compatible in `pyctl.commands`; the dashboard runs the same code
-in-process (`pyctl.cli.main` with captured streams) with the same kubeconfig, and shows the
-user the command line and what it printed. So a refused change shows the API server's own
-message (`Error from server (Forbidden): ...`), and a new action is one more row below.
+tested and kubectl-compatible in `pyctl.commands`; the dashboard runs that very command
+(`python -m pyctl ...`, a child process with the dashboard's own kubeconfig flags) and shows
+the user the command line and what it printed. So a refused change shows the API server's own
+message (`Error from server (Forbidden): ...`), and a new action is one more row below. A
+child process (pyctl starts in about 0.3 s) keeps the page's streams flowing while a drain
+waits, and can be ended at its time limit.
 
 The page can ask only for the actions in `ACTIONS`, with parameters checked here: it never
 hands over a command line, so no flag of its choosing can reach the parser.
@@ -13,9 +15,9 @@ hands over a command line, so no flag of its choosing can reach the parser.
 from __future__ import annotations
 
 import asyncio
-import io
 import re
 import shlex
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -26,6 +28,8 @@ RESOURCE = re.compile(r"^[a-z][a-z0-9]*(\.[a-z0-9][-a-z0-9]*)*$")
 
 DRAIN_TIMEOUT = "5m"
 REQUEST_TIMEOUT = "60s"
+COMMAND_LIMIT = 120.0  # seconds a command may take before it is ended
+DRAIN_LIMIT = 330.0  # drain's own --timeout, and a little more
 
 Params = dict[str, Any]
 
@@ -118,19 +122,19 @@ class Runner:
     """Runs actions as pyctl commands with the dashboard's own global flags."""
 
     def __init__(self, global_argv: list[str]) -> None:
-        from ..commands import load_all
         self.global_argv = global_argv
-        load_all()  # once, here: commands register on import, which threads must not race
-
-    def _run(self, argv: list[str], long_running: bool) -> tuple[int, str, str]:
-        from ..cli import main
-        out, err = io.StringIO(), io.StringIO()
-        timeout = [] if long_running else ["--request-timeout", REQUEST_TIMEOUT]
-        code = main([*argv, *self.global_argv, *timeout], out=out, err=err, stdin=io.StringIO())
-        return code, out.getvalue(), err.getvalue()
 
     async def run(self, name: str, params: Params) -> Outcome:
         argv = command_line(name, params)
-        # The pyctl client is synchronous (http.client): a thread keeps the page's streams flowing.
-        code, out, err = await asyncio.to_thread(self._run, argv, ACTIONS[name].long_running)
-        return Outcome(shown(argv), code, out, err)
+        long_running = ACTIONS[name].long_running
+        timeout = [] if long_running else ["--request-timeout", REQUEST_TIMEOUT]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pyctl", *argv, *self.global_argv, *timeout,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), DRAIN_LIMIT if long_running else COMMAND_LIMIT)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            proc.kill()
+            await proc.wait()
+            raise
+        return Outcome(shown(argv), proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
