@@ -215,7 +215,7 @@ def section(nodes_n: int, deployments: int, replicas: int, r: dict) -> Section:
     ])
     churn = Table(f"During churn: one Deployment scaled {replicas} → 0 → {replicas} ({r['churn_events']} pod watch "
                   f"events in {r['churn_s']:.1f} s)", ["measure", "value"], [
-        ["renders (coalesced: at most one per frame and per 150 ms)", str(renders["renders"])],
+        ["renders (coalesced: at most one per frame, 150 ms apart or 4× the last render's time if longer)", str(renders["renders"])],
         ["render time mean / max, ms", f"{mean_render:.1f} / {renders['maxMs']:.1f}"],
         ["long tasks (> 50 ms) on the page's main thread, count / longest ms",
          f"{len(r['long'])} / {max(r['long'] or [0.0]):.0f}"],

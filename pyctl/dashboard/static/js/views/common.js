@@ -4,7 +4,8 @@ import { $, html, patchList, raw, setHTML } from "../dom.js";
 import { age, parseTime } from "../format.js";
 
 export function bar(label, value, max, text, cls = "") {
-  const pct = max > 0 ? Math.min(100, Math.round((value / max) * 100)) : 0;
+  // Anything above nothing shows at least a sliver.
+  const pct = max > 0 ? Math.min(100, Math.max(value > 0 ? 1 : 0, Math.round((value / max) * 100))) : 0;
   return html`<div class="meter ${cls}">
     <span class="meter-label">${label}</span>
     <span class="meter-track" role="progressbar" aria-label="${label}" aria-valuemin="0" aria-valuemax="100"
