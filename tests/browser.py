@@ -50,7 +50,10 @@ class Browser:
         for flag in (*FLAGS, f"--user-data-dir={self._profile}", f"--window-size={self.size[0]},{self.size[1]}"):
             opts.add_argument(flag)
         opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        self.driver = await asyncio.to_thread(webdriver.Chrome, service=Service(CHROMEDRIVER), options=opts)
+        # Chromium keeps a crash-report database under $XDG_CONFIG_HOME whatever its flags say:
+        # point that (and its cache) into the throwaway profile too, so nothing stays in $HOME.
+        env = {**os.environ, "XDG_CONFIG_HOME": self._profile, "XDG_CACHE_HOME": self._profile}
+        self.driver = await asyncio.to_thread(webdriver.Chrome, service=Service(CHROMEDRIVER, env=env), options=opts)
         return self
 
     async def close(self) -> None:
