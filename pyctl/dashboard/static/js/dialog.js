@@ -46,7 +46,8 @@ export function confirmAction(ctx, name, params, options = {}) {
       outcome.innerHTML = html`<p class="error">${e.message}</p>`.text;
     }
   };
-  dialog.addEventListener("input", preview);
+  // On the form, which is new for each action (the dialog element itself is reused).
+  $("form", dialog).addEventListener("input", preview);
   $("#action-cancel", dialog).addEventListener("click", () => dialog.close("cancel"));
   $("form", dialog).addEventListener("submit", async (ev) => {
     ev.preventDefault();

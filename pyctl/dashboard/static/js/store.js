@@ -97,8 +97,12 @@ export class Informer {
       const target = this.fresh || this.items;
       if (ev.type === "DELETED") target.delete(keyOf(obj));
       else target.set(keyOf(obj), obj);
-      if (rv) this.rv = rv;
-      if (!this.fresh) touched = true;
+      // Inside a snapshot an object's version is not a point to resume from: only the
+      // bookmark that ends it is.
+      if (!this.fresh) {
+        if (rv) this.rv = rv;
+        touched = true;
+      }
     }
     if (touched) this.changed();
   }
@@ -106,6 +110,7 @@ export class Informer {
   ended({ code, status }) {
     this.close = null;
     if (this.stopped) return;
+    if (this.fresh) this.rv = ""; // a snapshot cut short: take a whole one again
     if (code === 0) {
       // The page's socket dropped: resume once it is back.
       setTimeout(() => this.watch(), 200);
