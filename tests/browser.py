@@ -79,8 +79,21 @@ class Browser:
             if asyncio.get_running_loop().time() > deadline:
                 await self.screenshot("timeout")
                 raise AssertionError(f"page never showed {what or script!r} within {timeout:.0f}s "
-                                     f"(screenshot in {self.shots})")
+                                     f"(screenshot in {self.shots}); {await self._diagnosis()}")
             await asyncio.sleep(0.2)
+
+    async def _diagnosis(self) -> str:
+        """What the page was doing: its console, its requests (slowest last), its state."""
+        logs = await asyncio.to_thread(self.driver.get_log, "browser")
+        requests = await self.js(
+            "return performance.getEntriesByType('resource').map(e => `${e.name.replace(location.origin, '')} "
+            "${Math.round(e.startTime)}+${Math.round(e.duration)}ms`)")
+        state = await self.js("return document.readyState + ' ' + location.href")
+        return f"page {state}; console: {[e['message'] for e in logs]}; requests: {requests}"
+
+    async def cdp(self, command: str, params: dict[str, Any]) -> Any:
+        """A Chrome DevTools Protocol command (e.g. to make the network misbehave)."""
+        return await asyncio.to_thread(self.driver.execute_cdp_cmd, command, params)
 
     async def text(self, selector: str) -> str:
         return await self.js("const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",

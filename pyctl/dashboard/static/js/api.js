@@ -19,10 +19,21 @@ async function statusOf(resp) {
   return { kind: "Status", code: resp.status, message: `${resp.status} ${resp.statusText}` };
 }
 
-export async function get(path) {
-  const resp = await fetch(path, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-  if (!resp.ok) throw new ApiError(await statusOf(resp));
-  return resp.json();
+// A GET; a request the browser itself dropped (the machine's network changed under it:
+// ERR_NETWORK_CHANGED) is tried again a few times, an answer from the server never is.
+export async function get(path, tries = 5) {
+  for (let attempt = 1; ; attempt++) {
+    let resp;
+    try {
+      resp = await fetch(path, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    } catch (e) {
+      if (attempt >= tries) throw e;
+      await new Promise((done) => setTimeout(done, 200 * attempt));
+      continue;
+    }
+    if (!resp.ok) throw new ApiError(await statusOf(resp));
+    return resp.json();
+  }
 }
 
 // POST /dashboard/actions/NAME; with preview, only the command line it would run.

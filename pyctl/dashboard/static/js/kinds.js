@@ -9,6 +9,7 @@
 //
 // To add a kind: one entry below. To add a page: a view module and an entry in main.js.
 
+import { ApiError } from "./api.js";
 import { age, condition, formatLabels } from "./format.js";
 
 const n = (v) => Number(v || 0);
@@ -111,13 +112,18 @@ export async function discover(get) {
   let groups = null;
   try {
     groups = new Set(((await get("/apis")).groups || []).flatMap((g) => (g.versions || []).map((v) => v.groupVersion)));
-  } catch (_) { groups = new Set(); }
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    groups = new Set();
+  }
   await Promise.all([...wanted.keys()].map(async (path) => {
     const gv = path.replace(/^\/apis?\//, "");
     if (path.startsWith("/apis/") && !groups.has(gv)) return;
     try {
       served.set(path, (await get(path)).resources || []);
-    } catch (_) { /* not served */ }
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e; // not an answer: no reason to think it is not served
+    }
   }));
   const out = new Map();
   for (const k of KINDS) {

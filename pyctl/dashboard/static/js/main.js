@@ -92,6 +92,7 @@ function setConnection(state) {
 }
 
 async function boot() {
+  sessionStorage.removeItem("pyctl-reloads"); // the page loaded: index.html may reload again later
   ctx.config = await get("/dashboard/config");
   ctx.namespace = ctx.config.namespace || "";
   $("#cluster").textContent = ctx.config.context ? `${ctx.config.context} · ${ctx.config.server}` : ctx.config.server;
