@@ -284,6 +284,35 @@ async def test_restart_and_undo_from_the_deployment_page(cluster, client, dashbo
     await browser.screenshot("deployment")
 
 
+async def test_services_with_their_endpoints_and_events_newest_first(cluster, client, dashboard, browser):
+    assert (await client.request("POST", DEPLOY, deployment(2)))[0] == 201
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    assert (await client.request("POST", "/api/v1/namespaces/default/services", svc))[0] == 201
+    await open_page(browser, dashboard, "services")
+    row = await browser.wait("const r = [...document.querySelectorAll('#services-table tbody tr')].find(r => r.innerText.startsWith('web'));"
+                             "return r && /2 ready/.test(r.innerText) && r.innerText", what="web with 2 ready endpoints")
+    _, eps = await client.request("GET", "/api/v1/namespaces/default/endpoints/web")
+    for address in eps["subsets"][0]["addresses"]:
+        assert f"{address['ip']}:8080" in row
+    assert "80/TCP" in row and "app=web" in row
+    await browser.click("nav.pages a[data-page=events]")
+    seen: list = []
+
+    async def newest_first() -> bool:
+        # The API's newest event (by time, then write order) heads the page's list.
+        _, events = await client.request("GET", "/api/v1/namespaces/default/events")
+        newest = max(events["items"], key=lambda e: (e.get("lastTimestamp") or e.get("eventTime") or "",
+                                                      int(e["metadata"]["resourceVersion"])))
+        rows = await browser.js("return [...document.querySelectorAll('#event-list tbody tr')].map(e => e.innerText)")
+        seen[:] = [newest["message"], rows[:3]]
+        return len(rows) >= 4 and newest["message"] in rows[0]
+    try:
+        await wait_until(newest_first, timeout=20, interval=0.3)
+    except AssertionError:
+        raise AssertionError(f"the newest event is not first: {seen}") from None
+
+
 async def test_keyboard_only_and_a_narrow_window(cluster, client, dashboard, browser):
     assert (await client.request("POST", DEPLOY, deployment(1)))[0] == 201
     await browser.resize(400, 900)

@@ -100,8 +100,11 @@ export function eventTime(e) {
     ?? parseTime(e.firstTimestamp) ?? parseTime(e.metadata.creationTimestamp) ?? 0;
 }
 
+// Newest first; events of the same second (timestamps have one-second resolution) in the
+// order they were written, which their resourceVersions (etcd revisions) give.
 export function sortEvents(list) {
-  return list.map((e) => [eventTime(e), e]).sort((a, b) => b[0] - a[0]).map(([, e]) => e);
+  return list.map((e) => [eventTime(e), Number(e.metadata.resourceVersion) || 0, e])
+    .sort((a, b) => b[0] - a[0] || b[1] - a[1]).map(([, , e]) => e);
 }
 
 export function eventRows(list, withObject = true) {
