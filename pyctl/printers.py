@@ -199,7 +199,7 @@ def render_objects(fmt: OutputFormat, obj: dict[str, Any], watch_index: int = 0)
         items = obj["items"] if obj.get("kind") == "List" else [obj]
         return "".join(name_of(i) + "\n" for i in items)
     if fmt.kind in ("jsonpath", "jsonpath-as-json"):
-        from .jsonpath import JSONPathError, Template, evaluate, parse_path
+        from controlplane.machinery.jsonpath import JSONPathError, Template, evaluate, parse_path
         try:
             if fmt.kind == "jsonpath-as-json":
                 expr = fmt.argument.strip().lstrip("{").rstrip("}")
@@ -213,7 +213,7 @@ def render_objects(fmt: OutputFormat, obj: dict[str, Any], watch_index: int = 0)
 
 
 def custom_columns(spec: str, items: list[dict[str, Any]], no_headers: bool = False) -> str:
-    from .jsonpath import JSONPathError, Template, relaxed
+    from controlplane.machinery.jsonpath import JSONPathError, Template, relaxed
     columns: list[tuple[str, Template]] = []
     for part in spec.split(","):
         header, sep, expr = part.partition(":")
@@ -236,7 +236,7 @@ def custom_columns(spec: str, items: list[dict[str, Any]], no_headers: bool = Fa
 
 
 def _column_values(node: Any, item: dict[str, Any]) -> list[str]:
-    from .jsonpath import evaluate, text_of
+    from controlplane.machinery.jsonpath import evaluate, text_of
     paths = getattr(node, "paths", None)
     if not paths:
         return []

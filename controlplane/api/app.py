@@ -20,6 +20,7 @@ from .access.middleware import auth_middleware
 from .agentchannel import AgentTls
 from .cache import WatchCache
 from .config import ApiConfig
+from .crds import CrdController
 from .exec import ExecProxy
 from .handlers import Handlers
 from .portforward import PortForwardProxy
@@ -57,6 +58,8 @@ def build_app(config: ApiConfig) -> web.Application:
         objects = ObjectStore(store, cache, event_ttl=config.event_ttl,
                               service_cidr=config.service_cluster_ip_range)
         await ensure_namespaces(objects)
+        crds = CrdController(objects)
+        await crds.start()
         if config.authorization_mode == "RBAC":
             await ensure_policy(objects)
         app[STORE], app[CACHE], app[OBJECTS] = store, cache, objects
@@ -67,6 +70,7 @@ def build_app(config: ApiConfig) -> web.Application:
         compactor.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await compactor
+        await crds.stop()
         await cache.stop()
         await store.close()
 

@@ -77,21 +77,13 @@ class Event:
         return self._json
 
 
-def split_key(key: str) -> tuple[str, str, str]:
-    """(resource, namespace, name) of a registry key; namespace '' for cluster-scoped."""
-    parts = key[len(keys.ROOT):].split("/")
-    if len(parts) == 3:
-        return parts[0], parts[1], parts[2]
-    return parts[0], "", parts[-1]
-
-
 def decode(key: str, value: bytes, rev: int) -> Entry:
     return _entry(key, jsonio.loads(value), rev)
 
 
 def _entry(key: str, obj: dict[str, Any], rev: int) -> Entry:
     obj.setdefault("metadata", {})["resourceVersion"] = str(rev)
-    resource, namespace, name = split_key(key)
+    resource, namespace, name = keys.split_key(key)
     return Entry(key, resource, namespace, name, obj, rev)
 
 

@@ -18,8 +18,8 @@ from ..store import Compacted, keys
 from . import errors, patching, request as req, subresources, watch
 from .cache import CacheBehind, Entry, decode
 from .paths import Target, parse
-from .responses import check_kind, json_response, raw_json_response
-from .storage import ObjectStore
+from .responses import as_version, check_kind, json_response, object_json, raw_json_response
+from .storage import ObjectStore, stored_resource
 
 
 class Handlers:
@@ -41,11 +41,11 @@ class Handlers:
         if target.subresource:
             return await subresources.dispatch(self.objects, request, target)
         if target.watch and method == "GET":  # /watch/...: the collection, or one object of it
-            opts = req.list_options(request, target.info.resource, name=target.name)
+            opts = _list_options(request, target.info, name=target.name)
             return await watch.serve(self.objects, request, replace(target, name=""), opts)
         if not target.name:
             if method == "GET":
-                opts = req.list_options(request, target.info.resource)
+                opts = _list_options(request, target.info)
                 if opts.watch:
                     return await watch.serve(self.objects, request, target, opts)
                 return await self.list(request, target, opts)
@@ -71,7 +71,8 @@ class Handlers:
         """A list, a single object or a Table, as the Accept header asks."""
         version = req.table_version(request)
         if version:
-            table = tables.table(registry.kind_of(info).printer, [e.obj for e in entries],
+            table = tables.table(registry.kind_of(info).printer,
+                                 [as_version(e.obj, info.api_version) for e in entries],
                                  now=dt.datetime.now(dt.timezone.utc),
                                  include_object=req.include_object(request),
                                  resource_version=(list_meta or {}).get("resourceVersion", ""),
@@ -80,11 +81,12 @@ class Handlers:
                 table["metadata"]["continue"] = list_meta["continue"]
             return json_response(table)
         if list_meta is None:
-            return raw_json_response(entries[0].json())
+            return raw_json_response(object_json(entries[0].obj, entries[0].json(), info.api_version))
         head = jsonio.dumps({"kind": f"{info.kind}List", "apiVersion": info.api_version,
                              "metadata": list_meta})
         # Each object is already encoded once in the cache: join, don't re-encode.
-        body = head[:-1] + b',"items":[' + b",".join(e.json() for e in entries) + b"]}"
+        v = info.api_version
+        body = head[:-1] + b',"items":[' + b",".join(object_json(e.obj, e.json(), v) for e in entries) + b"]}"
         return raw_json_response(body)
 
     async def get(self, request: web.Request, target: Target) -> web.Response:
@@ -114,9 +116,9 @@ class Handlers:
             entry = self.cache.get(self.objects.key(target.info, target.namespace, name)) \
                 if target.namespace or not target.info.namespaced else None
             candidates = [entry] if entry else [
-                e for e in self.cache.list(target.info.resource, target.namespace) if e.name == name]
+                e for e in self.cache.list(stored_resource(target.info), target.namespace) if e.name == name]
         else:
-            candidates = self.cache.list(target.info.resource, target.namespace)
+            candidates = self.cache.list(stored_resource(target.info), target.namespace)
         items = [e for e in candidates if e.key > start and req.matches(opts, e.obj)]
         list_meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
         if opts.limit and len(items) > opts.limit:
@@ -128,7 +130,7 @@ class Handlers:
     async def _page_at(self, request: web.Request, target: Target, opts: req.ListOptions, rv: int,
                        start: str) -> web.Response:
         """A page of the list at revision `rv` (0: the latest), read from etcd."""
-        prefix = keys.collection_prefix(target.info.resource, target.namespace or None)
+        prefix = keys.collection_prefix(stored_resource(target.info), target.namespace or None)
         items: list[Entry] = []
         after, more = start, True
         while more and (not opts.limit or len(items) <= opts.limit):  # one beyond says more follow
@@ -174,12 +176,12 @@ class Handlers:
         return json_response(obj, 200)
 
     async def delete_collection(self, request: web.Request, target: Target) -> web.Response:
-        opts = req.list_options(request, target.info.resource)
+        opts = _list_options(request, target.info)
         options = await delete_options(request)
         wopts = req.write_options(request, options)
         await self.cache.sync()
         deleted = []
-        for e in self.cache.list(target.info.resource, target.namespace):
+        for e in self.cache.list(stored_resource(target.info), target.namespace):
             if req.matches(opts, e.obj):
                 try:
                     deleted.append(await self.objects.delete(target.info, e.namespace, e.name,
@@ -190,6 +192,10 @@ class Handlers:
         return json_response({"kind": f"{target.info.kind}List", "apiVersion": target.info.api_version,
                               "metadata": {"resourceVersion": str(self.cache.revision)},
                               "items": deleted})
+
+
+def _list_options(request: web.Request, info: ResourceInfo, name: str = "") -> req.ListOptions:
+    return req.list_options(request, info.group_resource, name=name, selectable=info.selectable_fields)
 
 
 async def delete_options(request: web.Request) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from ..machinery.patch import PatchError, json_merge_patch, json_patch, strategi
 from . import errors, request as req
 from .paths import Target
 from .responses import check_kind, json_response
-from .scale import replicas_of, to_scale
+from .scale import replicas_of, set_replicas, to_scale
 from .options import WriteOptions
 from .storage import ObjectStore
 
@@ -49,6 +49,9 @@ async def patch(objects: ObjectStore, request: web.Request, target: Target,
             raise errors.method_not_allowed("PATCH (apply)", target.describe)
         return await server_side_apply(objects, request, target, body, opts)
     info = target.info
+    if ctype == STRATEGIC and info.custom and subresource != "scale":
+        raise errors.ApiError(415, "the body of the request was in an unknown format - accepted media types "
+                                   f"include: {JSON_PATCH}, {MERGE_PATCH}, {APPLY}", "UnsupportedMediaType")
     kind = "Scale" if subresource == "scale" else info.kind
     apply_patch = _patcher(ctype, body, kind)
     wanted_rv = ""
@@ -58,9 +61,7 @@ async def patch(objects: ObjectStore, request: web.Request, target: Target,
     def mutate(obj: dict[str, Any]) -> dict[str, Any]:
         try:
             if subresource == "scale":
-                scale = apply_patch(to_scale(info, obj))
-                obj.setdefault("spec", {})["replicas"] = replicas_of(scale)
-                return obj
+                return set_replicas(info, obj, replicas_of(apply_patch(to_scale(info, obj))))
             patched = apply_patch(obj)
         except PatchError as exc:
             raise errors.ApiError(422 if ctype == JSON_PATCH else 400, str(exc)) from None

@@ -141,8 +141,11 @@ def _bool(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
 
-def list_options(request: web.Request, resource: str, name: str = "") -> ListOptions:
-    """The options of a list or watch; `name` narrows it to one object (a /watch/ path's)."""
+def list_options(request: web.Request, resource: str, name: str = "",
+                 selectable: tuple[str, ...] = ()) -> ListOptions:
+    """The options of a list or watch; `name` narrows it to one object (a /watch/ path's).
+    `resource` names the field selectors' contract (parse_field_selector), `selectable` adds
+    field labels (a CRD's selectableFields)."""
     q = request.query
     opts = ListOptions()
     fields = ",".join(f for f in (q.get("fieldSelector"), f"metadata.name={name}" if name else "") if f)
@@ -150,7 +153,7 @@ def list_options(request: web.Request, resource: str, name: str = "") -> ListOpt
         if q.get("labelSelector"):
             opts.label = parse_label_selector(q["labelSelector"])
         if fields:
-            opts.field = parse_field_selector(fields, resource)
+            opts.field = parse_field_selector(fields, resource, selectable)
     except SelectorError as exc:
         raise bad_request(str(exc)) from None
     opts.resource_version = q.get("resourceVersion", "")

@@ -23,6 +23,21 @@ def raw_json_response(body: bytes, status: int = 200) -> web.Response:
     return web.Response(status=status, body=body, content_type="application/json")
 
 
+def object_json(obj: dict[str, Any], encoded: bytes, api_version: str) -> bytes:
+    """`obj` (whose JSON is `encoded`) as a client of `api_version` reads it.
+
+    A CRD's versions share their objects, stored in one version: with the None conversion
+    strategy a read through another version differs only in its apiVersion."""
+    if obj.get("apiVersion") == api_version:
+        return encoded
+    return jsonio.dumps({**obj, "apiVersion": api_version})
+
+
+def as_version(obj: dict[str, Any], api_version: str) -> dict[str, Any]:
+    """`obj` with `api_version` (a copy of its top level when that changes it), as object_json."""
+    return obj if obj.get("apiVersion") == api_version else {**obj, "apiVersion": api_version}
+
+
 def check_kind(info: ResourceInfo, obj: dict[str, Any]) -> None:
     """The body must be the kind the URL names (or say nothing, as some clients do)."""
     kind, api_version = obj.get("kind"), obj.get("apiVersion")

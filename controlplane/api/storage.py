@@ -30,6 +30,7 @@ from . import errors
 from .cache import Entry, WatchCache
 from .serviceip import ServiceIPs
 from .options import WriteOptions
+from .responses import as_version
 from .storagehooks import Expiring, StorageHooks
 
 Mutator = Callable[[dict[str, Any]], dict[str, Any]]
@@ -41,11 +42,13 @@ _SERVER_META = ("uid", "creationTimestamp", "generation", "resourceVersion", "de
                 "deletionGracePeriodSeconds", "selfLink")
 
 
-def _stored(obj: dict[str, Any]) -> dict[str, Any]:
-    """`obj` as etcd holds it: no resourceVersion (the revision is one), no selfLink.
+def _stored(obj: dict[str, Any], api_version: str) -> dict[str, Any]:
+    """`obj` as etcd holds it: in its kind's storage version, no resourceVersion (the
+    revision is one), no selfLink.
 
     Only the top level and metadata are copied; the rest is shared with `obj`."""
     stored = dict(obj)
+    stored["apiVersion"] = api_version
     md = dict(stored.get("metadata") or {})
     md.pop("resourceVersion", None)
     md.pop("selfLink", None)
@@ -53,19 +56,24 @@ def _stored(obj: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
-def _encode(obj: dict[str, Any]) -> bytes:
-    return jsonio.dumps(_stored(obj))
+def _encode(obj: dict[str, Any], api_version: str) -> bytes:
+    return jsonio.dumps(_stored(obj, api_version))
 
 
-def _encoding(obj: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+def _encoding(obj: dict[str, Any], api_version: str) -> tuple[bytes, dict[str, Any]]:
     """The bytes to store for `obj`, and the object they encode (for WatchCache.expect)."""
-    stored = _stored(obj)
+    stored = _stored(obj, api_version)
     return jsonio.dumps(stored), stored
 
 
 def _with_rv(obj: dict[str, Any], rev: int) -> dict[str, Any]:
     obj.setdefault("metadata", {})["resourceVersion"] = str(rev)
     return obj
+
+
+def stored_resource(info: ResourceInfo) -> str:
+    """What names `info`'s objects in the store's keys and in the watch cache."""
+    return keys.resource_name(info.group, info.resource, info.custom)
 
 
 class ObjectStore:
@@ -86,7 +94,7 @@ class ObjectStore:
     # -- reads ----------------------------------------------------------------------
 
     def key(self, info: ResourceInfo, namespace: str, name: str) -> str:
-        return keys.object_key(info.resource, namespace if info.namespaced else None, name)
+        return keys.object_key(stored_resource(info), namespace if info.namespaced else None, name)
 
     def get(self, info: ResourceInfo, namespace: str, name: str) -> Entry:
         entry = self.cache.get(self.key(info, namespace, name))
@@ -105,6 +113,9 @@ class ObjectStore:
     async def create(self, info: ResourceInfo, namespace: str, obj: dict[str, Any],
                      opts: WriteOptions) -> dict[str, Any]:
         kind = registry.kind_of(info)
+        refused = kind.refuses_create()
+        if refused:
+            raise errors.ApiError(405, refused, "MethodNotAllowed")
         md = m.meta(obj)
         if info.namespaced:
             if md.get("namespace") and md["namespace"] != namespace:
@@ -134,7 +145,7 @@ class ObjectStore:
         sent: list[bytes] = []
 
         def encode(obj: dict[str, Any]) -> bytes:
-            value, stored = _encoding(obj)
+            value, stored = _encoding(obj, kind.storage_version)
             self.cache.expect(key, value, stored)
             sent.append(value)
             return value
@@ -197,11 +208,11 @@ class ObjectStore:
                 raise errors.conflict(info, name)
             new = mutate(m.deep_copy(current))
             new = self._prepare_update(kind, current, new, opts, subresource, operation)
-            encoded, stored = _encoding(new)
-            if encoded == _encode(current):
+            encoded, stored = _encoding(new, kind.storage_version)
+            if encoded == _encode(current, kind.storage_version):
                 if cached is not None:
                     continue  # "nothing to do" is only true of the current object, not a cached one
-                return current
+                return as_version(current, info.api_version)
             if opts.dry_run:
                 return new
             try:
@@ -219,7 +230,7 @@ class ObjectStore:
                 raise errors.not_found(info, name) from None
             finally:
                 self.cache.forget(key, encoded)
-            return _with_rv(new, new_rev)
+            return as_version(_with_rv(new, new_rev), info.api_version)
         raise errors.conflict(info, name, "too many concurrent writers; try again")
 
     def _prepare_update(self, kind: Kind, old: dict[str, Any], new: dict[str, Any],
@@ -276,7 +287,7 @@ class ObjectStore:
                                          ", ".join(f'unknown field "{p}"' for p in unknown))
             if opts.field_validation == "Warn":
                 opts.warnings.extend(f'unknown field "{p}"' for p in unknown)
-            _prune(obj, unknown)
+            kind.drop_unknown(obj, unknown)
             causes = kind.validate(obj, old)  # of what is left, as kube decodes first
         if causes:
             raise errors.invalid(info, obj.get("metadata", {}).get("name", ""), list(causes))
@@ -299,23 +310,23 @@ class ObjectStore:
             _check_preconditions(info, name, current, options.get("preconditions") or {})
             marked = _mark_for_deletion(kind, current, options)
             if opts.dry_run:
-                return marked or current
+                return as_version(marked or current, info.api_version)
             key = self.key(info, namespace, name)
             try:
                 if marked is None:
                     new_rev, _ = await self.store.delete(key, rev, self._hooks_of(kind).release_keys(current))
                     await self.cache.wait_for(new_rev, WRITE_WAIT)
-                    return _with_rv(current, new_rev)
-                encoded, stored = _encoding(marked)
-                if encoded == _encode(current):
-                    return current
+                    return as_version(_with_rv(current, new_rev), info.api_version)
+                encoded, stored = _encoding(marked, kind.storage_version)
+                if encoded == _encode(current, kind.storage_version):
+                    return as_version(current, info.api_version)
                 self.cache.expect(key, encoded, stored)
                 try:
                     new_rev = await self.store.update(key, encoded, rev)
                     await self.cache.wait_for(new_rev, WRITE_WAIT)
                 finally:
                     self.cache.forget(key, encoded)
-                return _with_rv(marked, new_rev)
+                return as_version(_with_rv(marked, new_rev), info.api_version)
             except RevisionMismatch:
                 continue
             except KeyNotFound:
@@ -377,25 +388,3 @@ def _mark_for_deletion(kind: Kind, obj: dict[str, Any],
         return None
     kind.mark_deleting(new)
     return new
-
-
-def _prune(obj: dict[str, Any], paths: list[str]) -> None:
-    """Drop unknown fields, as decoding into typed structs does in Kubernetes."""
-    import re
-    for path in paths:
-        parts = [p for p in re.split(r"\.(?![^\[]*\])", path) if p]
-        node: Any = obj
-        for i, part in enumerate(parts):
-            name, *numbers = re.split(r"\[(\d+)\]", part)
-            idx = [int(x) for x in numbers if x != ""]
-            last = i == len(parts) - 1
-            if not isinstance(node, dict) or name not in node:
-                break
-            if last and not idx:
-                node.pop(name, None)
-                break
-            node = node[name]
-            for j in idx:
-                node = node[j] if isinstance(node, list) and j < len(node) else None
-            if node is None:
-                break

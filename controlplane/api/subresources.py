@@ -12,7 +12,7 @@ from ..resources import validation
 from . import errors, patching, request as req
 from .paths import Target
 from .responses import json_response
-from .scale import replicas_of, to_scale
+from .scale import replicas_of, set_replicas, to_scale
 from .storage import ObjectStore
 
 
@@ -47,11 +47,10 @@ async def put_scale(objects: ObjectStore, request: web.Request, target: Target) 
     replicas = replicas_of(body)
     rv = (body.get("metadata") or {}).get("resourceVersion", "")
 
-    def set_replicas(obj: dict[str, Any]) -> dict[str, Any]:
-        obj.setdefault("spec", {})["replicas"] = replicas
-        return obj
+    def scaled(obj: dict[str, Any]) -> dict[str, Any]:
+        return set_replicas(target.info, obj, replicas)
 
-    obj = await objects.guaranteed_update(target.info, target.namespace, target.name, set_replicas,
+    obj = await objects.guaranteed_update(target.info, target.namespace, target.name, scaled,
                                             req.write_options(request), precondition_rv=rv)
     return to_scale(target.info, obj)
 

@@ -20,7 +20,8 @@ from ..store import Compacted, StoreError, keys
 from . import errors, request as req
 from .cache import SYNC_WAIT, Entry, Event, TooOld, WatchCache, decode
 from .paths import Target
-from .storage import ObjectStore
+from .responses import as_version, object_json
+from .storage import ObjectStore, stored_resource
 
 BOOKMARK_EVERY = 10.0  # seconds between bookmarks when asked for
 DEFAULT_TIMEOUT = 1800
@@ -65,14 +66,19 @@ class _Encoder:
         self.table_version = req.table_version(request)
         self.include = req.include_object(request)
         self.printer = registry.kind_of(target.info).printer
+        self.api_version = target.info.api_version
         self.header_sent = False
 
     def encode(self, type_: str, entry: Entry, shared: Event | None) -> bytes:
         if self.table_version is None:
+            if entry.obj.get("apiVersion") != self.api_version:  # another version of a CRD's
+                return b'{"type":"%s","object":%s}\n' % (
+                    type_.encode(), object_json(entry.obj, b"", self.api_version))
             if shared is not None and shared.type == type_ and shared.entry is entry:
                 return shared.json()
             return b'{"type":"%s","object":%s}\n' % (type_.encode(), entry.json())
-        table = tables.table(self.printer, [entry.obj], now=dt.datetime.now(dt.timezone.utc),
+        table = tables.table(self.printer, [as_version(entry.obj, self.api_version)],
+                             now=dt.datetime.now(dt.timezone.utc),
                              include_object=self.include, resource_version=str(entry.rev),
                              with_header=not self.header_sent,
                              api_version=f"meta.k8s.io/{self.table_version}")
@@ -119,7 +125,7 @@ async def serve(objects: ObjectStore, request: web.Request, target: Target,
             # A plain watch may start from what the cache holds; the rest follows as events.
     since: int | None = None if initial else int(rv)
     try:
-        sub, replay = cache.subscribe(target.info.resource, target.namespace, since)
+        sub, replay = cache.subscribe(stored_resource(target.info), target.namespace, since)
     except TooOld:
         return await _serve_from_etcd(objects, request, target, opts, int(rv))
     timeout = opts.timeout_seconds or DEFAULT_TIMEOUT
@@ -127,7 +133,7 @@ async def serve(objects: ObjectStore, request: web.Request, target: Target,
     enc = _Encoder(request, target)
     try:
         if initial:
-            for entry in cache.list(target.info.resource, target.namespace):
+            for entry in cache.list(stored_resource(target.info), target.namespace):
                 if req.matches(opts, entry.obj):
                     await resp.write(enc.encode("ADDED", entry, None))
             if opts.send_initial_events:
@@ -191,7 +197,7 @@ async def _serve_from_etcd(objects: ObjectStore, request: web.Request, target: T
                            opts: req.ListOptions, rv: int) -> web.StreamResponse:
     """A resourceVersion older than the cache's history: replay etcd's own history."""
     store = objects.store
-    prefix = keys.collection_prefix(target.info.resource, target.namespace or None)
+    prefix = keys.collection_prefix(stored_resource(target.info), target.namespace or None)
     try:
         await store.check_history(prefix, rv + 1)
     except Compacted as exc:

@@ -319,7 +319,7 @@ def _tracked(path: Path, subresource: str | None) -> bool:
 def fieldset_of(obj: dict, kind: str) -> FieldsV1:
     """The FieldsV1 an applier of ``obj`` owns (server-owned metadata excluded)."""
     paths: set[Path] = set()
-    _map_paths(obj, root_type(kind), (), paths, containers=False)
+    _map_paths(obj, root_type(kind, str(obj.get("apiVersion") or "")), (), paths, containers=False)
     return to_fields_v1(p for p in paths if not _server_owned(p))
 
 
@@ -384,7 +384,7 @@ def _compare(old: Any, new: Any, meta: FieldMeta | None, path: Path, diff: _Diff
         diff.removed.update(path + ("v:" + _json(v),) for v in old if not any(json_equal(v, n) for n in new))
 
 
-def _object_diff(old: dict, new: dict, kind: str, subresource: str | None) -> _Diff:
+def _object_diff(old: dict, new: dict, kind: str, api_version: str, subresource: str | None) -> _Diff:
     diff = _Diff()
 
     def untracked(key: str) -> bool:
@@ -392,7 +392,7 @@ def _object_diff(old: dict, new: dict, kind: str, subresource: str | None) -> _D
         # not worth comparing. Metadata is owned in parts.
         return key != "metadata" and not _tracked(("f:" + key,), subresource)
 
-    _compare_maps(old, new, root_type(kind), (), diff, skip=untracked)
+    _compare_maps(old, new, root_type(kind, api_version), (), diff, skip=untracked)
 
     def tracked(paths: set[Path]) -> set[Path]:
         return {p for p in paths if _tracked(p, subresource)}
@@ -470,7 +470,7 @@ def managed_fields_after_update(old: dict | None, new: dict, manager: str, *, ki
         sent = read_managed_fields(new)
         if _ownership(sent) != _ownership(entries):
             entries = sent
-    diff = _object_diff(_without_managed(old), _without_managed(new), kind, subresource)
+    diff = _object_diff(_without_managed(old), _without_managed(new), kind, api_version, subresource)
     changed, removed = diff.added | diff.modified, diff.removed
     me = ManagedEntry(manager, "Update", api_version, now, set(), subresource or "")
     mine = next((e for e in entries if e.identity() == me.identity()), None)
@@ -501,7 +501,7 @@ def server_side_apply(live: dict | None, applied: dict, manager: str, *, force: 
         raise PatchError("an apply configuration must be an object")
     if not manager:
         raise PatchError("server-side apply needs a fieldManager")
-    type_name = root_type(kind)
+    type_name = root_type(kind, api_version)
     config = _scope(_clean(applied), subresource)
     _check_keys(config, type_name, "")
     declared: set[Path] = set()
@@ -519,7 +519,7 @@ def server_side_apply(live: dict | None, applied: dict, manager: str, *, force: 
     dropped = (mine.fields if mine else set()) - kept
     _prune_map(merged, to_fields_v1(dropped), to_fields_v1(kept), type_name)
 
-    diff = _object_diff(base, merged, kind, subresource)
+    diff = _object_diff(base, merged, kind, api_version, subresource)
     changed = diff.added | diff.modified
     conflicts = [Conflict(e.manager, e.api_version, path_string(p), e.operation, e.subresource)
                  for e in sorted(others, key=lambda e: e.identity()) for p in sorted(e.fields & changed)]

@@ -202,8 +202,72 @@ KINDS: frozenset[str] = frozenset(
 )
 
 
-def root_type(kind: str) -> str | None:
+# Kinds served from CustomResourceDefinitions: their types come from the CRD's schema
+# (x-kubernetes-list-type, -list-map-keys, -map-type), set by the API server while it serves them.
+# (apiVersion, kind) -> root type name; type names are "<apiVersion>/<kind>" and that plus a
+# JSON path, so they never meet the built-in names above.
+_CUSTOM_ROOTS: dict[tuple[str, str], str] = {}
+_CUSTOM: dict[str, dict[str, FieldMeta]] = {}
+
+
+def set_custom_types(api_version: str, kind: str, types: dict[str, dict[str, FieldMeta]] | None) -> None:
+    """Use ``types`` (root first, from ``custom_types``) for a custom kind; None forgets it."""
+    root = f"{api_version}/{kind}"
+    for name in [n for n in _CUSTOM if n == root or n.startswith(root + ".")]:
+        del _CUSTOM[name]
+    if types is None:
+        _CUSTOM_ROOTS.pop((api_version, kind), None)
+        return
+    _CUSTOM_ROOTS[(api_version, kind)] = root
+    _CUSTOM.update(types)
+
+
+def custom_types(api_version: str, kind: str, schema: dict[str, Any]) -> dict[str, dict[str, FieldMeta]]:
+    """The patch metadata of a CRD version's openAPIV3Schema, as ``set_custom_types`` takes it."""
+    root = f"{api_version}/{kind}"
+    out: dict[str, dict[str, FieldMeta]] = {}
+
+    def walk(node: Any, name: str) -> None:
+        fields: dict[str, FieldMeta] = {}
+        for key, sub in (node.get("properties") or {}).items() if isinstance(node, dict) else ():
+            if not isinstance(sub, dict):
+                continue
+            meta = _custom_field(sub, f"{name}.{key}")
+            if meta is not None:
+                fields[key] = meta
+                if meta.type is not None:
+                    walk(sub if meta.shape == "struct" else sub.get("items"), meta.type)
+        out[name] = fields
+
+    walk(schema, root)
+    out[root]["metadata"] = struct("ObjectMeta")
+    return out
+
+
+def _custom_field(s: dict[str, Any], name: str) -> FieldMeta | None:
+    if s.get("type") == "object":
+        if s.get("x-kubernetes-map-type") == "atomic":
+            return ATOMIC
+        return struct(name) if s.get("properties") else None
+    if s.get("type") != "array":
+        return None
+    items: dict[str, Any] = s["items"] if isinstance(s.get("items"), dict) else {}
+    list_type = s.get("x-kubernetes-list-type")
+    if list_type == "map" and s.get("x-kubernetes-list-map-keys"):
+        keys = tuple(s["x-kubernetes-list-map-keys"])
+        defaults = {k: (items.get("properties") or {}).get(k, {}).get("default") for k in keys}
+        return FieldMeta("keyed", type=f"{name}[]", keys=keys,
+                         key_defaults=tuple((k, v) for k, v in defaults.items() if v is not None))
+    if list_type == "set":
+        return scalar_set(smp_merge=False)
+    return ATOMIC
+
+
+def root_type(kind: str, api_version: str = "") -> str | None:
     """The schema type of a top-level object, or None for a kind not served."""
+    custom = _CUSTOM_ROOTS.get((api_version, kind)) if _CUSTOM_ROOTS else None
+    if custom is not None:
+        return custom
     return kind if kind in KINDS else None
 
 
@@ -211,7 +275,7 @@ def field_meta(type_name: str | None, field: str) -> FieldMeta | None:
     """Metadata of ``field`` inside ``type_name``; None means untyped (defaults)."""
     if type_name is None:
         return None
-    return SCHEMA.get(type_name, {}).get(field)
+    return (SCHEMA.get(type_name) or _CUSTOM.get(type_name, {})).get(field)
 
 
 def is_atomic_type(type_name: str | None) -> bool:

@@ -597,12 +597,17 @@ def _unescape(value: str) -> str:
     return "".join(out)
 
 
-def parse_field_selector(s: str, resource: str) -> FieldSelector:
-    """Parse ``?fieldSelector=`` for a plural resource name (``pods``, ``events``, ...).
+def parse_field_selector(s: str, resource: str, selectable: Iterable[str] = ()) -> FieldSelector:
+    """Parse ``?fieldSelector=`` for a resource (``pods``, ``events``; ``widgets.example.com``
+    outside the core group). ``selectable``: more field labels, each the dotted path of a
+    field (a CRD's selectableFields: ``spec.color``).
 
     Raises SelectorError for bad syntax or a field label the resource does not support.
     """
     labels = _FIELD_LABELS.get(resource, _GENERIC_FIELD_LABELS)
+    extra = tuple(selectable)
+    if extra:
+        labels = _FieldLabels({**labels.getters, **{f: _at(*f.split(".")) for f in extra}}, labels.aliases)
     parsed: list[FieldRequirement] = []
     for term in sorted(_split_terms(s)) if s else []:
         if not term:

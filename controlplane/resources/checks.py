@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .registry import for_object
-from .schema import Schema, builtin, type_meta_causes, unregistered
+from .schema import ObjectSchema, builtin, type_meta_causes, unregistered
 from .validation import Cause
 
 __all__ = ["apply_defaults", "validate", "unknown_fields", "check_write"]
@@ -23,7 +23,7 @@ def apply_defaults(obj: Any) -> None:
         kind.default(obj)
 
 
-def _schema_only(obj: dict[str, Any]) -> Schema | None:
+def _schema_only(obj: dict[str, Any]) -> ObjectSchema | None:
     return builtin(obj["apiVersion"], obj["kind"])
 
 

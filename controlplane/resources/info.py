@@ -42,6 +42,10 @@ class ResourceInfo:
     verbs: tuple[str, ...] = ALL_VERBS
     # Whether `status` is written only through the /status subresource.
     has_status: bool = field(default=False)
+    # Served from a CustomResourceDefinition: stored under its group, no strategic merge patch.
+    custom: bool = False
+    # Field selector labels beyond metadata.name/namespace (a CRD's selectableFields: `spec.color`).
+    selectable_fields: tuple[str, ...] = ()
 
     @property
     def api_version(self) -> str:

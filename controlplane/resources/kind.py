@@ -13,12 +13,13 @@ its schema, through the same interface.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Iterable
 
 from ..machinery.types import Obj
 from . import rules as shared_rules, schema as schemas
 from .info import ResourceInfo
-from .schema import Schema
+from .schema import ObjectSchema
 from .tables import GENERIC, Printer
 from .validation import TYPE_INVALID, Cause, dns1123_subdomain
 
@@ -58,6 +59,11 @@ class Kind:
     def kind(self) -> str:
         return self.info.kind
 
+    @property
+    def storage_version(self) -> str:
+        """The apiVersion objects of this kind are stored in (a CRD's storage version)."""
+        return self.info.api_version
+
     # -- defaults and validation -----------------------------------------------------------
 
     def default(self, obj: Obj) -> None:
@@ -65,7 +71,7 @@ class Kind:
         if self._default is not None:
             self._default(obj)
 
-    def schema(self) -> Schema | None:
+    def schema(self) -> ObjectSchema | None:
         """The structural schema objects of this kind are checked against (None: none)."""
         return schemas.builtin(self.api_version, self.kind)
 
@@ -85,6 +91,11 @@ class Kind:
 
         Fields that defaulting fills are accepted when absent. Unknown fields are not reported."""
         return self._with_rules(self._schema_check(obj)[0], obj, old)
+
+    def drop_unknown(self, obj: Obj, paths: list[str]) -> None:
+        """Remove the unknown fields `check_write` reported, as decoding into typed structs does."""
+        for path in paths:
+            _drop_path(obj, path)
 
     def _schema_check(self, obj: Obj) -> tuple[list[Cause], list[str]]:
         schema = self.schema()
@@ -128,6 +139,10 @@ class Kind:
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         """After the server's metadata and status were restored on `new` and it was defaulted."""
 
+    def refuses_create(self) -> str:
+        """Why objects of this kind cannot be created now (405), '' when they can."""
+        return ""
+
     def grace_period(self, obj: Obj, options: dict[str, Any]) -> int:
         """Seconds a deletion waits for the object's owner to confirm (0: none, delete now)."""
         return 0
@@ -142,3 +157,21 @@ class Kind:
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith((p + ".", p + "[")) for p in prefixes)
+
+
+def _drop_path(obj: Obj, path: str) -> None:
+    parts = [p for p in re.split(r"\.(?![^\[]*\])", path) if p]
+    node: Any = obj
+    for i, part in enumerate(parts):
+        name, *numbers = re.split(r"\[(\d+)\]", part)
+        idx = [int(x) for x in numbers if x != ""]
+        if not isinstance(node, dict) or name not in node:
+            return
+        if i == len(parts) - 1 and not idx:
+            node.pop(name, None)
+            return
+        node = node[name]
+        for j in idx:
+            node = node[j] if isinstance(node, list) and j < len(node) else None
+        if node is None:
+            return

@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import jsonschema
 from jsonschema.protocols import Validator
@@ -23,6 +23,8 @@ from referencing import Registry, Resource
 from . import schema_compiled
 from .validation import Cause, invalid, not_supported, required, type_invalid
 
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+DEFINITIONS_ID = "https://kubernetes.io/api/_definitions.json"
 _TYPE_META = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _API_VERSION = re.compile(r"(?:[a-z0-9.-]+/)?v[0-9]+(?:(?:alpha|beta)[0-9]+)?")
 
@@ -39,14 +41,21 @@ def _schema_root() -> Any:
 
 
 @functools.lru_cache(maxsize=1)
+def definitions() -> dict[str, Any]:
+    """Kubernetes' published types by name (`io.k8s.api.apps.v1.Deployment`), as
+    kubernetes-validate carries them (JSON schema 2020-12, strict). Shared: never change it."""
+    return json.loads((_schema_root() / "_definitions.json").read_text())["$defs"]
+
+
+@functools.lru_cache(maxsize=1)
 def _definitions() -> Registry:
-    defs = json.loads((_schema_root() / "_definitions.json").read_text())
+    d = dict(definitions())
     # The generated oneOf[string|null, integer|null] rejects null (it matches both branches);
     # Kubernetes decodes null as "unset", so accept it and report wrong types plainly.
-    d = defs["$defs"]
     d["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {"type": ["integer", "string", "null"]}
     d["io.k8s.apimachinery.pkg.api.resource.Quantity"] = {"type": ["string", "number", "null"]}
-    return Registry().with_resource(defs["$id"], Resource.from_contents(defs))
+    defs = {"$schema": DRAFT, "$id": DEFINITIONS_ID, "$defs": d}
+    return Registry().with_resource(DEFINITIONS_ID, Resource.from_contents(defs))
 
 
 @functools.lru_cache(maxsize=None)
@@ -139,6 +148,14 @@ def _schema_check(validator: Validator, obj: dict[str, Any]) -> tuple[list[Cause
 
 
 
+class ObjectSchema(Protocol):
+    """What checks an object against a kind's schema (`Schema`, or a CRD's kind itself)."""
+
+    def check(self, obj: dict[str, Any]) -> tuple[list[Cause], list[str]]:
+        """The Causes, and the paths of unknown fields."""
+        ...
+
+
 @dataclass(frozen=True)
 class Schema:
     """One kind's schema, ready to check objects: built once per kind."""
@@ -177,3 +194,21 @@ def type_meta_causes(obj: Any) -> list[Cause]:
 
 def unregistered(api_version: str, kind: str) -> Cause:
     return invalid("kind", kind, f'no kind "{kind}" is registered for version "{api_version}"')
+
+
+@functools.lru_cache(maxsize=1)
+def object_meta_fields() -> frozenset[str]:
+    """The fields of metadata (ObjectMeta): what a custom resource's metadata may hold."""
+    return frozenset(definitions()["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]["properties"])
+
+
+@functools.lru_cache(maxsize=None)
+def definition(name: str) -> Schema:
+    """One published type's strict schema (`io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta`),
+    to check a part of an object with; paths in its Causes are relative to that part."""
+    schema = {"$schema": DRAFT, "$id": f"urn:pyctl:definition:{name}",
+              "$ref": f"{DEFINITIONS_ID}#/$defs/{name}"}
+    registry = _definitions().with_resource(schema["$id"], Resource.from_contents(schema))
+    validator = jsonschema.validators.validator_for(schema)(schema, registry=registry)
+    return Schema(validator, schema_compiled.compile_schema(
+        schema, registry, formats_asserted=validator.format_checker is not None))

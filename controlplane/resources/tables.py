@@ -24,7 +24,7 @@ from ..machinery.types import Obj
 
 __all__ = ["Column", "Printer", "Row", "table", "human_duration", "age", "NAME", "AGE", "GENERIC"]
 
-Cell = str | int | bool
+Cell = str | int | float | bool | None  # None: a custom column with no value (kubectl shows <none>)
 
 _NAME_DOC = ("Name must be unique within a namespace. Is required when creating resources, although some "
              "resources may allow a client to request the generation of an appropriate name automatically. "

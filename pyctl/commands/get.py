@@ -118,7 +118,7 @@ def _table_for(s: Session, a: argparse.Namespace, target: Target) -> dict[str, A
 
 
 def _sort_rows(table: dict[str, Any], expression: str) -> None:
-    from ..jsonpath import JSONPathError, evaluate, parse_path, relaxed
+    from controlplane.machinery.jsonpath import JSONPathError, evaluate, parse_path, relaxed
 
     try:
         path = parse_path(relaxed(expression)[1:-1])

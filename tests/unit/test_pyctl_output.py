@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pyctl import humanize, printers, quantity, yamlio
-from pyctl.jsonpath import JSONPathError, Template
+from controlplane.machinery.jsonpath import JSONPathError, Template
 from pyctl.printers import OutputFormat, TableOptions, TablePrinter
 from pyctl.tabwriter import TabWriter, align
 

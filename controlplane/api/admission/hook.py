@@ -36,6 +36,8 @@ def admit(cache: _Cache, info: ResourceInfo, obj: dict[str, Any], old: dict[str,
     if user is not None and rbac_escalation.applies(info, user):
         rbac_escalation.admit(cache, info, obj, old, user)
         return
+    if info.custom:  # a CRD's kinds are no pods, whatever they are called
+        return
     if info.resource == "namespaces":
         said = _namespace(cache, info, obj, old)
     elif info.namespaced and (info.resource == "pods" or obj.get("kind") in podsecurity.TEMPLATE_PATHS):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..kind import Kind
 from .config import CONFIG_MAP, SECRET
+from .crd import CUSTOM_RESOURCE_DEFINITION
 from .endpoints import ENDPOINT_SLICE, ENDPOINTS
 from .event import EVENT
 from .lease import LEASE
@@ -28,6 +29,7 @@ BUILTIN: tuple[Kind, ...] = (
     ENDPOINT_SLICE,
     LEASE,
     ROLE, ROLE_BINDING, CLUSTER_ROLE, CLUSTER_ROLE_BINDING,
+    CUSTOM_RESOURCE_DEFINITION,
     SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_RULES_REVIEW, SELF_SUBJECT_REVIEW,
 )
 

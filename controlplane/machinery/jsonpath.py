@@ -3,6 +3,7 @@
 Supported: fields (with `\\.` escapes), `..field`, `*`, `[n]`, `[a:b:c]`, `[a,b]`, `['key']`,
 filters `[?(@.x == "y")]` (==, !=, <, <=, >, >=, or existence), unions `{.a,.b}`, string
 literals `{"\\n"}` and `range`/`end`. Missing keys print nothing, as in `kubectl get`.
+Shared by pyctl's `-o jsonpath` / `custom-columns` and the API server's CRD printer columns.
 """
 
 from __future__ import annotations
