@@ -92,9 +92,11 @@ class ApiClient:
     # -- the one request path ---------------------------------------------------------------
 
     async def request(self, method: str, url: str, *, body: Any = None, params: dict[str, str] | None = None,
-                      content_type: str = "application/json") -> Any:
+                      content_type: str = "application/json", accept: str = "") -> Any:
         data = None if body is None else jsonio.dumps(body)
-        headers = {"Content-Type": content_type} if data is not None else None
+        headers = {"Content-Type": content_type} if data is not None else {}
+        if accept:
+            headers["Accept"] = accept
         try:
             async with self.session.request(method, url, data=data, params=params, headers=headers,
                                             timeout=aiohttp.ClientTimeout(total=self.config.timeout)) as resp:

@@ -15,6 +15,10 @@ live GET first, so a cache that lags never deletes a live object's dependents):
   stand, references to the missing or foreground-deleting ones are removed.
 
 Nothing is remembered outside the caches, so a restart at any point recomputes the same work.
+
+The kinds come from discovery, as kube's collector takes them: at start, every
+`discovery_period` seconds, and soon after any CustomResourceDefinition changes, so the kinds
+CRDs add are collected (and their informers stopped when they go) without a restart.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Hashable
 
 from ..client import ApiClient, ApiError, Conflict, NotFound
+from ..client.discovery import served
 from ..client.shared import SharedInformer
 from ..client.urls import object_key
 from ..resources.registry import ResourceInfo, by_kind, resources
@@ -38,6 +43,9 @@ log = logging.getLogger(__name__)
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 CONFLICT_RETRY = 0.05  # seconds before a sync that lost a write race looks again
+DISCOVERY_PERIOD = 30.0  # seconds between looks at what kinds the API serves (kube: 30 s)
+CRD_SETTLE = 0.5  # seconds after a CRD change before discovery is asked (it becomes Established)
+CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 
 
 def _owners(obj: Obj) -> list[Obj]:
@@ -92,36 +100,104 @@ class _Graph:
 
 class GarbageCollector:
     def __init__(self, client: ApiClient, *, kinds: tuple[ResourceInfo, ...] | None = None, workers: int = 4,
-                 sync_timeout: float = 30.0, owns_client: bool = False) -> None:
+                 sync_timeout: float = 30.0, owns_client: bool = False,
+                 discovery_period: float = DISCOVERY_PERIOD) -> None:
         self.client = client
         self.sync_timeout = sync_timeout
         self._owns_client = owns_client
         self.workers = workers
-        self.informers = {info: SharedInformer(client, info) for info in kinds or resources()
-                          if "watch" in info.verbs}
+        self.discovery_period = discovery_period
+        self._fixed = kinds is not None  # given kinds: no discovery
+        self.informers: dict[ResourceInfo, SharedInformer] = {}
+        self._initial = [info for info in kinds or resources() if "watch" in info.verbs]
+        self.types: dict[tuple[str, str], ResourceInfo] = {}  # (apiVersion, kind) of every served version
         self.graph = _Graph()
         self.queue = WorkQueue("garbage-collector", conflict_retry=CONFLICT_RETRY)
         self._task: asyncio.Task[None] | None = None
+        self._discovery: asyncio.Task[None] | None = None
+        self._rediscover = asyncio.Event()
+        self._rechecks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        for info, inf in self.informers.items():
-            inf.add_handlers(on_add=lambda obj, i=info: self._changed(i, None, obj),
-                             on_update=lambda old, new, i=info: self._changed(i, old, new),
-                             on_delete=self._deleted)
-            inf.start()
+        if not self._fixed:
+            with contextlib.suppress(ApiError):  # unreachable: the built-in kinds, then discovery
+                self._initial = await self._discover_kinds()
+        for info in self._initial:
+            self._watch(info)
         self._task = asyncio.create_task(self._run(), name="garbage-collector")
+        if not self._fixed:
+            self._discovery = asyncio.create_task(self._follow_discovery(), name="garbage-collector-discovery")
 
     async def stop(self) -> None:
-        await stop_controller(self.queue, self._task, self.informers.values())
+        await stop_controller(self.queue, self._task, list(self.informers.values()),
+                              [t for t in (self._discovery, *self._rechecks) if t is not None])
         if self._owns_client:
             await self.client.close()
+
+    # -- which kinds ------------------------------------------------------------------------
+
+    def _watch(self, info: ResourceInfo) -> None:
+        inf = SharedInformer(self.client, info)
+        inf.add_handlers(on_add=lambda obj, i=info: self._changed(i, None, obj),
+                         on_update=lambda old, new, i=info: self._changed(i, old, new),
+                         on_delete=self._deleted)
+        if (info.group, info.resource) == CRDS:  # a CRD change: its kinds come or go soon
+            inf.add_handlers(on_add=lambda obj: self._soon(), on_update=lambda old, new: self._soon(),
+                             on_delete=lambda obj: self._soon())
+        self.informers[info] = inf
+        inf.start()
+
+    async def _recheck_dependents(self, info: ResourceInfo) -> None:
+        """A kind just followed: its objects' deletions before now were never seen, so every
+        object owned by one of its kind is looked at again (once its objects are listed)."""
+        informer = self.informers.get(info)
+        if informer is None:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await informer.wait_synced(self.sync_timeout)
+        for inf in list(self.informers.values()):
+            for key in inf.keys():
+                obj = inf.get(key)
+                if obj is not None and any(r.get("kind") == info.kind and
+                                           str(r.get("apiVersion", "")).rpartition("/")[0] == info.group
+                                           for r in _owners(obj)):
+                    self.queue.add(_uid(obj))
+
+    def _soon(self) -> None:
+        self._rediscover.set()
+
+    async def _discover_kinds(self) -> list[ResourceInfo]:
+        found = await served(self.client)
+        self.types = found.by_type
+        return found.preferred("list", "watch", "delete")
+
+    async def _follow_discovery(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._rediscover.wait(), self.discovery_period)
+                await asyncio.sleep(CRD_SETTLE)
+            self._rediscover.clear()
+            try:
+                wanted = set(await self._discover_kinds())
+            except ApiError as exc:
+                log.warning("garbage collector: discovery failed (%s); keeping the kinds it has", exc)
+                continue
+            for info in wanted - set(self.informers):
+                log.info("garbage collector: now following %s", info.group_resource)
+                self._watch(info)
+                task = asyncio.create_task(self._recheck_dependents(info))
+                self._rechecks.add(task)
+                task.add_done_callback(self._rechecks.discard)
+            for info in set(self.informers) - wanted:
+                log.info("garbage collector: %s is no longer served", info.group_resource)
+                await self.informers.pop(info).stop()
 
     async def _run(self) -> None:
         # Start once every kind is listed, so the first decisions rarely need a live GET. Absence
         # is always confirmed live, so a kind that cannot be listed only delays, never misleads.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.sync_timeout
-        for info, inf in self.informers.items():
+        for info, inf in list(self.informers.items()):
             try:
                 await inf.wait_synced(max(0.0, deadline - loop.time()))
             except asyncio.TimeoutError:
@@ -158,7 +234,8 @@ class GarbageCollector:
         where = self.graph.where.get(uid)
         if where is None:
             return None
-        obj = self.informers[where[0]].get(where[1])
+        informer = self.informers.get(where[0])
+        obj = informer.get(where[1]) if informer is not None else None
         return (where[0], obj) if obj is not None and _uid(obj) == uid else None
 
     async def sync(self, key: Hashable) -> None:
@@ -225,7 +302,8 @@ class GarbageCollector:
 
     async def _owner_state(self, dependent: Obj, ref: Obj) -> str:
         """solid (there, not waiting for us), dangling (gone) or waiting (foreground-deleting)."""
-        owner_info = by_kind(ref.get("apiVersion", ""), ref.get("kind", ""))
+        owner_info = by_kind(ref.get("apiVersion", ""), ref.get("kind", "")) if self._fixed else \
+            self.types.get((ref.get("apiVersion", ""), ref.get("kind", "")))
         if owner_info is None:
             return "solid"  # a kind we cannot look up: never delete on a guess
         namespace = dependent["metadata"].get("namespace", "") if owner_info.namespaced else ""

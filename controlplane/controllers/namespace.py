@@ -1,7 +1,7 @@
 """Namespace controller: a namespace being deleted is emptied, then finalized away.
 
 For a namespace with a deletionTimestamp it deletes every object of every namespaced kind
-the API serves inside it, polls until none remain (pods stopping gracefully and objects held
+the API serves inside it (as discovery says on each pass, so the kinds of CRDs count too), polls until none remain (pods stopping gracefully and objects held
 by finalizers take a while), and then sends `PUT /api/v1/namespaces/NAME/finalize` without
 the `kubernetes` token so the API server removes the namespace. Like Kubernetes it reports
 progress as status conditions (NamespaceDeletionContentFailure, NamespaceContentRemaining,
@@ -16,9 +16,10 @@ import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Hashable
+from typing import Hashable, Iterable
 
 from ..client import ApiClient, ApiError, Conflict, NotFound
+from ..client.discovery import served
 from ..client.shared import SharedInformer
 from ..client.kinds import resource
 from ..resources.registry import ResourceInfo, resources
@@ -93,8 +94,10 @@ class NamespaceController:
         self.client = client
         self.config = config or NamespaceConfig()
         self._owns_client = owns_client
-        # Every namespaced kind that can be listed and deleted is content to remove.
-        self.kinds = [k for k in kinds or resources() if k.namespaced and "list" in k.verbs and "delete" in k.verbs]
+        # Every namespaced kind that can be listed and deleted is content to remove: the given
+        # kinds, else what discovery says on each pass (this process's built-in kinds until then).
+        self._fixed = kinds is not None
+        self.kinds = self._content_kinds(kinds or resources())
         self.namespaces = SharedInformer(client, NAMESPACES)
         self.queue = WorkQueue("namespace")
         self._slots = asyncio.Semaphore(self.config.deletes_in_flight)
@@ -145,8 +148,17 @@ class NamespaceController:
         with contextlib.suppress(NotFound):
             await self.client.request("PUT", self.client.url(NAMESPACES, "", name, "finalize"), body=ns)
 
+    @staticmethod
+    def _content_kinds(kinds: Iterable[ResourceInfo]) -> list[ResourceInfo]:
+        return [k for k in kinds if k.namespaced and "list" in k.verbs and "delete" in k.verbs]
+
     async def delete_content(self, namespace: str) -> Remaining:
         """Delete what is left of every kind; report what still exists after this pass."""
+        if not self._fixed:
+            try:
+                self.kinds = self._content_kinds((await served(self.client)).preferred())
+            except ApiError as exc:
+                log.warning("namespace controller: discovery failed (%s); using the kinds it knew", exc)
         results = await asyncio.gather(*(self._delete_kind(info, namespace) for info in self.kinds),
                                        return_exceptions=True)
         rem = Remaining({}, {}, [])
