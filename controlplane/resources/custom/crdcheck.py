@@ -158,28 +158,31 @@ def _version(v: Obj, at: str) -> list[Cause]:
 
 # -- structural schemas ----------------------------------------------------------------------
 
-def _structural(s: Obj, where: str, *, root: bool = False, junctor: bool = False) -> list[Cause]:
+def _structural(s: Obj, where: str, *, root: bool = False, junctor: bool = False,
+                int_or_string: bool = False) -> list[Cause]:
     out: list[Cause] = []
     for key, why in _FORBIDDEN_KEYWORDS.items():
         if key in s:
             out.append(forbidden(f"{where}.{key}", why))
     typ = s.get("type")
-    int_or_string = s.get("x-kubernetes-int-or-string") is True
+    ios = s.get("x-kubernetes-int-or-string") is True
     preserve = s.get("x-kubernetes-preserve-unknown-fields")
     if preserve is False:
         out.append(invalid(f"{where}.x-kubernetes-preserve-unknown-fields", False, "must be true or undefined"))
     if junctor:
+        # x-kubernetes-int-or-string may spell its two types as anyOf/allOf [integer, string].
+        allowed = ("type",) if int_or_string and typ in ("integer", "string") else ()
         for key in ("type", "default", "nullable", "x-kubernetes-preserve-unknown-fields",
                     "x-kubernetes-embedded-resource", "x-kubernetes-int-or-string", "additionalProperties"):
-            if key in s:
+            if key in s and key not in allowed:
                 out.append(forbidden(f"{where}.{key}", "must be empty to be structural"))
     elif root and typ != "object":
         out.append(not_supported(f"{where}.type", typ, ["object"]) if typ else required(f"{where}.type", "must be object at the root"))
-    elif typ is None and not int_or_string and preserve is not True:
+    elif typ is None and not ios and preserve is not True:
         out.append(required(f"{where}.type", "must not be empty for specified object fields"))
     elif typ is not None and typ not in _TYPES:
         out.append(not_supported(f"{where}.type", typ, _TYPES))
-    if int_or_string and typ is not None:
+    if ios and typ is not None and not junctor:
         out.append(invalid(f"{where}.type", typ, "must be empty if x-kubernetes-int-or-string is true"))
     if s.get("x-kubernetes-embedded-resource") is True:
         if typ != "object":
@@ -211,7 +214,8 @@ def _structural(s: Obj, where: str, *, root: bool = False, junctor: bool = False
     for key in ("allOf", "anyOf", "oneOf"):
         for i, sub in enumerate(as_list(s.get(key))):
             if isinstance(sub, dict):
-                out += _structural(sub, f"{where}.{key}[{i}]", junctor=True)
+                out += _structural(sub, f"{where}.{key}[{i}]", junctor=True,
+                                   int_or_string=ios and key in ("allOf", "anyOf"))
     if isinstance(s.get("not"), dict):
         out += _structural(s["not"], f"{where}.not", junctor=True)
     return out

@@ -21,9 +21,10 @@ from __future__ import annotations
 import copy
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import re2
 
 from ..schema import json_type
 from ..validation import (Cause, GoLiteral, duplicate, go_value, invalid, not_supported, required,
@@ -38,6 +39,8 @@ BLOCKED = ("some validation rules were not checked because the object was invali
            "existing errors to complete validation")
 
 ValueCheck = Callable[[Any, str, list[Cause]], None]
+_RE2 = re2.Options()
+_RE2.log_errors = False  # a bad pattern is the CRD author's error, reported to them, not logged
 
 
 @dataclass(eq=False)
@@ -128,7 +131,7 @@ def _string_checks(s: dict[str, Any]) -> list[ValueCheck]:
         checks.append(min_length)
     if isinstance(s.get("pattern"), str):
         source = s["pattern"]
-        rx = re.compile(source)
+        rx = re2.compile(source, _RE2)  # Go's regexp is RE2: the same syntax and meaning
 
         def pattern(v: Any, path: str, out: list[Cause]) -> None:
             if isinstance(v, str) and not rx.search(v):
@@ -281,9 +284,10 @@ def _compile(s: Any, where: str, *, rules: bool, correlatable: bool = True) -> N
                               correlatable=correlatable and node.list_type in ("map", "set"))
     try:
         node.checks = tuple(_value_checks(s) + _junctor_checks(s, where))
-    except re.error as exc:
+    except re2.error as exc:
+        detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise CompileError(_join(where, "pattern"), s.get("pattern"),
-                           f"must be a valid regular expression, but isn't: {exc}") from None
+                           f"must be a valid regular expression, but isn't: {detail}") from None
     if rules and isinstance(s.get("x-kubernetes-validations"), list):
         node.rules = compile_rules(s["x-kubernetes-validations"], node, where, correlatable)
     node.rules_below = bool(node.rules) or any(c.rules_below for c in node.children())
@@ -439,12 +443,14 @@ def _prune(node: Node, v: Any, path: str, found: list[str], drop: bool, meta: fr
             _prune_meta(v, path, found, drop, meta)
         known = node.properties
         for key in list(v):
+            if resource and key in ("apiVersion", "kind", "metadata"):
+                continue  # ObjectMeta's fields, whatever the schema says of metadata
             sub = known.get(key)
             if sub is None:
                 sub = node.additional
             if sub is not None:
                 _prune(sub, v[key], _join(path, key), found, drop, meta)
-            elif not node.preserve_unknown and not (resource and key in ("apiVersion", "kind", "metadata")):
+            elif not node.preserve_unknown:
                 found.append(_join(path, key))
                 if drop:
                     del v[key]
