@@ -280,16 +280,16 @@ def _list_type(s: Obj, where: str) -> list[Cause]:
     return out
 
 
-def _defaults(s: Obj, where: str) -> list[Cause]:
-    """Every `default:` must be valid against its own schema (and keep no unknown field)."""
+def _defaults(s: Obj, where: str, at: str = "") -> list[Cause]:
+    """Every `default:` must be valid against its own schema (and keep no unknown field);
+    `at` is where the default lands in an object (`spec.replicas`), as kube's messages say."""
     out: list[Cause] = []
     if "default" in s:
         node = structural.compile_schema({k: v for k, v in s.items()
                                           if k not in ("default", "x-kubernetes-validations")})
         value = s["default"]
-        for c in structural.validate(node, value):
-            out.append(invalid(f"{where}.default" + (f".{c['field']}" if c["field"] else ""),
-                               value, c["message"]))
+        for c in structural.validate(node, value, path=at):
+            out.append({**c, "field": f"{where}.default"})
         found = structural.unknown(node, value if isinstance(value, dict) else {}, frozenset()) \
             if s.get("type") == "object" and s.get("x-kubernetes-preserve-unknown-fields") is not True else []
         for path in found:
@@ -297,10 +297,11 @@ def _defaults(s: Obj, where: str) -> list[Cause]:
                 out.append(invalid(f"{where}.default.{path}", value, "must not have unknown fields"))
     for name, sub in as_dict(s.get("properties")).items():
         if isinstance(sub, dict):
-            out += _defaults(sub, f"{where}.properties[{name}]")
-    for key in ("additionalProperties", "items"):
-        if isinstance(s.get(key), dict):
-            out += _defaults(s[key], f"{where}.{key}")
+            out += _defaults(sub, f"{where}.properties[{name}]", f"{at}.{name}" if at else name)
+    if isinstance(s.get("additionalProperties"), dict):
+        out += _defaults(s["additionalProperties"], f"{where}.additionalProperties", f"{at}[*]")
+    if isinstance(s.get("items"), dict):
+        out += _defaults(s["items"], f"{where}.items", f"{at}[*]")
     return out
 
 

@@ -419,11 +419,12 @@ def _item_key(item: dict[str, Any], name: str, schema: Node | None) -> Any:
     return sub.default if sub is not None else MISSING
 
 
-def validate(node: Node, obj: Any, old: Any = None) -> list[Cause]:
+def validate(node: Node, obj: Any, old: Any = None, path: str = "") -> list[Cause]:
     """Every problem of `obj` against the schema, and then its CEL rules (`old`: the stored
-    object of an update, for transition rules) unless a type error keeps them from running."""
+    object of an update, for transition rules) unless a type error keeps them from running.
+    `path` names where `obj` is (a default's field); the root by default."""
     out: list[Cause] = []
-    _validate(node, obj, "", out)
+    _validate(node, obj, path, out)
     if node.rules_below:
         if any(c["reason"] in ("FieldValueTypeInvalid", "FieldValueNotSupported") for c in out):
             out.append(invalid("<nil>", None, BLOCKED))
