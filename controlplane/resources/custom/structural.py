@@ -172,37 +172,25 @@ def _number_checks(s: dict[str, Any]) -> list[ValueCheck]:
     return checks
 
 
+def _size_check(bound: int, of: type, most: bool, things: str) -> ValueCheck:
+    def check(v: Any, path: str, out: list[Cause]) -> None:
+        if not isinstance(v, of) or not isinstance(v, (list, dict)):
+            return
+        size = len(v)
+        if most and size > bound:
+            out.append(too_many(path, size, bound))
+        elif not most and size < bound:
+            out.append(invalid(path, v, f"{path} in body should have at least {bound} {things}"))
+    return check
+
+
 def _size_checks(s: dict[str, Any]) -> list[ValueCheck]:
-    checks: list[ValueCheck] = []
-    if isinstance(s.get("maxItems"), int):
-        most = s["maxItems"]
-
-        def max_items(v: Any, path: str, out: list[Cause]) -> None:
-            if isinstance(v, list) and len(v) > most:
-                out.append(too_many(path, len(v), most))
-        checks.append(max_items)
-    if isinstance(s.get("minItems"), int):
-        least = s["minItems"]
-
-        def min_items(v: Any, path: str, out: list[Cause]) -> None:
-            if isinstance(v, list) and len(v) < least:
-                out.append(invalid(path, v, f"{path} in body should have at least {least} items"))
-        checks.append(min_items)
-    if isinstance(s.get("maxProperties"), int):
-        most_p = s["maxProperties"]
-
-        def max_properties(v: Any, path: str, out: list[Cause]) -> None:
-            if isinstance(v, dict) and len(v) > most_p:
-                out.append(too_many(path, len(v), most_p))
-        checks.append(max_properties)
-    if isinstance(s.get("minProperties"), int):
-        least_p = s["minProperties"]
-
-        def min_properties(v: Any, path: str, out: list[Cause]) -> None:
-            if isinstance(v, dict) and len(v) < least_p:
-                out.append(invalid(path, v, f"{path} in body should have at least {least_p} properties"))
-        checks.append(min_properties)
-    return checks
+    """maxItems / minItems / maxProperties / minProperties."""
+    return [_size_check(s[key], of, most, things)
+            for key, of, most, things in (("maxItems", list, True, "items"), ("minItems", list, False, "items"),
+                                          ("maxProperties", dict, True, "properties"),
+                                          ("minProperties", dict, False, "properties"))
+            if isinstance(s.get(key), int)]
 
 
 def _junctor_checks(s: dict[str, Any], where: str) -> list[ValueCheck]:
