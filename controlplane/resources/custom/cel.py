@@ -30,15 +30,40 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Mapping, Protocol
 
 import cel
 from cel import stdlib
 
 from ..validation import Cause, duplicate, forbidden, invalid, required
 
-if TYPE_CHECKING:
-    from .structural import Node
+
+
+class Node(Protocol):
+    """What the rules need of a compiled schema node (structural.Node)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def type_name(self) -> str: ...
+    @property
+    def properties(self) -> Mapping[str, "Node"]: ...
+    @property
+    def additional(self) -> "Node | None": ...
+    @property
+    def items(self) -> "Node | None": ...
+    @property
+    def preserve_unknown(self) -> bool: ...
+    @property
+    def list_type(self) -> str: ...
+    @property
+    def map_keys(self) -> tuple[str, ...]: ...
+    @property
+    def raw(self) -> Mapping[str, Any]: ...
+    @property
+    def rules(self) -> "tuple[CompiledRule, ...]": ...
+    @property
+    def rules_below(self) -> bool: ...
 
 _MACROS = {"has", "all", "exists", "exists_one", "map", "filter"}
 _STANDARD = {"size", "matches", "startsWith", "endsWith", "contains", "int", "uint", "double",
