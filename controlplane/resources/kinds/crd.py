@@ -8,7 +8,7 @@ object of the CRD is gone (api/crds.py). The kinds a CRD serves are `custom.kind
 
 from __future__ import annotations
 
-import datetime as dt
+from ...machinery.meta import now_rfc3339
 from ...machinery.types import Obj
 from ..custom.crdcheck import crd_causes, crd_update_causes
 from ..custom.kind import storage_version
@@ -18,10 +18,6 @@ from ..kind import Kind
 from ..tables import CREATED_AT, NAME, Printer
 
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def condition(crd: Obj, type_: str) -> Obj | None:
@@ -43,7 +39,7 @@ def set_condition(crd: Obj, type_: str, status: str, reason: str, message: str) 
     old = next((c for c in conditions if c.get("type") == type_), None)
     new = {"type": type_, "status": status, "reason": reason, "message": message,
            "lastTransitionTime": old.get("lastTransitionTime") if old and old.get("status") == status
-           and old.get("lastTransitionTime") else _now()}
+           and old.get("lastTransitionTime") else now_rfc3339()}
     st["conditions"] = [new if c is old else c for c in conditions] if old else conditions + [new]
 
 
