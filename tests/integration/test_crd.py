@@ -262,3 +262,22 @@ async def test_versions_share_objects_stored_in_the_storage_version(client):
     assert (await client.request("GET", f"{beta}/m"))[1]["apiVersion"] == "example.com/v1beta1"
     listed = (await client.request("GET", beta))[1]
     assert [i["apiVersion"] for i in listed["items"]] == ["example.com/v1beta1"]
+
+
+async def test_selectable_fields_select_and_watches_see_the_version_asked_for(client):
+    crd = widget_crd()
+    v1 = crd["spec"]["versions"][0]
+    v1["selectableFields"] = [{"jsonPath": ".spec.size"}]
+    crd["spec"]["versions"] = [v1, {**json.loads(json.dumps(v1)), "name": "v1beta1", "storage": False}]
+    await create_crd(client, crd)
+    await client.request("POST", W, widget("small-one"))
+    await client.request("POST", W, widget("large-one", size="large"))
+    status, listed = await client.request("GET", W + "?fieldSelector=spec.size%3Dlarge")
+    assert status == 200 and [i["metadata"]["name"] for i in listed["items"]] == ["large-one"]
+    status, body = await client.request("GET", W + "?fieldSelector=spec.color%3Dred")
+    assert status == 400
+
+    beta = "/apis/example.com/v1beta1/namespaces/default/widgets"
+    async with client.session.get(client.base + beta + "?watch=1&resourceVersion=0&timeoutSeconds=5") as resp:
+        line = await resp.content.readline()
+    assert json.loads(line)["object"]["apiVersion"] == "example.com/v1beta1"
