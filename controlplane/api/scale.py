@@ -33,7 +33,7 @@ def to_scale(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
     if paths is None:
         spec, status = obj.get("spec", {}), obj.get("status", {})
         replicas, current = spec.get("replicas", 1), status.get("replicas", 0)
-        selector = selector_to_string(spec.get("selector"))
+        selector = selector_to_string(registry.kind_of(info).pod_selector(obj))
     else:
         replicas, current = _get(obj, paths[0]) or 0, _get(obj, paths[1]) or 0
         selector = _get(obj, paths[2]) if paths[2] else None

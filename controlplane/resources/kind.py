@@ -154,6 +154,12 @@ class Kind:
     def mark_deleting(self, obj: Obj) -> None:
         """Changes to an object whose deletion starts (a Namespace becomes Terminating)."""
 
+    def pod_selector(self, obj: Obj) -> Any:
+        """What the object selects, as a metav1.LabelSelector (its Scale's status.selector):
+        `spec.selector` unless the kind keeps a plain label map (ReplicationController)."""
+        spec = obj.get("spec")
+        return spec.get("selector") if isinstance(spec, dict) else None
+
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith((p + ".", p + "[")) for p in prefixes)

@@ -10,13 +10,17 @@ from __future__ import annotations
 from ..kind import Kind
 from .config import CONFIG_MAP, SECRET
 from .crd import CUSTOM_RESOURCE_DEFINITION
+from .cronjob import CRON_JOB
 from .endpoints import ENDPOINT_SLICE, ENDPOINTS
 from .event import EVENT
+from .job import JOB
 from .lease import LEASE
 from .namespace import NAMESPACE
 from .node import NODE
 from .pod import BINDING, POD
+from .poddisruptionbudget import POD_DISRUPTION_BUDGET
 from .rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, ROLE, ROLE_BINDING
+from .replicationcontroller import REPLICATION_CONTROLLER
 from .reviews import SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_REVIEW, SELF_SUBJECT_RULES_REVIEW
 from .service import SERVICE
 from .serviceaccount import SERVICE_ACCOUNT
@@ -25,7 +29,10 @@ from .workloads import DEPLOYMENT, REPLICA_SET, SCALE_BODY
 # The order is discovery's: core first, as kube-apiserver lists them.
 BUILTIN: tuple[Kind, ...] = (
     NAMESPACE, NODE, POD, SERVICE, ENDPOINTS, EVENT, CONFIG_MAP, SECRET, SERVICE_ACCOUNT,
+    REPLICATION_CONTROLLER,
     DEPLOYMENT, REPLICA_SET,
+    JOB, CRON_JOB,
+    POD_DISRUPTION_BUDGET,
     ENDPOINT_SLICE,
     LEASE,
     ROLE, ROLE_BINDING, CLUSTER_ROLE, CLUSTER_ROLE_BINDING,
