@@ -1,5 +1,9 @@
 """ReplicaSet controller: keeps `spec.replicas` active pods for every ReplicaSet.
 
+The same controller serves every kind that keeps N copies of a pod template the same way
+(a `ReplicatedKind`: its descriptor and how its selector reads); ReplicationControllers are
+the other one (replicationcontroller.py).
+
 Informers on ReplicaSets and Pods; handlers only enqueue `namespace/name` keys (and
 count the creations/deletions the controller is waiting for). `sync(key)` re-reads the
 ReplicaSet and its pods from the caches, adopts matching orphans, creates missing pods
@@ -15,13 +19,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Hashable
+from dataclasses import dataclass
+from typing import Callable, Hashable
 
 from ..client import ApiClient, ApiError, Conflict, NotFound
 from ..client.shared import SharedInformer
 from ..client.kinds import PODS, REPLICASETS
 from ..client.urls import object_key
+from ..machinery.selectors import LabelSelector
 from ..machinery.types import Obj
+from ..resources.registry import ResourceInfo
 from ..events import EventRecorder
 from . import podutil
 from .expectations import Expectations
@@ -32,6 +39,20 @@ from .lifecycle import stop_controller
 log = logging.getLogger(__name__)
 
 BURST_REPLICAS = 500  # at most this many creates/deletes per sync, as kube's burstReplicas
+
+
+@dataclass(frozen=True)
+class ReplicatedKind:
+    """A kind this controller keeps replicas of."""
+
+    info: ResourceInfo
+    name: str
+    """`replicaset`: names its queue, task and event source (`replicaset-controller`)."""
+    selector: Callable[[Obj], LabelSelector]
+    """The pods an object selects."""
+
+
+REPLICA_SET = ReplicatedKind(REPLICASETS, "replicaset", selector_of)
 
 
 # -- pure decisions --------------------------------------------------------------------------
@@ -97,14 +118,16 @@ def calculate_status(rs: Obj, pods: list[Obj], now: dt.datetime, observed: bool)
 class ReplicaSetController:
     """Run with `await start()`; `await stop()` ends every task it started."""
 
-    def __init__(self, client: ApiClient, *, workers: int = 4, resync_period: float = 30.0) -> None:
+    def __init__(self, client: ApiClient, *, kind: ReplicatedKind = REPLICA_SET, workers: int = 4,
+                 resync_period: float = 30.0) -> None:
         self.client = client
+        self.kind = kind
         self.workers = workers
-        self.replicasets = SharedInformer(client, REPLICASETS, resync_period=resync_period)
+        self.replicasets = SharedInformer(client, kind.info, resync_period=resync_period)
         self.pods = SharedInformer(client, PODS)
-        self.queue = WorkQueue("replicaset")
+        self.queue = WorkQueue(kind.name)
         self.expectations = Expectations()
-        self.recorder = EventRecorder(client, "replicaset-controller")
+        self.recorder = EventRecorder(client, f"{kind.name}-controller")
         # Pod keys by controller uid, and orphans by namespace: a sync reads its own pods
         # instead of scanning every pod in the cluster.
         self._owned: dict[str, set[str]] = {}
@@ -118,7 +141,7 @@ class ReplicaSetController:
         self.pods.add_handlers(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted)
         self.replicasets.start()
         self.pods.start()
-        self._task = asyncio.create_task(self._run(), name="replicaset-controller")
+        self._task = asyncio.create_task(self._run(), name=f"{self.kind.name}-controller")
 
     async def stop(self) -> None:
         await stop_controller(self.queue, self._task, (self.replicasets, self.pods), list(self._events))
@@ -146,7 +169,7 @@ class ReplicaSetController:
 
     def _owner_key(self, pod: Obj) -> str | None:
         ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "ReplicaSet":
+        if ref is None or ref.get("kind") != self.kind.info.kind:
             return None
         key = f"{pod['metadata'].get('namespace', '')}/{ref['name']}"
         rs = self.replicasets.get(key)
@@ -157,7 +180,7 @@ class ReplicaSetController:
         ns = pod["metadata"].get("namespace", "")
         labels = pod["metadata"].get("labels") or {}
         for rs in self.replicasets.list():
-            if rs["metadata"].get("namespace") == ns and selector_of(rs).matches(labels):
+            if rs["metadata"].get("namespace") == ns and self.kind.selector(rs).matches(labels):
                 self.queue.add(object_key(rs))
 
     def _index(self, pod: Obj, present: bool) -> None:
@@ -240,7 +263,7 @@ class ReplicaSetController:
     async def _claim_pods(self, rs: Obj) -> list[Obj]:
         """Active pods this RS controls, adopting matching orphans (ownerReferences + selector)."""
         ns, uid = rs["metadata"].get("namespace", ""), rs["metadata"]["uid"]
-        selector = selector_of(rs)
+        selector = self.kind.selector(rs)
         owned: list[Obj] = []
         candidates = self._owned.get(uid, set()) | self._orphans.get(ns, set())
         for pod in (p for k in candidates if (p := self.pods.get(k)) is not None):
@@ -258,7 +281,7 @@ class ReplicaSetController:
                 continue
             if selector.empty or not selector.matches(md.get("labels") or {}):
                 continue
-            refs = list(md.get("ownerReferences") or []) + [owner_reference(rs, "ReplicaSet", "apps/v1")]
+            refs = list(md.get("ownerReferences") or []) + [self._owner_reference(rs)]
             adopted = await self._set_owner(pod, refs)
             if adopted is not None:
                 owned.append(adopted)
@@ -285,12 +308,15 @@ class ReplicaSetController:
             return await self._delete(key, rs, victims)
         return set()
 
+    def _owner_reference(self, rs: Obj) -> Obj:
+        return owner_reference(rs, self.kind.info.kind, self.kind.info.api_version)
+
     def pod_from_template(self, rs: Obj) -> Obj:
         template = rs["spec"].get("template") or {}
         tmeta = template.get("metadata") or {}
         md: Obj = {"generateName": f"{rs['metadata']['name']}-",
                    "namespace": rs["metadata"].get("namespace", ""),
-                   "ownerReferences": [owner_reference(rs, "ReplicaSet", "apps/v1")]}
+                   "ownerReferences": [self._owner_reference(rs)]}
         for field in ("labels", "annotations"):
             if tmeta.get(field):
                 md[field] = dict(tmeta[field])
@@ -345,7 +371,7 @@ class ReplicaSetController:
             return
         body = {**rs, "status": status}
         try:
-            await self.client.update_status(REPLICASETS, body)
+            await self.client.update_status(self.kind.info, body)
         except NotFound:
             return
         except Conflict:
