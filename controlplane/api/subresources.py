@@ -1,5 +1,5 @@
-"""Subresources: scale (autoscaling/v1 Scale), binding, eviction, namespace finalize, and the
-ones served by the pod's node agent (log, exec, portforward). Status is the handlers' own."""
+"""Subresources: scale (autoscaling/v1 Scale), binding, eviction (eviction.py), namespace finalize,
+and the ones served by the pod's node agent (log, exec, portforward). Status is the handlers' own."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aiohttp import web
 from ..machinery import meta as m
 from ..resources import validation
 from . import errors, patching, request as req
+from .eviction import evict
 from .paths import Target
 from .responses import json_response
 from .scale import replicas_of, set_replicas, to_scale
@@ -90,13 +91,6 @@ async def bind(objects: ObjectStore, request: web.Request, target: Target) -> di
 
     await objects.guaranteed_update(target.info, target.namespace, target.name, assign,
                                       req.write_options(request), subresource="binding")
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
-
-
-async def evict(objects: ObjectStore, request: web.Request, target: Target) -> dict[str, Any]:
-    body = await req.read_object(request)
-    options = body.get("deleteOptions") or {}
-    await objects.delete(target.info, target.namespace, target.name, options, req.write_options(request))
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 

@@ -45,6 +45,13 @@ AGGREGATE_TO_VIEW = [_rule([""], _VIEW_CORE, READ), _rule(["apps"], _VIEW_APPS, 
 AGGREGATE_TO_EDIT = [_rule([""], _EDIT_CORE, WRITE), _rule([""], ["secrets"], READ),
                      _rule(["apps"], _EDIT_APPS, WRITE)]
 AGGREGATE_TO_ADMIN = [_rule([_RBAC], ["roles", "rolebindings"], READ + WRITE)]
+# ReplicationControllers, Jobs, CronJobs and PodDisruptionBudgets, as Kubernetes' roles have them.
+_RC = ["replicationcontrollers", "replicationcontrollers/scale"]
+AGGREGATE_TO_VIEW += [_rule([""], _RC + ["replicationcontrollers/status"], READ),
+                      _rule(["batch"], ["cronjobs", "cronjobs/status", "jobs", "jobs/status"], READ),
+                      _rule(["policy"], ["poddisruptionbudgets", "poddisruptionbudgets/status"], READ)]
+AGGREGATE_TO_EDIT += [_rule([""], _RC, WRITE), _rule(["batch"], ["cronjobs", "jobs"], WRITE),
+                      _rule(["policy"], ["poddisruptionbudgets"], WRITE)]
 CLUSTER_ADMIN = [_rule(["*"], ["*"], ["*"]), _urls(["*"], ["*"])]
 AGGREGATE_LABEL = "rbac.authorization.k8s.io/aggregate-to-"
 # role -> (the aggregate-to-<x> labels it carries, the aggregate-to-<y> its aggregationRule selects)

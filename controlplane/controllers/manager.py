@@ -26,15 +26,20 @@ from typing import Any, Awaitable, Callable, Protocol
 from ..client import ApiClient
 from ..leader import ElectionConfig, LeaderElector
 from .clusterrole_aggregation import ClusterRoleAggregationController
+from .cronjob import CronJobController
 from .deployment import DeploymentController
+from .disruption import DisruptionController
 from .endpoints import EndpointsController
 from .garbage_collector import GarbageCollector
+from .job import JobController
 from .namespace import NamespaceConfig, NamespaceController
 from .node_ipam import NodeIpamConfig, NodeIpamController
 from .node_lifecycle import NodeLifecycleConfig, NodeLifecycleController
 from .pod_gc import PodGC
 from .replicaset import ReplicaSetController
+from .replicationcontroller import replication_controller
 from .serviceaccount import ServiceAccountsController
+from .ttl_after_finished import TTLAfterFinishedController
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +158,11 @@ CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "nodeipam": _node_ipam,
     "serviceaccount": lambda client, cfg: ServiceAccountsController(client),
     "clusterrole-aggregation": lambda client, cfg: ClusterRoleAggregationController(client),
+    "replicationcontroller": lambda client, cfg: replication_controller(client),
+    "job": lambda client, cfg: JobController(client),
+    "cronjob": lambda client, cfg: CronJobController(client),
+    "ttl-after-finished": lambda client, cfg: TTLAfterFinishedController(client),
+    "disruption": lambda client, cfg: DisruptionController(client),
 }
 
 

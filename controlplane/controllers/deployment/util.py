@@ -15,6 +15,7 @@ from typing import Iterable
 from ...machinery.rollout import (  # noqa: F401  (the package uses them from here)
     CHANGE_CAUSE, DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, REVISION, REVISION_HISTORY, TIMED_OUT,
     equal_ignore_hash, get_condition, revision, template_hash, without_hash)
+from ...machinery import intstr
 from ...machinery.meta import LAST_APPLIED
 from ...machinery.types import Obj
 
@@ -79,19 +80,7 @@ def rs_synced(rs: Obj) -> bool:
 
 def scaled_value(value: int | str | None, total: int, round_up: bool, default: str = "25%") -> int:
     """intstr.GetScaledValueFromIntOrPercent: an int as is, a percentage of `total`."""
-    if value is None:
-        value = default
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    if not text.endswith("%"):
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"invalid int-or-percent value {text!r}") from None
-    pct = int(text[:-1])
-    exact = pct * total / 100
-    return math.ceil(exact) if round_up else math.floor(exact)
+    return intstr.scaled_value(default if value is None else value, total, round_up)
 
 
 def surge_and_unavailable(deployment: Obj) -> tuple[int, int]:
