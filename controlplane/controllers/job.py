@@ -63,23 +63,6 @@ class JobConfig:
     resync_period: float = 30.0
 
 
-@dataclass
-class _Target:
-    """Where the Job is heading: success or failure, and why."""
-
-    failure: bool
-    reason: str
-    message: str
-
-    @property
-    def interim(self) -> str:
-        return jt.FAILURE_TARGET if self.failure else jt.SUCCESS_CRITERIA_MET
-
-    @property
-    def final(self) -> str:
-        return jt.FAILED if self.failure else jt.COMPLETE
-
-
 class JobController:
     """Run with `await start()`; `await stop()` ends every task it started."""
 
@@ -259,34 +242,17 @@ class JobController:
         # 1. Sort the pods out.
         active = [p for p in pods if podutil.pod_active(p)]
         terminating = [p for p in pods if jt.terminating(p)]
-        release: list[Obj] = []  # finished pods that are not counted (ignored, duplicate index)
-        fail_message = ""
-        for p in pods:
-            if not self._tracked(uid, p) or p["metadata"]["uid"] in in_uncounted:
-                continue
-            if jt.phase(p) == "Succeeded":
-                i = jt.index_of(p)
-                if indexed and (i is None or completions is None or i >= completions or i in done):
-                    release.append(p)
-                    continue
-                if indexed and i is not None:
-                    done.add(i)
-                unc_succeeded.append(p["metadata"]["uid"])
-            elif jt.pod_failed(p, job):
-                verdict = jt.match_failure_policy(job, p) if jt.phase(p) == "Failed" else jt.FailureVerdict(None)
-                if verdict.action == "FailJob" and not fail_message:
-                    fail_message = verdict.message
-                if verdict.counts:
-                    unc_failed.append(p["metadata"]["uid"])
-                else:
-                    release.append(p)
+        seen = jt.classify(job, pods, lambda p: self._tracked(uid, p), in_uncounted, done)
+        unc_succeeded += seen.succeeded
+        unc_failed += seen.failed
+        release, done = seen.release, seen.done
         succeeded = int(status.get("succeeded") or 0) + len(unc_succeeded)
         failed = int(status.get("failed") or 0) + len(unc_failed)
 
         # 2. Suspension, start time, and where the Job is heading.
         suspended = spec.get("suspend") is True
         self._suspension(job, status, suspended, now)
-        target = self._target(job, status, active, done, succeeded, failed, fail_message, now)
+        target = jt.goal(job, status, active, done, succeeded, failed, seen.fail_message, now)
         if target is not None and target.failure:
             # A failing Job counts every pod that did not finish as failed (kube does the same).
             for p in terminating:
@@ -355,33 +321,7 @@ class JobController:
         if not status.get("startTime"):
             status["startTime"] = now_rfc3339(now)
 
-    def _target(self, job: Obj, status: Obj, active: list[Obj], done: set[int], succeeded: int,
-                failed: int, fail_message: str, now: dt.datetime) -> _Target | None:
-        for kind, failure in ((jt.FAILURE_TARGET, True), (jt.SUCCESS_CRITERIA_MET, False)):
-            c = jt.condition(status, kind)
-            if c is not None and c.get("status") == "True":
-                return _Target(failure, c.get("reason", ""), c.get("message", ""))
-        spec = job["spec"]
-        if fail_message:
-            return _Target(True, "PodFailurePolicy", fail_message)
-        if failed > int(spec.get("backoffLimit", 6)) or jt.past_backoff_on_failure(job, active):
-            return _Target(True, *jt.BACKOFF_LIMIT)
-        left = jt.active_deadline_left(job, now)
-        if left is not None and left <= 0:
-            return _Target(True, *jt.DEADLINE)
-        completions = spec.get("completions")
-        if spec.get("completionMode") == "Indexed":
-            rule = jt.success_policy_match(job, done) if spec.get("successPolicy") else None
-            if rule is not None:
-                return _Target(False, "SuccessPolicy", f"Matched rules at index {rule}")
-            complete = completions is not None and len(done) >= completions
-        elif completions is None:
-            complete = succeeded > 0 and not active
-        else:
-            complete = succeeded >= completions and not active
-        return _Target(False, *jt.COMPLETIONS_REACHED) if complete else None
-
-    def _finish(self, job: Obj, status: Obj, target: _Target, now: dt.datetime) -> None:
+    def _finish(self, job: Obj, status: Obj, target: jt.Target, now: dt.datetime) -> None:
         jt.set_condition(status, target.final, "True", target.reason, target.message, now)
         if target.failure:
             self._event(job, "Warning", target.reason, target.message)

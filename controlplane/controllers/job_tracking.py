@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from dataclasses import dataclass
-from typing import Iterable
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 from ..machinery.meta import now_rfc3339, parse_time
 from ..machinery.types import Obj
@@ -115,6 +115,103 @@ def past_backoff_on_failure(job: Obj, active: list[Obj]) -> bool:
         return False
     limit, n = int(spec.get("backoffLimit", 6)), restarts(active)
     return n > 0 if limit == 0 else n >= limit
+
+
+# -- counting -----------------------------------------------------------------------------------------
+
+@dataclass
+class Sorted:
+    """What the finished pods not yet counted add up to."""
+
+    succeeded: list[str] = field(default_factory=list)
+    """Uids to count as succeeded."""
+    failed: list[str] = field(default_factory=list)
+    """Uids to count as failed."""
+    release: list[Obj] = field(default_factory=list)
+    """Finished pods that count for nothing (an ignored failure, an index already done): they only
+    lose their finalizer."""
+    fail_message: str = ""
+    """Set when a FailJob rule of the pod failure policy matched: the Job fails with it."""
+    done: set[int] = field(default_factory=set)
+    """Indexed jobs: the completed indexes, these pods included."""
+
+
+def classify(job: Obj, pods: list[Obj], tracked: Callable[[Obj], bool], uncounted: set[str],
+             done: set[int]) -> Sorted:
+    """Sort the pods still tracked and not yet in uncountedTerminatedPods: succeeded (for an
+    Indexed job, only the first pod of an index in range), failed as the pod failure policy
+    says, or released."""
+    spec = job.get("spec") or {}
+    indexed, completions = spec.get("completionMode") == "Indexed", spec.get("completions")
+    out = Sorted(done=set(done))
+    for p in pods:
+        uid = (p.get("metadata") or {}).get("uid", "")
+        if not tracked(p) or uid in uncounted:
+            continue
+        if phase(p) == "Succeeded":
+            i = index_of(p)
+            if indexed and (i is None or completions is None or i >= completions or i in out.done):
+                out.release.append(p)
+                continue
+            if i is not None and indexed:
+                out.done.add(i)
+            out.succeeded.append(uid)
+        elif pod_failed(p, job):
+            verdict = match_failure_policy(job, p) if phase(p) == "Failed" else FailureVerdict(None)
+            if verdict.action == "FailJob" and not out.fail_message:
+                out.fail_message = verdict.message
+            if verdict.counts:
+                out.failed.append(uid)
+            else:
+                out.release.append(p)
+    return out
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a Job is heading, and why: its interim condition now, its final one once no pod runs."""
+
+    failure: bool
+    reason: str
+    message: str
+
+    @property
+    def interim(self) -> str:
+        return FAILURE_TARGET if self.failure else SUCCESS_CRITERIA_MET
+
+    @property
+    def final(self) -> str:
+        return FAILED if self.failure else COMPLETE
+
+
+def goal(job: Obj, status: Obj, active: list[Obj], done: set[int], succeeded: int, failed: int,
+         fail_message: str, now: dt.datetime) -> Target | None:
+    """Whether the Job has failed or met its success criteria, in kube's order of checks: an
+    interim condition already set, a FailJob rule, the backoff limit, the active deadline, the
+    success policy, the completions."""
+    for kind, failure in ((FAILURE_TARGET, True), (SUCCESS_CRITERIA_MET, False)):
+        c = condition(status, kind)
+        if c is not None and c.get("status") == "True":
+            return Target(failure, c.get("reason", ""), c.get("message", ""))
+    spec = job.get("spec") or {}
+    if fail_message:
+        return Target(True, "PodFailurePolicy", fail_message)
+    if failed > int(spec.get("backoffLimit", 6)) or past_backoff_on_failure(job, active):
+        return Target(True, *BACKOFF_LIMIT)
+    left = active_deadline_left(job, now)
+    if left is not None and left <= 0:
+        return Target(True, *DEADLINE)
+    completions = spec.get("completions")
+    if spec.get("completionMode") == "Indexed":
+        rule = success_policy_match(job, done) if spec.get("successPolicy") else None
+        if rule is not None:
+            return Target(False, "SuccessPolicy", f"Matched rules at index {rule}")
+        complete = completions is not None and len(done) >= completions
+    elif completions is None:
+        complete = succeeded > 0 and not active  # any success ends a work queue, once all stop
+    else:
+        complete = succeeded >= completions and not active
+    return Target(False, *COMPLETIONS_REACHED) if complete else None
 
 
 # -- the pod failure policy ---------------------------------------------------------------------------
