@@ -1,4 +1,5 @@
-"""`pyctl create -f` (and `create namespace NAME`): make new objects, failing on existing ones."""
+"""`pyctl create -f` (and `create namespace NAME`, `create job NAME`): make new objects, failing
+on existing ones."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from .. import printers
 from ..errors import ApiError, PyctlError, UsageError
 from ..session import Session
 from . import Command, register
+from ._create_job import job_items
 from ._targets import add_filename_flags
 from ._writes import Item, add_write_flags, plan, suffix, validate, with_last_applied, write_query
 
@@ -24,14 +26,23 @@ cat pod.json | pyctl create -f -
 # Create a namespace
 pyctl create namespace staging
 
+# Run a CronJob's job now, as a Job of its own
+pyctl create job nightly-manual --from=cronjob/nightly
+
+# Create a Job that runs one command
+pyctl create job hello --image=busybox -- echo hello
+
 # Create, recording the configuration so that a later `pyctl apply` can update it
 pyctl create --save-config -f manifests/service.yaml
 """
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("words", nargs="*", metavar="namespace NAME",
-                   help="instead of -f: `namespace NAME` creates a namespace")
+    p.add_argument("words", nargs="*", metavar="namespace NAME | job NAME",
+                   help="instead of -f: `namespace NAME` creates a namespace, `job NAME` a Job")
+    p.add_argument("--from", dest="from_", default="", metavar="cronjob/NAME",
+                   help="create job: the CronJob whose job template the Job is made from")
+    p.add_argument("--image", default="", help="create job: the image of the Job's one container")
     add_filename_flags(p, "containing the objects to create")
     p.add_argument("--save-config", action="store_true",
                    help="record the configuration in the last-applied annotation, for apply")
@@ -53,7 +64,10 @@ def run(s: Session, a: argparse.Namespace) -> int:
     if a.words and a.filename:
         raise UsageError("a namespace name cannot be given together with -f", "create")
     fmt = printers.OutputFormat.parse(a.output) if a.output else None
-    items = _namespace_item(s, a) if a.words else plan(s, a, "create", require_name=False)
+    if a.words and a.words[0] == "job":
+        items = job_items(s, a)
+    else:
+        items = _namespace_item(s, a) if a.words else plan(s, a, "create", require_name=False)
 
     def post(item: Item, dry_run: bool) -> dict[str, Any]:
         body = with_last_applied(item.obj) if a.save_config else item.obj
@@ -85,4 +99,5 @@ def run(s: Session, a: argparse.Namespace) -> int:
 register(Command("create", "Create a resource from a file or from stdin", configure, run, EXAMPLES,
                  description="Create a resource from a file or from stdin.\n\nEvery object is "
                              "checked by the server first; nothing is created if one is invalid.",
-                 usage="pyctl create -f FILENAME | pyctl create namespace NAME"))
+                 usage="pyctl create -f FILENAME | pyctl create namespace NAME | "
+                       "pyctl create job NAME (--from=cronjob/NAME | --image=IMAGE [-- COMMAND])"))
