@@ -311,6 +311,7 @@ class JobController:
         if suspended:
             if jt.set_condition(status, jt.SUSPENDED, "True", "JobSuspended", "Job suspended", now):
                 self._event(job, "Normal", "Suspended", "Job suspended")
+            status.pop("startTime", None)  # suspending resets the active deadline's clock
             return
         was = jt.condition(status, jt.SUSPENDED)
         if was is not None and was.get("status") == "True":
