@@ -131,3 +131,29 @@ async def test_scale_rc(api, client, apiclient, nodes, controllers):  # noqa: F8
     async def three() -> bool:
         return ((await client.request("GET", f"{RCS}/sized"))[1].get("status") or {}).get("readyReplicas") == 3
     await wait_until(three, timeout=30)
+
+
+async def test_drain_waits_for_a_budget_and_says_so(api, client, apiclient, nodes, controllers):  # noqa: F811
+    """Both replicas of an RC on node-a, a budget of 1: the second eviction is refused (429) and
+    retried until the first one's replacement is ready on node-b, as kubectl drain does."""
+    for node in ("node-b", "node-c"):
+        assert (await pyctl(api.url, "cordon", node)).code == 0
+    await client.request("POST", RCS, rc("db", 2))
+
+    async def both_ready() -> bool:
+        return ((await client.request("GET", f"{RCS}/db"))[1].get("status") or {}).get("readyReplicas") == 2
+    await wait_until(both_ready, timeout=30)
+    await client.request("POST", PDBS, {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                                        "metadata": {"name": "db"},
+                                        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}})
+
+    async def settled() -> bool:
+        st = (await client.request("GET", f"{PDBS}/db"))[1].get("status") or {}
+        return st.get("observedGeneration") == 1 and st.get("disruptionsAllowed") == 1
+    await wait_until(settled, timeout=15)
+    assert (await pyctl(api.url, "uncordon", "node-b")).code == 0
+    r = await pyctl(api.url, "drain", "node-a", "--grace-period=1", "--timeout=60s", timeout=90)
+    assert r.code == 0, r.err
+    assert "(will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget." in r.err
+    assert r.err.startswith('error when evicting pods/"db-') and ' -n "default" (will retry after 5s)' in r.err
+    assert r.out.endswith("evicted\nnode/node-a drained\n")
