@@ -238,21 +238,23 @@ class JobController:
         unc_failed = list(uncounted.get("failed") or [])
         in_uncounted = set(unc_succeeded) | set(unc_failed)
         done = jt.parse_index_set(status.get("completedIndexes")) if indexed else set()
+        per_index = indexed and spec.get("backoffLimitPerIndex") is not None
 
         # 1. Sort the pods out.
         active = [p for p in pods if podutil.pod_active(p)]
         terminating = [p for p in pods if jt.terminating(p)]
-        seen = jt.classify(job, pods, lambda p: self._tracked(uid, p), in_uncounted, done)
+        seen = jt.classify(job, pods, lambda p: self._tracked(uid, p), in_uncounted, done,
+                           jt.parse_index_set(status.get("failedIndexes")))
         unc_succeeded += seen.succeeded
         unc_failed += seen.failed
-        release, done = seen.release, seen.done
+        release, done, failed_indexes = seen.release, seen.done, seen.failed_indexes
         succeeded = int(status.get("succeeded") or 0) + len(unc_succeeded)
         failed = int(status.get("failed") or 0) + len(unc_failed)
 
         # 2. Suspension, start time, and where the Job is heading.
         suspended = spec.get("suspend") is True
         self._suspension(job, status, suspended, now)
-        target = jt.goal(job, status, active, done, succeeded, failed, seen.fail_message, now)
+        target = jt.goal(job, status, active, done, succeeded, failed, seen.fail_message, now, failed_indexes)
         if target is not None and target.failure:
             # A failing Job counts every pod that did not finish as failed (kube does the same).
             for p in terminating:
@@ -267,7 +269,8 @@ class JobController:
             elif suspended:
                 deleted = await self._delete(key, job, active, keep_finalizer=False)
             else:
-                created, deleted = await self._manage(key, job, pods, active, terminating, done, succeeded, now)
+                created, deleted = await self._manage(key, job, pods, active, terminating, done | failed_indexes,
+                                                      succeeded, now)
         elif not suspended and target is None:
             self._requeue_for_deadline(key, job, now)
 
@@ -279,6 +282,8 @@ class JobController:
             status["completedIndexes"] = jt.format_index_set(done)
             if not status["completedIndexes"]:
                 status.pop("completedIndexes")
+        if per_index:
+            status["failedIndexes"] = jt.format_index_set(failed_indexes)
         self._set_uncounted(status, unc_succeeded, unc_failed)
         if target is not None:
             jt.set_condition(status, target.interim, "True", target.reason, target.message, now)
@@ -369,19 +374,41 @@ class JobController:
         deleted = await self._delete(key, job, surplus, keep_finalizer=False) if surplus else 0
         if running >= want:
             return 0, deleted
+        n = min(want - running, jt.MAX_CREATES_PER_SYNC)
+        if indexed and spec.get("backoffLimitPerIndex") is not None:
+            return await self._create_per_index(key, job, pods, active + terminating, done, n, now), deleted
         wait = jt.backoff_remaining([p for p in pods if jt.finished(p)], job, now,
                                     self.config.backoff_base, self.config.backoff_max)
         if wait > 0:
             self.queue.add_after(key, wait + 0.05)
             return 0, deleted
-        n = min(want - running, jt.MAX_CREATES_PER_SYNC)
         indexes: list[int | None] = [None] * n
         if indexed:
             indexes = list(jt.pending_indexes(int(completions or 0), done,
                                               (i for p in active + terminating if (i := jt.index_of(p)) is not None), n))
         return await self._create(key, job, indexes), deleted
 
-    async def _create(self, key: str, job: Obj, indexes: list[int | None]) -> int:
+    async def _create_per_index(self, key: str, job: Obj, pods: list[Obj], running: list[Obj], done: set[int],
+                                n: int, now: dt.datetime) -> int:
+        """backoffLimitPerIndex: each index backs off on its own failures."""
+        failures = jt.index_failures(job, pods, now)
+        busy = [i for p in running if (i := jt.index_of(p)) is not None]
+        ready: list[int | None] = []
+        waits: list[float] = []
+        completions = int(job["spec"].get("completions") or 0)
+        for i in jt.pending_indexes(completions, done, busy, completions):
+            count, last = failures.get(i, (0, now))
+            wait = jt.backoff_delay(count, self.config.backoff_base, self.config.backoff_max) - (now - last).total_seconds()
+            if wait > 0:
+                waits.append(wait)
+            elif len(ready) < n:
+                ready.append(i)
+        if waits:
+            self.queue.add_after(key, min(waits) + 0.05)
+        return await self._create(key, job, ready, {i: failures.get(i, (0, now))[0] for i in ready if i is not None})
+
+    async def _create(self, key: str, job: Obj, indexes: list[int | None],
+                      failures: dict[int, int] | None = None) -> int:
         if not indexes:
             return 0
         self.expectations.expect_creations(key, len(indexes))
@@ -390,8 +417,9 @@ class JobController:
         made, left = 0, list(indexes)
         for batch in slow_start_batches(len(indexes)):
             chunk, left = left[:batch], left[batch:]
-            results = await asyncio.gather(*(self.client.create(PODS, jt.pod_for(job, i, ref), ns) for i in chunk),
-                                           return_exceptions=True)
+            results = await asyncio.gather(*(self.client.create(PODS, jt.pod_for(
+                job, i, ref, failures.get(i, 0) if failures is not None and i is not None else None), ns)
+                for i in chunk), return_exceptions=True)
             errors = [r for r in results if isinstance(r, BaseException)]
             for r in results:
                 if not isinstance(r, BaseException):

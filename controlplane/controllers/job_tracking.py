@@ -134,16 +134,28 @@ class Sorted:
     """Set when a FailJob rule of the pod failure policy matched: the Job fails with it."""
     done: set[int] = field(default_factory=set)
     """Indexed jobs: the completed indexes, these pods included."""
+    failed_indexes: set[int] = field(default_factory=set)
+    """backoffLimitPerIndex: the indexes that failed for good, these pods included."""
+
+
+def failures_before(pod: Obj) -> int:
+    """backoffLimitPerIndex: how many pods of this pod's index failed before it (its annotation)."""
+    try:
+        return int(((pod.get("metadata") or {}).get("annotations") or {}).get(INDEX_FAILURES, "0"))
+    except ValueError:
+        return 0
 
 
 def classify(job: Obj, pods: list[Obj], tracked: Callable[[Obj], bool], uncounted: set[str],
-             done: set[int]) -> Sorted:
+             done: set[int], failed_indexes: set[int] | None = None) -> Sorted:
     """Sort the pods still tracked and not yet in uncountedTerminatedPods: succeeded (for an
     Indexed job, only the first pod of an index in range), failed as the pod failure policy
-    says, or released."""
+    says, or released. With backoffLimitPerIndex, an index fails for good once its pods failed
+    more often than that (or a FailIndex rule matched)."""
     spec = job.get("spec") or {}
     indexed, completions = spec.get("completionMode") == "Indexed", spec.get("completions")
-    out = Sorted(done=set(done))
+    per_index = spec.get("backoffLimitPerIndex")
+    out = Sorted(done=set(done), failed_indexes=set(failed_indexes or ()))
     for p in pods:
         uid = (p.get("metadata") or {}).get("uid", "")
         if not tracked(p) or uid in uncounted:
@@ -162,6 +174,10 @@ def classify(job: Obj, pods: list[Obj], tracked: Callable[[Obj], bool], uncounte
                 out.fail_message = verdict.message
             if verdict.counts:
                 out.failed.append(uid)
+                i = index_of(p)
+                if indexed and per_index is not None and i is not None and i not in out.done and (
+                        verdict.action == "FailIndex" or failures_before(p) + 1 > int(per_index)):
+                    out.failed_indexes.add(i)
             else:
                 out.release.append(p)
     return out
@@ -185,10 +201,10 @@ class Target:
 
 
 def goal(job: Obj, status: Obj, active: list[Obj], done: set[int], succeeded: int, failed: int,
-         fail_message: str, now: dt.datetime) -> Target | None:
+         fail_message: str, now: dt.datetime, failed_indexes: frozenset[int] | set[int] = frozenset()) -> Target | None:
     """Whether the Job has failed or met its success criteria, in kube's order of checks: an
-    interim condition already set, a FailJob rule, the backoff limit, the active deadline, the
-    success policy, the completions."""
+    interim condition already set, a FailJob rule, the backoff limit, too many failed indexes,
+    the active deadline, the success policy, the completions (every index done or failed)."""
     for kind, failure in ((FAILURE_TARGET, True), (SUCCESS_CRITERIA_MET, False)):
         c = condition(status, kind)
         if c is not None and c.get("status") == "True":
@@ -198,6 +214,9 @@ def goal(job: Obj, status: Obj, active: list[Obj], done: set[int], succeeded: in
         return Target(True, "PodFailurePolicy", fail_message)
     if failed > int(spec.get("backoffLimit", 6)) or past_backoff_on_failure(job, active):
         return Target(True, *BACKOFF_LIMIT)
+    max_failed = spec.get("maxFailedIndexes")
+    if max_failed is not None and len(failed_indexes) > int(max_failed):
+        return Target(True, *MAX_FAILED_INDEXES)
     left = active_deadline_left(job, now)
     if left is not None and left <= 0:
         return Target(True, *DEADLINE)
@@ -206,7 +225,9 @@ def goal(job: Obj, status: Obj, active: list[Obj], done: set[int], succeeded: in
         rule = success_policy_match(job, done) if spec.get("successPolicy") else None
         if rule is not None:
             return Target(False, "SuccessPolicy", f"Matched rules at index {rule}")
-        complete = completions is not None and len(done) >= completions
+        complete = completions is not None and len(done | set(failed_indexes)) >= completions
+        if complete and failed_indexes:
+            return Target(True, *FAILED_INDEXES)
     elif completions is None:
         complete = succeeded > 0 and not active  # any success ends a work queue, once all stop
     else:
@@ -342,9 +363,23 @@ def success_policy_match(job: Obj, done: set[int]) -> int | None:
 
 # -- the pods a Job makes -----------------------------------------------------------------------------
 
-def pod_for(job: Obj, index: int | None, owner_ref: Obj) -> Obj:
+def index_failures(job: Obj, pods: Iterable[Obj], now: dt.datetime) -> dict[int, tuple[int, dt.datetime]]:
+    """backoffLimitPerIndex: per index, how many of its pods failed and when the last one ended."""
+    out: dict[int, tuple[int, dt.datetime]] = {}
+    for p in pods:
+        i = index_of(p)
+        if i is None or phase(p) != "Failed" or not match_failure_policy(job, p).counts:
+            continue
+        n, at = failures_before(p) + 1, finish_time(p, now)
+        seen = out.get(i)
+        out[i] = (max(n, seen[0]), max(at, seen[1])) if seen else (n, at)
+    return out
+
+
+def pod_for(job: Obj, index: int | None, owner_ref: Obj, failures: int | None = None) -> Obj:
     """A new pod from the Job's template; for an Indexed job, that of `index` (its annotation and
-    label, JOB_COMPLETION_INDEX in every container, hostname `<job>-<index>`)."""
+    label, JOB_COMPLETION_INDEX in every container, hostname `<job>-<index>`) and, with
+    backoffLimitPerIndex, how many pods of the index failed before it."""
     md = job["metadata"]
     template = copy.deepcopy((job.get("spec") or {}).get("template") or {})
     tmeta, spec = template.get("metadata") or {}, template.get("spec") or {}
@@ -352,6 +387,8 @@ def pod_for(job: Obj, index: int | None, owner_ref: Obj) -> Obj:
     generate = f"{md['name']}-"
     if index is not None:
         labels[INDEX_KEY] = annotations[INDEX_KEY] = str(index)
+        if failures is not None:
+            annotations[INDEX_FAILURES] = str(failures)
         generate = f"{md['name']}-{index}-"
         for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
             env = c.setdefault("env", [])

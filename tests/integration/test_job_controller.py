@@ -184,3 +184,19 @@ async def _count(apiclient, name: str, n: int) -> bool:  # noqa: F811
 
 async def _gone(client, name: str) -> bool:
     return (await client.request("GET", f"{JOBS}/{name}"))[0] == 404
+
+
+async def test_backoff_limit_per_index_retries_each_index_on_its_own(client, apiclient, nodes,  # noqa: F811
+                                                                       job_controller):
+    """Every pod exits 1: each index gets one retry (backoffLimitPerIndex 1), carrying its index's
+    failure count, then fails for good; the Job fails with FailedIndexes once both have."""
+    body = job("perindex", code=1, completions=2, parallelism=2, completionMode="Indexed", backoffLimitPerIndex=1)
+    await client.request("POST", JOBS, body)
+    failed = await wait_until(lambda: has_condition(client, "perindex", "Failed"), timeout=60)
+    assert (failed["reason"], failed["message"]) == ("FailedIndexes", "Job has failed indexes")
+    j = await get_job(client, "perindex")
+    assert j["status"]["failedIndexes"] == "0-1" and j["status"]["failed"] == 4
+    pods = await job_pods(apiclient, "perindex")
+    counts = sorted((p["metadata"]["annotations"][jt.INDEX_KEY], p["metadata"]["annotations"][jt.INDEX_FAILURES])
+                    for p in pods)
+    assert counts == [("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")]

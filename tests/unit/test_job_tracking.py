@@ -225,3 +225,38 @@ def test_an_interim_condition_sticks_and_the_deadline_fails_the_job() -> None:
     indexed = job(completionMode="Indexed", completions=4, successPolicy={"rules": [{"succeededCount": 2}]})
     assert jt.goal(indexed, {}, [pod()], {0, 3}, 2, 0, "", NOW) == \
         jt.Target(False, "SuccessPolicy", "Matched rules at index 0")
+
+
+# -- backoffLimitPerIndex ------------------------------------------------------------------------------
+
+def failed_index_pod(name: str, index: int, before: int, code: int = 1) -> dict:
+    p = pod("Failed", exit_code=code, name=name, index=index)
+    p["metadata"]["annotations"][jt.INDEX_FAILURES] = str(before)
+    return p
+
+
+def test_an_index_fails_for_good_past_its_own_limit() -> None:
+    j = job(completionMode="Indexed", completions=3, backoffLimitPerIndex=1)
+    first = jt.classify(j, [failed_index_pod("a", 0, before=0)], jt.tracked, set(), set())
+    assert first.failed == ["a"] and first.failed_indexes == set()  # one failure of index 0: retried
+    second = jt.classify(j, [failed_index_pod("b", 0, before=1)], jt.tracked, set(), set())
+    assert second.failed_indexes == {0}
+    fail_index = job(completionMode="Indexed", completions=3, backoffLimitPerIndex=5, podFailurePolicy={"rules": [
+        {"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [9]}}]})
+    assert jt.classify(fail_index, [failed_index_pod("c", 2, before=0, code=9)], jt.tracked, set(),
+                       set()).failed_indexes == {2}
+    assert jt.index_failures(j, [failed_index_pod("a", 0, 0), failed_index_pod("b", 0, 1)], NOW)[0][0] == 2
+
+
+def test_failed_indexes_end_the_job_as_failed_or_too_many_fail_it_at_once() -> None:
+    j = job(completionMode="Indexed", completions=3, backoffLimitPerIndex=1, backoffLimit=2**31 - 1)
+    assert jt.goal(j, {}, [], {0, 2}, 2, 2, "", NOW, {1}) == jt.Target(True, *jt.FAILED_INDEXES)
+    assert jt.goal(j, {}, [pod()], {0}, 1, 2, "", NOW, {1}) is None  # index 2 still runs
+    capped = job(completionMode="Indexed", completions=5, backoffLimitPerIndex=1, maxFailedIndexes=1)
+    assert jt.goal(capped, {}, [pod()], set(), 0, 4, "", NOW, {1, 3}) == jt.Target(True, *jt.MAX_FAILED_INDEXES)
+
+
+def test_a_retried_index_pod_carries_its_failure_count() -> None:
+    ref = {"kind": "Job", "name": "calc", "uid": "j-1"}
+    p = jt.pod_for(job(completionMode="Indexed", completions=2, backoffLimitPerIndex=2), 1, ref, failures=2)
+    assert p["metadata"]["annotations"][jt.INDEX_FAILURES] == "2"
