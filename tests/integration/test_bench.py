@@ -94,3 +94,18 @@ def test_quick_dashboard_report(tmp_path: Path) -> None:
     lag = rows(report, "page timer lateness p99 ms (during churn; idle)")
     assert lag and all(re.fullmatch(NUMBER, c) for c in lag[0][1:3])
     assert re.fullmatch(rf"{NUMBER} / {NUMBER}", rows(report, "render time mean / max, ms")[0][1])
+
+
+def test_quick_jobs_report(tmp_path: Path) -> None:
+    """The Job scenario beside its same-run ReplicaSet baseline: every cell a number or a ratio."""
+    out = tmp_path / "docs" / "benchmarks.md"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "jobs", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = out.read_text()
+    assert "**100 pods on 10 hollow nodes: a ReplicaSet (baseline) and a Job (parallelism 20)**" in report
+    for measure in ("s from the create until done (all Ready / Complete)", "pods per second",
+                    "control-plane CPU s (both processes)", "control-plane CPU ms per pod"):
+        row, = rows(report, measure)
+        assert re.fullmatch(NUMBER, row[1]) and re.fullmatch(NUMBER, row[2]) and re.fullmatch(rf"{NUMBER}×", row[3])
+    assert "The Job ended with succeeded=100, failed=0; it created 100 pods" in report
