@@ -56,12 +56,13 @@ def store_rootfs(images: Any):
     return images.rootfs
 
 
-def fast_agent(gateway_address: str, runtime: Any, node_name: str = "e1") -> Any:
-    """A started agent for `runtime` behind a gateway, with test-speed resyncs and back-offs."""
+def fast_agent(gateway_address: str, runtime: Any, node_name: str = "e1", listen: str | None = None) -> Any:
+    """A started agent for `runtime` behind a gateway, with test-speed resyncs and back-offs;
+    `listen`: where it serves logs and exec for the API server (None: not served)."""
     from agent.node import Agent
     from agent.nodeinfo import local_registration
     from agent.pods import PodTimings
     from agent.session import SessionConfig
     return Agent(gateway_address, local_registration(node_name, runtime.version, "127.0.0.1"), runtime,
                  host_ip="127.0.0.1", pod_timings=PodTimings(resync_period=0.2, backoff_base=0.2),
-                 session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5)).start()
+                 session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5), listen=listen).start()

@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from agent.node import Agent
-from agent.nodeinfo import local_registration
-from agent.pods import PodConfig
-from agent.session import SessionConfig
 from controlplane.client import ApiClient
 from controlplane.controllers.job import JobConfig, JobController
 from controlplane.gateway import start_gateway
@@ -20,6 +16,7 @@ from ..cluster import wait_until
 from ..integration.kubectl import Kubectl
 from ..integration.test_job_controller import conditions, has_condition
 from ..integration.test_pyctl import pyctl
+from .helpers import fast_agent
 from .test_exec import FAST
 from .test_runtime import Node, node, pytestmark  # noqa: F401  (the fixture and the root/runc skip)
 
@@ -30,10 +27,7 @@ PODS = "/api/v1/namespaces/default/pods"
 @pytest.fixture
 async def cluster(api, client, node: Node):  # noqa: F811
     gateway = await start_gateway(api.url, "127.0.0.1:0", FAST)
-    agent = Agent(gateway.address, local_registration("e1", node.rt.version, "127.0.0.1"), node.rt,
-                  host_ip="127.0.0.1", pod_config=PodConfig(resync_period=0.2, backoff_base=0.2),
-                  session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5),
-                  listen="127.0.0.1:0").start()
+    agent = fast_agent(gateway.address, node.rt, listen="127.0.0.1:0")
     scheduler = Scheduler(api.url, SchedulerConfig(initial_backoff=0.05, max_backoff=0.2))
     await scheduler.start()
     jobs = JobController(ApiClient(api.url, user_agent="job-controller"), JobConfig(backoff_base=0.5))

@@ -13,7 +13,7 @@ from controlplane.controllers.cronjob import CronJobController
 from controlplane.controllers.job import JobConfig, JobController
 
 from ..cluster import wait_until
-from .test_replicaset_controller import apiclient, nodes  # noqa: F401 - fixtures
+from .test_replicaset_controller import nodes  # noqa: F401 - fixtures
 
 CRONJOBS = "/apis/batch/v1/namespaces/default/cronjobs"
 JOBS = "/apis/batch/v1/namespaces/default/jobs"

@@ -5,7 +5,6 @@ scheduler placing pods and hollow agents over the real gateway running them (hol
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 import pytest
 

@@ -13,6 +13,7 @@ from controlplane.controllers.job import JobConfig, JobController
 
 from ..cluster import wait_until
 from .kubectl import Kubectl
+from .test_disruption import pdb, settled
 from .test_job_controller import job
 from .test_replicaset_controller import apiclient, nodes, pods_of, replicaset, rs_controller  # noqa: F401
 
@@ -111,14 +112,8 @@ async def test_drain_waits_for_the_budget(kubectl, client, apiclient, nodes, rs_
     await kubectl.ok("cordon", "node-c")
     await client.request("POST", RS, replicaset("db", 2))
     await wait_until(lambda: _ready(apiclient, "db", 2), timeout=30)
-    await client.request("POST", PDBS, {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-                                        "metadata": {"name": "db"},
-                                        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}})
-
-    async def settled() -> bool:
-        st = (await client.request("GET", f"{PDBS}/db"))[1].get("status") or {}
-        return st.get("observedGeneration") == 1 and st.get("disruptionsAllowed") == 1
-    await wait_until(settled, timeout=15)
+    await client.request("POST", PDBS, pdb("db", "db", minAvailable=1))
+    await wait_until(lambda: settled(client, "db", disruptionsAllowed=1), timeout=15)
     await kubectl.ok("uncordon", "node-b")
     rc, out, err = await kubectl.run("drain", "node-a", "--grace-period=1", "--timeout=60s", timeout=90)
     assert rc == 0, err + out

@@ -12,6 +12,7 @@ from controlplane.controllers.job import JobConfig, JobController
 from controlplane.controllers.replicationcontroller import replication_controller
 
 from ..cluster import wait_until
+from .test_disruption import pdb, settled
 from .test_job_controller import has_condition, job
 from .test_pyctl import pyctl
 from .test_replicaset_controller import apiclient, nodes  # noqa: F401 - fixtures
@@ -143,14 +144,8 @@ async def test_drain_waits_for_a_budget_and_says_so(api, client, apiclient, node
     async def both_ready() -> bool:
         return ((await client.request("GET", f"{RCS}/db"))[1].get("status") or {}).get("readyReplicas") == 2
     await wait_until(both_ready, timeout=30)
-    await client.request("POST", PDBS, {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-                                        "metadata": {"name": "db"},
-                                        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}})
-
-    async def settled() -> bool:
-        st = (await client.request("GET", f"{PDBS}/db"))[1].get("status") or {}
-        return st.get("observedGeneration") == 1 and st.get("disruptionsAllowed") == 1
-    await wait_until(settled, timeout=15)
+    await client.request("POST", PDBS, pdb("db", "db", minAvailable=1))
+    await wait_until(lambda: settled(client, "db", disruptionsAllowed=1), timeout=15)
     assert (await pyctl(api.url, "uncordon", "node-b")).code == 0
     r = await pyctl(api.url, "drain", "node-a", "--grace-period=1", "--timeout=60s", timeout=90)
     assert r.code == 0, r.err

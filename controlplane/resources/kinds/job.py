@@ -18,11 +18,11 @@ from ...machinery.types import Obj
 from ..fields import as_dict, as_int, as_list, as_str, child, dicts, fill, normalized
 from ..info import STATUS, ResourceInfo
 from ..kind import Kind
-from ..rules import annotation_errors, enum, go_selector, labels, nonnegative, selector_errors, selector_matches
+from ..rules import enum, go_selector, labels, nonnegative, selector_errors, selector_matches
 from ..tables import AGE, CONTAINERS, IMAGES, NAME, Column, Printer, Row, human_duration, selector, time_of
 from ..validation import (Cause, GoLiteral, duplicate, go_quote, go_string_map, go_value, invalid,
                           not_supported, qualified_name, required)
-from .podspec import default_template, pod_spec
+from .podspec import default_template, template_rules
 
 LEGACY_UID_LABEL = "controller-uid"
 UID_LABEL = "batch.kubernetes.io/controller-uid"
@@ -99,11 +99,8 @@ def _template(spec: Obj, path: str) -> list[Cause]:
     template = spec.get("template")
     if not isinstance(template, dict):
         return [required(f"{path}.template")]
-    tmeta = as_dict(template.get("metadata"))
     tspec = as_dict(template.get("spec"))
-    out = labels(tmeta.get("labels"), f"{path}.template.metadata.labels")
-    out += annotation_errors(tmeta.get("annotations"), f"{path}.template.metadata.annotations")
-    out += pod_spec(tspec, f"{path}.template.spec")
+    out = template_rules(template, f"{path}.template")
     restart, p = tspec.get("restartPolicy"), f"{path}.template.spec.restartPolicy"
     if restart in ("Always", "", None):
         out.append(required(p, f'valid values: "OnFailure", "Never"'))

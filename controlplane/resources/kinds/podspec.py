@@ -12,7 +12,7 @@ from typing import Any
 
 from ...machinery.types import Obj
 from ..fields import as_dict, as_int, as_list, as_str, at, child, dict_or_none, dicts, fill, fill_positive
-from ..rules import (MAX_INT32, TAINT_EFFECTS, enum, labels, name_errors, nonnegative,
+from ..rules import (MAX_INT32, TAINT_EFFECTS, annotation_errors, enum, labels, name_errors, nonnegative,
                      port_num_or_name, port_range, protocol)
 from ..validation import (NEGATIVE_MSG, QUANTITY_MSG, Cause, dns1123_label, dns1123_subdomain,
                           duplicate, forbidden, invalid, label_value, not_found, not_supported,
@@ -283,3 +283,22 @@ def pod_spec(spec: Obj, path: str) -> list[Cause]:
         if as_str(spec.get(key)):
             out += name_errors(f"{path}.{key}", spec[key], dns1123_label)
     return out + _tolerations(spec.get("tolerations"), f"{path}.tolerations")
+
+
+def template_rules(template: Obj, path: str) -> list[Cause]:
+    """A workload's pod template at `path` (`spec.template`): its labels, annotations and pod spec."""
+    tmeta = as_dict(template.get("metadata"))
+    out = labels(tmeta.get("labels"), f"{path}.metadata.labels")
+    out += annotation_errors(tmeta.get("annotations"), f"{path}.metadata.annotations")
+    return out + pod_spec(as_dict(template.get("spec")), f"{path}.spec")
+
+
+def long_running(template: Obj, path: str, kind: str) -> list[Cause]:
+    """The pods of a ReplicaSet-like kind run until deleted: restartPolicy Always, no deadline."""
+    tspec, out = as_dict(template.get("spec")), []
+    restart = tspec.get("restartPolicy")
+    if as_str(restart) and restart != "Always":
+        out.append(not_supported(f"{path}.spec.restartPolicy", restart, ["Always"]))
+    if tspec.get("activeDeadlineSeconds") is not None:
+        out.append(forbidden(f"{path}.spec.activeDeadlineSeconds", f"activeDeadlineSeconds in {kind} is not Supported"))
+    return out

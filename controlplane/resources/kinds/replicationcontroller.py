@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from ...machinery.types import Obj
-from ..fields import as_dict, as_str, child, dict_or_none, fill
+from ..fields import as_dict, child, dict_or_none, fill
 from ..info import SCALE, STATUS, ResourceInfo
 from ..kind import Kind
-from ..rules import annotation_errors, labels, nonnegative
+from ..rules import labels, nonnegative
 from ..tables import AGE, CONTAINERS, IMAGES, NAME, Column, Printer, count, format_labels, replicas
-from ..validation import Cause, forbidden, go_string_map, invalid, not_supported, required
-from .podspec import default_template, pod_spec
+from ..validation import Cause, go_string_map, invalid, required
+from .podspec import default_template, long_running, template_rules
 
 
 def _default(obj: Obj) -> None:
@@ -54,17 +54,8 @@ def _rules(obj: Obj) -> list[Cause]:
     if as_dict(sel) and any((tlabels or {}).get(k) != v for k, v in as_dict(sel).items()):
         out.append(invalid("spec.template.metadata.labels", go_string_map(tlabels),
                            "`selector` does not match template `labels`"))
-    out += labels(tlabels, "spec.template.metadata.labels")
-    out += annotation_errors(tmeta.get("annotations"), "spec.template.metadata.annotations")
-    tspec = as_dict(template.get("spec"))
-    out += pod_spec(tspec, "spec.template.spec")
-    restart = tspec.get("restartPolicy")
-    if as_str(restart) and restart != "Always":
-        out.append(not_supported("spec.template.spec.restartPolicy", restart, ["Always"]))
-    if tspec.get("activeDeadlineSeconds") is not None:
-        out.append(forbidden("spec.template.spec.activeDeadlineSeconds",
-                             "activeDeadlineSeconds in ReplicationController is not Supported"))
-    return out
+    return out + template_rules(template, "spec.template") + \
+        long_running(template, "spec.template", "ReplicationController")
 
 
 PRINTER = Printer((

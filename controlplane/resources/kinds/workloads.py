@@ -11,14 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from ...machinery.types import Obj
-from ..fields import as_dict, as_int, as_list, as_str, child, fill, normalized
+from ..fields import as_dict, as_int, as_list, child, fill, normalized
 from ..info import SCALE, STATUS, ResourceInfo
 from ..kind import Kind
-from ..rules import annotation_errors, enum, go_selector, labels, nonnegative, selector_errors, selector_matches
+from ..rules import enum, go_selector, nonnegative, selector_errors, selector_matches
 from ..tables import AGE, CONTAINERS, IMAGES, NAME, Column, Printer, count, replicas, selector
-from ..validation import (NEGATIVE_MSG, Cause, GoLiteral, forbidden, go_string_map, invalid,
-                          not_supported, required)
-from .podspec import default_template, pod_spec
+from ..validation import NEGATIVE_MSG, Cause, GoLiteral, forbidden, go_string_map, invalid, required
+from .podspec import default_template, long_running, template_rules
 
 
 # --- defaults -------------------------------------------------------------------------------
@@ -73,16 +72,7 @@ def replicated(obj: Obj) -> list[Cause]:
         if selector_ok and not selector_matches(as_dict(sel), tlabels or {}):
             out.append(invalid("spec.template.metadata.labels", go_string_map(tlabels),
                                "`selector` does not match template `labels`"))
-        out += labels(tlabels, "spec.template.metadata.labels")
-        out += annotation_errors(tmeta.get("annotations"), "spec.template.metadata.annotations")
-        tspec = as_dict(template.get("spec"))
-        out += pod_spec(tspec, "spec.template.spec")
-        restart = tspec.get("restartPolicy")
-        if as_str(restart) and restart != "Always":
-            out.append(not_supported("spec.template.spec.restartPolicy", restart, ["Always"]))
-        if tspec.get("activeDeadlineSeconds") is not None:
-            out.append(forbidden("spec.template.spec.activeDeadlineSeconds",
-                                 "activeDeadlineSeconds in ReplicaSet is not Supported"))
+        out += template_rules(template, "spec.template") + long_running(template, "spec.template", "ReplicaSet")
     return out
 
 
