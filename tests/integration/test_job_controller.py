@@ -199,3 +199,36 @@ async def test_backoff_limit_per_index_retries_each_index_on_its_own(client, api
     counts = sorted((p["metadata"]["annotations"][jt.INDEX_KEY], p["metadata"]["annotations"][jt.INDEX_FAILURES])
                     for p in pods)
     assert counts == [("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")]
+
+
+async def test_on_failure_restarts_count_against_the_backoff_limit(client, apiclient, nodes,  # noqa: F811
+                                                                   job_controller):
+    await client.request("POST", JOBS, job("crashy", code=1, restart="OnFailure", backoffLimit=2))
+    failed = await wait_until(lambda: has_condition(client, "crashy", "Failed"), timeout=60)
+    assert failed["reason"] == "BackoffLimitExceeded"
+    await wait_until(lambda: _count(apiclient, "crashy", 0), timeout=30)  # its restarting pod went
+
+
+async def test_an_evicted_pod_is_ignored_by_a_disruption_rule_and_replaced(client, apiclient, nodes,  # noqa: F811
+                                                                           job_controller):
+    """The Eviction API marks the pod DisruptionTarget; the agent ends it Failed; the Job's
+    failure policy ignores it (backoffLimit 0 would fail the Job otherwise) and runs another."""
+    policy = {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
+    body = job("evictable", run=3600, backoffLimit=0, podFailurePolicy=policy)
+    body["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 1
+    await client.request("POST", JOBS, body)
+    first = (await wait_until(lambda: _running_pods(apiclient, "evictable"), timeout=30))[0]["metadata"]["name"]
+    status, _ = await client.request("POST", f"/api/v1/namespaces/default/pods/{first}/eviction",
+                                     {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": first}})
+    assert status == 201
+    replaced = await wait_until(lambda: _running_pods(apiclient, "evictable", besides=first), timeout=30)
+    assert replaced[0]["metadata"]["name"] != first
+    await wait_until(lambda: _count(apiclient, "evictable", 1), timeout=30)  # the evicted one is gone
+    j = await get_job(client, "evictable")
+    assert "failed" not in j["status"] and not any(c["status"] == "True" for c in (j["status"].get("conditions") or []))
+
+
+async def _running_pods(apiclient, name: str, besides: str = "") -> list[dict]:  # noqa: F811
+    return [p for p in await job_pods(apiclient, name)
+            if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+            and p["metadata"]["name"] != besides]
