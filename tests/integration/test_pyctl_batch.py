@@ -80,6 +80,9 @@ async def test_tables_describe_and_get_all(api, client, nodes, controllers):  # 
     assert r.code == 0
     assert "job.batch/batch1" in r.out and "cronjob.batch/nightly" in r.out and "replicationcontroller/legacy" in r.out
     assert "poddisruptionbudget" not in r.out  # not in the "all" category, as in Kubernetes
+    # In kube's discovery order: pods, replicationcontrollers, ..., cronjobs, jobs.
+    at = {ref: r.out.index(ref) for ref in ("pod/", "replicationcontroller/", "cronjob.batch/", "job.batch/")}
+    assert at["pod/"] < at["replicationcontroller/"] < at["cronjob.batch/"] < at["job.batch/"]
 
     r = await pyctl(api.url, "describe", "job", "batch1")
     assert r.code == 0, r.err
