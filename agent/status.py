@@ -94,8 +94,9 @@ def container_status(c: ContainerState, waiting_reason: str = "") -> dict[str, A
 def _condition(type_: str, ok: bool, since: dict[str, str], reason: str = "") -> dict[str, Any]:
     cond: dict[str, Any] = {"type": type_, "status": "True" if ok else "False",
                             "lastProbeTime": None, "lastTransitionTime": since.get(f"{type_}={ok}") or now_rfc3339()}
-    if not ok and reason:
-        cond["reason"] = reason
+    # The gateway writes status as a strategic merge patch, where conditions merge by type: a
+    # condition without a reason must say reason: null, or it keeps the one it had while False.
+    cond["reason"] = reason if not ok and reason else None
     return cond
 
 

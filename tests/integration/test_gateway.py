@@ -91,6 +91,30 @@ async def test_pod_runs_and_status_is_written_back(client, agents):
     assert st["qosClass"] == "BestEffort"  # the API's field survives the agent's status patch
 
 
+async def test_a_pod_that_turns_ready_keeps_no_not_ready_reason(client, agents):
+    """The status is a strategic merge patch: conditions merge by type, so a condition that
+    turned True must say reason: null, or it keeps the reason it had while False."""
+    await agents("node-a")
+    await wait_until(lambda: node_ready(client, "node-a"), timeout=15)
+    body = pod("late", "node-a")
+    body["spec"]["containers"][0]["readinessProbe"] = {"exec": {"command": ["true"]},
+                                                       "initialDelaySeconds": 1, "periodSeconds": 1}
+    assert (await client.request("POST", PODS, body))[0] == 201
+    async with WatchStream(client.session, f"{client.base}{PODS}?watch=1&fieldSelector=metadata.name%3Dlate") as w:
+        seen: list[dict] = []
+        while not (seen and _ready(seen[-1]) == "True"):
+            seen.append((await w.next(timeout=15))["object"])
+    assert any(_ready(p) == "False" for p in seen)  # it was not ready first
+    ready = {c["type"]: c for c in seen[-1]["status"]["conditions"] if c["type"] in ("Ready", "ContainersReady")}
+    assert [c["status"] for c in ready.values()] == ["True", "True"]
+    assert all("reason" not in c for c in ready.values()), ready
+
+
+def _ready(pod: dict) -> str | None:
+    return next((c["status"] for c in (pod.get("status") or {}).get("conditions") or []
+                 if c["type"] == "Ready"), None)
+
+
 async def _running_ready(client, name: str) -> bool:
     status, body = await client.request("GET", f"{PODS}/{name}")
     if status != 200:
