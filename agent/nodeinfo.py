@@ -13,7 +13,7 @@ from pyctl_proto import node_pb2 as pb
 
 from .runtime.bundle import quantity
 
-AGENT_VERSION = "v1.30.0-pyctl.0.1"  # kubelet-style, so version-parsing clients are happy
+AGENT_VERSION = "v1.37.0-pyctl"  # kubelet-style, the API version the API server reports (no skew)
 
 HOLLOW_CAPACITY = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "100Gi"}
 
