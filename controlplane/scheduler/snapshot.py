@@ -84,6 +84,14 @@ class PodInfo:
     def cpu(self) -> int:
         return self.requests.get("cpu", 0)
 
+    def template_key(self) -> tuple[object, ...]:
+        """Everything a filter reads of this pod, but not its name: the replicas of one
+        template share it, and so share one explanation of why they fit nowhere."""
+        spec = self.obj.get("spec") or {}
+        return (self.namespace, tuple(sorted(self.labels.items())), tuple(sorted(self.requests.items())),
+                self.host_ports, repr(self.tolerations), tuple(sorted(self.node_selector.items())),
+                repr(self.node_affinity), repr(spec.get("affinity")), self.node_name)
+
     @property
     def memory(self) -> int:
         return self.requests.get("memory", 0)
@@ -166,6 +174,14 @@ def _affinity_term(term: Obj, namespace: str) -> AffinityTerm:
     return AffinityTerm(selector, namespaces, term.get("topologyKey") or "")
 
 
+TERMINAL = ("Succeeded", "Failed")
+
+
+def placed(pod: Obj) -> bool:
+    """Whether a pod holds resources on a node: bound, and not finished."""
+    return bool((pod.get("spec") or {}).get("nodeName")) and (pod.get("status") or {}).get("phase") not in TERMINAL
+
+
 # ---- nodes -------------------------------------------------------------------------------
 
 def _ready(node: Obj) -> str:
@@ -246,6 +262,7 @@ class Snapshot:
     """
 
     def __init__(self) -> None:
+        self.generation = 0  # bumped by every change a scheduling decision could see
         self.nodes: dict[str, NodeInfo] = {}
         self.pod_node: dict[str, str] = {}  # pod key -> node name
         self.assumed: set[str] = set()  # pod keys placed by us, binding not yet observed
@@ -259,8 +276,8 @@ class Snapshot:
         for n in nodes:
             snap.set_node(n)
         for p in pods:
-            if (p.get("spec") or {}).get("nodeName"):
-                snap.add_pod(PodInfo.from_pod(p))
+            if placed(p):
+                snap.add_pod(PodInfo.from_pod(p, strict=False))
         return snap
 
     def node_list(self) -> list[NodeInfo]:
@@ -277,12 +294,16 @@ class Snapshot:
             self._ready_list = None
         elif info.node is None:
             self._ready_list = None
-        return info.set_node(node)
+        changed = info.set_node(node)
+        if changed:
+            self.generation += 1
+        return changed
 
     def remove_node(self, name: str) -> None:
         info = self.nodes.get(name)
         if info is None:
             return
+        self.generation += 1
         if info.pods:
             info.node = None  # keep the accounting until its pods are gone
         else:
@@ -292,6 +313,7 @@ class Snapshot:
     def add_pod(self, p: PodInfo) -> None:
         """Place (or move) a pod on p.node_name; replaces an assumed placement."""
         self.remove_pod(p.key)
+        self.generation += 1
         info = self.nodes.get(p.node_name)
         if info is None:
             info = self.nodes[p.node_name] = NodeInfo(p.node_name)
@@ -306,6 +328,7 @@ class Snapshot:
         node = self.pod_node.pop(key, None)
         if node is None:
             return None
+        self.generation += 1
         info = self.nodes.get(node)
         p = info.remove_pod(key) if info else None
         if info is not None and info.node is None and not info.pods:

@@ -3,6 +3,7 @@ sees pods without one; the filter keeps the decision function correct on its own
 
 from __future__ import annotations
 
+from ..findings import Finding, NodeExplain
 from ..framework import FilterPlugin, NodeCheck, Status, unresolvable
 from ..snapshot import NodeInfo, PodInfo, Snapshot
 
@@ -22,4 +23,12 @@ def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeCheck | None:
     return check
 
 
-PLUGIN = FilterPlugin(NAME, prepare)
+def explain(pod: PodInfo, snapshot: Snapshot) -> NodeExplain | None:
+    wanted = pod.node_name
+    if not wanted:
+        return None
+    other = (Finding(NAME, REASON, f"spec.nodeName is {wanted}"),)
+    return lambda node: () if node.name == wanted else other
+
+
+PLUGIN = FilterPlugin(NAME, prepare, explain)

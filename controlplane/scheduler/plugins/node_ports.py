@@ -3,6 +3,7 @@ different specific host IPs (0.0.0.0, the default, conflicts with every IP)."""
 
 from __future__ import annotations
 
+from ..findings import Finding, NodeExplain
 from ..framework import FilterPlugin, NodeCheck, Status, unschedulable
 from ..snapshot import WILDCARD_IP, NodeInfo, PodInfo, Snapshot
 
@@ -17,15 +18,25 @@ def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeCheck | None:
         return None
 
     def check(node: NodeInfo) -> Status | None:
-        for ip, proto, port in wanted:
-            if ip == WILDCARD_IP:
-                if node.used_port_any_ip[(proto, port)] > 0:
-                    return _FAIL
-            elif node.used_ports[(ip, proto, port)] > 0 or node.used_ports[(WILDCARD_IP, proto, port)] > 0:
-                return _FAIL
-        return None
+        return _FAIL if any(_taken(node, *w) for w in wanted) else None
 
     return check
 
 
-PLUGIN = FilterPlugin(NAME, prepare)
+def _taken(node: NodeInfo, ip: str, proto: str, port: int) -> bool:
+    if ip == WILDCARD_IP:
+        return node.used_port_any_ip[(proto, port)] > 0
+    return node.used_ports[(ip, proto, port)] > 0 or node.used_ports[(WILDCARD_IP, proto, port)] > 0
+
+
+def explain(pod: PodInfo, snapshot: Snapshot) -> NodeExplain | None:
+    wanted = pod.host_ports
+    if not wanted:
+        return None
+    found = {(ip, proto, port): Finding(
+        NAME, REASON, f"hostPort {port}/{proto}{'' if ip == WILDCARD_IP else ' on ' + ip} already in use",
+        f"use another hostPort than {port}/{proto}") for ip, proto, port in wanted}
+    return lambda node: [found[w] for w in wanted if _taken(node, *w)]
+
+
+PLUGIN = FilterPlugin(NAME, prepare, explain)

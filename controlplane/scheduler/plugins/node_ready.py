@@ -8,6 +8,7 @@ reads the same as upstream and pods that tolerate those taints still fit.
 
 from __future__ import annotations
 
+from ..findings import Finding, NodeExplain
 from ..framework import FilterPlugin, NodeCheck, Status, unresolvable
 from ..snapshot import NodeInfo, PodInfo, Snapshot
 from .tolerations import taint_reason, tolerated
@@ -30,4 +31,22 @@ def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeCheck | None:
     return check
 
 
-PLUGIN = FilterPlugin(NAME, prepare)
+_STATES = {"False": "node is NotReady (Ready=False)", "Unknown": "node is unreachable (Ready=Unknown)"}
+
+
+def explain(pod: PodInfo, snapshot: Snapshot) -> NodeExplain | None:
+    check = prepare(pod, snapshot)
+    if check is None:
+        return None
+
+    def findings(node: NodeInfo) -> tuple[Finding, ...]:
+        status = check(node)
+        if status is None:
+            return ()
+        state = _STATES.get(node.ready, f"node is not Ready (Ready={node.ready})")
+        return (Finding(NAME, status.reasons[0], state),)
+
+    return findings
+
+
+PLUGIN = FilterPlugin(NAME, prepare, explain)

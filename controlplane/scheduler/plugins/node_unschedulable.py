@@ -3,6 +3,7 @@ tolerates the node.kubernetes.io/unschedulable:NoSchedule taint (as DaemonSet po
 
 from __future__ import annotations
 
+from ..findings import Finding, NodeExplain
 from ..framework import FilterPlugin, NodeCheck, Status, unresolvable
 from ..snapshot import NodeInfo, PodInfo, Snapshot
 from .tolerations import tolerated
@@ -23,4 +24,13 @@ def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeCheck | None:
     return check
 
 
-PLUGIN = FilterPlugin(NAME, prepare)
+_CORDONED = (Finding(NAME, REASON, "node is cordoned (spec.unschedulable)"),)
+
+
+def explain(pod: PodInfo, snapshot: Snapshot) -> NodeExplain | None:
+    if tolerated(pod.tolerations, TAINT):
+        return None
+    return lambda node: _CORDONED if node.unschedulable else ()
+
+
+PLUGIN = FilterPlugin(NAME, prepare, explain)

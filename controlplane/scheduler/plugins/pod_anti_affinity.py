@@ -9,6 +9,7 @@ check is a set lookup.
 
 from __future__ import annotations
 
+from ..findings import Finding, NodeExplain
 from ..framework import FilterPlugin, NodeCheck, Status, unschedulable
 from ..snapshot import NodeInfo, PodInfo, Snapshot
 
@@ -52,6 +53,10 @@ def _hits(domains: Domains, node: NodeInfo) -> bool:
     return any(node.labels.get(key) == value for key, value in domains)
 
 
+def _hit_keys(domains: Domains, node: NodeInfo) -> list[str]:
+    return sorted({key for key, value in domains if node.labels.get(key) == value})
+
+
 def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeCheck | None:
     own = _own_domains(pod, snapshot) if pod.anti_affinity else set()
     existing = _existing_domains(pod, snapshot) if snapshot.with_anti_affinity else set()
@@ -69,4 +74,22 @@ def prepare(pod: PodInfo, snapshot: Snapshot) -> NodeCheck | None:
     return check
 
 
-PLUGIN = FilterPlugin(NAME, prepare)
+def explain(pod: PodInfo, snapshot: Snapshot) -> NodeExplain | None:
+    own = _own_domains(pod, snapshot) if pod.anti_affinity else set()
+    existing = _existing_domains(pod, snapshot) if snapshot.with_anti_affinity else set()
+    if not own and not existing:
+        return None
+
+    def findings(node: NodeInfo) -> list[Finding]:
+        # Which pods match is not named: they may be in namespaces the reader cannot see.
+        out = [Finding(NAME, REASON_OWN, f"required anti-affinity (topologyKey {key}): a matching pod "
+                       "already runs in this node's domain", "relax the required pod anti-affinity")
+               for key in _hit_keys(own, node)]
+        out += [Finding(NAME, REASON_EXISTING, f"an existing pod's required anti-affinity (topologyKey {key}) "
+                        "rejects this pod") for key in _hit_keys(existing, node)]
+        return out
+
+    return findings
+
+
+PLUGIN = FilterPlugin(NAME, prepare, explain, node_local=False)  # the domains span nodes

@@ -27,3 +27,9 @@ def tolerated(tolerations: Iterable[Obj], taint: Obj) -> bool:
 
 def taint_reason(taint: Obj) -> str:
     return f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value') or ''}}}"
+
+
+def taint_text(taint: Obj) -> str:
+    """`dedicated=gpu:NoSchedule`, as kubectl taint writes one (`key:Effect` without a value)."""
+    value = taint.get("value") or ""
+    return f"{taint.get('key', '')}{'=' + value if value else ''}:{taint.get('effect', '')}"
