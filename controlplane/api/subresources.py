@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from ..machinery import meta as m
-from ..resources import validation
+from ..resources import rules, validation
 from . import errors, patching, request as req
 from .eviction import evict
 from .paths import Target
@@ -73,6 +73,12 @@ async def bind(objects: ObjectStore, request: web.Request, target: Target) -> di
                                "causes": [{"reason": "FieldValueInvalid", "message": "; ".join(bad),
                                            "field": "target.name"}]})
 
+    # The Binding's annotations go onto the pod, as kube-apiserver's setPodHostAndAnnotations
+    # does (the scheduler records there the scores that chose the node).
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
+        raise errors.bad_request("Binding metadata.annotations must map strings to strings")
+
     def assign(pod: dict[str, Any]) -> dict[str, Any]:
         spec = pod.setdefault("spec", {})
         if pod.get("metadata", {}).get("deletionTimestamp"):
@@ -81,6 +87,13 @@ async def bind(objects: ObjectStore, request: web.Request, target: Target) -> di
             raise errors.conflict(target.info, target.name,
                                   f'pod {target.name} is already assigned to node "{spec["nodeName"]}"')
         spec["nodeName"] = node
+        if annotations:
+            md = pod.setdefault("metadata", {})
+            merged = {**(md.get("annotations") or {}), **annotations}
+            bad = rules.annotation_errors(merged, "metadata.annotations")
+            if bad:
+                raise errors.invalid(target.info, target.name, bad)
+            md["annotations"] = merged
         # One write: no client ever sees a bound pod without its PodScheduled condition.
         status = pod.setdefault("status", {})
         conds = [c for c in status.get("conditions", []) if c.get("type") != "PodScheduled"]

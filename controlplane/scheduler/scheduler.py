@@ -4,9 +4,13 @@ placement at once so the next pod in the batch sees it, and binds concurrently t
 pods/binding subresource. A failed binding forgets the assumed placement and retries.
 
 Pods that fit nowhere get PodScheduled=False (reason Unschedulable, the kube-style message)
-and a FailedScheduling event, written only when the message changes; they are retried when
-the cluster changes and every 30 s. Bindings are 409-safe, so a restarted scheduler (or a
-new leader) never double-binds.
+and a FailedScheduling event, written only when the message changes, and the verdict of every
+filter on every node in the `scheduler.pyctl.io/placement` annotation, written only when the
+verdict changes (verdict.py; replicas of one template share one explanation per state of the
+cluster). They are retried when the cluster changes and every 30 s. A binding carries the
+scores that chose the node in the same annotation (the API server copies a Binding's
+annotations onto the pod, as Kubernetes does). Bindings are 409-safe, so a restarted
+scheduler (or a new leader) never double-binds.
 """
 
 from __future__ import annotations
@@ -24,16 +28,16 @@ from ..client.shared import SharedInformer
 from ..client.kinds import NODES, PODS
 from ..client.urls import object_key
 from ..events import EventRecorder
+from ..machinery import placement
 from ..machinery.meta import now_rfc3339
-from .framework import Profile, schedule
+from . import verdict
+from .framework import Decision, Profile, schedule
 from .plugins import DEFAULT_PROFILE
 from .queue import SchedulingQueue
-from .snapshot import PodInfo, Snapshot
+from .snapshot import TERMINAL, PodInfo, Snapshot
 from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
-
-_TERMINAL = ("Succeeded", "Failed")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,9 @@ class SchedulerConfig:
     """Cap on the per-pod back-off."""
     unschedulable_timeout: float = 30.0
     """Seconds after which an unschedulable pod is retried even if nothing changed."""
+    placement_records: bool = True
+    """Record each filter's verdict on every node for pods that fit nowhere, and the scores
+    that chose the node for bound ones, in the scheduler.pyctl.io/placement annotation."""
     user_agent: str = "pyctl-scheduler"
 
 
@@ -60,7 +67,7 @@ def _pending(pod: Obj, scheduler_name: str) -> bool:
     return (not spec.get("nodeName") and not (pod.get("metadata") or {}).get("deletionTimestamp")
             and not spec.get("schedulingGates")  # gated pods wait until every gate is removed
             and (spec.get("schedulerName") or "default-scheduler") == scheduler_name
-            and (pod.get("status") or {}).get("phase") not in _TERMINAL)
+            and (pod.get("status") or {}).get("phase") not in TERMINAL)
 
 
 def _scheduled_condition(pod: Obj) -> Obj | None:
@@ -100,6 +107,10 @@ class Scheduler:
         self._binding: set[str] = set()
         self._next_start = 0  # where the next pod's node search begins (big clusters sample)
         self._reported: dict[str, str] = {}  # pod key -> last unschedulable message written
+        self._verdicts: dict[str, str] = {}  # pod key -> signature of the last verdict written
+        # Explanations of this state of the cluster, by pod template (replicas share one).
+        self._explained: dict[tuple[object, ...], dict[str, Any]] = {}
+        self._explained_at = -1  # the snapshot generation they explain
         self._bind_slots = asyncio.Semaphore(cfg.bind_concurrency)
         self._progress = asyncio.Event()
         self._client = ApiClient(self.api_url, user_agent=cfg.user_agent)
@@ -155,7 +166,8 @@ class Scheduler:
         if node:
             self.queue.delete(key)
             self._reported.pop(key, None)
-            if (pod.get("status") or {}).get("phase") in _TERMINAL:
+            self._verdicts.pop(key, None)
+            if (pod.get("status") or {}).get("phase") in TERMINAL:
                 if self.snapshot.remove_pod(key) is not None:
                     self.queue.move_all()  # its resources are free again
                 return
@@ -177,6 +189,7 @@ class Scheduler:
         key = object_key(pod)
         self.queue.delete(key)
         self._reported.pop(key, None)
+        self._verdicts.pop(key, None)
         if self.snapshot.remove_pod(key) is not None:
             self.queue.move_all()
 
@@ -212,19 +225,61 @@ class Scheduler:
                 self._unschedulable(key, pod, f"invalid pod spec: {exc}")
                 continue
             if decision.node is None:
-                self._unschedulable(key, pod, decision.message)
+                self._unschedulable(key, pod, decision.message, info)
                 continue
             self.snapshot.assume(info, decision.node)
             self._binding.add(key)
-            self._spawn(self._bind(pod, key, decision.node))
+            self._spawn(self._bind(pod, key, decision.node, self._scores(decision)))
 
-    def _unschedulable(self, key: str, pod: Obj, message: str) -> None:
+    def _scores(self, decision: Decision) -> dict[str, str] | None:
+        """The Binding's annotations: the scores that chose the node."""
+        if not self.config.placement_records:
+            return None
+        return {placement.ANNOTATION: placement.encode(verdict.scheduled(decision, now=now_rfc3339()))}
+
+    def _unschedulable(self, key: str, pod: Obj, message: str, info: PodInfo | None = None) -> None:
         self.stats["unschedulable"] += 1
         self.queue.unschedulable(key)
+        record = None
+        if info is not None and self.config.placement_records:
+            try:
+                record = self._explain(info)
+            except Exception as exc:  # the explanation is extra: it must never stop scheduling
+                log.warning("cannot explain why %s fits nowhere: %r", key, exc)
+        if record is not None and not self._verdict_changed(key, pod, record):
+            record = None
         if self._needs_report(key, pod, message):
             self._reported[key] = message
-            self.stats["reported"] += 1
-            self._spawn(self._report_unschedulable(pod, message))
+        elif record is None:
+            return
+        else:
+            message = ""  # the condition already says it: only the verdict is new
+        if record is not None:
+            self._verdicts[key] = record["signature"]
+            self.stats["verdicts"] += 1
+        self.stats["reported"] += 1
+        self._spawn(self._report_unschedulable(pod, message, record))
+
+    def _explain(self, info: PodInfo) -> dict[str, Any]:
+        """Every filter on every node, once per pod template per state of the cluster: the
+        replicas of a Deployment that fits nowhere cost one explanation, not one each."""
+        if self._explained_at != self.snapshot.generation:
+            self._explained.clear()
+            self._explained_at = self.snapshot.generation
+        template = info.template_key()
+        record = self._explained.get(template)
+        if record is None:
+            record = self._explained[template] = verdict.explain(info, self.snapshot, self.profile,
+                                                                 now=now_rfc3339())
+            self.stats["explained"] += 1
+        return record
+
+    def _verdict_changed(self, key: str, pod: Obj, record: dict[str, Any]) -> bool:
+        written = self._verdicts.get(key)
+        if written is None:  # not written by this scheduler: what does the pod say (a restart)?
+            current = placement.read(pod)
+            written = current.get("signature") if current else None
+        return written != record["signature"]
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -233,13 +288,15 @@ class Scheduler:
 
     # -- I/O at the edge -----------------------------------------------------------------
 
-    async def _bind(self, pod: Obj, key: str, node: str) -> None:
+    async def _bind(self, pod: Obj, key: str, node: str, annotations: dict[str, str] | None = None) -> None:
         client = self._client
         assert client is not None
         md = pod["metadata"]
         ns, name = md.get("namespace") or "default", md["name"]
-        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "uid": md.get("uid", "")},
-                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        body: Obj = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "uid": md.get("uid", "")},
+                     "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        if annotations:
+            body["metadata"]["annotations"] = annotations
         try:
             async with self._bind_slots:
                 await client.request("POST", client.url(PODS, ns, name, "binding"), body=body)
@@ -272,22 +329,38 @@ class Scheduler:
         return not (cond and cond.get("status") == "False" and cond.get("reason") == "Unschedulable"
                     and cond.get("message") == message)
 
-    async def _report_unschedulable(self, pod: Obj, message: str) -> None:
+    async def _report_unschedulable(self, pod: Obj, message: str, record: dict[str, Any] | None) -> None:
+        """The verdict (if new) in the annotation, then the condition and event (if the
+        message is new): a reader who sees the new condition finds the verdict beside it."""
         client = self._client
         assert client is not None
         md = pod["metadata"]
+        ns, key = md.get("namespace") or "default", object_key(pod)
+        if record is not None:
+            # A merge patch of one annotation on the pod: it never conflicts, and it carries
+            # only this pod's verdict (bounded by verdict.MAX_BYTES).
+            try:
+                async with self._bind_slots:
+                    await client.patch(PODS, md["name"], {"metadata": {"annotations": {
+                        placement.ANNOTATION: placement.encode(record)}}}, namespace=ns, patch_type="merge")
+            except NotFound:
+                return
+            except ApiError as exc:
+                log.warning("recording why %s fits nowhere: %s", md["name"], exc)
+                self._verdicts.pop(key, None)
+        if not message:
+            return
         condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                      "message": message, "lastProbeTime": None, "lastTransitionTime": now_rfc3339()}
         try:
             async with self._bind_slots:
                 await client.patch(PODS, md["name"], {"status": {"conditions": [condition]}},
-                                   namespace=md.get("namespace") or "default", patch_type="strategic",
-                                   subresource="status")
+                                   namespace=ns, patch_type="strategic", subresource="status")
         except NotFound:
             return
         except ApiError as exc:
             log.warning("recording %s unschedulable: %s", md["name"], exc)
-            self._reported.pop(object_key(pod), None)  # try again next time
+            self._reported.pop(key, None)  # try again next time
         await self.recorder.event(pod, "Warning", "FailedScheduling", message)
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from controlplane.machinery import placement as record
+
 from .. import humanize
 from ..errors import PyctlError
 from . import (Context, Writer, annotations_multiline, controller_of, describer, events_section,
-               labels_multiline, meta_of, tolerations_multiline)
+               labels_multiline, meta_of, placement, tolerations_multiline)
 from .containers import containers, pod_template, qos_class, volumes
 
 
@@ -31,7 +33,9 @@ def pod(ctx: Context, obj: dict[str, Any]) -> str:
     if status.get("startTime"):
         w.write(0, f"Start Time:\t{humanize.rfc1123z(status['startTime'])}\n")
     labels_multiline(w, "Labels", meta.get("labels"))
-    annotations_multiline(w, "Annotations", meta.get("annotations"))
+    # The scheduler's record has a section of its own (Placement, below).
+    annotations_multiline(w, "Annotations", {k: v for k, v in (meta.get("annotations") or {}).items()
+                                             if k != record.ANNOTATION})
     phase = status.get("phase", "")
     if meta.get("deletionTimestamp") and phase not in ("Failed", "Succeeded"):
         w.write(0, f"Status:\tTerminating (lasts {humanize.since(meta['deletionTimestamp'])})\n")
@@ -72,6 +76,7 @@ def pod(ctx: Context, obj: dict[str, Any]) -> str:
     w.write(0, f"QoS Class:\t{status.get('qosClass') or qos_class(spec)}\n")
     labels_multiline(w, "Node-Selectors", spec.get("nodeSelector"))
     tolerations_multiline(w, "Tolerations", spec.get("tolerations"))
+    placement.section(w, obj)
     events_section(w, ctx.events(obj, with_kind=False))
     return w.text()
 
