@@ -14,7 +14,7 @@ from ..auth.authn import Authenticator, load_token_file
 from ..store import Store
 from ..store import encryption
 from ..store.compactor import run_compactor
-from . import discovery, errors, health, nodeproxy, openapi, watch
+from . import discovery, errors, health, nodeproxy, openapi, plan, watch
 from .access import authorizer as authz, review
 from .access.middleware import auth_middleware
 from .agentchannel import AgentTls
@@ -94,6 +94,7 @@ def build_app(config: ApiConfig) -> web.Application:
     discovery.add_routes(app)
     openapi.add_routes(app)
     review.add_routes(app)
+    plan.add_routes(app, lambda: app[OBJECTS])
     for prefix in ("/api/{version}/{tail:.+}", "/apis/{group}/{version}/{tail:.+}"):
         app.router.add_route("*", prefix, resource)
     return app

@@ -43,7 +43,9 @@ def _urls(urls: list[str], verbs: list[str]) -> dict[str, Any]:
 AGGREGATE_TO_VIEW = [_rule([""], _VIEW_CORE, READ), _rule(["apps"], _VIEW_APPS, READ),
                      _rule(["discovery.k8s.io"], ["endpointslices"], READ)]
 AGGREGATE_TO_EDIT = [_rule([""], _EDIT_CORE, WRITE), _rule([""], ["secrets"], READ),
-                     _rule(["apps"], _EDIT_APPS, WRITE)]
+                     _rule(["apps"], _EDIT_APPS, WRITE),
+                     # A plan simulates the scheduler and writes nothing (api/plan.py).
+                     _rule(["pyctl.io"], ["plans"], ["create"])]
 AGGREGATE_TO_ADMIN = [_rule([_RBAC], ["roles", "rolebindings"], READ + WRITE)]
 # ReplicationControllers, Jobs, CronJobs and PodDisruptionBudgets, as Kubernetes' roles have them.
 _RC = ["replicationcontrollers", "replicationcontrollers/scale"]

@@ -17,6 +17,7 @@ from .job import JOB
 from .lease import LEASE
 from .namespace import NAMESPACE
 from .node import NODE
+from .plan import PLAN
 from .pod import BINDING, POD
 from .poddisruptionbudget import POD_DISRUPTION_BUDGET
 from .rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, ROLE, ROLE_BINDING
@@ -37,6 +38,7 @@ BUILTIN: tuple[Kind, ...] = (
     ROLE, ROLE_BINDING, CLUSTER_ROLE, CLUSTER_ROLE_BINDING,
     CUSTOM_RESOURCE_DEFINITION,
     SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_RULES_REVIEW, SELF_SUBJECT_REVIEW,
+    PLAN,
 )
 
 # Bodies of subresources, validated but not served as resources of their own.
