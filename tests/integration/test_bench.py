@@ -109,3 +109,18 @@ def test_quick_jobs_report(tmp_path: Path) -> None:
         row, = rows(report, measure)
         assert re.fullmatch(NUMBER, row[1]) and re.fullmatch(NUMBER, row[2]) and re.fullmatch(rf"{NUMBER}×", row[3])
     assert "The Job ended with succeeded=100, failed=0; it created 100 pods" in report
+
+
+def test_quick_plan_report(tmp_path: Path) -> None:
+    out = tmp_path / "docs" / "benchmarks.md"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "plan", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = out.read_text()
+    assert "A Plan of a Deployment of 100 replicas against 20 hollow nodes" in report
+    assert rows(report, "replicas the plan placed (empty / loaded cluster)")[0][1] == "100 / 100"
+    for measure in ("plan answered, first (parses every node): ms",
+                    "baseline: the scheduler's own CPU per replica, ms"):
+        assert re.fullmatch(NUMBER, rows(report, measure)[0][1]), measure
+    assert re.fullmatch(rf"{NUMBER}× / {NUMBER}×", rows(
+        report, "plan wall time / in-process schedule() CPU of the same replicas (empty / loaded)")[0][1])
