@@ -141,9 +141,13 @@ async def _checked(objects: ObjectStore, opts: WriteOptions, i: int, obj: Obj, n
     if info is not None:  # served here: check it as its create would (nothing is written)
         stored = await objects.create(info, namespace, m.deep_copy(obj), opts)
         w = workload(stored, namespace, replicas)  # defaulted: what the controller would read
-    else:
+    else:  # not served (yet): its pod template is checked as the Pod it would become
         opts.warnings.append(f"{w.api_version} {w.kind} is not served by this cluster: planned from its "
-                             "pod template, unvalidated")
+                             "pod template")
+        causes = POD.validate(_pod(w, None))
+        if causes:
+            prefix = f"spec.workloads[{i}]" + (f".{w.template_path}" if w.template_path else "")
+            raise errors.invalid(PLAN.info, "", [{**c, "field": f"{prefix}.{c['field']}"} for c in causes])
     return w, stored
 
 

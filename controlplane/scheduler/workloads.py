@@ -42,6 +42,12 @@ class Workload:
     daemon: bool = False
 
     @property
+    def template_path(self) -> str:
+        """Where the pod template is in the object ('' for a Pod: the object itself)."""
+        return {"Pod": "", "Job": "spec.template", "CronJob": "spec.jobTemplate.spec.template"}.get(
+            self.kind, "spec.template")
+
+    @property
     def ref(self) -> str:
         group = self.api_version.rpartition("/")[0]
         return f"{self.kind.lower()}{'.' + group if group else ''}/{self.name}"

@@ -1,6 +1,7 @@
 """Why a pod is Pending, node by node, and `pyctl plan`, against the real API server on etcd,
 the real scheduler and three hollow agents over the real gateway (test_replicaset_controller's
-`nodes`: 4 cpu, 8Gi, 110 pods each)."""
+`nodes`: 4 cpu, 8Gi, 110 pods each). Where nothing but the test may write to etcd (a plan
+writes nothing), plain Node objects stand in for the agents, whose heartbeats write."""
 
 from __future__ import annotations
 
@@ -9,20 +10,16 @@ import json
 import pytest
 import yaml
 
-from agent.hollow import run_hollow_agents, stop_agents
-from controlplane.gateway import start_gateway
 from controlplane.machinery import placement
-from controlplane.scheduler import Scheduler
 from controlplane.store import Store
 
 from ..cluster import wait_until
 from .kubectl import Kubectl
-from .test_deployment_controller import controllers  # noqa: F401
-from .test_gateway import FAST as FAST_GATEWAY, node_ready
-from .test_pyctl import pyctl
-from .test_replicaset_controller import NODES, apiclient, nodes, rs_controller  # noqa: F401
 from .secure_api import admin, binding, call, secure_api  # noqa: F401
-from .test_scheduler import (FAST, create_node, create_pod, events_for, node, pod, wait_bound,
+from .test_deployment_controller import controllers  # noqa: F401
+from .test_pyctl import pyctl
+from .test_replicaset_controller import NODES, apiclient, hollow_nodes, nodes, rs_controller  # noqa: F401
+from .test_scheduler import (create_node, create_pod, events_for, node, pod, wait_bound,
                              wait_unschedulable)
 
 PODS = "/api/v1/namespaces/default/pods"
@@ -45,19 +42,9 @@ async def wait_record(client, name: str, result: str) -> dict:
 
 @pytest.fixture
 async def hollow(api, client):
-    """Three Ready hollow nodes, and the scheduler itself (its counters tell what it did)."""
-    gateway = await start_gateway(api.url, "127.0.0.1:0", FAST_GATEWAY)
-    agents = await run_hollow_agents(gateway.address, list(NODES))
-    scheduler = Scheduler(api.url, FAST)
-    await scheduler.start()
-    try:
-        for n in NODES:
-            await wait_until(lambda n=n: node_ready(client, n), timeout=15)
+    """Three Ready hollow nodes, and the scheduler itself."""
+    async with hollow_nodes(api, client) as scheduler:
         yield scheduler
-    finally:
-        await scheduler.stop()
-        await stop_agents(agents)
-        await gateway.stop()
 
 
 def deployment(name: str, replicas: int, cpu: str = "100m", **spec) -> dict:
@@ -288,3 +275,43 @@ async def test_planning_is_a_create_on_plans(secure_api, admin):  # noqa: F811
         (web,) = body["status"]["workloads"]
         assert (web["placed"], web["pending"]) == (0, 2)
         assert web["unschedulable"]["message"] == "no nodes available to schedule pods"
+
+
+async def test_plan_of_a_daemonset_follows_the_node_eligibility_rule(api, client):
+    await create_node(client, node("edge-1", labels={"role": "edge"}))
+    await create_node(client, node("edge-2", labels={"role": "edge"}, unschedulable=True))  # a cordon: still
+    await create_node(client, node("edge-gpu", labels={"role": "edge"},
+                                   taints=[{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]))
+    await create_node(client, node("core"))
+    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+          "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": {
+              "metadata": {"labels": {"app": "agent"}},
+              "spec": {"nodeSelector": {"role": "edge"}, "containers": [{"name": "c", "image": "agent:1"}]}}}}
+    status, plan = await client.request("POST", PLANS, {"apiVersion": "pyctl.io/v1alpha1", "kind": "Plan",
+                                                        "spec": {"workloads": [ds]}})
+    assert status == 201, plan
+    (agent,) = plan["status"]["workloads"]
+    assert sorted(n["name"] for n in agent["nodes"]) == ["edge-1", "edge-2"]
+    assert (agent["desired"], agent["placed"], agent["pending"]) == (2, 2, 0)
+    by_node = {tuple(g["nodes"]): g["failures"][0]["detail"] for g in agent["notEligible"]["groups"]}
+    assert by_node == {("core",): "nodeSelector role=edge: label missing",
+                       ("edge-gpu",): "taint dedicated=gpu:NoSchedule not tolerated"}
+    # Its template is checked (as the pod it would become while the cluster serves no DaemonSets).
+    ds["spec"]["template"]["spec"]["containers"][0]["image"] = ""
+    status, body = await client.request("POST", PLANS, {"apiVersion": "pyctl.io/v1alpha1", "kind": "Plan",
+                                                        "spec": {"workloads": [ds]}})
+    assert status == 422, body
+    assert body["details"]["causes"][0]["field"].endswith("spec.template.spec.containers[0].image")
+
+
+async def test_kubectl_creates_a_plan_and_reads_the_answer(api, client, tmp_path):
+    for n in NODES:
+        await create_node(client, node(n))
+    plan = {"apiVersion": "pyctl.io/v1alpha1", "kind": "Plan", "metadata": {"name": "check"},
+            "spec": {"workloads": [deployment("web", 4)]}}
+    manifest = tmp_path / "plan.yaml"
+    manifest.write_text(yaml.safe_dump(plan))
+    out = json.loads(await Kubectl(api.url, tmp_path).ok("create", "-f", str(manifest), "-o", "json"))
+    (web,) = out["status"]["workloads"]
+    assert (web["placed"], web["pending"]) == (4, 0)
+    assert "plans" in await Kubectl(api.url, tmp_path).ok("api-resources", "--api-group", "pyctl.io")

@@ -6,6 +6,8 @@ containers run, nothing else is faked). The other controller tests import these 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from typing import AsyncIterator
 
 import pytest
 
@@ -33,9 +35,9 @@ async def apiclient(api):
     await c.close()
 
 
-@pytest.fixture
-async def nodes(api, client):
-    """Three Ready hollow nodes and the scheduler."""
+@contextlib.asynccontextmanager
+async def hollow_nodes(api, client) -> AsyncIterator[Scheduler]:
+    """Three Ready hollow nodes, and the scheduler (yielded: its counters tell what it did)."""
     gateway = await start_gateway(api.url, "127.0.0.1:0", FAST)
     agents = await run_hollow_agents(gateway.address, list(NODES),
                                      pod_timings=PodTimings(resync_period=0.5, backoff_base=0.2),
@@ -45,11 +47,18 @@ async def nodes(api, client):
     try:
         for n in NODES:
             await wait_until(lambda n=n: node_ready(client, n), timeout=15)
-        yield NODES
+        yield scheduler
     finally:
         await scheduler.stop()
         await stop_agents(agents)
         await gateway.stop()
+
+
+@pytest.fixture
+async def nodes(api, client):
+    """Three Ready hollow nodes and the scheduler."""
+    async with hollow_nodes(api, client):
+        yield NODES
 
 
 @pytest.fixture
