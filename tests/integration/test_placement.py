@@ -311,7 +311,40 @@ async def test_kubectl_creates_a_plan_and_reads_the_answer(api, client, tmp_path
             "spec": {"workloads": [deployment("web", 4)]}}
     manifest = tmp_path / "plan.yaml"
     manifest.write_text(yaml.safe_dump(plan))
-    out = json.loads(await Kubectl(api.url, tmp_path).ok("create", "-f", str(manifest), "-o", "json"))
+    # --validate=false: kubectl's client-side check wants a PATCH operation in the OpenAPI document
+    # (to learn the server validates), and a Plan, like a review, is only ever created.
+    out = json.loads(await Kubectl(api.url, tmp_path).ok("create", "--validate=false", "-f", str(manifest),
+                                                         "-o", "json"))
     (web,) = out["status"]["workloads"]
     assert (web["placed"], web["pending"]) == (4, 0)
     assert "plans" in await Kubectl(api.url, tmp_path).ok("api-resources", "--api-group", "pyctl.io")
+
+
+async def test_plan_of_every_served_workload_kind(api, client):
+    for n in NODES:
+        await create_node(client, node(n))
+    template = {"metadata": {"labels": {"app": "x"}},
+                "spec": {"restartPolicy": "Never", "containers": [
+                    {"name": "c", "image": "x:1", "resources": {"requests": {"cpu": "1"}}}]}}
+    always = {**template, "spec": {**template["spec"], "restartPolicy": "Always"}}
+    workloads = [
+        {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "job"},
+         "spec": {"parallelism": 3, "completions": 10, "template": template}},
+        {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "cron"},
+         "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"parallelism": 2, "template": template}}}},
+        {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "rc"},
+         "spec": {"replicas": 2, "selector": {"app": "x"}, "template": always}},
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "rs"},
+         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "x"}}, "template": always}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "solo"}, "spec": always["spec"]},
+    ]
+    status, plan = await client.request("POST", PLANS, {"apiVersion": "pyctl.io/v1alpha1", "kind": "Plan",
+                                                        "spec": {"workloads": workloads}})
+    assert status == 201, plan
+    # 12 cpus: 3 + 2 + 2 + 2 + 1 = 10 fit, planned in order on one snapshot.
+    assert [(w["kind"], w["placed"], w["pending"]) for w in plan["status"]["workloads"]] == [
+        ("Job", 3, 0), ("CronJob", 2, 0), ("ReplicationController", 2, 0), ("ReplicaSet", 2, 0), ("Pod", 1, 0)]
+    status, plan = await client.request("POST", PLANS, {"apiVersion": "pyctl.io/v1alpha1", "kind": "Plan",
+                                                        "spec": {"workloads": workloads, "replicas": 3}})
+    assert [(w["kind"], w["placed"], w["pending"]) for w in plan["status"]["workloads"]] == [
+        ("Job", 3, 0), ("CronJob", 3, 0), ("ReplicationController", 3, 0), ("ReplicaSet", 3, 0), ("Pod", 0, 3)]
