@@ -111,12 +111,17 @@ def test_quick_jobs_report(tmp_path: Path) -> None:
     assert "The Job ended with succeeded=100, failed=0; it created 100 pods" in report
 
 
-def test_quick_plan_report(tmp_path: Path) -> None:
+def quick_report(tmp_path: Path, only: str, timeout: float = 280) -> str:
+    """The report of `python -m bench --quick --only ONLY`, which must succeed."""
     out = tmp_path / "docs" / "benchmarks.md"
-    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "plan", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=200)
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", only, "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = out.read_text()
+    return out.read_text()
+
+
+def test_quick_plan_report(tmp_path: Path) -> None:
+    report = quick_report(tmp_path, "plan", timeout=200)
     assert "A Plan of a Deployment of 100 replicas against 20 hollow nodes" in report
     assert rows(report, "replicas the plan placed (empty / loaded cluster)")[0][1] == "100 / 100"
     for measure in ("plan answered, first (parses every node): ms",
