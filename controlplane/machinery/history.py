@@ -4,11 +4,11 @@ The DaemonSet and StatefulSet controllers record each pod template they roll out
 ControllerRevision; `pyctl rollout history|undo` (and kubectl's) read them back. A revision's
 `data` is the strategic merge patch that restores its template:
 
-    {"spec": {"template": {"$patch": "replace", "metadata": {"creationTimestamp": null, ...}, ...}}}
+    {"spec": {"template": {"$patch": "replace", "metadata": {...}, "spec": {...}}}}
 
-encoded as Kubernetes' controllers encode it (Go's json of the typed template, keys sorted,
-the template's `creationTimestamp: null`), so that kubectl, which compares that encoding of the
-current template with the stored bytes, recognises the revision a workload already runs.
+encoded as Kubernetes 1.34 and later encode it (Go's json of the typed template with its keys
+sorted; no `creationTimestamp: null` any more), so that kubectl, which compares that encoding
+of the current template with the stored bytes, recognises the revision a workload runs.
 Rollback is client-side, as kubectl does it: the chosen revision's data is sent as a strategic
 merge patch of the DaemonSet or StatefulSet; its controller then finds that revision equal to
 the template and gives it the next revision number.
@@ -43,13 +43,13 @@ def _sorted(value: Any) -> Any:
 def revision_data(template: Obj | None) -> Obj:
     """The data of a revision of `template`: the patch that puts it back in place."""
     t = copy.deepcopy(template or {})
-    t["metadata"] = {"creationTimestamp": None, **(t.get("metadata") or {})}
     t[_PATCH] = "replace"
     return {"spec": {"template": _sorted(t)}}
 
 
 def template_of(revision: Obj | None) -> Obj:
-    """The pod template a revision restores (its data without the patch directives)."""
+    """The pod template a revision restores (its data without the patch directives, nor the
+    `creationTimestamp: null` revisions made before Kubernetes 1.34 carry)."""
     data = (revision or {}).get("data")
     template = ((data.get("spec") or {}).get("template") if isinstance(data, dict) else None) or {}
     t = {k: copy.deepcopy(v) for k, v in template.items() if k != _PATCH}
