@@ -123,3 +123,127 @@ async def test_ordered_creation_identity_status_and_ordered_scale_down(client, a
 async def _only(apiclient, app: str, wanted: list[str]) -> bool:
     listed = await apiclient.list(PODS, "default", label_selector=f"app={app}")
     return sorted(p["metadata"]["name"] for p in listed.items) == wanted
+
+
+async def revision_of_pods(apiclient, app: str) -> dict[str, str]:
+    return {p["metadata"]["name"]: p["metadata"]["labels"][history.REVISION_HASH]
+            for p in await pods_of(apiclient, app)}
+
+
+async def test_partitioned_rolling_update_within_max_unavailable(client, apiclient, nodes, sts_controller):  # noqa: F811
+    strategy = {"type": "RollingUpdate", "rollingUpdate": {"partition": 2, "maxUnavailable": 2}}
+    assert (await client.request("POST", STS, statefulset("db", 5, updateStrategy=strategy)))[0] == 201
+    await wait_until(lambda: ready(client, "db", 5), timeout=30)
+    first = (await get(client, "db"))["status"]["updateRevision"]
+    timeline = Timeline(apiclient, "db")
+    await timeline.start()
+    low: list[int] = []
+
+    async def watch_ready() -> None:  # the fewest ready pods seen while rolling
+        while True:
+            pods = await pods_of(apiclient, "db", active_only=False)
+            low.append(sum(1 for p in pods if podutil.pod_ready(p) and not p["metadata"].get("deletionTimestamp")))
+            await asyncio.sleep(0.02)
+    sampler = asyncio.create_task(watch_ready())
+    try:
+        patch = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "db:2"}]}}}}
+        await client.request("PATCH", f"{STS}/db", patch, headers=STRATEGIC)
+
+        async def partitioned() -> bool:
+            st = (await get(client, "db"))["status"]
+            revs = await revision_of_pods(apiclient, "db")
+            return st.get("updatedReplicas") == 3 and st.get("readyReplicas") == 5 and len(revs) == 5 and \
+                {n: r == first for n, r in revs.items()} == {"db-0": True, "db-1": True, "db-2": False,
+                                                             "db-3": False, "db-4": False}
+        await wait_until(partitioned, timeout=60)
+        st = (await get(client, "db"))["status"]
+        assert st["currentRevision"] == first != st["updateRevision"]  # not complete below the partition
+        # Highest ordinals first, two at a time at most.
+        assert timeline.first("db-4", "TERMINATING") < timeline.first("db-2", "TERMINATING")
+        await client.request("PATCH", f"{STS}/db", {"spec": {"updateStrategy": {"rollingUpdate": {"partition": 0}}}},
+                             headers=MERGE)
+
+        async def complete() -> bool:
+            st = (await get(client, "db"))["status"]
+            return st.get("currentRevision") == st.get("updateRevision") and st.get("updatedReplicas") == 5 \
+                and st.get("readyReplicas") == 5
+        await wait_until(complete, timeout=60)
+    finally:
+        sampler.cancel()
+        await timeline.stop()
+    assert min(low) >= 3, f"{5 - min(low)} pods were down at once"
+    assert set((await revision_of_pods(apiclient, "db")).values()) == {(await get(client, "db"))["status"]["updateRevision"]}
+
+
+async def test_parallel_creates_everything_at_once_ordered_waits(client, apiclient, sts_controller):  # noqa: F811
+    """No nodes here: pods stay Pending, never Ready."""
+    await client.request("POST", STS, statefulset("par", 4, podManagementPolicy="Parallel"))
+    await client.request("POST", STS, statefulset("ord", 4))
+    await wait_until(lambda: _only(apiclient, "par", ["par-0", "par-1", "par-2", "par-3"]), timeout=30)
+    await wait_until(lambda: _only(apiclient, "ord", ["ord-0"]), timeout=30)
+    await asyncio.sleep(1.0)
+    assert await _only(apiclient, "ord", ["ord-0"])  # ord-1 waits for ord-0 to be Ready
+    # Parallel scale-down takes the surplus at once, not one by one.
+    await client.request("PATCH", f"{STS}/par/scale", {"spec": {"replicas": 1}}, headers=MERGE)
+    await wait_until(lambda: _only(apiclient, "par", ["par-0"]), timeout=30)
+    st = (await get(client, "par"))["status"]
+    assert (st["replicas"], st.get("readyReplicas", 0), st["availableReplicas"]) == (1, 0, 0)
+
+
+async def test_a_restarted_controller_resumes_without_duplicating_or_recreating(client, apiclient, api, nodes):  # noqa: F811
+    """Killed mid-scale (its tasks cancelled wherever they are), twice; a new one converges,
+    every ordinal made exactly once."""
+    timeline = Timeline(apiclient, "big")
+    await timeline.start()
+    try:
+        await client.request("POST", STS, statefulset("big", 8))
+        for stop_at in (2, 5):
+            c = ApiClient(api.url, user_agent="statefulset-controller")
+            controller = StatefulSetController(c)
+            await controller.start()
+            await wait_until(lambda n=stop_at: _at_least(apiclient, "big", n), timeout=30)
+            await controller.stop()
+            await c.close()
+        c = ApiClient(api.url, user_agent="statefulset-controller")
+        controller = StatefulSetController(c)
+        await controller.start()
+        try:
+            await wait_until(lambda: ready(client, "big", 8), timeout=60)
+        finally:
+            await controller.stop()
+            await c.close()
+    finally:
+        await timeline.stop()
+    assert await names(apiclient, "big") == [f"big-{i}" for i in range(8)]
+    added = [name for name, kind, _ in timeline.events if kind == "ADDED"]
+    assert sorted(added) == [f"big-{i}" for i in range(8)], added  # each made once, none deleted
+    assert not [e for e in timeline.events if e[1] in ("TERMINATING", "DELETED")]
+    for i in range(1, 8):
+        assert timeline.first_ready(f"big-{i - 1}") < timeline.first(f"big-{i}", "ADDED")
+
+
+async def test_a_terminating_pod_is_not_replaced_until_its_object_is_gone(client, apiclient, api, sts_controller):  # noqa: F811
+    """A pod on a node that cannot confirm its stop stays Terminating: the ordinal is not
+    reused while the object exists (its containers may still run there)."""
+    await client.request("POST", STS, statefulset("solo", 2, podManagementPolicy="Parallel"))
+    await wait_until(lambda: _only(apiclient, "solo", ["solo-0", "solo-1"]), timeout=30)
+    # Bound to a node no agent serves: the graceful delete is never confirmed.
+    body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "solo-1"},
+            "target": {"kind": "Node", "name": "lost"}}
+    assert (await client.request("POST", "/api/v1/namespaces/default/pods/solo-1/binding", body))[0] == 201
+    _, old = await client.request("GET", "/api/v1/namespaces/default/pods/solo-1")
+    assert (await client.request("DELETE", "/api/v1/namespaces/default/pods/solo-1"))[0] == 200
+    await asyncio.sleep(1.5)
+    _, still = await client.request("GET", "/api/v1/namespaces/default/pods/solo-1")
+    assert still["metadata"]["uid"] == old["metadata"]["uid"] and still["metadata"]["deletionTimestamp"]
+    # Once the object goes (the node confirmed, or an operator force-deleted it), a new one comes.
+    await client.request("DELETE", "/api/v1/namespaces/default/pods/solo-1", {"gracePeriodSeconds": 0})
+
+    async def replaced() -> bool:
+        code, pod = await client.request("GET", "/api/v1/namespaces/default/pods/solo-1")
+        return code == 200 and pod["metadata"]["uid"] != old["metadata"]["uid"]
+    await wait_until(replaced, timeout=30)
+
+
+async def _at_least(apiclient, app: str, n: int) -> bool:
+    return len(await pods_of(apiclient, app)) >= n
