@@ -235,6 +235,8 @@ def statefulset(ctx: Context, obj: dict[str, Any]) -> str:
     w.write(0, f"Selector:\t{humanize.format_selector(spec.get('selector'), '')}\n")
     labels_multiline(w, "Labels", meta.get("labels"))
     annotations_multiline(w, "Annotations", meta.get("annotations"))
+    w.write(0, f"Service Name:\t{spec.get('serviceName', '')}\n")
+    w.write(0, f"Pod Management Policy:\t{spec.get('podManagementPolicy', '')}\n")
     w.write(0, f"Replicas:\t{spec.get('replicas', 1)} desired | {status.get('replicas', 0)} total\n")
     strategy = spec.get("updateStrategy") or {}
     w.write(0, f"Update Strategy:\t{strategy.get('type', '')}\n")
@@ -243,6 +245,11 @@ def statefulset(ctx: Context, obj: dict[str, Any]) -> str:
         w.write(1, f"Partition:\t{rolling['partition']}\n")
         if rolling.get("maxUnavailable") is not None:
             w.write(1, f"MaxUnavailable:\t{rolling['maxUnavailable']}\n")
+    retention = spec.get("persistentVolumeClaimRetentionPolicy")
+    if isinstance(retention, dict):
+        w.write(0, "Persistent Volume Claim Retention Policy:\n")
+        w.write(1, f"WhenDeleted:\t{retention.get('whenDeleted', '')}\n")
+        w.write(1, f"WhenScaled:\t{retention.get('whenScaled', '')}\n")
     w.write(0, f"Pods Status:\t{_pods_status(ctx, obj)}\n")
     pod_template(w, spec.get("template"))
     _claim_templates(w, [t for t in spec.get("volumeClaimTemplates") or [] if isinstance(t, dict)])
