@@ -43,11 +43,11 @@ from ..scheduler.plugins.node_affinity import compile_term
 from ..scheduler.plugins.tolerations import tolerated
 from ..scheduler.snapshot import NodeInfo
 from . import podutil
-from .adoption import OwnerIndex, claim
+from .adoption import Owned, claim
 from .deployment.util import scaled_value
 from .expectations import Expectations
 from .lifecycle import stop_controller
-from .ownership import STATUS_BATCH, controller_ref, owner_reference, selector_of
+from .ownership import STATUS_BATCH, owner_reference, selector_of
 from .replicaset import slow_start_batches
 from .revisions import NameCollision, Revisions
 from .workqueue import WorkQueue
@@ -389,11 +389,13 @@ class DaemonSetController:
         self.daemonsets = SharedInformer(client, DAEMONSETS, resync_period=resync_period)
         self.pods = SharedInformer(client, PODS)
         self.nodes = SharedInformer(client, NODES)
-        self.revisions = Revisions(client, "DaemonSet", self._enqueue_key)
         self.queue = WorkQueue("daemonset", conflict_retry=STATUS_BATCH)
+        self.revisions = Revisions(client, "DaemonSet", self.daemonsets, self.queue)
         self.expectations = Expectations()
         self.recorder = EventRecorder(client, "daemonset-controller")
-        self.index = OwnerIndex()
+        self.owned = Owned(self.pods, self.daemonsets, "DaemonSet", self.queue,
+                           lambda ds, pod: selector_of(ds).matches(pod["metadata"].get("labels") or {}),
+                           self.expectations)
         self._fits: dict[str, tuple[str, NodeFit]] = {}  # ds uid -> (resourceVersion, its NodeFit)
         self._backoff: dict[tuple[str, str], tuple[float, float]] = {}  # (ds uid, node) -> (not before, delay)
         self._events: set[asyncio.Task[None]] = set()
@@ -402,7 +404,7 @@ class DaemonSetController:
     async def start(self) -> None:
         self.daemonsets.add_handlers(on_add=self._enqueue, on_update=lambda old, new: self._enqueue(new),
                                      on_delete=self._ds_deleted)
-        self.pods.add_handlers(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted)
+        self.owned.attach()
         self.nodes.add_handlers(on_add=self._node_added, on_update=self._node_updated, on_delete=self._node_added)
         for informer in (self.daemonsets, self.pods, self.nodes):
             informer.start()
@@ -436,65 +438,11 @@ class DaemonSetController:
     def _enqueue(self, ds: Obj) -> None:
         self.queue.add(object_key(ds))
 
-    def _enqueue_key(self, key: str) -> None:
-        self.queue.add(key)
-
     def _ds_deleted(self, ds: Obj) -> None:
         self.expectations.forget(object_key(ds))
         self._fits.pop(ds["metadata"].get("uid", ""), None)
         self._backoff = {k: v for k, v in self._backoff.items() if k[0] != ds["metadata"].get("uid")}
         self._enqueue(ds)
-
-    def _owner_key(self, pod: Obj) -> str | None:
-        ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "DaemonSet":
-            return None
-        key = f"{pod['metadata'].get('namespace', '')}/{ref['name']}"
-        ds = self.daemonsets.get(key)
-        return key if ds is None or ds["metadata"].get("uid") == ref.get("uid") else None
-
-    def _enqueue_matching(self, pod: Obj) -> None:
-        ns, labels = pod["metadata"].get("namespace", ""), pod["metadata"].get("labels") or {}
-        for ds in self.daemonsets.list():
-            if ds["metadata"].get("namespace") == ns and selector_of(ds).matches(labels):
-                self._enqueue(ds)
-
-    def _pod_added(self, pod: Obj) -> None:
-        self.index.add(pod)
-        key = self._owner_key(pod)
-        if key is None:
-            if controller_ref(pod) is None:
-                self._enqueue_matching(pod)
-            return
-        if pod["metadata"].get("deletionTimestamp"):
-            self._pod_deleted(pod)
-            return
-        self.expectations.creation_observed(key)
-        if self.expectations.satisfied(key):
-            self.queue.add(key)
-        else:
-            self.queue.add_after(key, STATUS_BATCH)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        self.index.update(old, new)
-        key, old_key = self._owner_key(new), self._owner_key(old)
-        if key and new["metadata"].get("deletionTimestamp") and not old["metadata"].get("deletionTimestamp"):
-            self.expectations.deletion_observed(key, new["metadata"].get("uid", ""))
-        if old_key and old_key != key:
-            self.queue.add(old_key)
-        if key and old_key == key and not new["metadata"].get("deletionTimestamp"):
-            self.queue.add_after(key, STATUS_BATCH)  # status changes of many pods: one sync
-        elif key:
-            self.queue.add(key)
-        elif controller_ref(new) is None:
-            self._enqueue_matching(new)
-
-    def _pod_deleted(self, pod: Obj) -> None:
-        self.index.discard(pod)
-        key = self._owner_key(pod)
-        if key:
-            self.expectations.deletion_observed(key, pod["metadata"].get("uid", ""))
-            self.queue.add(key)
 
     def _node_added(self, node: Obj) -> None:
         for ds in self.daemonsets.list():
@@ -551,8 +499,7 @@ class DaemonSetController:
 
     async def _claim_pods(self, ds: Obj) -> list[Obj]:
         selector = selector_of(ds)
-        candidates = [p for k in sorted(self.index.candidates(ds)) if (p := self.pods.get(k)) is not None]
-        return await claim(self.client, PODS, ds, "DaemonSet", "apps/v1", candidates,
+        return await claim(self.client, PODS, ds, "DaemonSet", "apps/v1", self.owned.candidates(ds),
                            lambda p: selector.matches(p["metadata"].get("labels") or {}))
 
     async def _manage(self, key: str, ds: Obj, fits: dict[str, tuple[bool, bool]], pods: list[Obj], hash_: str,

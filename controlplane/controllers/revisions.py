@@ -9,18 +9,22 @@ the caller resolves by bumping its status.collisionCount (the hash takes it into
 
 from __future__ import annotations
 
-from typing import Callable
-
 from ..client import AlreadyExists, ApiClient, NotFound
 from ..client.kinds import resource
 from ..client.shared import SharedInformer
 from ..client.urls import object_key
 from ..machinery import history
 from ..machinery.types import Obj
-from .adoption import OwnerIndex, claim
+from .adoption import Owned, claim
 from .ownership import owner_reference, selector_of
+from .workqueue import WorkQueue
 
 CONTROLLER_REVISIONS = resource("apps", "v1", "controllerrevisions")
+
+
+def _selects(owner: Obj, rev: Obj) -> bool:
+    selector = selector_of(owner)
+    return not selector.empty and selector.matches(rev["metadata"].get("labels") or {})
 
 
 class NameCollision(Exception):
@@ -30,49 +34,24 @@ class NameCollision(Exception):
 class Revisions:
     """The revisions of one workload kind (`kind`: "DaemonSet" or "StatefulSet")."""
 
-    def __init__(self, client: ApiClient, kind: str, on_owner_change: Callable[[str], None]) -> None:
+    def __init__(self, client: ApiClient, kind: str, owners: SharedInformer, queue: WorkQueue) -> None:
         self.client = client
         self.kind = kind
         self.informer = SharedInformer(client, CONTROLLER_REVISIONS)
-        self.index = OwnerIndex()
-        self._changed = on_owner_change  # called with "ns/name" of the owning workload
+        self.owned = Owned(self.informer, owners, kind, queue,
+                           lambda owner, rev: _selects(owner, rev))
 
     def start(self) -> None:
-        self.informer.add_handlers(on_add=self._added, on_update=self._updated, on_delete=self._deleted)
+        self.owned.attach()
         self.informer.start()
 
     async def stop(self) -> None:
         await self.informer.stop()
 
-    def _owner_key(self, rev: Obj) -> str | None:
-        ref = next((r for r in rev["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
-        if ref is None or ref.get("kind") != self.kind:
-            return None
-        return f"{rev['metadata'].get('namespace', '')}/{ref.get('name', '')}"
-
-    def _added(self, rev: Obj) -> None:
-        self.index.add(rev)
-        key = self._owner_key(rev)
-        if key:
-            self._changed(key)
-
-    def _updated(self, old: Obj, new: Obj) -> None:
-        self.index.update(old, new)
-        for key in {self._owner_key(old), self._owner_key(new)} - {None}:
-            self._changed(str(key))
-
-    def _deleted(self, rev: Obj) -> None:
-        self.index.discard(rev)
-        key = self._owner_key(rev)
-        if key:
-            self._changed(key)
-
     async def claimed(self, owner: Obj) -> list[Obj]:
         """The revisions `owner` controls, oldest first, after adoption and release."""
-        selector = selector_of(owner)
-        candidates = [r for k in sorted(self.index.candidates(owner)) if (r := self.informer.get(k)) is not None]
-        owned = await claim(self.client, CONTROLLER_REVISIONS, owner, self.kind, "apps/v1", candidates,
-                            lambda r: not selector.empty and selector.matches(r["metadata"].get("labels") or {}))
+        owned = await claim(self.client, CONTROLLER_REVISIONS, owner, self.kind, "apps/v1",
+                            self.owned.candidates(owner), lambda r: _selects(owner, r))
         return history.by_number(owned)
 
     def body(self, owner: Obj, name: str, data: Obj, number: int, labels: dict[str, str]) -> Obj:

@@ -42,10 +42,10 @@ from ..machinery import history
 from ..machinery.rollout import template_hash
 from ..machinery.types import Obj
 from . import podutil
-from .adoption import OwnerIndex, claim
+from .adoption import Owned, claim
 from .deployment.util import scaled_value
 from .lifecycle import stop_controller
-from .ownership import STATUS_BATCH, controller_ref, owner_reference, selector_of
+from .ownership import STATUS_BATCH, owner_reference, selector_of
 from .replicaset import slow_start_batches
 from .revisions import NameCollision, Revisions
 from .volumeclaims import ClaimBeingDeleted, Claims, ClaimsNotServed, claim_name, templates
@@ -228,18 +228,20 @@ class StatefulSetController:
         self.workers = workers
         self.sets = SharedInformer(client, STATEFULSETS, resync_period=resync_period)
         self.pods = SharedInformer(client, PODS)
-        self.revisions = Revisions(client, "StatefulSet", self.queue_add)
-        self.claims = Claims(client, self._claim_changed)
         self.queue = WorkQueue("statefulset", conflict_retry=STATUS_BATCH)
+        self.revisions = Revisions(client, "StatefulSet", self.sets, self.queue)
+        self.claims = Claims(client, self._claim_changed)
         self.recorder = EventRecorder(client, "statefulset-controller")
-        self.index = OwnerIndex()
+        self.owned = Owned(self.pods, self.sets, "StatefulSet", self.queue,
+                           lambda sts, pod: is_member(sts, pod) and
+                           selector_of(sts).matches(pod["metadata"].get("labels") or {}))
         self._events: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.sets.add_handlers(on_add=self._enqueue, on_update=lambda old, new: self._enqueue(new),
                                on_delete=self._enqueue)
-        self.pods.add_handlers(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted)
+        self.owned.attach()
         self.sets.start()
         self.pods.start()
         self.revisions.start()
@@ -264,47 +266,8 @@ class StatefulSetController:
 
     # -- handlers --------------------------------------------------------------------------------
 
-    def queue_add(self, key: str) -> None:
-        self.queue.add(key)
-
     def _enqueue(self, sts: Obj) -> None:
         self.queue.add(object_key(sts))
-
-    def _owner_key(self, obj: Obj) -> str | None:
-        ref = controller_ref(obj)
-        if ref is None or ref.get("kind") != "StatefulSet":
-            return None
-        return f"{obj['metadata'].get('namespace', '')}/{ref.get('name', '')}"
-
-    def _enqueue_matching(self, pod: Obj) -> None:
-        for sts in self.sets.list():
-            if sts["metadata"].get("namespace") == pod["metadata"].get("namespace") and is_member(sts, pod) \
-                    and selector_of(sts).matches(pod["metadata"].get("labels") or {}):
-                self._enqueue(sts)
-
-    def _pod_added(self, pod: Obj) -> None:
-        self.index.add(pod)
-        key = self._owner_key(pod)
-        if key:
-            self.queue.add(key)
-        elif controller_ref(pod) is None:
-            self._enqueue_matching(pod)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        self.index.update(old, new)
-        key, old_key = self._owner_key(new), self._owner_key(old)
-        if old_key and old_key != key:
-            self.queue.add(old_key)
-        if key:
-            self.queue.add(key)
-        elif controller_ref(new) is None:
-            self._enqueue_matching(new)
-
-    def _pod_deleted(self, pod: Obj) -> None:
-        self.index.discard(pod)
-        key = self._owner_key(pod)
-        if key:
-            self.queue.add(key)
 
     def _claim_changed(self, claim: Obj) -> None:
         ns = claim["metadata"].get("namespace", "")
@@ -331,8 +294,7 @@ class StatefulSetController:
 
     async def _claim_pods(self, sts: Obj) -> list[Obj]:
         selector = selector_of(sts)
-        candidates = [p for k in sorted(self.index.candidates(sts)) if (p := self.pods.get(k)) is not None]
-        return await claim(self.client, PODS, sts, "StatefulSet", "apps/v1", candidates,
+        return await claim(self.client, PODS, sts, "StatefulSet", "apps/v1", self.owned.candidates(sts),
                            lambda p: is_member(sts, p) and selector.matches(p["metadata"].get("labels") or {}))
 
     async def _update(self, sts: Obj, pods: list[Obj], revisions: list[Obj]) -> None:

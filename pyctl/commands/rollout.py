@@ -284,19 +284,19 @@ def _template_text(template: dict[str, Any] | None) -> str:
     return w.text()
 
 
-def _revision_history(s: Session, a: argparse.Namespace, t: Target, obj: dict[str, Any]) -> None:
-    revisions = _revisions(s, t, obj)
+def _show_history(s: Session, a: argparse.Namespace, t: Target,
+                  revisions: list[tuple[int, str, dict[str, Any] | None]], none_found: str) -> None:
+    """kubectl's history viewers: (revision, change cause, pod template), oldest first."""
     if a.revision > 0:
-        found = next((r for r in revisions if history.number(r) == a.revision), None)
+        found = next((tpl for rev, _, tpl in revisions if rev == a.revision), None)
         if found is None:
             raise CommandError("unable to find the specified revision")
-        s.write(f"{t.ref} with revision #{a.revision}\n{_template_text(history.template_of(found))}\n")
+        s.write(f"{t.ref} with revision #{a.revision}\n{_template_text(found)}\n")
         return
     if not revisions:
-        s.write(f"{t.ref} \nNo rollout history found.\n")
+        s.write(none_found)
         return
-    rows = "REVISION\tCHANGE-CAUSE\n" + "".join(
-        f"{history.number(r)}\t{history.change_cause(r) or '<none>'}\n" for r in revisions)
+    rows = "REVISION\tCHANGE-CAUSE\n" + "".join(f"{rev}\t{cause or '<none>'}\n" for rev, cause, _ in revisions)
     s.write(f"{t.ref} \n{align(rows, padding=2)}\n")
 
 
@@ -304,22 +304,13 @@ def _history(s: Session, a: argparse.Namespace, t: Target) -> None:
     d = _get(s, t)
     if not _kind(t):
         raise CommandError(f"no history viewer has been implemented for {t.resource.kind}.{t.resource.group}")
-    if not _is_deployment(t):
-        _revision_history(s, a, t, d)
+    if _is_deployment(t):
+        _show_history(s, a, t, [(rev, rollback.change_cause(rs), rs["spec"].get("template"))
+                                for rev, rs in rollback.history(_replicasets(s, t, d))],
+                      f"No rollout history found in {t.ref}\n")
         return
-    revisions = rollback.history(_replicasets(s, t, d))
-    if a.revision > 0:
-        found = next((rs for rev, rs in revisions if rev == a.revision), None)
-        if found is None:
-            raise CommandError("unable to find the specified revision")
-        s.write(f"{t.ref} with revision #{a.revision}\n{_template_text(found['spec'].get('template'))}\n")
-        return
-    if not revisions:
-        s.write(f"No rollout history found in {t.ref}\n")
-        return
-    rows = "REVISION\tCHANGE-CAUSE\n" + "".join(
-        f"{rev}\t{rollback.change_cause(rs) or '<none>'}\n" for rev, rs in revisions)
-    s.write(f"{t.ref} \n{align(rows, padding=2)}\n")
+    _show_history(s, a, t, [(history.number(r), history.change_cause(r), history.template_of(r))
+                            for r in _revisions(s, t, d)], f"{t.ref} \nNo rollout history found.\n")
 
 
 def _undo_revision(s: Session, a: argparse.Namespace, t: Target, obj: dict[str, Any]) -> str:
