@@ -5,6 +5,8 @@ state a pod watch shows."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from agent.hollow import run_hollow_agents, stop_agents
@@ -15,6 +17,7 @@ from controlplane.controllers import podutil
 from controlplane.controllers.daemonset import DaemonSetController, target_node
 from controlplane.machinery import history
 
+from controlplane.controllers.node_lifecycle import UNREACHABLE, NodeLifecycleConfig, run_node_lifecycle
 from controlplane.gateway import start_gateway
 from controlplane.scheduler.scheduler import Scheduler, SchedulerConfig
 
@@ -253,3 +256,28 @@ async def _observed(client, name: str) -> bool:
 async def _status_is(client, name: str, **want: int) -> bool:
     st = (await get(client, name)).get("status") or {}
     return all(st.get(k, 0) == v for k, v in want.items())
+
+
+async def test_daemon_pods_stay_on_an_unreachable_node(client, apiclient, hollow, ds_controller, api):  # noqa: F811
+    """The node lifecycle controller taints a lost node unreachable:NoExecute and evicts what
+    does not tolerate it; daemon pods tolerate it for ever, as in Kubernetes."""
+    lifecycle = await run_node_lifecycle(api.url, NodeLifecycleConfig(grace_period=1.0, eviction_timeout=1.0,
+                                                                      monitor_period=0.2))
+    try:
+        await hollow.add("node-a", "node-b")
+        assert (await client.request("POST", DS, daemonset("agent")))[0] == 201
+        await wait_until(lambda: rolled_out(client, "agent"), timeout=30)
+        on_b = next(p["metadata"]["uid"] for p in await pods_of(apiclient, "agent") if p["spec"]["nodeName"] == "node-b")
+        await hollow.agents[1].stop()
+
+        async def tainted() -> bool:
+            _, node = await client.request("GET", "/api/v1/nodes/node-b")
+            return any(t["key"] == UNREACHABLE for t in node["spec"].get("taints") or [])
+        await wait_until(tainted, timeout=30)
+        await asyncio.sleep(2.5)  # well past the eviction timeout
+        pods = await pods_of(apiclient, "agent", active_only=False)
+        stayed = [p for p in pods if p["metadata"]["uid"] == on_b]
+        assert stayed and not stayed[0]["metadata"].get("deletionTimestamp")
+        assert len(pods) == 2  # and no second pod for node-b
+    finally:
+        await lifecycle.stop()

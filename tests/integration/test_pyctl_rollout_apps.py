@@ -133,6 +133,10 @@ async def test_statefulset_status_history_undo_restart(api, client, apiclient, n
     for pod in await pods_of(apiclient, "db"):
         assert pod["metadata"]["labels"][history.REVISION_HASH] == st["updateRevision"]
 
+    assert (await kubectl.ok("scale", "sts/db", "--replicas=4")) == "statefulset.apps/db scaled\n"
+    await wait_until(lambda: _ready_count(client, 4), timeout=60)
+    assert (await pyctl(api.url, "scale", "sts/db", "--replicas=3")).out == "statefulset.apps/db scaled\n"
+    await wait_until(lambda: _ready_count(client, 3), timeout=60)
     out = await kubectl.ok("rollout", "undo", "sts/db")
     assert out.endswith("statefulset.apps/db rolled back\n")
     await wait_until(lambda: _images_are(apiclient, "db", {"db:2"}), timeout=60)
@@ -151,3 +155,9 @@ async def _images_are(apiclient, app: str, wanted: set[str]) -> bool:
 async def _replaced(apiclient, app: str, before: set[str]) -> bool:
     pods = await pods_of(apiclient, app)
     return len(pods) == 3 and not before & {p["metadata"]["uid"] for p in pods}
+
+
+async def _ready_count(client, n: int) -> bool:
+    sts = (await client.request("GET", f"{STS}/db"))[1]
+    st = sts.get("status") or {}
+    return sts["spec"]["replicas"] == n and st.get("readyReplicas") == n and st.get("replicas") == n

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import pytest
 
@@ -55,11 +56,12 @@ async def ready(client, name: str, n: int) -> bool:
 
 
 class Timeline:
-    """Every state of an app's pods a watch shows: (name, event, ready) in order."""
+    """Every state of an app's pods a watch shows: (name, event, ready) in order, and when."""
 
     def __init__(self, api: ApiClient, app: str) -> None:
         self.api, self.app = api, app
         self.events: list[tuple[str, str, bool]] = []
+        self.times: list[float] = []
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -72,6 +74,7 @@ class Timeline:
             kind = "DELETED" if ev.type == "DELETED" else (
                 "TERMINATING" if pod["metadata"].get("deletionTimestamp") else ev.type)
             self.events.append((pod["metadata"]["name"], kind, podutil.pod_ready(pod)))
+            self.times.append(time.monotonic())
 
     def first(self, name: str, kind: str) -> int:
         return next(i for i, e in enumerate(self.events) if e[0] == name and e[1] == kind)
@@ -247,3 +250,25 @@ async def test_a_terminating_pod_is_not_replaced_until_its_object_is_gone(client
 
 async def _at_least(apiclient, app: str, n: int) -> bool:
     return len(await pods_of(apiclient, app)) >= n
+
+
+async def test_min_ready_seconds_and_ordinals_start(client, apiclient, nodes, sts_controller):  # noqa: F811
+    """web-6 (ordinals from 5) is made only once web-5 has been Ready for minReadySeconds."""
+    timeline = Timeline(apiclient, "late")
+    await timeline.start()
+    try:
+        await client.request("POST", STS, statefulset("late", 2, minReadySeconds=3, ordinals={"start": 5}))
+        await wait_until(lambda: ready(client, "late", 2), timeout=30)
+        await wait_until(lambda: _available(client, "late", 2), timeout=30)
+        assert await names(apiclient, "late") == ["late-5", "late-6"]
+        waited = timeline.times[timeline.first("late-6", "ADDED")] - timeline.times[timeline.first_ready("late-5")]
+        assert waited >= 1.9, waited  # 3 s from a Ready time kept to the second: at least 2
+        # Scaling down takes the highest ordinal of the range.
+        await client.request("PATCH", f"{STS}/late/scale", {"spec": {"replicas": 1}}, headers=MERGE)
+        await wait_until(lambda: _only(apiclient, "late", ["late-5"]), timeout=30)
+    finally:
+        await timeline.stop()
+
+
+async def _available(client, name: str, n: int) -> bool:
+    return ((await get(client, name)).get("status") or {}).get("availableReplicas") == n
