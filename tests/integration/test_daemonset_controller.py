@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from agent.hollow import run_hollow_agents, stop_agents
-from agent.pods import PodConfig
+from agent.pods import PodTimings
 from agent.session import SessionConfig
 from controlplane.client import ApiClient
 from controlplane.controllers import podutil
@@ -31,7 +31,7 @@ DS = "/apis/apps/v1/namespaces/default/daemonsets"
 CR = "/apis/apps/v1/namespaces/default/controllerrevisions"
 MERGE = {"Content-Type": "application/merge-patch+json"}
 STRATEGIC = {"Content-Type": "application/strategic-merge-patch+json"}
-AGENT_OPTS = dict(pod_config=PodConfig(resync_period=0.5, backoff_base=0.2),
+AGENT_OPTS = dict(pod_timings=PodTimings(resync_period=0.5, backoff_base=0.2),
                   session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5))
 
 

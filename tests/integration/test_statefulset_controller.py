@@ -189,8 +189,11 @@ async def test_parallel_creates_everything_at_once_ordered_waits(client, apiclie
     # Parallel scale-down takes the surplus at once, not one by one.
     await client.request("PATCH", f"{STS}/par/scale", {"spec": {"replicas": 1}}, headers=MERGE)
     await wait_until(lambda: _only(apiclient, "par", ["par-0"]), timeout=30)
-    st = (await get(client, "par"))["status"]
-    assert (st["replicas"], st.get("readyReplicas", 0), st["availableReplicas"]) == (1, 0, 0)
+
+    async def counted() -> bool:  # the status catches up with the pods
+        st = (await get(client, "par"))["status"]
+        return (st["replicas"], st.get("readyReplicas", 0), st["availableReplicas"]) == (1, 0, 0)
+    await wait_until(counted, timeout=10)
 
 
 async def test_a_restarted_controller_resumes_without_duplicating_or_recreating(client, apiclient, api, nodes):  # noqa: F811
