@@ -85,3 +85,18 @@ async def test_describe_statefulset_with_claim_templates_as_kubectl(api, client,
         assert line in mine.splitlines(), mine
     listed = json.loads((await pyctl(api.url, "get", "sts", "db", "-o", "json")).out)
     assert listed["spec"]["volumeClaimTemplates"][0]["spec"]["volumeMode"] == "Filesystem"
+
+
+async def test_kubectl_apply_client_then_server_side_and_set_image(api, client, tmp_path):
+    """kubectl's defaults (OpenAPI validation), then server-side apply of the same manifest
+    without conflicts (the pod template's lists merge by key), and `set image` changing only
+    the image."""
+    manifest = json.dumps(daemonset("agent", "agent:1"))
+    kubectl = Kubectl(api.url, tmp_path)
+    assert await kubectl.ok("apply", "-f", "-", stdin=manifest) == "daemonset.apps/agent created\n"
+    out = await kubectl.ok("apply", "-f", "-", "--server-side", stdin=manifest)
+    assert out == "daemonset.apps/agent serverside-applied\n"
+    await kubectl.ok("set", "image", "ds/agent", "c=agent:2")
+    _, ds = await client.request("GET", f"{DS}/agent")
+    c, = ds["spec"]["template"]["spec"]["containers"]
+    assert (c["image"], c["imagePullPolicy"]) == ("agent:2", "IfNotPresent")

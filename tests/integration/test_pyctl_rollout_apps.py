@@ -54,6 +54,8 @@ async def test_daemonset_status_history_undo_restart(api, client, apiclient, nod
     r = await pyctl(api.url, "rollout", "status", "daemonset", "agent", "--timeout=60s")
     assert (r.code, r.out.splitlines()[-1]) == (0, 'daemon set "agent" successfully rolled out')
     assert await images(apiclient, "agent") == {"agent:2"} and len(await pods_of(apiclient, "agent")) == 3
+    pod = (await pods_of(apiclient, "agent"))[0]
+    assert pod["spec"]["containers"][0]["args"] == ["--listen", "ab"]  # merged by name, not replaced
 
     r = await pyctl(api.url, "rollout", "history", "ds/agent")
     assert (r.code, r.out) == (0, "daemonset.apps/agent \nREVISION  CHANGE-CAUSE\n1         <none>\n2         <none>\n\n")
