@@ -17,6 +17,7 @@ from controlplane.controllers.statefulset import POD_INDEX_LABEL, POD_NAME_LABEL
 from controlplane.machinery import history
 
 from ..cluster import wait_until
+from .test_daemonset_controller import hollow  # noqa: F401 - fixtures
 from .test_replicaset_controller import apiclient, nodes, pods_of  # noqa: F401 - fixtures
 
 STS = "/apis/apps/v1/namespaces/default/statefulsets"
@@ -275,3 +276,45 @@ async def test_min_ready_seconds_and_ordinals_start(client, apiclient, nodes, st
 
 async def _available(client, name: str, n: int) -> bool:
     return ((await get(client, name)).get("status") or {}).get("availableReplicas") == n
+
+
+async def test_a_pod_on_a_lost_node_keeps_its_ordinal_until_the_node_is_gone(client, apiclient, api, hollow,  # noqa: F811
+                                                                             sts_controller):
+    """With the node lifecycle controller and pod GC: the pod of a node whose agent stopped is
+    marked Terminating, never replaced while it is; deleting the Node releases the ordinal."""
+    from controlplane.controllers.node_lifecycle import NodeLifecycleConfig, run_node_lifecycle
+    from controlplane.controllers.pod_gc import PodGC, PodGCConfig
+    lifecycle = await run_node_lifecycle(api.url, NodeLifecycleConfig(grace_period=1.0, eviction_timeout=1.0,
+                                                                      monitor_period=0.2))
+    gc_client = ApiClient(api.url, user_agent="pod-gc")
+    pod_gc = PodGC(gc_client, PodGCConfig(period=0.2, quarantine=1.0))
+    await pod_gc.start()
+    try:
+        await hollow.add("node-a", "node-b")
+        await client.request("POST", STS, statefulset("db", 1))
+        await wait_until(lambda: ready(client, "db", 1), timeout=30)
+        _, old = await client.request("GET", "/api/v1/namespaces/default/pods/db-0")
+        lost = old["spec"]["nodeName"]
+        await hollow.agents[["node-a", "node-b"].index(lost)].stop()
+
+        async def terminating() -> bool:
+            _, pod = await client.request("GET", "/api/v1/namespaces/default/pods/db-0")
+            return bool(pod.get("metadata", {}).get("deletionTimestamp"))
+        await wait_until(terminating, timeout=30)
+        await asyncio.sleep(3.0)  # past its grace period: still there, still the only db-0
+        _, still = await client.request("GET", "/api/v1/namespaces/default/pods/db-0")
+        assert still["metadata"]["uid"] == old["metadata"]["uid"]
+        assert await names(apiclient, "db") == []  # no active pod: the ordinal waits
+
+        assert (await client.request("DELETE", f"/api/v1/nodes/{lost}"))[0] == 200
+
+        async def replaced() -> str:
+            code, pod = await client.request("GET", "/api/v1/namespaces/default/pods/db-0")
+            fresh = code == 200 and pod["metadata"]["uid"] != old["metadata"]["uid"]
+            return pod["spec"].get("nodeName", "") if fresh else ""
+        assert await wait_until(replaced, timeout=30) != lost
+        await wait_until(lambda: ready(client, "db", 1), timeout=30)
+    finally:
+        await pod_gc.stop()
+        await gc_client.close()
+        await lifecycle.stop()
