@@ -396,7 +396,7 @@ class DaemonSetController:
         self.owned = Owned(self.pods, self.daemonsets, "DaemonSet", self.queue,
                            lambda ds, pod: selector_of(ds).matches(pod["metadata"].get("labels") or {}),
                            self.expectations)
-        self._fits: dict[str, tuple[str, NodeFit]] = {}  # ds uid -> (resourceVersion, its NodeFit)
+        self._fits: dict[str, tuple[int, NodeFit]] = {}  # ds uid -> (generation, its NodeFit)
         self._backoff: dict[tuple[str, str], tuple[float, float]] = {}  # (ds uid, node) -> (not before, delay)
         self._events: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -429,8 +429,8 @@ class DaemonSetController:
     def _fit(self, ds: Obj) -> NodeFit:
         md = ds["metadata"]
         cached = self._fits.get(md["uid"])
-        if cached is None or cached[0] != md.get("resourceVersion"):
-            cached = self._fits[md["uid"]] = (md.get("resourceVersion", ""), NodeFit(ds))
+        if cached is None or cached[0] != md.get("generation"):  # the template is in spec
+            cached = self._fits[md["uid"]] = (int(md.get("generation") or 0), NodeFit(ds))
         return cached[1]
 
     # -- handlers: bookkeeping and keys only ---------------------------------------------------
