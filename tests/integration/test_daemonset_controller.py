@@ -281,3 +281,25 @@ async def test_daemon_pods_stay_on_an_unreachable_node(client, apiclient, hollow
         assert len(pods) == 2  # and no second pod for node-b
     finally:
         await lifecycle.stop()
+
+
+async def test_a_revision_name_taken_by_another_object_bumps_the_collision_count(client, apiclient, api, hollow):  # noqa: F811
+    from controlplane.machinery.rollout import template_hash
+    await hollow.add("node-a")
+    assert (await client.request("POST", DS, daemonset("cc")))[0] == 201  # no controller yet
+    template = (await get(client, "cc"))["spec"]["template"]
+    squatted = history.revision_name("cc", template_hash(template, 0))
+    squatter = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+                "metadata": {"name": squatted, "labels": {"someone": "else"}}, "data": {"other": 1}, "revision": 1}
+    assert (await client.request("POST", CR, squatter))[0] == 201
+    c = ApiClient(api.url, user_agent="daemonset-controller")
+    controller = DaemonSetController(c)
+    await controller.start()
+    try:
+        await wait_until(lambda: rolled_out(client, "cc"), timeout=30)
+        assert (await get(client, "cc"))["status"]["collisionCount"] == 1
+        pod, = await pods_of(apiclient, "cc")
+        assert pod["metadata"]["labels"][history.REVISION_HASH] == template_hash(template, 1)
+    finally:
+        await controller.stop()
+        await c.close()

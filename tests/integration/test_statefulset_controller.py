@@ -318,3 +318,54 @@ async def test_a_pod_on_a_lost_node_keeps_its_ordinal_until_the_node_is_gone(cli
         await pod_gc.stop()
         await gc_client.close()
         await lifecycle.stop()
+
+
+async def test_on_delete_changes_a_pod_only_when_someone_deletes_it(client, apiclient, nodes, sts_controller):  # noqa: F811
+    await client.request("POST", STS, statefulset("od", 2, updateStrategy={"type": "OnDelete"}))
+    await wait_until(lambda: ready(client, "od", 2), timeout=30)
+    first = (await get(client, "od"))["status"]["updateRevision"]
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "db:2"}]}}}}
+    await client.request("PATCH", f"{STS}/od", patch, headers=STRATEGIC)
+
+    async def new_revision() -> str:
+        st = (await get(client, "od")).get("status") or {}
+        return st.get("updateRevision", "") if st.get("updateRevision") != first else ""
+    second = await wait_until(new_revision, timeout=30)
+    await asyncio.sleep(1.0)
+    assert set((await revision_of_pods(apiclient, "od")).values()) == {first}  # nothing replaced on its own
+    _, pod = await client.request("GET", "/api/v1/namespaces/default/pods/od-1")
+    await client.request("DELETE", "/api/v1/namespaces/default/pods/od-1")
+
+    async def replaced() -> bool:
+        revs = await revision_of_pods(apiclient, "od")
+        return revs == {"od-0": first, "od-1": second}
+    await wait_until(replaced, timeout=30)
+    await wait_until(lambda: ready(client, "od", 2), timeout=30)
+    st = (await get(client, "od"))["status"]
+    assert (st["currentRevision"], st["updateRevision"], st["currentReplicas"], st["updatedReplicas"]) == \
+        (first, second, 1, 1)
+
+
+async def test_a_revision_name_taken_by_another_object_bumps_the_collision_count(client, apiclient, nodes):  # noqa: F811
+    """A foreign ControllerRevision squats the name the set's first revision would get: the
+    controller counts the collision in status and names its revision with the next hash."""
+    from controlplane.machinery.rollout import template_hash
+    await client.request("POST", STS, statefulset("cc", 1))  # no controller yet: nothing happens
+    sts = await get(client, "cc")
+    data = history.revision_data(sts["spec"]["template"])
+    squatted = history.revision_name("cc", template_hash(data, 0))
+    squatter = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+                "metadata": {"name": squatted, "labels": {"someone": "else"}}, "data": {"other": 1}, "revision": 1}
+    assert (await client.request("POST", CR, squatter))[0] == 201
+    c = ApiClient(apiclient.config.base_url, user_agent="statefulset-controller")
+    controller = StatefulSetController(c)
+    await controller.start()
+    try:
+        await wait_until(lambda: ready(client, "cc", 1), timeout=30)
+        st = (await get(client, "cc"))["status"]
+        assert st["collisionCount"] == 1 and st["updateRevision"] == history.revision_name("cc", template_hash(data, 1))
+        _, left = await client.request("GET", f"{CR}/{squatted}")
+        assert left["data"] == {"other": 1} and not left["metadata"].get("ownerReferences")  # untouched
+    finally:
+        await controller.stop()
+        await c.close()
