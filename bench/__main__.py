@@ -18,7 +18,8 @@ from . import report
 from .plot import cdf_png
 from .profile import top_stages
 
-BENCHMARKS = ("api", "crd", "scheduler", "plan", "podstart", "scaleup", "memory", "dashboard", "jobs")
+BENCHMARKS = ("api", "crd", "scheduler", "plan", "daemonset", "podstart", "scaleup", "memory", "dashboard",
+              "jobs")
 ROOT_ONLY = ("podstart", "scaleup")
 
 

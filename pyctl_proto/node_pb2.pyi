@@ -293,16 +293,26 @@ class ServiceTable(_message.Message):
     def __init__(self, service_cidr: _Optional[str] = ..., services: _Optional[_Iterable[_Union[ServiceEntry, _Mapping]]] = ...) -> None: ...
 
 class ServiceEntry(_message.Message):
-    __slots__ = ("namespace", "name", "cluster_ip", "ports")
+    __slots__ = ("namespace", "name", "cluster_ip", "ports", "addresses")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_IP_FIELD_NUMBER: _ClassVar[int]
     PORTS_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     name: str
     cluster_ip: str
     ports: _containers.RepeatedCompositeFieldContainer[ServicePortEntry]
-    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., cluster_ip: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[ServicePortEntry, _Mapping]]] = ...) -> None: ...
+    addresses: _containers.RepeatedCompositeFieldContainer[ServiceAddress]
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., cluster_ip: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[ServicePortEntry, _Mapping]]] = ..., addresses: _Optional[_Iterable[_Union[ServiceAddress, _Mapping]]] = ...) -> None: ...
+
+class ServiceAddress(_message.Message):
+    __slots__ = ("ip", "hostname")
+    IP_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    ip: str
+    hostname: str
+    def __init__(self, ip: _Optional[str] = ..., hostname: _Optional[str] = ...) -> None: ...
 
 class ServicePortEntry(_message.Message):
     __slots__ = ("name", "protocol", "port", "backends")

@@ -3,7 +3,10 @@
 A small responder on the node's pod-bridge gateway address, port 53, UDP and TCP (the
 address pods' /etc/resolv.conf names, see `resolv_conf`). It answers
 `<service>.<namespace>.svc.cluster.local` with the ClusterIP, or for a headless Service
-with its ready endpoint IPs; any other name in cluster.local is NXDOMAIN and every other
+with its ready endpoint IPs, and, as CoreDNS does, `<hostname>.<service>.<namespace>.svc.
+cluster.local` with the IP of the headless Service's endpoint of that hostname (a pod whose
+subdomain is the Service: a StatefulSet's `db-1.db.ns.svc.cluster.local`); any other name in
+cluster.local is NXDOMAIN and every other
 name REFUSED: it forwards nothing, so no query ever leaves the machine. Only what a
 resolver needs is parsed (one question, no EDNS answers); anything malformed is dropped.
 """
@@ -68,14 +71,20 @@ def lookup(table: pb.ServiceTable | None, name: str) -> tuple[int, list[str]]:
     if name != DOMAIN and not name.endswith("." + DOMAIN):
         return REFUSED, []
     parts = name[: -len(DOMAIN) - 1].split(".") if name != DOMAIN else []
-    if len(parts) != 3 or parts[2] != "svc":
+    if len(parts) not in (3, 4) or parts[-1] != "svc":
         return NXDOMAIN, []
-    svc_name, namespace = parts[0], parts[1]
+    host, (svc_name, namespace) = (parts[0] if len(parts) == 4 else None), parts[-3:-1]
     for svc in (table.services if table is not None else []):
-        if svc.name == svc_name and svc.namespace == namespace:
-            if svc.cluster_ip != "None":
-                return NOERROR, [svc.cluster_ip]
-            return NOERROR, sorted({b.ip for p in svc.ports for b in p.backends})
+        if svc.name != svc_name or svc.namespace != namespace:
+            continue
+        if host is not None:  # a pod of a headless Service, by its hostname
+            ips = sorted({a.ip for a in svc.addresses if a.hostname == host}) if svc.cluster_ip == "None" else []
+            return (NOERROR, ips) if ips else (NXDOMAIN, [])
+        if svc.cluster_ip != "None":
+            return NOERROR, [svc.cluster_ip]
+        if svc.addresses:
+            return NOERROR, sorted({a.ip for a in svc.addresses})
+        return NOERROR, sorted({b.ip for p in svc.ports for b in p.backends})
     return NXDOMAIN, []
 
 

@@ -24,10 +24,12 @@ _META = {"labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
 _VIEW_CORE = ["pods", "pods/log", "pods/status", "services", "services/status", "endpoints", "serviceaccounts",
               "events", "configmaps", "namespaces", "namespaces/status"]
 _VIEW_APPS = ["deployments", "deployments/scale", "deployments/status", "replicasets",
-              "replicasets/scale", "replicasets/status"]
+              "replicasets/scale", "replicasets/status", "controllerrevisions", "daemonsets", "daemonsets/status",
+              "statefulsets", "statefulsets/scale", "statefulsets/status"]
 _EDIT_CORE = ["pods", "pods/exec", "pods/eviction", "services", "endpoints", "configmaps", "secrets",
               "serviceaccounts"]
-_EDIT_APPS = ["deployments", "deployments/scale", "replicasets", "replicasets/scale"]
+_EDIT_APPS = ["deployments", "deployments/scale", "replicasets", "replicasets/scale",
+              "daemonsets", "statefulsets", "statefulsets/scale"]
 
 
 def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str, Any]:

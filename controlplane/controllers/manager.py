@@ -27,6 +27,7 @@ from ..client import ApiClient
 from ..leader import ElectionConfig, LeaderElector
 from .clusterrole_aggregation import ClusterRoleAggregationController
 from .cronjob import CronJobController
+from .daemonset import DaemonSetController
 from .deployment import DeploymentController
 from .disruption import DisruptionController
 from .endpoints import EndpointsController
@@ -39,6 +40,7 @@ from .pod_gc import PodGC
 from .replicaset import ReplicaSetController
 from .replicationcontroller import replication_controller
 from .serviceaccount import ServiceAccountsController
+from .statefulset import StatefulSetController
 from .ttl_after_finished import TTLAfterFinishedController
 
 log = logging.getLogger(__name__)
@@ -163,6 +165,8 @@ CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "cronjob": lambda client, cfg: CronJobController(client),
     "ttl-after-finished": lambda client, cfg: TTLAfterFinishedController(client),
     "disruption": lambda client, cfg: DisruptionController(client),
+    "daemonset": lambda client, cfg: DaemonSetController(client),
+    "statefulset": lambda client, cfg: StatefulSetController(client),
 }
 
 

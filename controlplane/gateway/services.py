@@ -42,6 +42,13 @@ def backends(endpoints: Obj | None, port_name: str, protocol: str) -> list[pb.Se
     return [pb.ServiceBackend(ip=ip, port=port) for ip, port in sorted(out)]
 
 
+def addresses(endpoints: Obj | None) -> list[pb.ServiceAddress]:
+    """Ready addresses of `endpoints` with their hostnames (a headless Service's DNS records)."""
+    out = {(a["ip"], a.get("hostname") or "") for subset in (endpoints or {}).get("subsets") or []
+           for a in subset.get("addresses") or [] if a.get("ip")}
+    return [pb.ServiceAddress(ip=ip, hostname=host) for ip, host in sorted(out)]
+
+
 def service_entry(svc: Obj, endpoints: Obj | None) -> pb.ServiceEntry | None:
     """The proxy's view of one Service; None when it has no ClusterIP (ExternalName)."""
     spec = svc.get("spec") or {}
@@ -55,7 +62,8 @@ def service_entry(svc: Obj, endpoints: Obj | None) -> pb.ServiceEntry | None:
                                          backends=backends(endpoints, name, proto)))
     md = svc.get("metadata") or {}
     return pb.ServiceEntry(namespace=md.get("namespace", ""), name=md.get("name", ""),
-                           cluster_ip=cluster_ip, ports=ports)
+                           cluster_ip=cluster_ip, ports=ports,
+                           addresses=addresses(endpoints) if cluster_ip == "None" else [])
 
 
 def service_table(services: Iterable[Obj], endpoints: Callable[[str], Obj | None],

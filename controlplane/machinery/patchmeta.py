@@ -121,6 +121,9 @@ SCHEMA: dict[str, dict[str, FieldMeta]] = {
     "ConfigMap": _object(),
     "Secret": _object(),
     "EndpointSlice": _object(),  # endpoints, ports: atomic
+    "DaemonSet": _object("DaemonSetSpec", "DaemonSetStatus"),
+    "StatefulSet": _object("StatefulSetSpec", "StatefulSetStatus"),
+    "ControllerRevision": _object(),
     # shared
     "ObjectMeta": {
         "finalizers": scalar_set(smp_merge=True),
@@ -178,6 +181,11 @@ SCHEMA: dict[str, dict[str, FieldMeta]] = {
     "DeploymentStatus": _CONDITIONS,
     "ReplicaSetSpec": {"selector": ATOMIC, "template": struct("PodTemplateSpec")},
     "ReplicaSetStatus": _CONDITIONS,
+    "DaemonSetSpec": {"selector": ATOMIC, "template": struct("PodTemplateSpec")},
+    "DaemonSetStatus": _CONDITIONS,
+    # volumeClaimTemplates: atomic
+    "StatefulSetSpec": {"selector": ATOMIC, "template": struct("PodTemplateSpec")},
+    "StatefulSetStatus": _CONDITIONS,
     # core/v1 others
     "ServiceSpec": {
         "ports": keyed("ServicePort", "port", "protocol", defaults=_TCP),
@@ -198,6 +206,7 @@ KINDS: frozenset[str] = frozenset(
     {
         "Namespace", "Node", "Pod", "Deployment", "ReplicaSet", "Service",
         "Endpoints", "Event", "ConfigMap", "Secret", "EndpointSlice",
+        "DaemonSet", "StatefulSet", "ControllerRevision",
     }
 )
 

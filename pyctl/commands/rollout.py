@@ -1,9 +1,11 @@
-"""`pyctl rollout status|history|undo|restart|pause|resume` for Deployments, as kubectl does them.
+"""`pyctl rollout status|history|undo|restart|pause|resume`, as kubectl does them.
 
-`status` reads exactly what kubectl's status viewer reads (generation/observedGeneration,
-updatedReplicas, replicas, availableReplicas, the Progressing reason) and follows a watch
-until done, an error, or --timeout. `undo` is client-side: the chosen revision's
-ReplicaSet template is patched into the Deployment (controlplane/machinery/rollout.py decides).
+Deployments, DaemonSets and StatefulSets (pause and resume: Deployments only). `status` reads
+exactly what kubectl's status viewer of the kind reads and follows a watch until done, an
+error, or --timeout. `history` and `undo` are client-side: a Deployment's revisions are its
+ReplicaSets, whose template `undo` patches into it (controlplane/machinery/rollout.py); a
+DaemonSet's or StatefulSet's are its ControllerRevisions, whose data `undo` sends as a
+strategic merge patch (controlplane/machinery/history.py).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import datetime as dt
 import time
 from typing import Any
 
+from controlplane.machinery import history
 from controlplane.machinery import rollout as rollback
 
+from .. import humanize
 from ..describe.containers import pod_template
 from ..errors import ApiError, CommandError, PyctlError, UsageError
 from ..session import Session
@@ -41,6 +45,10 @@ pyctl rollout history deployment/myapp --revision=2
 
 # Restart every pod of a deployment (a rolling update with the same template)
 pyctl rollout restart deployment/myapp
+
+# DaemonSets and StatefulSets too
+pyctl rollout status ds/node-agent
+pyctl rollout undo sts/db --to-revision=2
 """
 
 
@@ -117,8 +125,16 @@ def _targets(s: Session, a: argparse.Namespace, verb: str) -> list[Target]:
     return targets
 
 
+ROLLED = ("Deployment", "DaemonSet", "StatefulSet")
+
+
+def _kind(t: Target) -> str:
+    """Deployment, DaemonSet or StatefulSet (apps/v1); "" for anything else."""
+    return t.resource.kind if t.resource.group == "apps" and t.resource.kind in ROLLED else ""
+
+
 def _is_deployment(t: Target) -> bool:
-    return t.resource.group == "apps" and t.resource.kind == "Deployment"
+    return _kind(t) == "Deployment"
 
 
 def _get(s: Session, t: Target) -> dict[str, Any]:
@@ -153,15 +169,64 @@ def status_message(d: dict[str, Any], revision: int = 0) -> tuple[str, bool]:
     return f'deployment "{name}" successfully rolled out', True
 
 
+def _rolling_only(obj: dict[str, Any]) -> None:
+    if ((obj.get("spec") or {}).get("updateStrategy") or {}).get("type") != "RollingUpdate":
+        raise CommandError("rollout status is only available for RollingUpdate strategy type")
+
+
+def daemonset_status(ds: dict[str, Any]) -> tuple[str, bool]:
+    """kubectl's DaemonSetStatusViewer: (message, done); a PyctlError when it cannot tell."""
+    _rolling_only(ds)
+    name, st = ds["metadata"]["name"], ds.get("status") or {}
+    if int(ds["metadata"].get("generation") or 0) > int(st.get("observedGeneration") or 0):
+        return "Waiting for daemon set spec update to be observed...", False
+    desired, updated = int(st.get("desiredNumberScheduled") or 0), int(st.get("updatedNumberScheduled") or 0)
+    available = int(st.get("numberAvailable") or 0)
+    prefix = f'Waiting for daemon set "{name}" rollout to finish: '
+    if updated < desired:
+        return f"{prefix}{updated} out of {desired} new pods have been updated...", False
+    if available < desired:
+        return f"{prefix}{available} of {desired} updated pods are available...", False
+    return f'daemon set "{name}" successfully rolled out', True
+
+
+def statefulset_status(sts: dict[str, Any]) -> tuple[str, bool]:
+    """kubectl's StatefulSetStatusViewer: (message, done); a PyctlError when it cannot tell."""
+    _rolling_only(sts)
+    spec, st = sts.get("spec") or {}, sts.get("status") or {}
+    observed = int(st.get("observedGeneration") or 0)
+    if not observed or int(sts["metadata"].get("generation") or 0) > observed:
+        return "Waiting for statefulset spec update to be observed...", False
+    want = spec.get("replicas")
+    ready, updated = int(st.get("readyReplicas") or 0), int(st.get("updatedReplicas") or 0)
+    if want is not None and ready < want:
+        return f"Waiting for {want - ready} pods to be ready...", False
+    rolling = (spec.get("updateStrategy") or {}).get("rollingUpdate")
+    if isinstance(rolling, dict):
+        part = rolling.get("partition")
+        if want is not None and part is not None and updated < want - part:
+            return (f"Waiting for partitioned roll out to finish: {updated} out of {want - part} new pods have "
+                    "been updated..."), False
+        return f"partitioned roll out complete: {updated} new pods have been updated...", True
+    if st.get("updateRevision") != st.get("currentRevision"):
+        return (f"waiting for statefulset rolling update to complete {updated} pods at revision "
+                f"{st.get('updateRevision', '')}..."), False
+    return (f"statefulset rolling update complete {int(st.get('currentReplicas') or 0)} pods at revision "
+            f"{st.get('currentRevision', '')}..."), True
+
+
 def _status(s: Session, a: argparse.Namespace, t: Target) -> int:
     d = _get(s, t)
-    if not _is_deployment(t):
+    kind = _kind(t)
+    if not kind:
         raise CommandError(f"no status viewer has been implemented for {t.resource.kind}.{t.resource.group}")
+    viewer = {"Deployment": lambda obj: status_message(obj, a.revision), "DaemonSet": daemonset_status,
+              "StatefulSet": statefulset_status}[kind]
     last = ""
 
     def show(obj: dict[str, Any]) -> bool:
         nonlocal last
-        message, done = status_message(obj, a.revision)
+        message, done = viewer(obj)
         if message != last:
             s.print(message)
             last = message
@@ -187,7 +252,7 @@ def _status(s: Session, a: argparse.Namespace, t: Target) -> int:
             if ev.get("type") == "BOOKMARK":
                 continue
             if ev.get("type") == "DELETED":
-                raise CommandError(f'deployment "{t.name}" was deleted')
+                raise CommandError(f'{kind.lower()} "{t.name}" was deleted')
             if show(obj):
                 return 0
         if not rv:
@@ -205,36 +270,73 @@ def _replicasets(s: Session, t: Target, d: dict[str, Any]) -> list[dict[str, Any
     return rollback.owned_by(d, items)
 
 
-def _history(s: Session, a: argparse.Namespace, t: Target) -> None:
-    d = _get(s, t)
-    if not _is_deployment(t):
-        raise CommandError(f"no history viewer has been implemented for {t.resource.kind}.{t.resource.group}")
-    revisions = rollback.history(_replicasets(s, t, d))
+def _revisions(s: Session, t: Target, obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ControllerRevisions a DaemonSet or StatefulSet controls, oldest first."""
+    selector = humanize.format_selector((obj.get("spec") or {}).get("selector"), "")
+    path = f"/apis/apps/v1/namespaces/{t.namespace}/controllerrevisions"
+    items = s.client.get(path, {"labelSelector": selector} if selector else None).get("items") or []
+    return history.by_number(history.owned_by(obj, items))
+
+
+def _template_text(template: dict[str, Any] | None) -> str:
+    w = _RawWriter()
+    pod_template(w, template)  # type: ignore[arg-type]
+    return w.text()
+
+
+def _show_history(s: Session, a: argparse.Namespace, t: Target,
+                  revisions: list[tuple[int, str, dict[str, Any] | None]], none_found: str) -> None:
+    """kubectl's history viewers: (revision, change cause, pod template), oldest first."""
     if a.revision > 0:
-        found = next((rs for rev, rs in revisions if rev == a.revision), None)
+        found = next((tpl for rev, _, tpl in revisions if rev == a.revision), None)
         if found is None:
             raise CommandError("unable to find the specified revision")
-        w = _RawWriter()
-        pod_template(w, found["spec"].get("template"))  # type: ignore[arg-type]
-        s.write(f"{t.ref} with revision #{a.revision}\n{w.text()}\n")
+        s.write(f"{t.ref} with revision #{a.revision}\n{_template_text(found)}\n")
         return
     if not revisions:
-        s.write(f"No rollout history found in {t.ref}\n")
+        s.write(none_found)
         return
-    rows = "REVISION\tCHANGE-CAUSE\n" + "".join(
-        f"{rev}\t{rollback.change_cause(rs) or '<none>'}\n" for rev, rs in revisions)
+    rows = "REVISION\tCHANGE-CAUSE\n" + "".join(f"{rev}\t{cause or '<none>'}\n" for rev, cause, _ in revisions)
     s.write(f"{t.ref} \n{align(rows, padding=2)}\n")
+
+
+def _history(s: Session, a: argparse.Namespace, t: Target) -> None:
+    d = _get(s, t)
+    if not _kind(t):
+        raise CommandError(f"no history viewer has been implemented for {t.resource.kind}.{t.resource.group}")
+    if _is_deployment(t):
+        _show_history(s, a, t, [(rev, rollback.change_cause(rs), rs["spec"].get("template"))
+                                for rev, rs in rollback.history(_replicasets(s, t, d))],
+                      f"No rollout history found in {t.ref}\n")
+        return
+    _show_history(s, a, t, [(history.number(r), history.change_cause(r), history.template_of(r))
+                            for r in _revisions(s, t, d)], f"{t.ref} \nNo rollout history found.\n")
+
+
+def _undo_revision(s: Session, a: argparse.Namespace, t: Target, obj: dict[str, Any]) -> str:
+    """kubectl's DaemonSetRollbacker and StatefulSetRollbacker."""
+    try:
+        target = history.rollback_target(_revisions(s, t, obj), a.to_revision)
+    except history.RollbackError as exc:
+        raise CommandError(str(exc)) from None
+    if history.matches((obj.get("spec") or {}).get("template"), target):
+        return f"skipped rollback (current template already matches revision {a.to_revision})"
+    s.client.request("PATCH", t.resource.path(t.namespace, t.name), body=target.get("data"),
+                     content_type=STRATEGIC)
+    return "rolled back"
 
 
 def _undo(s: Session, a: argparse.Namespace, t: Target) -> str:
     d = _get(s, t)
-    if not _is_deployment(t):
+    if not _kind(t):
         raise CommandError(f"no rollbacker has been implemented for {t.resource.kind}.{t.resource.group}")
     if LAST_APPLIED in (d["metadata"].get("annotations") or {}):
         s.warn(f"resource {t.resource.name}/{t.name} was previously managed with 'pyctl apply'. Rolling back "
                f"will not update the {LAST_APPLIED} annotation, which may cause unexpected behavior on "
                "future 'pyctl apply' operations. Consider using 'pyctl apply' with your previous "
                "configuration file instead.")
+    if not _is_deployment(t):
+        return _undo_revision(s, a, t, d)
     if (d.get("spec") or {}).get("paused"):
         raise CommandError(f"you cannot rollback a paused deployment; resume it first with 'kubectl rollout "
                            f"resume' and try again")
@@ -253,7 +355,7 @@ def _undo(s: Session, a: argparse.Namespace, t: Target) -> str:
 
 def _restart(s: Session, t: Target) -> str:
     d = _get(s, t)
-    if not _is_deployment(t):
+    if not _kind(t):
         raise CommandError("restarting is not supported")
     if (d.get("spec") or {}).get("paused"):
         raise CommandError(f'{t.resource.group_resource} "{t.name}" can\'t restart paused deployment '
@@ -306,6 +408,6 @@ def run(s: Session, a: argparse.Namespace) -> int:
 
 register(Command("rollout", "Manage the rollout of a resource", configure, run, EXAMPLES,
                  group="Deploy Commands",
-                 description="Manage the rollout of one or more deployments: watch it, see its history, "
-                             "undo it, restart it, pause and resume it.",
+                 description="Manage the rollout of deployments, daemon sets and stateful sets: watch it, see "
+                             "its history, undo it, restart it; pause and resume a deployment's.",
                  usage="pyctl rollout SUBCOMMAND (TYPE NAME | TYPE/NAME | -f FILENAME) [flags]"))

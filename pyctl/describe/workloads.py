@@ -1,4 +1,4 @@
-"""Describers for Pod, Deployment and ReplicaSet, and the container/pod-template blocks they share."""
+"""Describers for Pod, Deployment, ReplicaSet, DaemonSet and StatefulSet, as kubectl lays them out."""
 
 from __future__ import annotations
 
@@ -185,5 +185,78 @@ def deployment(ctx: Context, obj: dict[str, Any]) -> str:
     if old or new:
         w.write(0, f"OldReplicaSets:\t{_rs_list(old)}\n")
         w.write(0, f"NewReplicaSet:\t{_rs_list(new)}\n")
+    events_section(w, ctx.events(obj))
+    return w.text()
+
+
+@describer("apps", "DaemonSet")
+def daemonset(ctx: Context, obj: dict[str, Any]) -> str:
+    w = Writer()
+    meta, spec, status = meta_of(obj), obj.get("spec") or {}, obj.get("status") or {}
+    w.write(0, f"Name:\t{meta.get('name', '')}\n")
+    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
+    w.write(0, f"Selector:\t{humanize.format_selector(spec.get('selector'), '')}\n")
+    node_selector = ((spec.get("template") or {}).get("spec") or {}).get("nodeSelector")
+    w.write(0, f"Node-Selector:\t{humanize.format_labels(node_selector)}\n")
+    labels_multiline(w, "Labels", meta.get("labels"))
+    annotations_multiline(w, "Annotations", meta.get("annotations"))
+    for title, field in (("Desired Number of Nodes Scheduled", "desiredNumberScheduled"),
+                         ("Current Number of Nodes Scheduled", "currentNumberScheduled"),
+                         ("Number of Nodes Scheduled with Up-to-date Pods", "updatedNumberScheduled"),
+                         ("Number of Nodes Scheduled with Available Pods", "numberAvailable"),
+                         ("Number of Nodes Misscheduled", "numberMisscheduled")):
+        w.write(0, f"{title}: {status.get(field, 0)}\n")
+    w.write(0, f"Pods Status:\t{_pods_status(ctx, obj)}\n")
+    pod_template(w, spec.get("template"))
+    events_section(w, ctx.events(obj))
+    return w.text()
+
+
+def _claim_templates(w: Writer, templates: list[dict[str, Any]]) -> None:
+    if not templates:
+        w.write(0, "Volume Claims:\t<none>\n")
+        return
+    w.write(0, "Volume Claims:\n")
+    for pvc in templates:
+        meta, spec = pvc.get("metadata") or {}, pvc.get("spec") or {}
+        storage_class = spec.get("storageClassName") or \
+            (meta.get("annotations") or {}).get("volume.beta.kubernetes.io/storage-class", "")
+        w.write(1, f"Name:\t{meta.get('name', '')}\n")
+        w.write(1, f"StorageClass:\t{storage_class}\n")
+        labels_multiline(w, "Labels", meta.get("labels"), "  ")
+        labels_multiline(w, "Annotations", meta.get("annotations"), "  ")
+        capacity = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+        w.write(1, f"Capacity:\t{capacity if capacity is not None else '<default>'}\n")
+        w.write(1, f"Access Modes:\t[{' '.join(spec.get('accessModes') or [])}]\n")
+
+
+@describer("apps", "StatefulSet")
+def statefulset(ctx: Context, obj: dict[str, Any]) -> str:
+    w = Writer()
+    meta, spec, status = meta_of(obj), obj.get("spec") or {}, obj.get("status") or {}
+    w.write(0, f"Name:\t{meta.get('name', '')}\n")
+    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
+    w.write(0, f"CreationTimestamp:\t{humanize.rfc1123z(meta.get('creationTimestamp'))}\n")
+    w.write(0, f"Selector:\t{humanize.format_selector(spec.get('selector'), '')}\n")
+    labels_multiline(w, "Labels", meta.get("labels"))
+    annotations_multiline(w, "Annotations", meta.get("annotations"))
+    w.write(0, f"Service Name:\t{spec.get('serviceName', '')}\n")
+    w.write(0, f"Pod Management Policy:\t{spec.get('podManagementPolicy', '')}\n")
+    w.write(0, f"Replicas:\t{spec.get('replicas', 1)} desired | {status.get('replicas', 0)} total\n")
+    strategy = spec.get("updateStrategy") or {}
+    w.write(0, f"Update Strategy:\t{strategy.get('type', '')}\n")
+    rolling = strategy.get("rollingUpdate")
+    if isinstance(rolling, dict) and rolling.get("partition") is not None:
+        w.write(1, f"Partition:\t{rolling['partition']}\n")
+        if rolling.get("maxUnavailable") is not None:
+            w.write(1, f"MaxUnavailable:\t{rolling['maxUnavailable']}\n")
+    retention = spec.get("persistentVolumeClaimRetentionPolicy")
+    if isinstance(retention, dict):
+        w.write(0, "Persistent Volume Claim Retention Policy:\n")
+        w.write(1, f"WhenDeleted:\t{retention.get('whenDeleted', '')}\n")
+        w.write(1, f"WhenScaled:\t{retention.get('whenScaled', '')}\n")
+    w.write(0, f"Pods Status:\t{_pods_status(ctx, obj)}\n")
+    pod_template(w, spec.get("template"))
+    _claim_templates(w, [t for t in spec.get("volumeClaimTemplates") or [] if isinstance(t, dict)])
     events_section(w, ctx.events(obj))
     return w.text()

@@ -1,5 +1,6 @@
-"""`python -m bench --quick --only api,scheduler` runs against real etcd, the real control plane
-and hollow agents, and writes a report with the tables, numbers, ratios and a PNG plot.
+"""`python -m bench --quick --only api,scheduler` (and `daemonset`) runs against real etcd, the
+real control plane and hollow agents, and writes a report with the tables, numbers, ratios and a
+PNG plot.
 Timings are never asserted: only that every measured cell is a number."""
 
 from __future__ import annotations
@@ -52,6 +53,21 @@ def test_quick_api_and_scheduler_report(tmp_path: Path) -> None:
 
     plot = re.search(r"!\[latency distributions\]\((.+\.png)\)", report)
     assert plot and (out.parent / plot.group(1)).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_quick_daemonset_report(tmp_path: Path) -> None:
+    """A DaemonSet over 20 hollow nodes beside a Deployment of 20 replicas, and its rolling update."""
+    out = tmp_path / "benchmarks.md"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "daemonset", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = out.read_text()
+    assert "One pod on each of 20 hollow nodes: a DaemonSet against a Deployment of 20 replicas" in report
+    for measure in ("s from the create until every pod is Ready", "control-plane CPU s (both processes)"):
+        row, = rows(report, measure)
+        assert all(re.fullmatch(NUMBER, c) for c in row[1:3]) and re.fullmatch(rf"{NUMBER}×", row[3]), row
+    rolled, = rows(report, "s from the template change until rolled out (updated and available on every node)")
+    assert re.fullmatch(NUMBER, rolled[1])
 
 
 def test_percentile_is_an_observed_value() -> None:

@@ -282,6 +282,22 @@ def test_merge_keys_depend_on_the_type_not_the_field_name():
     assert patchmeta.lookup("Widget", ["spec"]) is None  # not a served kind
 
 
+@pytest.mark.parametrize("kind", ["DaemonSet", "StatefulSet"])
+def test_daemonset_and_statefulset_templates_merge_as_pod_templates(kind):
+    """A `kubectl set image ds/x c=...` patch changes the image only, as on a Deployment."""
+    assert patchmeta.lookup(kind, ["spec", "template", "spec", "containers"]).merge_key == "name"
+    assert patchmeta.lookup(kind, ["status", "conditions"]).merge_key == "type"
+    assert patchmeta.lookup(kind, ["spec", "selector"]).shape == "atomic"
+    assert patchmeta.lookup("StatefulSet", ["spec", "volumeClaimTemplates"]) is None  # atomic
+    obj = {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "x"},
+           "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "a:1", "args": ["-v"]},
+                                                         {"name": "side", "image": "s:1"}]}}}}
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "a:2"}]}}}}
+    got = strategic_merge_patch(obj, patch, kind)
+    assert got["spec"]["template"]["spec"]["containers"] == [{"name": "c", "image": "a:2", "args": ["-v"]},
+                                                             {"name": "side", "image": "s:1"}]
+
+
 # --------------------------------------------------------------------------- strategic merge patch
 
 

@@ -142,6 +142,27 @@ def test_bootstrap_policy_is_valid():
         assert validate(obj) == [], obj["metadata"]["name"]
 
 
+def test_view_edit_and_admin_cover_daemonsets_statefulsets_and_their_revisions():
+    """As Kubernetes' aggregate-to-view/edit roles: view reads them all, edit writes the
+    workloads (not their ControllerRevisions, which only the controllers write)."""
+    from controlplane.auth.attributes import Attributes
+    from controlplane.auth.user import UserInfo
+    roles = {r["metadata"]["name"]: r for kind, r in bootstrap.policy() if kind == "clusterroles"}
+
+    def allowed(role: str, verb: str, resource: str, sub: str = "") -> bool:
+        attrs = Attributes(UserInfo("u"), verb, "/apis/apps/v1", True, "apps", resource, sub, "ns")
+        return any(rbac.rule_allows(rule, attrs) for rule in roles[role]["rules"])
+
+    for role in ("view", "edit", "admin"):
+        for resource, sub in (("daemonsets", ""), ("daemonsets", "status"), ("statefulsets", ""),
+                              ("statefulsets", "scale"), ("statefulsets", "status"), ("controllerrevisions", "")):
+            assert allowed(role, "list", resource, sub) and allowed(role, "watch", resource, sub), (role, resource)
+    for role in ("edit", "admin"):
+        assert allowed(role, "create", "daemonsets") and allowed(role, "patch", "statefulsets", "scale")
+        assert not allowed(role, "delete", "controllerrevisions")
+    assert not allowed("view", "create", "daemonsets") and not allowed("view", "update", "statefulsets", "scale")
+
+
 def _cause_messages(obj: dict, old: dict | None = None) -> list[str]:
     return [f"{c['field']}: {c['message']}" for c in validate(obj, old)]
 

@@ -189,6 +189,35 @@ def test_dns_answers_services_and_refuses_the_rest():
     assert respond(DNS_TABLE, b"\x12") is None
 
 
+def test_headless_services_carry_their_addresses_and_hostnames_for_dns():
+    services = [{"metadata": {"namespace": "default", "name": "db"},
+                 "spec": {"clusterIP": "None", "ports": [{"name": "sql", "port": 5432}]}},
+                {"metadata": {"namespace": "default", "name": "bare"}, "spec": {"clusterIP": "None"}},
+                {"metadata": {"namespace": "default", "name": "web"}, "spec": {"clusterIP": "10.96.0.10",
+                                                                               "ports": [{"port": 80}]}}]
+    eps = {"default/db": {"subsets": [{"addresses": [{"ip": "10.244.1.5", "hostname": "db-1"},
+                                                     {"ip": "10.244.1.4", "hostname": "db-0"}],
+                                       "notReadyAddresses": [{"ip": "10.244.1.6", "hostname": "db-2"}],
+                                       "ports": [{"name": "sql", "port": 5432}]}]},
+           "default/bare": {"subsets": [{"addresses": [{"ip": "10.244.2.7"}]}]},  # no ports at all
+           "default/web": {"subsets": [{"addresses": [{"ip": "10.244.1.2", "hostname": "x"}],
+                                        "ports": [{"port": 80}]}]}}
+    table = service_table(services, eps.get, "10.96.0.0/16")
+    got = {s.name: [(a.ip, a.hostname) for a in s.addresses] for s in table.services}
+    assert got == {"bare": [("10.244.2.7", "")], "db": [("10.244.1.4", "db-0"), ("10.244.1.5", "db-1")], "web": []}
+
+    from agent.network.dns import respond
+    # As CoreDNS: <hostname>.<service>.<ns>.svc for a headless Service's pods (a StatefulSet's)...
+    assert dns_answer(respond(table, dns_query("db-1.db.default.svc.cluster.local")))[1:] == (0, ["10.244.1.5"])
+    assert dns_answer(respond(table, dns_query("DB-0.db.default.svc.cluster.local")))[1:] == (0, ["10.244.1.4"])
+    # ...not for a not-ready pod, nor a pod of a Service with a ClusterIP, nor another namespace.
+    for name in ("db-2.db.default.svc.cluster.local", "x.web.default.svc.cluster.local",
+                 "db-1.db.other.svc.cluster.local", "a.b.db-1.db.default.svc.cluster.local"):
+        assert dns_answer(respond(table, dns_query(name)))[1] == 3, name
+    # A headless Service without ports still resolves to its addresses.
+    assert dns_answer(respond(table, dns_query("bare.default.svc.cluster.local")))[1:] == (0, ["10.244.2.7"])
+
+
 def test_resolv_conf_for_cluster_first_pods():
     from agent.network.dns import resolv_conf
     assert resolv_conf("10.244.1.1", "shop") == ("nameserver 10.244.1.1\n"

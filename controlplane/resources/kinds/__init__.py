@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from ..kind import Kind
 from .config import CONFIG_MAP, SECRET
+from .controllerrevision import CONTROLLER_REVISION
 from .crd import CUSTOM_RESOURCE_DEFINITION
 from .cronjob import CRON_JOB
+from .daemonset import DAEMON_SET
 from .endpoints import ENDPOINT_SLICE, ENDPOINTS
 from .event import EVENT
 from .job import JOB
@@ -25,12 +27,13 @@ from .replicationcontroller import REPLICATION_CONTROLLER
 from .reviews import SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_REVIEW, SELF_SUBJECT_RULES_REVIEW
 from .service import SERVICE
 from .serviceaccount import SERVICE_ACCOUNT
+from .statefulset import STATEFUL_SET
 from .workloads import DEPLOYMENT, REPLICA_SET, SCALE_BODY
 
 # The order is discovery's: core first, as kube-apiserver lists them.
 BUILTIN: tuple[Kind, ...] = (
     NAMESPACE, NODE, POD, REPLICATION_CONTROLLER, SERVICE, ENDPOINTS, EVENT, CONFIG_MAP, SECRET, SERVICE_ACCOUNT,
-    DEPLOYMENT, REPLICA_SET,
+    CONTROLLER_REVISION, DAEMON_SET, DEPLOYMENT, REPLICA_SET, STATEFUL_SET,
     CRON_JOB, JOB,
     POD_DISRUPTION_BUDGET,
     ENDPOINT_SLICE,

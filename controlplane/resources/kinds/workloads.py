@@ -14,7 +14,7 @@ from ...machinery.types import Obj
 from ..fields import as_dict, as_int, as_list, child, fill, normalized
 from ..info import SCALE, STATUS, ResourceInfo
 from ..kind import Kind
-from ..rules import enum, go_selector, nonnegative, selector_errors, selector_matches
+from ..rules import annotation_errors, enum, go_selector, labels, nonnegative, selector_errors, selector_matches
 from ..tables import AGE, CONTAINERS, IMAGES, NAME, Column, Printer, count, replicas, selector
 from ..validation import NEGATIVE_MSG, Cause, GoLiteral, forbidden, go_string_map, invalid, required
 from .podspec import default_template, long_running, template_rules
@@ -49,10 +49,14 @@ def _default_deployment(obj: Obj) -> None:
 
 # --- rules ----------------------------------------------------------------------------------
 
-def replicated(obj: Obj) -> list[Cause]:
-    """Shared by Deployment and ReplicaSet (ValidateReplicaSetSpec / ValidateDeploymentSpec)."""
+def selector_and_template(obj: Obj, noun: str, kind: str, *, pod_rules: bool = True,
+                          labels_path: str = "spec.template.metadata.labels") -> list[Cause]:
+    """The selector and pod template every workload has: a valid, non-empty selector that
+    matches the template's labels, a template that is a valid pod spec (`pod_rules`) with
+    restartPolicy Always and no activeDeadlineSeconds. `noun` and `kind` word the messages as
+    kube-apiserver does for that kind ("empty selector is invalid for daemonset")."""
     spec = as_dict(obj.get("spec"))
-    out = nonnegative(spec, "replicas", "spec") + nonnegative(spec, "minReadySeconds", "spec")
+    out: list[Cause] = []
     sel = spec.get("selector")
     selector_ok = False
     if sel is None:
@@ -60,7 +64,7 @@ def replicated(obj: Obj) -> list[Cause]:
     elif isinstance(sel, dict):
         sel_errors = selector_errors(sel, "spec.selector")
         if not as_dict(sel.get("matchLabels")) and not as_list(sel.get("matchExpressions")):
-            sel_errors.append(invalid("spec.selector", go_selector(sel), "empty selector is invalid for deployment"))
+            sel_errors.append(invalid("spec.selector", go_selector(sel), f"empty selector is invalid for {noun}"))
         out += sel_errors
         selector_ok = not sel_errors
     template = spec.get("template")
@@ -72,8 +76,20 @@ def replicated(obj: Obj) -> list[Cause]:
         if selector_ok and not selector_matches(as_dict(sel), tlabels or {}):
             out.append(invalid("spec.template.metadata.labels", go_string_map(tlabels),
                                "`selector` does not match template `labels`"))
-        out += template_rules(template, "spec.template") + long_running(template, "spec.template", "ReplicaSet")
+        if pod_rules:
+            out += template_rules(template, "spec.template")
+        else:
+            out += labels(tlabels, labels_path)
+            out += annotation_errors(tmeta.get("annotations"), "spec.template.metadata.annotations")
+        out += long_running(template, "spec.template", kind)
     return out
+
+
+def replicated(obj: Obj) -> list[Cause]:
+    """Shared by Deployment and ReplicaSet (ValidateReplicaSetSpec / ValidateDeploymentSpec)."""
+    spec = as_dict(obj.get("spec"))
+    out = nonnegative(spec, "replicas", "spec") + nonnegative(spec, "minReadySeconds", "spec")
+    return out + selector_and_template(obj, "deployment", "ReplicaSet")
 
 
 def _int_or_percent(value: Any) -> int:
@@ -83,20 +99,31 @@ def _int_or_percent(value: Any) -> int:
     return as_int(value) or 0
 
 
+PERCENT_MSG = ("a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  "
+               "or '93%', regex used for validation is '[0-9]+%')")
+
+
+def int_or_percent(value: Any, path: str, at_most_100: bool = True) -> list[Cause]:
+    """ValidatePositiveIntOrPercent (and IsNotMoreThan100Percent) of one int-or-percent field."""
+    if isinstance(value, str) and not (value.endswith("%") and value[:-1].isdigit()):
+        return [invalid(path, GoLiteral(value), PERCENT_MSG)]
+    if (n := as_int(value)) is not None and n < 0:
+        return [invalid(path, n, NEGATIVE_MSG)]
+    if at_most_100 and isinstance(value, str) and _int_or_percent(value) > 100:
+        return [invalid(path, GoLiteral(value), "must not be greater than 100%")]
+    return []
+
+
+def nonzero(value: Any) -> bool:
+    """Whether an int-or-percent is set to something other than 0 (or 0%)."""
+    return _int_or_percent(value) != 0
+
+
 def _rolling_update(ru: Obj, path: str) -> list[Cause]:
-    out: list[Cause] = []
-    for key in ("maxUnavailable", "maxSurge"):
-        v, p = ru.get(key), f"{path}.{key}"
-        if isinstance(v, str) and not (v.endswith("%") and v[:-1].isdigit()):
-            out.append(invalid(p, GoLiteral(v), "a valid percent string must be a numeric string followed by an "
-                               "ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"))
-        elif (n := as_int(v)) is not None and n < 0:
-            out.append(invalid(p, n, NEGATIVE_MSG))
     mu, ms = ru.get("maxUnavailable"), ru.get("maxSurge")
-    if mu is not None and ms is not None and _int_or_percent(mu) == 0 and _int_or_percent(ms) == 0:
+    out = int_or_percent(mu, f"{path}.maxUnavailable") + int_or_percent(ms, f"{path}.maxSurge", at_most_100=False)
+    if mu is not None and ms is not None and not nonzero(mu) and not nonzero(ms):
         out.append(invalid(f"{path}.maxUnavailable", GoLiteral(str(mu)), "may not be 0 when `maxSurge` is 0"))
-    if isinstance(mu, str) and mu.endswith("%") and _int_or_percent(mu) > 100:
-        out.append(invalid(f"{path}.maxUnavailable", GoLiteral(mu), "must not be greater than 100%"))
     return out
 
 
@@ -119,7 +146,7 @@ def _deployment_rules(obj: Obj) -> list[Cause]:
     return out
 
 
-def _selector_update(new: Obj, old: Obj) -> list[Cause]:
+def selector_update(new: Obj, old: Obj) -> list[Cause]:
     ns, os_ = as_dict(new.get("spec")).get("selector"), as_dict(old.get("spec")).get("selector")
     if normalized(ns) != normalized(os_):
         return [invalid("spec.selector", go_selector(as_dict(ns)), "field is immutable")]
@@ -166,13 +193,13 @@ DEPLOYMENT = Kind(
     ResourceInfo("apps", "v1", "deployments", "Deployment", "deployment", True, ("deploy",), ("all",),
                  subresources=(SCALE, STATUS), has_status=True),
     printer=DEPLOYMENT_PRINTER, default=_default_deployment, rules=(_deployment_rules,),
-    update_rules=(_selector_update,))
+    update_rules=(selector_update,))
 
 REPLICA_SET = Kind(
     ResourceInfo("apps", "v1", "replicasets", "ReplicaSet", "replicaset", True, ("rs",), ("all",),
                  subresources=(SCALE, STATUS), has_status=True),
     printer=REPLICA_SET_PRINTER, default=_default_replica_set, rules=(replicated,),
-    update_rules=(_selector_update,), initial_status={"replicas": 0})
+    update_rules=(selector_update,), initial_status={"replicas": 0})
 
 SCALE_BODY = Kind(ResourceInfo("autoscaling", "v1", "scales", "Scale", "scale", True),
                   rules=(_scale_rules,), served=False)
