@@ -177,6 +177,8 @@ class LocalPathProvisioner:
         sc = self.classes.get(v.class_of(pvc))
         if sc is None or sc.get("provisioner") != v.LOCAL_PATH:
             return
+        if v.binding_mode(sc) == v.WAIT_FOR_FIRST_CONSUMER and not v.selected_node(pvc):
+            return  # the scheduler picks the node when the first pod comes
         try:
             node = self._node_for(pvc, sc)
             pv = self._volume_for(pvc, sc, node, name)
@@ -204,8 +206,6 @@ class LocalPathProvisioner:
                 raise ProvisioningFailed(f'node "{selected}" not found', reschedule=True)
             self._check_room(node, wanted)
             return node
-        if v.binding_mode(sc) == v.WAIT_FOR_FIRST_CONSUMER:
-            raise ProvisioningFailed("waiting for the scheduler to select a node")
         candidates = [n for n in self.nodes.list() if _node_ready(n) and v.node_volume_dir(n)
                       and v.topology_allows(sc, n)]
         if not candidates:
