@@ -19,8 +19,8 @@ from ..info import STATUS, ResourceInfo
 from ..kind import Kind
 from ..rules import name_errors
 from ..tables import AGE, NAME, Column, Printer, Row, or_
-from ..validation import (Cause, dns1123_subdomain, forbidden, invalid, not_supported, parse_quantity,
-                          required)
+from ..validation import (Cause, GoLiteral, dns1123_subdomain, forbidden, go_quote, invalid, not_supported,
+                          parse_quantity, required)
 from .pod import _diff as spec_changes
 
 ACCESS_MODES = sorted(mode for mode, _ in v.ACCESS_MODES)
@@ -139,7 +139,8 @@ def _rules(obj: Obj) -> list[Cause]:
     if not capacity:
         out.append(required(f"{p}.capacity"))
     if "storage" not in capacity or len(capacity) > 1:
-        out.append(not_supported(f"{p}.capacity", capacity, ["storage"]))
+        shown = ", ".join(f"{go_quote(str(k))}:{go_quote(str(q))}" for k, q in sorted(capacity.items()))
+        out.append(not_supported(f"{p}.capacity", GoLiteral(f"core.ResourceList{{{shown}}}"), ["storage"]))
     for name, q in capacity.items():
         out += positive_quantity(q, f"{p}.capacity[{name}]")
     policy = spec.get("persistentVolumeReclaimPolicy")
