@@ -272,3 +272,74 @@ async def test_an_immediate_local_class_provisions_at_once_on_the_roomiest_node(
         return (await get(client, f"{PVS}/{pv['metadata']['name']}"))["status"]["phase"] == "Released"
     await wait_until(released, timeout=30)
     assert cluster["big"].local_volumes.deleted == [] and pv["metadata"]["name"] in cluster["big"].local_volumes.kept
+
+
+MANIFEST = """\
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: db-data
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 3Gi
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: db
+spec:
+  containers:
+  - name: db
+    image: postgres:16
+    volumeMounts:
+    - name: data
+      mountPath: /var/lib/postgresql/data
+  volumes:
+  - name: data
+    persistentVolumeClaim:
+      claimName: db-data
+"""
+
+
+async def test_kubectl_and_pyctl_show_volumes_claims_and_classes(cluster, client, api, tmp_path) -> None:
+    from .kubectl import Kubectl
+    from .test_pyctl import pyctl
+
+    kubectl = Kubectl(api.url, tmp_path)
+    assert "persistentvolumeclaim/db-data created" in await kubectl.ok("apply", "-f", "-", stdin=MANIFEST)
+    pvc = await bound(client, "db-data")
+    volume = pvc["spec"]["volumeName"]
+    out = await kubectl.ok("get", "pv,pvc,sc")
+    blocks = [b.splitlines() for b in out.strip().split("\n\n")]
+    assert blocks[0][0].split() == ["NAME", "CAPACITY", "ACCESS", "MODES", "RECLAIM", "POLICY", "STATUS", "CLAIM",
+                                    "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"]
+    assert blocks[0][1].split()[:7] == [f"persistentvolume/{volume}", "3Gi", "RWO", "Delete", "Bound",
+                                        "default/db-data", "local-path"]
+    assert blocks[1][0].split() == ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS", "MODES", "STORAGECLASS",
+                                    "VOLUMEATTRIBUTESCLASS", "AGE"]
+    assert blocks[1][1].split()[:6] == ["persistentvolumeclaim/db-data", "Bound", volume, "3Gi", "RWO", "local-path"]
+    assert blocks[2][1].split()[:6] == ["storageclass.storage.k8s.io/local-path", "(default)", "pyctl.io/local-path",
+                                        "Delete", "WaitForFirstConsumer", "false"]
+    wide = await kubectl.ok("get", "pvc", "-o", "wide")
+    assert wide.splitlines()[0].split()[-1] == "VOLUMEMODE" and wide.splitlines()[1].split()[-1] == "Filesystem"
+
+    described = await kubectl.ok("describe", "pvc", "db-data")  # kubectl's own describer, our objects
+    assert "Used By:       db" in described and "ProvisioningSucceeded" in described
+    r = await pyctl(api.url, "describe", "pvc", "db-data")
+    assert r.code == 0
+    lines = r.out.splitlines()
+    assert "Status:        Bound" in lines and f"Volume:        {volume}" in lines and "Used By:       db" in lines
+    assert "Finalizers:    [kubernetes.io/pvc-protection]" in lines
+    assert any("WaitForFirstConsumer" in line and "persistentvolume-controller" in line for line in lines)
+    r = await pyctl(api.url, "describe", "pv", volume)
+    assert "    Term 0:        kubernetes.io/hostname in [big]" in r.out.splitlines()
+    assert "    Type:  LocalVolume (a persistent volume backed by local storage on a node)" in r.out.splitlines()
+    r = await pyctl(api.url, "describe", "sc", "local-path")
+    assert "IsDefaultClass:        Yes" in r.out.splitlines()
+    # Bad input: a precise error, nothing stored.
+    r = await pyctl(api.url, "apply", "-f", "-", stdin=MANIFEST.split("---")[0].replace("3Gi", "-1Gi")
+                    .replace("db-data", "bad"))
+    assert r.code != 0 and 'spec.resources[storage]: Invalid value: "-1Gi": must be greater than zero' in r.err
+    assert (await client.request("GET", f"{NS}/persistentvolumeclaims/bad"))[0] == 404
