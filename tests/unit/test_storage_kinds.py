@@ -190,3 +190,21 @@ def test_the_columns_kubectl_shows() -> None:
     cls["metadata"]["annotations"] = {"storageclass.kubernetes.io/is-default-class": "true"}
     assert list(cells("storageclasses", "storage.k8s.io", cls).values())[:5] == [
         "fast (default)", "example.com/disk", "Delete", "Immediate", False]
+
+
+def test_pods_name_their_claims_and_sub_paths_stay_inside_volumes() -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"}, "spec": {
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": ""}}],
+        "containers": [{"name": "c", "image": "busybox", "volumeMounts": [
+            {"name": "data", "mountPath": "/a", "subPath": "/etc"},
+            {"name": "data", "mountPath": "/b", "subPathExpr": "$(POD)/../x"},
+            {"name": "data", "mountPath": "/c", "subPath": "x", "subPathExpr": "$(POD)"}]}]}}
+    assert causes(pod) == [
+        ("spec.volumes[0].persistentVolumeClaim.claimName", "Required value"),
+        ("spec.containers[0].volumeMounts[0].name", 'Not found: "data"'),
+        ("spec.containers[0].volumeMounts[0].subPath", 'Invalid value: "/etc": must be a relative path'),
+        ("spec.containers[0].volumeMounts[1].name", 'Not found: "data"'),
+        ("spec.containers[0].volumeMounts[1].subPathExpr", "Invalid value: \"$(POD)/../x\": must not contain '..'"),
+        ("spec.containers[0].volumeMounts[2].name", 'Not found: "data"'),
+        ("spec.containers[0].volumeMounts[2].subPathExpr",
+         'Invalid value: "$(POD)": subPathExpr and subPath are mutually exclusive')]
