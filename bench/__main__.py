@@ -18,8 +18,8 @@ from . import report
 from .plot import cdf_png
 from .profile import top_stages
 
-BENCHMARKS = ("api", "crd", "scheduler", "podstart", "scaleup", "memory", "dashboard", "jobs")
-ROOT_ONLY = ("podstart", "scaleup")
+BENCHMARKS = ("api", "crd", "scheduler", "podstart", "scaleup", "memory", "dashboard", "jobs", "volumes")
+ROOT_ONLY = ("podstart", "scaleup", "volumes")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

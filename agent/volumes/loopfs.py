@@ -9,7 +9,7 @@ discards nor zeroes (`nodiscard`, lazy init), so making one costs tens of millis
 ext4's journal and inode tables take 4-15% of a small filesystem. Blocks are not reserved
 for root (`-m 0`): a container running as anyone gets the whole volume.
 
-`mount -o loop` sets autoclear: unmounting frees the loop device.
+Mounted, the loop device is set to free itself (autoclear): unmounting releases it.
 """
 
 from __future__ import annotations
@@ -85,7 +85,21 @@ def mounted(target: Path) -> bool:
 
 
 def mount(image: Path, target: Path) -> None:
-    _run("mount", "-o", "loop,nodev,nosuid", str(image), str(target))
+    """Attach the image to a loop device with direct I/O (no second page cache above the host's:
+    measured 2-3x faster fsyncs, bench/volumes.py) and mount it; the device is then marked to
+    free itself when the last mount goes (`losetup -d` on a busy device sets autoclear)."""
+    for device in devices(image):
+        if device in mounted_devices():  # two mounts of one ext4 would corrupt it
+            raise LoopError(f"{image} is already mounted through {device}; not mounting it twice")
+    detach(image)  # one left attached by a crash between attach and mount
+    try:
+        device = _run("losetup", "--find", "--show", "--direct-io=on", str(image)).strip()
+    except LoopError:  # a backing filesystem without O_DIRECT
+        device = _run("losetup", "--find", "--show", str(image)).strip()
+    try:
+        _run("mount", "-o", "nodev,nosuid", device, str(target))
+    finally:
+        subprocess.run(["losetup", "-d", device], capture_output=True, timeout=30)
 
 
 def unmount(target: Path) -> None:
@@ -94,10 +108,20 @@ def unmount(target: Path) -> None:
         _run("umount", str(target))
 
 
-def detach(image: Path) -> None:
-    """Free any loop device still backed by `image` (a crash between losetup and mount)."""
+def devices(image: Path) -> list[str]:
+    """The loop devices backed by `image`."""
     out = _run("losetup", "-j", str(image))
-    for line in out.splitlines():
-        device = line.partition(":")[0].strip()
-        if device:
-            subprocess.run(["losetup", "-d", device], capture_output=True, timeout=30)
+    return [d for d in (line.partition(":")[0].strip() for line in out.splitlines()) if d]
+
+
+def mounted_devices() -> set[str]:
+    """Block devices mounted anywhere on the node (the source field of mountinfo)."""
+    with open("/proc/self/mountinfo") as f:
+        return {line.split(" - ", 1)[1].split()[1] for line in f if " - " in line}
+
+
+def detach(image: Path) -> None:
+    """Free any loop device still backed by `image` (a crash between losetup and mount); one
+    that is mounted is only marked to free itself when unmounted."""
+    for device in devices(image):
+        subprocess.run(["losetup", "-d", device], capture_output=True, timeout=30)
