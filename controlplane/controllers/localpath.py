@@ -28,6 +28,7 @@ from typing import Hashable
 
 from ..client import AlreadyExists, ApiClient, ApiError, NotFound
 from ..client.kinds import NODES, PERSISTENT_VOLUME_CLAIMS, PERSISTENT_VOLUMES, STORAGE_CLASSES
+from ..client.finalizers import set_finalizers
 from ..client.shared import SharedInformer
 from ..events import EventRecorder
 from ..machinery import volumes as v
@@ -276,9 +277,6 @@ class LocalPathProvisioner:
                     pass
             return
         if policy != v.DELETE and v.PROVISIONER_FINALIZER in (md.get("finalizers") or []):
-            new = deep_copy(pv)  # Retain: the object goes, the directory and its data stay
-            new["metadata"]["finalizers"] = [f for f in md["finalizers"] if f != v.PROVISIONER_FINALIZER]
-            try:
-                await self.client.update(PERSISTENT_VOLUMES, new)
-            except NotFound:
-                pass
+            # Retain: the object goes, the directory and its data stay.
+            await set_finalizers(self.client, PERSISTENT_VOLUMES, pv,
+                                 [f for f in md["finalizers"] if f != v.PROVISIONER_FINALIZER])

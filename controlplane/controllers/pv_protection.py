@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 from typing import Hashable
 
-from ..client import ApiClient, NotFound
+from ..client import ApiClient
+from ..client.finalizers import set_finalizers
 from ..client.kinds import PERSISTENT_VOLUMES
 from ..client.shared import SharedInformer
 from ..machinery import volumes as v
-from ..machinery.meta import deep_copy
 from ..machinery.types import Obj
 from .lifecycle import stop_controller
 from .workqueue import WorkQueue
@@ -58,9 +58,4 @@ class PvProtectionController:
             finalizers.remove(v.PV_PROTECTION)
         else:
             return
-        new = deep_copy(pv)
-        new["metadata"]["finalizers"] = finalizers
-        try:
-            await self.client.update(PERSISTENT_VOLUMES, new)
-        except NotFound:
-            pass
+        await set_finalizers(self.client, PERSISTENT_VOLUMES, pv, finalizers)

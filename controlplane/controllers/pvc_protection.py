@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 from typing import Hashable
 
-from ..client import ApiClient, NotFound
+from ..client import ApiClient
+from ..client.finalizers import set_finalizers
 from ..client.kinds import PERSISTENT_VOLUME_CLAIMS, PODS
 from ..client.shared import SharedInformer
 from ..client.urls import object_key
 from ..machinery import volumes as v
-from ..machinery.meta import deep_copy
 from ..machinery.types import Obj
 from .lifecycle import stop_controller
 from .workqueue import WorkQueue
@@ -85,9 +85,4 @@ class PvcProtectionController:
             finalizers.remove(v.PVC_PROTECTION)
         else:
             return
-        new = deep_copy(pvc)
-        new["metadata"]["finalizers"] = finalizers
-        try:
-            await self.client.update(PERSISTENT_VOLUME_CLAIMS, new)
-        except NotFound:
-            pass
+        await set_finalizers(self.client, PERSISTENT_VOLUME_CLAIMS, pvc, finalizers)

@@ -21,12 +21,12 @@ from typing import Any, Callable, Coroutine
 
 from pyctl_proto import node_pb2 as pb
 
-from ..client import ApiClient, ApiError, NotFound
+from ..client import ApiClient, ApiError
+from ..client.finalizers import set_finalizers
 from ..client.kinds import PERSISTENT_VOLUME_CLAIMS, PERSISTENT_VOLUMES
 from ..client.shared import SharedInformer
 from ..events import EventRecorder
 from ..machinery import volumes as v
-from ..machinery.meta import deep_copy
 from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
@@ -168,12 +168,9 @@ class VolumeDirectory:
         return work
 
     async def _release(self, pv: Obj) -> None:
-        new = deep_copy(pv)
-        new["metadata"]["finalizers"] = [f for f in new["metadata"]["finalizers"] if f != v.PROVISIONER_FINALIZER]
         try:
-            await self.client.update(PERSISTENT_VOLUMES, new)
+            await set_finalizers(self.client, PERSISTENT_VOLUMES, pv,
+                                 [f for f in pv["metadata"]["finalizers"] if f != v.PROVISIONER_FINALIZER])
             log.info("volume %s: deleted on its node; the object goes", pv["metadata"]["name"])
-        except NotFound:
-            pass
         except ApiError as exc:  # a conflict: the agent repeats its report on the next NodeVolumes
             log.info("volume %s: removing the provisioner's finalizer: %s", pv["metadata"]["name"], exc)
