@@ -17,10 +17,10 @@ from ...machinery.types import Obj
 from ..fields import as_dict, as_list, as_str, child, fill, normalized
 from ..info import STATUS, ResourceInfo
 from ..kind import Kind
-from ..rules import name_errors
+from ..rules import name_errors, requirement_values
 from ..tables import AGE, NAME, Column, Printer, Row, or_
 from ..validation import (Cause, GoLiteral, dns1123_subdomain, forbidden, go_quote, invalid, not_supported,
-                          parse_quantity, required)
+                          parse_quantity, qualified_name, required)
 from .pod import _diff as spec_changes
 
 ACCESS_MODES = sorted(mode for mode, _ in v.ACCESS_MODES)
@@ -82,14 +82,9 @@ def _node_affinity(affinity: Obj, path: str) -> list[Cause]:
     out: list[Cause] = []
     for i, term in enumerate(terms):
         for j, expr in enumerate(as_list(as_dict(term).get("matchExpressions"))):
-            expr, p = as_dict(expr), f"{path}.required.nodeSelectorTerms[{i}].matchExpressions[{j}]"
-            op, values = expr.get("operator"), as_list(expr.get("values"))
-            if op in ("In", "NotIn") and not values:
-                out.append(required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
-            elif op in ("Exists", "DoesNotExist") and values:
-                out.append(forbidden(f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
-            elif op not in ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"):
-                out.append(not_supported(f"{p}.operator", op, ["DoesNotExist", "Exists", "Gt", "In", "Lt", "NotIn"]))
+            p = f"{path}.required.nodeSelectorTerms[{i}].matchExpressions[{j}]"
+            out += requirement_values(as_dict(expr), p, numeric=True)
+            out += name_errors(f"{p}.key", as_str(as_dict(expr).get("key")), qualified_name)
     return out
 
 
