@@ -34,10 +34,12 @@ def hollow_agent(server: str, name: str, index: int | None = None, *, host_ip: s
     if index is not None:
         cidr = str(ipaddress.ip_network(f"{BENCH_RANGE.network_address + (index % 512) * 256}/24"))
     runtime = HollowRuntime(name, cidr)
-    return Agent(server, hollow_registration(name, VERSION, host_ip), runtime, host_ip=host_ip,
-                 pod_timings=pod_timings, session_config=session_config, listen=listen,
-                 credentials=credentials,
-                 local_volumes=HollowVolumes(volume_capacity) if volume_capacity is not None else None)
+    agent = Agent(server, hollow_registration(name, VERSION, host_ip), runtime, host_ip=host_ip,
+                  pod_timings=pod_timings, session_config=session_config, listen=listen,
+                  credentials=credentials,
+                  local_volumes=HollowVolumes(volume_capacity) if volume_capacity is not None else None)
+    agent.pods.claims.node_paths = False  # its volumes' paths are not on this machine
+    return agent
 
 
 async def run_hollow_agents(server: str, names: list[str], *, pod_timings: PodTimings | None = None,

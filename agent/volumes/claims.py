@@ -80,8 +80,11 @@ def host_path_problem(path: str, kind: str) -> str:
 
 
 class ClaimMounts:
-    def __init__(self, local: LocalHost | None = None) -> None:
+    def __init__(self, local: LocalHost | None = None, *, node_paths: bool = True) -> None:
+        """`node_paths`: check hostPath and static local paths and apply fsGroup on this machine
+        (False for hollow nodes, whose paths are not theirs)."""
         self.local = local
+        self.node_paths = node_paths
         self._claims: dict[str, list[Claimed]] = {}  # pod uid -> its claim volumes
         self._pods: dict[str, str] = {}  # pod uid -> namespace/name
 
@@ -141,6 +144,8 @@ class ClaimMounts:
     def _volume_problem(self, c: Claimed) -> str:
         if c.provisioned:
             return self.local.ready(c.pv) if self.local is not None else "this node keeps no local volumes"
+        if not self.node_paths:
+            return ""
         if c.kind == "hostPath":
             return host_path_problem(c.path, c.host_path_type)
         if not os.path.isdir(c.path):
@@ -155,7 +160,7 @@ class ClaimMounts:
             return problem
         sc = (pod.get("spec") or {}).get("securityContext") or {}
         gid = sc.get("fsGroup")
-        if isinstance(gid, int):
+        if isinstance(gid, int) and self.node_paths:
             policy = sc.get("fsGroupChangePolicy") or "Always"
             for c in self._of(pod):
                 if c.kind == "local" and not c.read_only:

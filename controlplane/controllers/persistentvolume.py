@@ -192,12 +192,16 @@ class PersistentVolumeController:
         delayed = v.binding_mode(sc) == v.WAIT_FOR_FIRST_CONSUMER
         node_name = v.selected_node(pvc)
         node = self.nodes.get(node_name) if node_name else None
-        if delayed and node is None:
-            candidates = [pv for pv in self.volumes.list() if v.bound_to(pv, pvc)]  # only a pre-bound one
-            pv = v.best_volume(candidates, pvc)
+        if delayed and node is None:  # no node chosen yet (or it is gone): only a pre-bound volume
+            if node_name:
+                self.recorder.warning(pvc, "FailedBinding", f'node "{node_name}" selected for the claim was not '
+                                                            "found; waiting for the scheduler to select another")
+            pv = v.best_volume([pv for pv in self.volumes.list() if v.bound_to(pv, pvc)], pvc)
+        elif node is not None:
+            pv = v.best_volume(self.volumes.list(), pvc, node=((node.get("metadata") or {}).get("labels") or {},
+                                                                node_name))
         else:
-            where = ((node.get("metadata") or {}).get("labels") or {}, node_name) if node is not None else None
-            pv = v.best_volume(self.volumes.list(), pvc, node=where)
+            pv = v.best_volume(self.volumes.list(), pvc)
         if pv is not None:
             if v.class_of(pv) != class_name or v.capacity_bytes(pv) < v.requested_bytes(pvc):
                 self.recorder.warning(pvc, "VolumeMismatch", "Volume's size is smaller than requested or volume's "

@@ -200,6 +200,19 @@ async def test_static_volumes_bind_by_the_matching_rules(cluster, client) -> Non
     # A claim naming a volume (pre-bound by the user) gets that one, larger or not.
     await make(client, f"{NS}/persistentvolumeclaims", claim("mine", "1Gi", storage_class="", volumeName="roomy"))
     assert (await bound(client, "mine"))["spec"]["volumeName"] == "roomy"
+    # A WaitForFirstConsumer claim whose chosen node is gone binds nothing, wherever it could.
+    later = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "later"},
+             "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "WaitForFirstConsumer"}
+    await make(client, SCS, later)
+    await make(client, PVS, static_volume("for-later", "1Gi", "later"))
+    ghost = claim("ghost", "1Gi", storage_class="later")
+    ghost["metadata"]["annotations"] = {"volume.kubernetes.io/selected-node": "ghost"}
+    await make(client, f"{NS}/persistentvolumeclaims", ghost)
+    async def said() -> bool:
+        return any(e["message"] == 'node "ghost" selected for the claim was not found; waiting for the scheduler '
+                   "to select another" for e in await events(client, "ghost"))
+    await wait_until(said, timeout=30)
+    assert "claimRef" not in (await get(client, f"{PVS}/for-later"))["spec"]
     # Nothing left that serves it: Pending, and the event says why.
     await make(client, f"{NS}/persistentvolumeclaims", claim("nothing", "100Gi", storage_class=""))
     await wait_until(lambda: _reason(client, "nothing", "FailedBinding"), timeout=30)
@@ -226,16 +239,18 @@ async def test_static_volumes_bind_by_the_matching_rules(cluster, client) -> Non
         'error getting deleter volume plugin for volume "doomed": no deletable volume plugin matched')
 
 
-async def test_pods_follow_their_volumes_and_claims_they_cannot_use(cluster, client) -> None:
+async def test_pods_follow_their_volumes_and_claims_they_cannot_use(cluster, client, tmp_path) -> None:
     # A bound local volume pins its pods to its node.
     affinity = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
         {"key": "kubernetes.io/hostname", "operator": "In", "values": ["none"]}]}]}}
     pinned = static_volume("on-none", "1Gi", nodeAffinity=affinity, claimRef={"namespace": "default", "name": "pin"})
+    pinned["spec"]["hostPath"] = {"path": str(tmp_path / "not-made"), "type": "DirectoryOrCreate"}
     await make(client, PVS, pinned)
     await make(client, f"{NS}/persistentvolumeclaims", claim("pin", storage_class=""))
     await bound(client, "pin")
     await make(client, f"{NS}/pods", pod("pinned", "pin"))
     assert await running_on(client, "pinned") == "none"
+    assert not (tmp_path / "not-made").exists()  # a hollow node's paths are not this machine's
 
     # What no node can change: a missing claim, an unbound claim of an Immediate class.
     await make(client, f"{NS}/pods", pod("orphan", "missing"))
