@@ -34,7 +34,7 @@ def _rules(obj: Obj, namespaced: bool) -> list[Cause]:
         p = f"rules[{i}]"
         if not rule.get("verbs"):
             out.append(required(f"{p}.verbs", "verbs must contain at least one value"))
-        urls = rule.get("nonResourceURLs") or []
+        urls = as_list(rule.get("nonResourceURLs"))  # a mistyped field is the schema's to report
         if urls:
             if namespaced:
                 out.append(invalid(f"{p}.nonResourceURLs", go_string_list(urls),
