@@ -27,6 +27,7 @@ from agent.network.netns import mounts_under
 from agent.runtime.runc import RuncRuntime
 from controlplane.components import ComponentsConfig, run_components
 from controlplane.controllers.manager import ManagerConfig
+from controlplane.resources.registry import lookup
 
 from ..cluster import free_port, wait_until
 from ..integration.test_images import push, registry  # noqa: F401 (fixture)
@@ -141,7 +142,8 @@ async def get(client, path: str) -> dict[str, Any]:
 
 
 async def phase(client, name: str) -> str:
-    return ((await get(client, f"{NS}/pods/{name}")).get("status") or {}).get("phase", "")
+    code, body = await client.request("GET", f"{NS}/pods/{name}")
+    return body["status"].get("phase", "") if code == 200 else ""
 
 
 async def logs(client, name: str) -> str:
@@ -343,3 +345,35 @@ async def test_static_volumes_sub_paths_read_only_and_fs_group(cluster, tmp_path
     (tmp_path / "nowhere").mkdir()
     await wait_until(lambda: _running(client, "waits"), timeout=60)
     shutil.rmtree(host_dir, ignore_errors=True)
+
+
+@pytest.mark.skipif(lookup("apps", "v1", "statefulsets") is None,
+                    reason="StatefulSets are not served yet (the workloads issue brings them)")
+async def test_a_statefulset_keeps_each_ordinals_data(cluster) -> None:
+    client, image = cluster["client"], cluster["image"]
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"}, "spec": {
+        "serviceName": "db", "replicas": 2, "selector": {"matchLabels": {"app": "db"}},
+        "template": {"metadata": {"labels": {"app": "db"}}, "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "c", "image": image, "command": [
+                "sh", "-c", "[ -f /data/id ] || hostname > /data/id; sleep 3600"],
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}},
+        "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "32Mi"}}}}]}}
+    status, body = await client.request("POST", "/apis/apps/v1/namespaces/default/statefulsets", sts)
+    assert status == 201, body
+    paths = {}
+    for i in range(2):  # one claim per ordinal, data-db-<i>, each its own volume
+        await wait_until(lambda: _running(client, f"db-{i}"), timeout=120)
+        paths[i] = Path((await bound_volume(client, f"data-db-{i}"))["spec"]["local"]["path"])
+        await wait_until(lambda: (paths[i] / "id").exists(), timeout=30)
+        assert (paths[i] / "id").read_text() == f"db-{i}\n"
+    uid = (await get(client, f"{NS}/pods/db-1"))["metadata"]["uid"]
+    assert (await client.request("DELETE", f"{NS}/pods/db-1"))[0] == 200
+
+    async def replaced() -> bool:
+        code, p = await client.request("GET", f"{NS}/pods/db-1")
+        return code == 200 and p["metadata"]["uid"] != uid and p["status"].get("phase") == "Running"
+    await wait_until(replaced, timeout=120)
+    assert (await bound_volume(client, "data-db-1"))["spec"]["local"]["path"] == str(paths[1])
+    assert (paths[1] / "id").read_text() == "db-1\n"  # the new db-1 found its predecessor's data
