@@ -49,13 +49,7 @@ class PvProtectionController:
         pv = self.volumes.get(str(key))
         if pv is None:
             return
-        md = pv["metadata"]
-        finalizers = list(md.get("finalizers") or [])
-        deleting = bool(md.get("deletionTimestamp"))
-        if not deleting and v.PV_PROTECTION not in finalizers:
-            finalizers.append(v.PV_PROTECTION)
-        elif deleting and v.PV_PROTECTION in finalizers and v.phase(pv) != v.BOUND:
-            finalizers.remove(v.PV_PROTECTION)
-        else:
+        finalizers = v.protection_finalizers(pv, v.PV_PROTECTION, lambda: v.phase(pv) == v.BOUND)
+        if finalizers is None:
             return
         await set_finalizers(self.client, PERSISTENT_VOLUMES, pv, finalizers)

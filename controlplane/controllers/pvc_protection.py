@@ -74,15 +74,10 @@ class PvcProtectionController:
         if pvc is None:
             return
         md = pvc["metadata"]
-        finalizers = list(md.get("finalizers") or [])
-        deleting = bool(md.get("deletionTimestamp"))
-        if not deleting and v.PVC_PROTECTION not in finalizers:
-            finalizers.append(v.PVC_PROTECTION)
-        elif deleting and v.PVC_PROTECTION in finalizers:
-            namespace = md.get("namespace") or "default"
-            if any(uses(pod, namespace, md["name"]) for pod in self.pods.list()):
-                return  # a pod on a node still uses it: it stays (pods going away enqueue it again)
-            finalizers.remove(v.PVC_PROTECTION)
-        else:
+        namespace = md.get("namespace") or "default"
+        # A pod on a node still using it keeps it (pods going away enqueue it again).
+        finalizers = v.protection_finalizers(
+            pvc, v.PVC_PROTECTION, lambda: any(uses(pod, namespace, md["name"]) for pod in self.pods.list()))
+        if finalizers is None:
             return
         await set_finalizers(self.client, PERSISTENT_VOLUME_CLAIMS, pvc, finalizers)

@@ -8,7 +8,7 @@ Pure: objects in, answers out. Malformed fields read as absent (validation repor
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .quantity import whole_units
 from .selectors import SelectorError, label_selector_from_spec
@@ -334,3 +334,15 @@ def topology_allows(sc: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
     labels = _md(node).get("labels") or {}
     return not terms or any(all(labels.get(e.get("key")) in (e.get("values") or [])
                                 for e in t.get("matchLabelExpressions") or []) for t in terms)
+
+
+def protection_finalizers(obj: Mapping[str, Any], finalizer: str, in_use: Callable[[], bool]) -> list[str] | None:
+    """What a protection controller writes: its finalizer added to an object that lacks it, or
+    removed from one being deleted that nothing uses any more (`in_use`, asked only then);
+    None when the finalizers stay as they are."""
+    finalizers = list(_md(obj).get("finalizers") or [])
+    if not _md(obj).get("deletionTimestamp"):
+        return None if finalizer in finalizers else finalizers + [finalizer]
+    if finalizer in finalizers and not in_use():
+        return [f for f in finalizers if f != finalizer]
+    return None

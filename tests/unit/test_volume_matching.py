@@ -135,3 +135,17 @@ def test_claims_a_pod_uses_and_classes_topologies() -> None:
     assert not v.topology_allows(sc, {"metadata": {"labels": {"zone": "b"}}})
     assert v.topology_allows({}, {"metadata": {}})
     assert v.access_modes_string(["ReadWriteOncePod", "ReadWriteOnce", "ReadOnlyMany"]) == "RWO,ROX,RWOP"
+
+
+def test_what_a_protection_controller_writes() -> None:
+    live = {"metadata": {"finalizers": ["other"]}}
+    assert v.protection_finalizers(live, v.PVC_PROTECTION, lambda: True) == ["other", v.PVC_PROTECTION]
+    assert v.protection_finalizers({"metadata": {"finalizers": [v.PVC_PROTECTION]}}, v.PVC_PROTECTION,
+                                   lambda: False) is None
+    deleting = {"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": [v.PVC_PROTECTION, "other"]}}
+    assert v.protection_finalizers(deleting, v.PVC_PROTECTION, lambda: True) is None  # in use: it stays
+    assert v.protection_finalizers(deleting, v.PVC_PROTECTION, lambda: False) == ["other"]
+    asked = []
+    gone = {"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}
+    assert v.protection_finalizers(gone, v.PVC_PROTECTION, lambda: asked.append(1) or False) is None
+    assert asked == []  # nothing to remove: no need to look for users
