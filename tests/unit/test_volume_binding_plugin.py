@@ -128,3 +128,28 @@ def test_without_a_view_or_claims_the_filter_says_nothing() -> None:
     snap.volumes = View([])
     plain = PodInfo.from_pod({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}})
     assert volume_binding.prepare(plain, snap) is None
+
+
+def test_a_read_write_once_pod_claim_serves_one_pod_at_a_time() -> None:
+    from controlplane.scheduler.plugins import volume_restrictions
+
+    exclusive = claim("solo", accessModes=["ReadWriteOncePod"], volumeName="pv-a")
+    view = View([exclusive, claim("shared", volumeName="pv-a")], [local_pv("pv-a", "a")])
+
+    def using(name: str, claim_name: str, node: str) -> Obj:
+        return {"metadata": {"name": name, "namespace": "default"},
+                "spec": {"nodeName": node, "containers": [{"name": "c"}],
+                         "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": claim_name}}]}}
+
+    def fits(claim_name: str, existing: list[Obj]) -> str:
+        snap = Snapshot.build([node("a", GI), node("b", GI)], existing)
+        snap.volumes = view
+        pod = PodInfo.from_pod(using("new", claim_name, ""))
+        decision = schedule(pod, snap, Profile([volume_restrictions.PLUGIN], []))
+        return decision.node or decision.message
+
+    assert fits("solo", []) in ("a", "b")
+    assert fits("solo", [using("first", "solo", "a")]) == (
+        "0/2 nodes are available: 2 node has pod using PersistentVolumeClaim with the same name and "
+        "ReadWriteOncePod access mode.")
+    assert fits("shared", [using("first", "shared", "a")]) in ("a", "b")  # ReadWriteOnce: shared on a node

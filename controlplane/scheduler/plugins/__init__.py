@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..framework import Profile
 from . import (least_allocated, node_affinity, node_affinity_preference, node_name, node_ports, node_ready,
                node_unschedulable, pod_anti_affinity, resources_fit, spread, taint_preference, taint_toleration,
-               volume_binding)
+               volume_binding, volume_restrictions)
 
 FILTERS = (
     node_unschedulable.PLUGIN,
@@ -19,6 +19,7 @@ FILTERS = (
     node_affinity.PLUGIN,
     node_ports.PLUGIN,
     resources_fit.PLUGIN,
+    volume_restrictions.PLUGIN,
     volume_binding.PLUGIN,
     pod_anti_affinity.PLUGIN,
 )
