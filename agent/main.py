@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .runtime.runc import RuncRuntime
 
 from .nodeinfo import parse_reserved
+from .runtime.bundle import quantity
 
 EXAMPLES = """\
 examples:
@@ -25,6 +26,9 @@ examples:
 
   # a real worker (runc + conmon), state kept across restarts
   pyctl-agent --server 10.0.0.1:7443 --node-name worker-1 --state-dir /var/lib/pyctl-agent
+
+  # local volumes on a data disk, at most 500Gi of it
+  pyctl-agent --server 10.0.0.1:7443 --volume-dir /srv/pyctl-volumes --volume-capacity 500Gi
 
   # load images on an air-gapped node (an OCI archive); see `pyctl-agent images --help`
   pyctl-agent images import app.tar --state-dir /var/lib/pyctl-agent
@@ -69,6 +73,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--system-reserved", default="cpu=100m,memory=256Mi", metavar="cpu=Q,memory=Q",
                    help="kept from pods for the OS and the agent: allocatable = capacity - this "
                         "(runc runtime; default %(default)s)")
+    vol = p.add_argument_group("local volumes (the built-in provisioner pyctl.io/local-path)")
+    vol.add_argument("--volume-dir", default=None, metavar="DIR",
+                     help="where this node keeps local PersistentVolumes (default: --state-dir/volumes); "
+                          "'' keeps none")
+    vol.add_argument("--volume-capacity", default="", metavar="QUANTITY",
+                     help="what local volumes may take there in all, e.g. 200Gi (default: 90%% of the free "
+                          "space of --volume-dir's filesystem, plus the volumes already there)")
+    vol.add_argument("--volume-enforcement", choices=("auto", "loop", "none"), default="auto",
+                     help="how a volume's size is enforced: loop (an ext4 image per volume, loop-mounted: "
+                          "needs root and loop devices), none (sizes only recorded), auto (default: loop "
+                          "where it can be)")
     p.add_argument("--agent-listen", default="0.0.0.0:10250",
                    help="where the agent serves logs and exec to the API server, HOST:PORT "
                         "(default %(default)s, the kubelet's port)")
@@ -91,6 +106,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.system_reserved = parse_reserved(args.system_reserved)
     except ValueError as exc:
         p.error(f"--system-reserved: {exc}")
+    if args.volume_capacity:
+        try:
+            args.volume_capacity = int(quantity(args.volume_capacity))
+        except ValueError as exc:
+            p.error(f"--volume-capacity: {exc}")
+        if args.volume_capacity <= 0:
+            p.error("--volume-capacity: must be a positive quantity, e.g. 200Gi")
+    else:
+        args.volume_capacity = None
+    if args.volume_dir is None:
+        args.volume_dir = os.path.join(args.state_dir, "volumes")
     if ":" not in args.server:
         args.server += ":7443"
     for flag, value in (("--pod-cidr", args.pod_cidr), ("--cluster-cidr", args.cluster_cidr)):
@@ -212,7 +238,8 @@ async def run(args: argparse.Namespace) -> int:
         from .hollow import hollow_agent
 
         await hollow_agent(args.server, args.node_name, host_ip=host_ip, listen=args.agent_listen,
-                           credentials=creds).run()
+                           credentials=creds,
+                           **({"volume_capacity": args.volume_capacity} if args.volume_capacity else {})).run()
         return 0
     from pathlib import Path
 
@@ -224,8 +251,15 @@ async def run(args: argparse.Namespace) -> int:
     from .node import Agent
     from .nodeinfo import local_registration
     from .runtime.runc import RuncRuntime
+    from .volumes.local import LocalVolumes
 
     private_state_dir(args.state_dir)
+    try:
+        volumes = LocalVolumes(args.volume_dir, capacity=args.volume_capacity,
+                               enforcement=args.volume_enforcement) if args.volume_dir else None
+    except (OSError, ValueError) as exc:
+        print(f"pyctl-agent: error: --volume-dir {args.volume_dir}: {exc}", file=sys.stderr)
+        return 1
     state = Path(args.state_dir)
     images = ImageStore(state / "images", RegistryClient(auth_file=args.registry_auth,
                                                                   mirrors=args.registry_mirror))
@@ -245,7 +279,7 @@ async def run(args: argparse.Namespace) -> int:
                   on_pod_cidr=None if args.pod_cidr else pod_network_setter(runtime, net, args.cluster_cidr),
                   routes=HostRoutes() if args.routes else None, credentials=creds,
                   service_proxy=ServiceProxy() if args.service_proxy else None,
-                  on_service_cidr=service_route_setter(runtime), dns=dns)
+                  on_service_cidr=service_route_setter(runtime), dns=dns, local_volumes=volumes)
     try:
         await agent.run()
     finally:

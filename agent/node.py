@@ -28,6 +28,8 @@ from .pods import PodTimings, PodManager
 from .runtime.base import Runtime
 from .server import AgentServer
 from .session import AgentSession, SessionConfig
+from .volumes.local import LocalVolumes
+from .volumes.hollow import HollowVolumes
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,8 @@ class Agent:
                  routes: HostRoutes | None = None, credentials: NodeCredentials | None = None,
                  service_proxy: ServiceProxy | None = None,
                  on_service_cidr: Callable[[str], None] | None = None,
-                 dns: DnsServer | None = None) -> None:
+                 dns: DnsServer | None = None,
+                 local_volumes: LocalVolumes | HollowVolumes | None = None) -> None:
         """`listen`: HOST:PORT of the agent's own gRPC API (logs, exec) that the API server
         proxies to; its bound port is reported in the registration. None: not served.
         `pod_cidr`: this node's own (recorded on its Node); else with `learn_pod_cidr` no pod
@@ -49,11 +52,18 @@ class Agent:
         routes (None: nowhere, as for hollow nodes). `credentials`: a joined node's certificate:
         mutual TLS to the gateway and on the agent's own server, renewed before it expires.
         `service_proxy`: programs ClusterIP NAT in this namespace (None: no proxy, hollow nodes).
-        `dns`: the node's cluster DNS responder, served while the agent runs."""
+        `dns`: the node's cluster DNS responder, served while the agent runs. `local_volumes`: the
+        built-in provisioner's volumes on this node (None: it keeps none)."""
         self.node_name = registration.node_name
         self.runtime = runtime
         self.registration = registration
         self.pods = PodManager(runtime, host_ip, pod_timings)
+        self.local_volumes = local_volumes
+        self.pods.claims.local = local_volumes
+        if local_volumes is not None:
+            registration.local_storage = (str(local_volumes.root), local_volumes.capacity)
+        self._volumes_wanted: pb.NodeVolumes | None = None
+        self._volumes_task: asyncio.Task[None] | None = None
         self.pod_cidr = pod_cidr
         self.on_pod_cidr = on_pod_cidr
         self.routes = RouteSyncer(routes, host_ip) if routes is not None else None
@@ -62,7 +72,7 @@ class Agent:
         self.dns = dns
         self.session = AgentSession(server, registration, self.pods, session_config, pod_cidr=pod_cidr,
                                     needs_pod_cidr=learn_pod_cidr, on_network=self._network,
-                                    on_services=self._services,
+                                    on_services=self._services, on_volumes=self._volumes,
                                     credentials=credentials)
         self.server = AgentServer(runtime, listen, credentials) if listen is not None else None
         self.credentials = credentials
@@ -95,7 +105,30 @@ class Agent:
         if self.dns is not None:
             self.dns.update(m)
 
+    def _volumes(self, m: pb.NodeVolumes) -> None:
+        """Make and delete local volumes as asked, one pass at a time (the newest list wins)."""
+        if self.local_volumes is None:
+            return
+        self._volumes_wanted = m
+        if self._volumes_task is None or self._volumes_task.done():
+            self._volumes_task = asyncio.create_task(self._reconcile_volumes(), name=f"volumes-{self.node_name}")
+
+    async def _reconcile_volumes(self) -> None:
+        assert self.local_volumes is not None
+        while self._volumes_wanted is not None:
+            wanted, self._volumes_wanted = self._volumes_wanted, None
+            try:
+                report = await asyncio.to_thread(self.local_volumes.reconcile, wanted, self.pods.claims.user_of)
+            except Exception:  # a bug must not end the agent: the next NodeVolumes tries again
+                log.exception("node %s: local volumes", self.node_name)
+                continue
+            self.session.queue_message(pb.AgentMessage(volumes=report))
+            self.pods.volumes_changed()
+
     async def _run(self) -> None:
+        if self.local_volumes is not None:
+            # Before any pod starts: volumes unmounted by a reboot are mounted again.
+            await asyncio.to_thread(self.local_volumes.restore)
         if self.server is not None:
             # Before the session registers, so the Node carries the port the agent serves.
             self.registration.agent_port = await self.server.start()
@@ -135,5 +168,9 @@ class Agent:
             await self.dns.stop()
         if self.server is not None:
             await self.server.stop()
+        if self._volumes_task is not None:
+            self._volumes_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._volumes_task
         await self.pods.stop()
         await self.runtime.close()

@@ -31,10 +31,15 @@ class NodeRegistration:
     boot_id: str = ""
     kernel_version: str = ""
     os_image: str = ""
+    local_storage: tuple[str, int] | None = None
+    """(--volume-dir, bytes local volumes may take there): the provisioner's home; None: none."""
 
     def to_proto(self) -> pb.Register:
         arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+        storage = None if self.local_storage is None else pb.LocalStorage(
+            path=self.local_storage[0], capacity_bytes=self.local_storage[1])
         return pb.Register(
+            local_storage=storage,
             node_name=self.node_name,
             addresses=[pb.NodeAddress(type=t, address=a) for t, a in self.addresses],
             capacity=self.capacity, allocatable=self.allocatable, labels=self.labels,

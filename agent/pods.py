@@ -29,6 +29,7 @@ from . import events as ev
 from .probes import PodProbes
 from .runtime.base import ContainerState, Pod, Runtime, RuntimePod
 from .status import Status, never_started, pod_status, should_restart
+from .volumes.claims import ClaimMounts
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class WorkerHost(Protocol):
     events: ev.EventSink
 
     def pod(self, uid: str) -> Pod | None: ...
+    async def prepare_volumes(self, pod: Pod) -> str: ...
     def report(self, ref: PodRef, status: Status) -> None: ...
     def confirm_deleted(self, ref: PodRef) -> None: ...
     def finished(self, ref: PodRef) -> None: ...
@@ -186,6 +188,11 @@ class PodWorker:
             self._runs_seen(observed, report=False)
         final = (self.reported or {}).get("phase") in ("Succeeded", "Failed")
         if observed is None and not final:
+            problem = await self.host.prepare_volumes(pod)
+            if problem:  # as the kubelet: FailedMount, and the pod waits in ContainerCreating
+                self.host.events.warning(self.involved, "FailedMount", problem)
+                self._report(pod_status(pod, None, self.host.host_ip, previous=self.reported))
+                return False, self.host.timings.resync_period
             observed = await rt.start_pod(pod)
         next_check = await self._restart_exited(pod, observed)
         if next_check == 0.0:
@@ -300,12 +307,20 @@ class PodManager:
         self.configs = PodConfigStore(host_ip)
         if hasattr(runtime, "config_source"):
             runtime.config_source = self.configs
+        # Their PersistentVolumeClaim volumes (volumes/claims.py); the agent gives it its local volumes.
+        self.claims = ClaimMounts()
+        if hasattr(runtime, "volume_source"):
+            runtime.volume_source = self.claims
 
     # -- what workers ask (WorkerHost) --------------------------------------------------------------
 
     def pod(self, uid: str) -> Pod | None:
         """The pod as assigned now; None once it is no longer this node's."""
         return self.desired.get(uid)
+
+    async def prepare_volumes(self, pod: Pod) -> str:
+        """Why the pod's volumes cannot be mounted yet ("" when they can; fsGroup applied)."""
+        return await asyncio.to_thread(self.claims.prepare, pod)
 
     def report(self, ref: PodRef, status: Status) -> None:
         self.outbox.status(ref, status)
@@ -316,6 +331,7 @@ class PodManager:
     def finished(self, ref: PodRef) -> None:
         """A worker ended: its pod is gone from the API, so unsent reports would be refused."""
         self.workers.pop(ref.uid, None)
+        self.claims.forget(ref.uid)  # stopped: its volumes are free (a DELETE may take them now)
         self.outbox.statuses.pop(ref, None)
         self.outbox.deleted.pop(ref, None)
 
@@ -324,6 +340,7 @@ class PodManager:
     def apply_complete(self, pods: list[Pod]) -> None:
         self.desired = {p["metadata"]["uid"]: p for p in pods}
         self.configs.retain(self.desired)
+        self.claims.retain(set(self.desired) | set(self.workers))  # a pod still stopping keeps its volumes
         for uid in list(self.workers):
             if uid not in self.desired:
                 self.workers[uid].wake.set()
@@ -342,6 +359,18 @@ class PodManager:
             worker = self.workers.get(pod["metadata"]["uid"])
             if worker is not None:
                 worker.retry_now()
+
+    def set_claims(self, pod: Pod, claims: list[Any]) -> None:
+        """The claim volumes that came with an assignment of `pod` (before upsert, as set_config)."""
+        if self.claims.record(pod, claims):
+            worker = self.workers.get(pod["metadata"]["uid"])
+            if worker is not None:
+                worker.wake.set()
+
+    def volumes_changed(self) -> None:
+        """Local volumes were made: pods waiting to mount one look again."""
+        for worker in self.workers.values():
+            worker.wake.set()
 
     def remove(self, pod: Pod) -> None:
         uid = pod["metadata"]["uid"]

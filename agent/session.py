@@ -11,7 +11,9 @@ The pod network arrives as `NodeRoutes` (this node's podCIDR, the cluster CIDR, 
 nodes' routes), first right after Registered and again on every change; `on_network` gets
 each one. An agent that must learn its podCIDR (`needs_pod_cidr`) applies no assignment
 until it has one: what came before is dropped and a COMPLETE snapshot asked for again.
-The Services arrive the same way, as a complete `ServiceTable` on every change (`on_services`).
+The Services arrive the same way, as a complete `ServiceTable` on every change (`on_services`),
+and so do the node's local volumes (`NodeVolumes`, `on_volumes`), whose reports go out with the
+next batch (`queue_message`).
 
 With node credentials (a joined node, see credentials.py) the stream is mutual TLS; after a
 renewal `reconnect()` ends it so that the next one presents the new certificate.
@@ -62,6 +64,7 @@ class AgentSession:
                  config: SessionConfig | None = None, *, pod_cidr: str = "", needs_pod_cidr: bool = False,
                  on_network: Callable[[pb.NodeRoutes], None] | None = None,
                  on_services: Callable[[pb.ServiceTable], None] | None = None,
+                 on_volumes: Callable[[pb.NodeVolumes], None] | None = None,
                  credentials: NodeCredentials | None = None) -> None:
         """`credentials`: dial with mutual TLS as the node they name (None: insecure)."""
         self.server = server
@@ -80,6 +83,8 @@ class AgentSession:
         self.network: pb.NodeRoutes | None = None  # the latest NodeRoutes
         self.on_services = on_services
         self.services: pb.ServiceTable | None = None  # the latest ServiceTable (complete each time)
+        self.on_volumes = on_volumes  # each NodeVolumes (this node's local volumes, complete each time)
+        self.outgoing: list[pb.AgentMessage] = []  # sent with the next batch (volume reports)
         self.pod_cidr_known = asyncio.Event()
         self.waiting_for_pod_cidr = False  # assignments came and were dropped: no podCIDR yet
 
@@ -150,6 +155,8 @@ class AgentSession:
                 self._network(msg.node_routes)
             elif which == "services":
                 self._services(msg.services)
+            elif which == "volumes":
+                self._deliver(self.on_volumes, msg.volumes, "local volumes")
             elif which == "error":
                 log.warning("node %s: server refused: %s", self.registration.node_name, msg.error.message)
 
@@ -211,6 +218,7 @@ class AgentSession:
         pod = parse_pod(c.pod_json)
         if c.action == pb.PodAssignment.UPSERT:
             self.pods.set_config(pod, objects_from(c))
+            self.pods.set_claims(pod, list(c.claim_volumes))
         return pod
 
     # -- outgoing ------------------------------------------------------------------------------
@@ -218,6 +226,12 @@ class AgentSession:
     _resync = False
     _reconnect = False
     _last_heard = 0.0
+
+    def queue_message(self, msg: pb.AgentMessage) -> None:
+        """Send `msg` with the next batch (dropped if the stream breaks first: what it answers
+        is asked again after the reconnect)."""
+        self.outgoing.append(msg)
+        self.pods.outbox.wake.set()
 
     def reconnect(self) -> None:
         """End the current stream (if any) so the next one presents the renewed certificate."""
@@ -261,6 +275,8 @@ class AgentSession:
                 for r in deleted:
                     await call.write(pb.AgentMessage(pod_deleted=pb.PodDeleted(
                         namespace=r.namespace, name=r.name, uid=r.uid)))
+                while self.outgoing:
+                    await call.write(self.outgoing.pop(0))
             except BaseException:
                 for r, s in statuses.items():  # not sent: keep them for the next session
                     outbox.statuses.setdefault(r, s)

@@ -19,8 +19,8 @@ from .plot import cdf_png
 from .profile import top_stages
 
 BENCHMARKS = ("api", "crd", "scheduler", "plan", "daemonset", "podstart", "scaleup", "memory", "dashboard",
-              "jobs")
-ROOT_ONLY = ("podstart", "scaleup")
+              "jobs", "volumes")
+ROOT_ONLY = ("podstart", "scaleup", "volumes")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -100,6 +100,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="IPv4 CIDR Services' ClusterIPs are allocated from (default %(default)s)")
     p.add_argument("--node-cidr-mask-size", type=int, default=24,
                    help="prefix length of each node's podCIDR (default %(default)s)")
+    p.add_argument("--local-storage-class", default="local-path", metavar="NAME",
+                   help="the StorageClass of the built-in local volume provisioner (pyctl.io/local-path), made "
+                        "as the cluster's default class when absent (default %(default)s); '' makes none")
     p.add_argument("--compaction-interval", type=float, default=300.0,
                    help="seconds between etcd compactions (default %(default)s)")
     p.add_argument("--event-ttl", type=int, default=3600,
@@ -173,7 +176,8 @@ def components_config(args: argparse.Namespace, secured: Secured) -> ComponentsC
     managers = ManagerConfig(node_grace=args.node_monitor_grace_period,
                              eviction_timeout=args.pod_eviction_timeout, lease_duration=lease,
                              renew_deadline=lease * 2 / 3, retry_period=max(lease / 7.5, 0.2),
-                             cluster_cidr=args.cluster_cidr, node_cidr_mask=args.node_cidr_mask_size)
+                             cluster_cidr=args.cluster_cidr, node_cidr_mask=args.node_cidr_mask_size,
+                             local_storage_class=args.local_storage_class)
     return ComponentsConfig(controllers=managers, gateway_listen=args.gateway_listen,
                             gateway=gateway_config(args, secured))
 

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(etcd-server etcd-client runc conmon containernetworking-plugins busybox-static
-              docker-registry iproute2 iptables util-linux procps curl zstd openssl python3-venv)
+              docker-registry iproute2 iptables util-linux e2fsprogs procps curl zstd openssl python3-venv)
 # Only for the test suite (`install-deps.sh test`): the dashboard's tests drive a real headless
 # browser; Debian builds chromedriver from the same source as its chromium, so they always match.
 TEST_APT_PACKAGES=(chromium chromium-driver)

@@ -56,6 +56,10 @@ agent options:
   --pod-cidr CIDR               this node's pod CIDR (default: the one the control plane assigns)
   --cluster-cidr CIDR           the whole cluster's pod CIDR (default: the control plane's)
   --agent-listen HOST:PORT      logs/exec for the API server (default 0.0.0.0:10250)
+                                Local PersistentVolumes (StorageClass local-path, which the control
+                                plane makes as the default class) live in --state-dir/volumes, one
+                                loop-mounted ext4 image each; elsewhere or capped with --extra-args
+                                "--volume-dir /srv/pyctl-volumes --volume-capacity 500Gi"
 
 common options:
   --source PATH     pyctl checkout or wheel to install (default: this script's checkout)
@@ -330,7 +334,7 @@ packages() {
     wanted+=(etcd-client)
     [ -n "$EXTERNAL_ETCD" ] || wanted+=(etcd-server)
   else
-    wanted+=(runc conmon containernetworking-plugins iproute2 iptables util-linux procps)
+    wanted+=(runc conmon containernetworking-plugins iproute2 iptables util-linux procps e2fsprogs)
   fi
   for p in "${wanted[@]}"; do
     [ -z "$ROOT" ] && dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -32,20 +32,22 @@ class Certificate(_message.Message):
     def __init__(self, cert_pem: _Optional[bytes] = ..., ca_pem: _Optional[bytes] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
-    __slots__ = ("register", "heartbeat", "pod_status", "pod_deleted", "resync", "events")
+    __slots__ = ("register", "heartbeat", "pod_status", "pod_deleted", "resync", "events", "volumes")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     POD_STATUS_FIELD_NUMBER: _ClassVar[int]
     POD_DELETED_FIELD_NUMBER: _ClassVar[int]
     RESYNC_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
     register: Register
     heartbeat: Heartbeat
     pod_status: PodStatusBatch
     pod_deleted: PodDeleted
     resync: Resync
     events: EventBatch
-    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., pod_status: _Optional[_Union[PodStatusBatch, _Mapping]] = ..., pod_deleted: _Optional[_Union[PodDeleted, _Mapping]] = ..., resync: _Optional[_Union[Resync, _Mapping]] = ..., events: _Optional[_Union[EventBatch, _Mapping]] = ...) -> None: ...
+    volumes: VolumeReport
+    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., pod_status: _Optional[_Union[PodStatusBatch, _Mapping]] = ..., pod_deleted: _Optional[_Union[PodDeleted, _Mapping]] = ..., resync: _Optional[_Union[Resync, _Mapping]] = ..., events: _Optional[_Union[EventBatch, _Mapping]] = ..., volumes: _Optional[_Union[VolumeReport, _Mapping]] = ...) -> None: ...
 
 class NodeAddress(_message.Message):
     __slots__ = ("type", "address")
@@ -80,7 +82,7 @@ class NodeInfo(_message.Message):
     def __init__(self, machine_id: _Optional[str] = ..., system_uuid: _Optional[str] = ..., boot_id: _Optional[str] = ..., kernel_version: _Optional[str] = ..., os_image: _Optional[str] = ..., container_runtime_version: _Optional[str] = ..., kubelet_version: _Optional[str] = ..., kube_proxy_version: _Optional[str] = ..., operating_system: _Optional[str] = ..., architecture: _Optional[str] = ...) -> None: ...
 
 class Register(_message.Message):
-    __slots__ = ("node_name", "addresses", "capacity", "allocatable", "node_info", "labels", "agent_port", "pod_cidr")
+    __slots__ = ("node_name", "addresses", "capacity", "allocatable", "node_info", "labels", "agent_port", "pod_cidr", "local_storage")
     class CapacityEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +112,7 @@ class Register(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     AGENT_PORT_FIELD_NUMBER: _ClassVar[int]
     POD_CIDR_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_STORAGE_FIELD_NUMBER: _ClassVar[int]
     node_name: str
     addresses: _containers.RepeatedCompositeFieldContainer[NodeAddress]
     capacity: _containers.ScalarMap[str, str]
@@ -118,7 +121,16 @@ class Register(_message.Message):
     labels: _containers.ScalarMap[str, str]
     agent_port: int
     pod_cidr: str
-    def __init__(self, node_name: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[NodeAddress, _Mapping]]] = ..., capacity: _Optional[_Mapping[str, str]] = ..., allocatable: _Optional[_Mapping[str, str]] = ..., node_info: _Optional[_Union[NodeInfo, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., agent_port: _Optional[int] = ..., pod_cidr: _Optional[str] = ...) -> None: ...
+    local_storage: LocalStorage
+    def __init__(self, node_name: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[NodeAddress, _Mapping]]] = ..., capacity: _Optional[_Mapping[str, str]] = ..., allocatable: _Optional[_Mapping[str, str]] = ..., node_info: _Optional[_Union[NodeInfo, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., agent_port: _Optional[int] = ..., pod_cidr: _Optional[str] = ..., local_storage: _Optional[_Union[LocalStorage, _Mapping]] = ...) -> None: ...
+
+class LocalStorage(_message.Message):
+    __slots__ = ("path", "capacity_bytes")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    capacity_bytes: int
+    def __init__(self, path: _Optional[str] = ..., capacity_bytes: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("seq",)
@@ -182,6 +194,30 @@ class EventBatch(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[NodeEvent]
     def __init__(self, events: _Optional[_Iterable[_Union[NodeEvent, _Mapping]]] = ...) -> None: ...
 
+class VolumeReport(_message.Message):
+    __slots__ = ("volumes",)
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    volumes: _containers.RepeatedCompositeFieldContainer[VolumeState]
+    def __init__(self, volumes: _Optional[_Iterable[_Union[VolumeState, _Mapping]]] = ...) -> None: ...
+
+class VolumeState(_message.Message):
+    __slots__ = ("name", "phase", "message")
+    class Phase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        READY: _ClassVar[VolumeState.Phase]
+        DELETED: _ClassVar[VolumeState.Phase]
+        FAILED: _ClassVar[VolumeState.Phase]
+    READY: VolumeState.Phase
+    DELETED: VolumeState.Phase
+    FAILED: VolumeState.Phase
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    phase: VolumeState.Phase
+    message: str
+    def __init__(self, name: _Optional[str] = ..., phase: _Optional[_Union[VolumeState.Phase, str]] = ..., message: _Optional[str] = ...) -> None: ...
+
 class Resync(_message.Message):
     __slots__ = ("last_seq",)
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -189,20 +225,22 @@ class Resync(_message.Message):
     def __init__(self, last_seq: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("registered", "heartbeat_ack", "assignments", "error", "node_routes", "services")
+    __slots__ = ("registered", "heartbeat_ack", "assignments", "error", "node_routes", "services", "volumes")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     NODE_ROUTES_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
     registered: Registered
     heartbeat_ack: HeartbeatAck
     assignments: Assignments
     error: Error
     node_routes: NodeRoutes
     services: ServiceTable
-    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., node_routes: _Optional[_Union[NodeRoutes, _Mapping]] = ..., services: _Optional[_Union[ServiceTable, _Mapping]] = ...) -> None: ...
+    volumes: NodeVolumes
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., node_routes: _Optional[_Union[NodeRoutes, _Mapping]] = ..., services: _Optional[_Union[ServiceTable, _Mapping]] = ..., volumes: _Optional[_Union[NodeVolumes, _Mapping]] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("heartbeat_period_ms", "session_id")
@@ -219,7 +257,7 @@ class HeartbeatAck(_message.Message):
     def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class PodAssignment(_message.Message):
-    __slots__ = ("action", "pod_json", "config_objects")
+    __slots__ = ("action", "pod_json", "config_objects", "claim_volumes")
     class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         UPSERT: _ClassVar[PodAssignment.Action]
@@ -229,10 +267,34 @@ class PodAssignment(_message.Message):
     ACTION_FIELD_NUMBER: _ClassVar[int]
     POD_JSON_FIELD_NUMBER: _ClassVar[int]
     CONFIG_OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_VOLUMES_FIELD_NUMBER: _ClassVar[int]
     action: PodAssignment.Action
     pod_json: str
     config_objects: _containers.RepeatedCompositeFieldContainer[ConfigObject]
-    def __init__(self, action: _Optional[_Union[PodAssignment.Action, str]] = ..., pod_json: _Optional[str] = ..., config_objects: _Optional[_Iterable[_Union[ConfigObject, _Mapping]]] = ...) -> None: ...
+    claim_volumes: _containers.RepeatedCompositeFieldContainer[ClaimVolume]
+    def __init__(self, action: _Optional[_Union[PodAssignment.Action, str]] = ..., pod_json: _Optional[str] = ..., config_objects: _Optional[_Iterable[_Union[ConfigObject, _Mapping]]] = ..., claim_volumes: _Optional[_Iterable[_Union[ClaimVolume, _Mapping]]] = ...) -> None: ...
+
+class ClaimVolume(_message.Message):
+    __slots__ = ("volume", "claim", "error", "persistent_volume", "kind", "path", "host_path_type", "read_only", "provisioned")
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    PERSISTENT_VOLUME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    HOST_PATH_TYPE_FIELD_NUMBER: _ClassVar[int]
+    READ_ONLY_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONED_FIELD_NUMBER: _ClassVar[int]
+    volume: str
+    claim: str
+    error: str
+    persistent_volume: str
+    kind: str
+    path: str
+    host_path_type: str
+    read_only: bool
+    provisioned: bool
+    def __init__(self, volume: _Optional[str] = ..., claim: _Optional[str] = ..., error: _Optional[str] = ..., persistent_volume: _Optional[str] = ..., kind: _Optional[str] = ..., path: _Optional[str] = ..., host_path_type: _Optional[str] = ..., read_only: _Optional[bool] = ..., provisioned: _Optional[bool] = ...) -> None: ...
 
 class ConfigObject(_message.Message):
     __slots__ = ("kind", "namespace", "name", "object_json")
@@ -333,6 +395,32 @@ class ServiceBackend(_message.Message):
     ip: str
     port: int
     def __init__(self, ip: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class NodeVolumes(_message.Message):
+    __slots__ = ("volumes",)
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    volumes: _containers.RepeatedCompositeFieldContainer[LocalVolume]
+    def __init__(self, volumes: _Optional[_Iterable[_Union[LocalVolume, _Mapping]]] = ...) -> None: ...
+
+class LocalVolume(_message.Message):
+    __slots__ = ("name", "path", "capacity_bytes", "action", "claim")
+    class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KEEP: _ClassVar[LocalVolume.Action]
+        DELETE: _ClassVar[LocalVolume.Action]
+    KEEP: LocalVolume.Action
+    DELETE: LocalVolume.Action
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    path: str
+    capacity_bytes: int
+    action: LocalVolume.Action
+    claim: str
+    def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., capacity_bytes: _Optional[int] = ..., action: _Optional[_Union[LocalVolume.Action, str]] = ..., claim: _Optional[str] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("message", "namespace", "name")

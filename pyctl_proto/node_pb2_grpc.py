@@ -5,7 +5,7 @@ import warnings
 
 from pyctl_proto import node_pb2 as pyctl_dot_node__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 

@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..volumes import subpath
 from . import seccomp
 from .expansion import expand
 
@@ -162,6 +163,16 @@ def check_non_root(pod: dict[str, Any], container: dict[str, Any], image: dict[s
         raise ConfigError(f"container has runAsNonRoot and image will run as root {where}")
 
 
+def groups(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """The supplemental groups of every container: the pod's supplementalGroups and its fsGroup
+    (the group its volumes are given), as the kubelet passes them to the runtime."""
+    sc = pod_spec.get("securityContext") or {}
+    gids = [int(g) for g in sc.get("supplementalGroups") or []]
+    if sc.get("fsGroup") is not None:
+        gids.append(int(sc["fsGroup"]))
+    return {"additionalGids": list(dict.fromkeys(gids))} if gids else {}
+
+
 def _cap_names(values: list[Any] | None) -> list[str]:
     return ["CAP_" + str(c).upper().removeprefix("CAP_") for c in values or []]
 
@@ -213,7 +224,21 @@ def _bind(dest: str, source: str, ro: bool = False) -> dict[str, Any]:
     return {"destination": dest, "type": "bind", "source": source, "options": opts}
 
 
-def mounts(container: dict[str, Any], files: PodFiles, privileged: bool) -> list[dict[str, Any]]:
+def _volume_source(vm: dict[str, Any], root: str, env: Env | None, container: dict[str, Any]) -> str:
+    """What a volumeMount binds: the volume, or its subPath / subPathExpr (expanded with the
+    container's env, as the kubelet does), made inside the volume when missing."""
+    sub = vm.get("subPath") or ""
+    if vm.get("subPathExpr"):
+        sub = expand(str(vm["subPathExpr"]), dict(env if env is not None else literal_env(container)))
+    try:
+        return subpath.source(root, sub)
+    except (subpath.SubPathError, OSError) as e:
+        raise ConfigError(f'failed to prepare subPath for volumeMount "{vm.get("name", "")}" of container '
+                          f'"{container.get("name", "")}": {e}') from None
+
+
+def mounts(container: dict[str, Any], files: PodFiles, privileged: bool,
+           env: Env | None = None) -> list[dict[str, Any]]:
     sys_opt = "rw" if privileged else "ro"
     ms: list[dict[str, Any]] = [
         {"destination": "/proc", "type": "proc", "source": "proc"},
@@ -237,10 +262,7 @@ def mounts(container: dict[str, Any], files: PodFiles, privileged: bool) -> list
         source = files.volumes.get(vm["name"])
         if source is None:
             raise ValueError(f"volumeMount {vm['name']!r} names no volume of the pod")
-        if vm.get("subPath"):
-            source = str(Path(source) / vm["subPath"])
-            if not Path(source).exists():  # a file of a configMap volume is bound as it is
-                Path(source).mkdir(parents=True, exist_ok=True)
+        source = _volume_source(vm, source, env, container)  # a file of a configMap volume is bound as it is
         ms.append(_bind(vm["mountPath"], source, ro=bool(vm.get("readOnly")) or vm["name"] in files.read_only))
     return ms
 
@@ -284,7 +306,7 @@ def config(pod: dict[str, Any], container: dict[str, Any], image: dict[str, Any]
         "ociVersion": "1.0.2",
         "process": {
             "terminal": False,
-            "user": {"uid": uid, "gid": gid},
+            "user": {"uid": uid, "gid": gid, **groups(spec)},
             "args": process_args(container, image, env),
             "env": process_env(container, image, env),
             "cwd": container.get("workingDir") or image.get("WorkingDir") or "/",
@@ -295,7 +317,7 @@ def config(pod: dict[str, Any], container: dict[str, Any], image: dict[str, Any]
         # of their own and stay writable, as in Kubernetes.
         "root": {"path": rootfs, "readonly": bool(sc.get("readOnlyRootFilesystem"))},
         "hostname": files.hostname,
-        "mounts": mounts(container, files, privileged),
+        "mounts": mounts(container, files, privileged, env),
         "linux": linux,
     }
 

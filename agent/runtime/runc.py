@@ -75,6 +75,8 @@ class RuncRuntime:
     """Set by the pod manager (agent/podconfig.PodConfigStore): resolves env and config volumes."""
     cluster_dns: str = ""
     """The node's cluster DNS address (agent/network/dns.py); "" = pods get the host's resolv.conf."""
+    volume_source: Any = None
+    """Set by the pod manager (agent/volumes/claims.ClaimMounts): where each claim volume is."""
 
     def __init__(self, state_dir: Path | str, network: NetworkConfig, rootfs_for: RootfsResolver,
                  cgroup_parent: str = "pyctl", pids_limit: int = 4096) -> None:
@@ -312,12 +314,14 @@ class RuncRuntime:
                 private = await asyncio.to_thread(self.config_source.private_dir, container, pdir / "private")
                 for stale in private.glob(f"pyctl-{uid[:13]}-{name[:24]}-*.json") if private else []:
                     stale.unlink(missing_ok=True)  # earlier runs' configs (their bundles are gone)
+            claims, claims_read_only = self.volume_source.paths(pod) if self.volume_source else ({}, set())
             files = bundle.PodFiles(
                 hostname=(pdir / "etc" / "hostname").read_text().strip(),
                 netns=str(ns.net), ipcns=str(ns.path("ipc")), utsns=str(ns.path("uts")),
                 hosts=str(pdir / "etc" / "hosts"), resolv_conf=str(pdir / "etc" / "resolv.conf"),
                 hostname_file=str(pdir / "etc" / "hostname"),
-                volumes={**self._volume_paths(pdir, pod), **config_volumes}, read_only=set(config_volumes))
+                volumes={**self._volume_paths(pdir, pod), **claims, **config_volumes},
+                read_only=set(config_volumes) | claims_read_only)
             cfg = bundle.config(pod, container, image_cfg, str(rootfs), files,
                                 meta["cgroups_path"], self.pids_limit, self.state / "seccomp", env=env)
             bundle.write(bdir, cfg, private)

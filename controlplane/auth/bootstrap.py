@@ -22,12 +22,13 @@ _META = {"labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
          "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}}
 
 _VIEW_CORE = ["pods", "pods/log", "pods/status", "services", "services/status", "endpoints", "serviceaccounts",
-              "events", "configmaps", "namespaces", "namespaces/status"]
+              "events", "configmaps", "namespaces", "namespaces/status", "persistentvolumeclaims",
+              "persistentvolumeclaims/status"]
 _VIEW_APPS = ["deployments", "deployments/scale", "deployments/status", "replicasets",
               "replicasets/scale", "replicasets/status", "controllerrevisions", "daemonsets", "daemonsets/status",
               "statefulsets", "statefulsets/scale", "statefulsets/status"]
 _EDIT_CORE = ["pods", "pods/exec", "pods/eviction", "services", "endpoints", "configmaps", "secrets",
-              "serviceaccounts"]
+              "serviceaccounts", "persistentvolumeclaims"]
 _EDIT_APPS = ["deployments", "deployments/scale", "replicasets", "replicasets/scale",
               "daemonsets", "statefulsets", "statefulsets/scale"]
 

@@ -33,10 +33,14 @@ from .disruption import DisruptionController
 from .endpoints import EndpointsController
 from .garbage_collector import GarbageCollector
 from .job import JobController
+from .localpath import LocalPathConfig, LocalPathProvisioner
 from .namespace import NamespaceConfig, NamespaceController
 from .node_ipam import NodeIpamConfig, NodeIpamController
 from .node_lifecycle import NodeLifecycleConfig, NodeLifecycleController
+from .persistentvolume import PersistentVolumeController
 from .pod_gc import PodGC
+from .pv_protection import PvProtectionController
+from .pvc_protection import PvcProtectionController
 from .replicaset import ReplicaSetController
 from .replicationcontroller import replication_controller
 from .serviceaccount import ServiceAccountsController
@@ -76,6 +80,8 @@ class ManagerConfig:
     """The pod network every node's podCIDR is carved from (node IPAM)."""
     node_cidr_mask: int = 24
     """Prefix length of each node's podCIDR."""
+    local_storage_class: str = "local-path"
+    """The StorageClass of the built-in local provisioner, made (as the default) when absent; "" for none."""
 
 
 # -- leader election around start/stop ------------------------------------------------------
@@ -167,6 +173,11 @@ CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "disruption": lambda client, cfg: DisruptionController(client),
     "daemonset": lambda client, cfg: DaemonSetController(client),
     "statefulset": lambda client, cfg: StatefulSetController(client),
+    "persistentvolume-binder": lambda client, cfg: PersistentVolumeController(client),
+    "pvc-protection": lambda client, cfg: PvcProtectionController(client),
+    "pv-protection": lambda client, cfg: PvProtectionController(client),
+    "local-path-provisioner": lambda client, cfg: LocalPathProvisioner(
+        client, LocalPathConfig(storage_class=cfg.local_storage_class)),
 }
 
 

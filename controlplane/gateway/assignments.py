@@ -18,7 +18,9 @@ from ..client.shared import SharedInformer
 from ..client.urls import object_key
 from ..client.kinds import PODS
 from ..machinery import jsonio
+from ..machinery.volumes import claim_names
 from .podconfig import ConfigIndex, Ref, references
+from .volumes import VolumeDirectory
 from ..machinery.types import Obj
 
 
@@ -81,23 +83,29 @@ class PodIndex:
         self.informer.add_handlers(on_add=self._added, on_update=self._updated, on_delete=self._deleted)
         # The Secrets/ConfigMaps that travel with the pods that reference them (podconfig.py).
         self.configs = ConfigIndex(client, self._config_changed)
+        # The PersistentVolumeClaims they mount, resolved to their volumes (volumes.py).
+        self.volumes = VolumeDirectory(client, self._claim_changed)
 
     async def start(self) -> None:
         self.informer.start()
         self.configs.start()
+        self.volumes.start()
 
     async def stop(self) -> None:
         await self.informer.stop()
         await self.configs.stop()
+        await self.volumes.stop()
 
     async def wait_synced(self, timeout: float | None = None) -> None:
         await self.informer.wait_synced(timeout)
         await self.configs.wait_synced(timeout)
+        await self.volumes.wait_synced(timeout)
 
     def assignment(self, action: "pb.PodAssignment.Action", pod: Obj) -> pb.PodAssignment:
         a = pb.PodAssignment(action=action, pod_json=_dump(pod))
         if action == pb.PodAssignment.UPSERT:
             a.config_objects.extend(self.configs.objects_for(pod))
+            a.claim_volumes.extend(self.volumes.claims_for(pod))
         return a
 
     def by_node_items(self) -> list[tuple[str, list[Obj]]]:
@@ -109,6 +117,13 @@ class PodIndex:
         for node, pods in self.by_node_items():
             for pod in pods:
                 if ref in references(pod):
+                    self.send(node, pb.PodAssignment.UPSERT, pod)
+
+    def _claim_changed(self, namespace: str, name: str) -> None:
+        """Send again every bound pod that mounts the claim (only to the node it is bound to)."""
+        for node, pods in self.by_node_items():
+            for pod in pods:
+                if (pod["metadata"].get("namespace") or "default") == namespace and name in claim_names(pod):
                     self.send(node, pb.PodAssignment.UPSERT, pod)
 
     # -- queries -----------------------------------------------------------------------------

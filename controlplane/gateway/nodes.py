@@ -19,6 +19,7 @@ from pyctl_proto import node_pb2 as pb
 from ..client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
 from ..client.kinds import LEASES, NODES
 from ..machinery.types import Obj
+from .volumes import node_annotations
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +90,13 @@ class NodeWriter:
         labels = {HOSTNAME_LABEL: name, "kubernetes.io/os": reg.node_info.operating_system or "linux",
                   "kubernetes.io/arch": reg.node_info.architecture or "amd64", **dict(reg.labels)}
         spec = {"podCIDR": reg.pod_cidr, "podCIDRs": [reg.pod_cidr]} if reg.pod_cidr else {}
+        annotations = node_annotations(reg)  # its local volumes' home, if it keeps any
         try:
-            await self.client.create(NODES, {"apiVersion": "v1", "kind": "Node",
-                                             "metadata": {"name": name, "labels": labels}, "spec": spec})
+            await self.client.create(NODES, {"apiVersion": "v1", "kind": "Node", "spec": spec, "metadata": {
+                "name": name, "labels": labels,
+                "annotations": {k: val for k, val in annotations.items() if val is not None}}})
         except AlreadyExists:
-            await self.client.patch(NODES, name, {"metadata": {"labels": labels}})
+            await self.client.patch(NODES, name, {"metadata": {"labels": labels, "annotations": annotations}})
             if reg.pod_cidr:
                 await self._claim_pod_cidr(name, reg.pod_cidr)
         # The lease first: whoever sees the node Ready finds its lease too.

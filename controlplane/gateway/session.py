@@ -49,6 +49,7 @@ class Session:
     network_dirty: bool = True  # send NodeRoutes (first right after Registered)
     routes_sent: pb.NodeRoutes | None = None  # what this agent has: unchanged views are not re-sent
     services_dirty: bool = True  # send the ServiceTable (first right after NodeRoutes)
+    volumes_dirty: bool = True  # send NodeVolumes (the local volumes this node keeps)
 
     async def run(self) -> None:
         writer: asyncio.Task[None] | None = None
@@ -71,6 +72,7 @@ class Session:
             self.stream = self.gateway.pods.subscribe(self.node)
             self.gateway.networks.subscribe(self.node, self.network_changed)
             self.gateway.services.subscribe(self.node, self.services_changed)
+            self.gateway.pods.volumes.subscribe(self.node, self.volumes_changed)
             await self.context.write(pb.ServerMessage(registered=pb.Registered(
                 heartbeat_period_ms=int(self.gateway.config.heartbeat_period * 1000),
                 session_id=self.session_id)))
@@ -98,6 +100,7 @@ class Session:
                 self.gateway.pods.unsubscribe(self.stream)
                 self.gateway.networks.unsubscribe(self.node, self.network_changed)
                 self.gateway.services.unsubscribe(self.node, self.services_changed)
+                self.gateway.pods.volumes.unsubscribe(self.node, self.volumes_changed)
             self.gateway.forget(self)
 
     # -- incoming ----------------------------------------------------------------------------
@@ -129,6 +132,9 @@ class Session:
             self._deleted(msg.pod_deleted)
         elif which == "events":
             self._events(msg.events)
+        elif which == "volumes":
+            for work in self.gateway.pods.volumes.report(self.node, msg.volumes):
+                self.gateway.spawn(work)
         elif which == "resync":
             assert self.stream is not None
             self.stream.resync()
@@ -211,6 +217,12 @@ class Session:
         if self.stream is not None:
             self.stream.wake.set()
 
+    def volumes_changed(self) -> None:
+        """One of this node's local volumes changed: send the whole (small) NodeVolumes again."""
+        self.volumes_dirty = True
+        if self.stream is not None:
+            self.stream.wake.set()
+
     async def _write_loop(self) -> None:
         assert self.stream is not None
         stream = self.stream
@@ -229,6 +241,10 @@ class Session:
             if self.services_dirty:  # before assignments: new pods see the Services in their env
                 self.services_dirty = False
                 await self.context.write(pb.ServerMessage(services=self.gateway.services.table()))
+                continue
+            if self.volumes_dirty:  # before assignments: pods mount the volumes it makes
+                self.volumes_dirty = False
+                await self.context.write(pb.ServerMessage(volumes=self.gateway.pods.volumes.node_volumes(self.node)))
                 continue
             msg = stream.take()
             if msg is not None:

@@ -115,17 +115,28 @@ def metadata_update(new: Obj, old: Obj) -> list[Cause]:
     return out
 
 
+def requirement_values(expr: Obj, p: str, numeric: bool = False) -> list[Cause]:
+    """A selector requirement's operator and values: label selectors' rules, and with `numeric`
+    a node selector's (which adds Gt and Lt, with one value)."""
+    op, values = expr.get("operator"), as_list(expr.get("values"))
+    if op in ("In", "NotIn") and not values:
+        return [required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'")]
+    if op in ("Exists", "DoesNotExist") and values:
+        return [forbidden(f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")]
+    if numeric and op in ("Gt", "Lt"):
+        return [] if len(values) == 1 else \
+            [required(f"{p}.values", "must be specified single value when `operator` is 'Lt' or 'Gt'")]
+    if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+        return [invalid(f"{p}.operator", op, "not a valid selector operator")]
+    return []
+
+
 def selector_errors(sel: Obj, path: str) -> list[Cause]:
     out = labels(sel.get("matchLabels"), f"{path}.matchLabels")
     for i, expr in enumerate(as_list(sel.get("matchExpressions"))):
         expr, p = as_dict(expr), f"{path}.matchExpressions[{i}]"
-        op, values = expr.get("operator"), as_list(expr.get("values"))
-        if op in ("In", "NotIn") and not values:
-            out.append(required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
-        elif op in ("Exists", "DoesNotExist") and values:
-            out.append(forbidden(f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
-        elif op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            out.append(invalid(f"{p}.operator", op, "not a valid selector operator"))
+        values = as_list(expr.get("values"))
+        out += requirement_values(expr, p)
         out += name_errors(f"{p}.key", as_str(expr.get("key")), qualified_name)
         out += [invalid(f"{p}.values[{j}]", v, m) for j, v in enumerate(values) for m in label_value(as_str(v))]
     return out

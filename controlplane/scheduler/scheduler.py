@@ -35,6 +35,7 @@ from .framework import Decision, Profile, schedule
 from .plugins import DEFAULT_PROFILE
 from .queue import SchedulingQueue
 from .snapshot import TERMINAL, PodInfo, Snapshot
+from .volumes import SchedulerVolumes
 from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,9 @@ class Scheduler:
         self.pods.add_handlers(lambda p: self._on_pod(None, p), self._on_pod, self._on_pod_delete)
         self.nodes.start()
         self.pods.start()
+        self.volumes = SchedulerVolumes(self._client, self.queue.move_all, self._requeue)
+        self.snapshot.volumes = self.volumes
+        self.volumes.start()
         self._loop_task = asyncio.create_task(self._run(), name="scheduler")
         self._loop_task.add_done_callback(_log_crash)
 
@@ -137,6 +141,7 @@ class Scheduler:
         self._loop_task = None
         await self.pods.stop()
         await self.nodes.stop()
+        await self.volumes.stop()
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -149,6 +154,7 @@ class Scheduler:
     async def wait_synced(self, timeout: float | None = None) -> None:
         await self.nodes.wait_synced(timeout)
         await self.pods.wait_synced(timeout)
+        await self.volumes.wait_synced(timeout)
 
     # -- informer handlers: keep the snapshot current and say *which* pods to look at -----
 
@@ -184,6 +190,11 @@ class Scheduler:
         if old is None or old.get("spec") != spec or (old.get("metadata") or {}).get("labels") != \
                 (pod.get("metadata") or {}).get("labels"):
             self.queue.add(key, int(spec.get("priority") or 0))
+
+    def _requeue(self, key: str) -> None:
+        pod = self.pods.get(key)
+        if pod is not None and _pending(pod, self.config.scheduler_name):
+            self.queue.add(key, int((pod.get("spec") or {}).get("priority") or 0))
 
     def _on_pod_delete(self, pod: Obj) -> None:
         key = object_key(pod)
@@ -226,6 +237,9 @@ class Scheduler:
                 continue
             if decision.node is None:
                 self._unschedulable(key, pod, decision.message, info)
+                continue
+            if not self.volumes.ready_to_bind(pod, key, decision.node, self._spawn):
+                self.queue.delete(key)  # its claims get their volumes on the node first; their changes requeue it
                 continue
             self.snapshot.assume(info, decision.node)
             self._binding.add(key)

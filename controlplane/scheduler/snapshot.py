@@ -13,11 +13,14 @@ import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..machinery.selectors import LabelSelector, SelectorError, label_selector_from_spec
 from ..resources.validation import parse_quantity
 from ..machinery.types import Obj
+
+if TYPE_CHECKING:
+    from .volumeview import VolumeView
 
 
 # kube-scheduler scores a container that requests nothing as if it asked for this much,
@@ -269,6 +272,7 @@ class Snapshot:
         # Existing pods with required anti-affinity: few, and every new pod must respect them.
         self.with_anti_affinity: dict[str, PodInfo] = {}
         self._ready_list: list[NodeInfo] | None = None
+        self.volumes: VolumeView | None = None  # claims, volumes, classes (None: not checked)
 
     @classmethod
     def build(cls, nodes: Iterable[Obj], pods: Iterable[Obj] = ()) -> "Snapshot":

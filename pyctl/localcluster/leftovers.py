@@ -3,7 +3,9 @@ containers, their conmon monitors, overlay and namespace mounts, and pod cgroups
 
 An agent that stops leaves its pods running on purpose (DESIGN §1: conmon keeps them alive
 for the next agent), so `down` clears them itself, and only by the node's own ids: the
-runc root, the state dir and the cgroup parent recorded for that node. Last, `down` stops
+runc root, the state dir and the cgroup parent recorded for that node. The node's local
+volumes live in its state dir (loop-mounted images): they are unmounted, their loop devices
+freed, and go with the directory. Last, `down` stops
 any process still naming the cluster's state dir (`kill_mentioning`), whatever its pidfile says.
 """
 
@@ -79,6 +81,19 @@ def cgroup_dirs(parent: str) -> list[Path]:
     return sorted(set(dirs), key=lambda p: len(str(p)), reverse=True)
 
 
+def loop_devices(root: Path) -> list[str]:
+    """Loop devices backed by a file under `root` (local volumes' images), as /dev paths."""
+    prefix = str(root).rstrip("/") + "/"
+    found = []
+    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+        try:
+            if backing.read_text().strip().startswith(prefix):
+                found.append(f"/dev/{backing.parent.parent.name}")
+        except OSError:
+            continue
+    return found
+
+
 def clear(n: Node) -> list[str]:
     """Remove the node's containers, monitors, mounts and cgroups; return what would not go."""
     root = str(runc_root(n))
@@ -89,6 +104,15 @@ def clear(n: Node) -> list[str]:
     kill_mentioning(n.state_dir + "/")
     for target in mounts_under(Path(n.state_dir)):
         subprocess.run(["umount", "-l", target], capture_output=True)
+    # The agent's local volumes were loop-mounted images: unmounted, their devices are freed
+    # (autoclear) once nothing holds them; free any still attached, so no device keeps a file.
+    for attempt in range(50):
+        devices = loop_devices(Path(n.state_dir))
+        for device in devices:
+            subprocess.run(["losetup", "-d", device], capture_output=True)
+        if not devices or not loop_devices(Path(n.state_dir)):
+            break
+        time.sleep(0.05)
     problems = []
     for d in cgroup_dirs(n.cgroup_parent):
         for attempt in range(50):  # a cgroup whose last task just died may be busy for a moment
@@ -103,4 +127,5 @@ def clear(n: Node) -> list[str]:
                 time.sleep(0.02)
     problems += [f"container {cid} in {root}" for cid in containers(n)]
     problems += [f"mount {t}" for t in mounts_under(Path(n.state_dir))]
+    problems += [f"loop device {d} (a local volume's image)" for d in loop_devices(Path(n.state_dir))]
     return problems

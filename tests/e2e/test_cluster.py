@@ -181,6 +181,8 @@ def snapshot() -> dict[str, set[str]]:
         "processes": _processes(),
         "forward": _lines("iptables", "-S", "FORWARD"),
         "sysctl": {f"ip_forward={Path('/proc/sys/net/ipv4/ip_forward').read_text().strip()}"},
+        "loops": {f"{f.parent.parent.name} {f.read_text().strip()}"  # local volumes' images
+                  for f in Path("/sys/block").glob("loop*/loop/backing_file")},
     }
 
 
@@ -357,6 +359,30 @@ def test_rolling_update(env: Env) -> None:
                       and all(x["spec"]["containers"][0]["image"] == f"{DEMO}:1.1" for x in p) and p,
                       timeout=120)
     assert len(pods) == 5
+
+
+def test_a_claim_gets_a_local_volume_from_the_default_class(env: Env) -> None:
+    classes = json.loads(env.pyctl("get", "storageclass", "-o", "json").stdout)["items"]
+    assert [(c["metadata"]["name"], c["provisioner"], c["volumeBindingMode"]) for c in classes] == [
+        ("local-path", "pyctl.io/local-path", "WaitForFirstConsumer")]  # `up` installed it, as k3s does
+    ns = "volumes"  # not default: the other tests count the pods there
+    env.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    env.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": ns},
+               "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "32Mi"}}}})
+    env.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "keeper", "namespace": ns}, "spec": {
+        "terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "c", "image": f"{DEMO}:1.0", "command": ["sh", "-c", "echo kept > /data/f; sleep 3600"],
+                        "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}})
+    pod = eventually(lambda: (p := json.loads(env.pyctl("get", "pod", "keeper", "-n", ns, "-o", "json").stdout))
+                     .get("status", {}).get("phase") == "Running" and p, timeout=120)
+    claim = json.loads(env.pyctl("get", "pvc", "data", "-n", ns, "-o", "json").stdout)
+    volume = json.loads(env.pyctl("get", "pv", claim["spec"]["volumeName"], "-o", "json").stdout)
+    node = next(n for n in env.cluster.nodes if n.name == pod["spec"]["nodeName"])
+    path = Path(volume["spec"]["local"]["path"])
+    assert path.parent == Path(node.state_dir) / "volumes" and os.path.ismount(path)
+    eventually(lambda: (path / "f").exists() and (path / "f").read_text() == "kept\n", timeout=60)
+    # Left in place: `down` must take the volume (its mount, loop device and files) with the cluster.
 
 
 def _container(pod: dict[str, Any]) -> tuple[Any, ...]:

@@ -200,3 +200,17 @@ def test_protobuf_review_decodes():
                                                                   "resource": "pods"}}
     with pytest.raises(ValueError):
         decode_review(b"k8s\x00" + bytes([2 << 3 | 2, 50]))
+
+
+def test_the_user_roles_cover_claims_but_not_cluster_scoped_volumes_and_classes():
+    roles = {obj["metadata"]["name"]: obj["rules"] for kind, obj in bootstrap.policy() if kind == "clusterroles"}
+
+    def allowed(role: str, method: str, path: str) -> bool:
+        return any(rbac.rule_allows(r, attrs(method, path)) for r in roles[role])
+    claims = "/api/v1/namespaces/d/persistentvolumeclaims"
+    assert allowed("view", "GET", claims) and allowed("view", "GET", f"{claims}/data/status")
+    assert not allowed("view", "POST", claims)
+    assert allowed("edit", "POST", claims) and allowed("admin", "DELETE", f"{claims}/data")
+    for role in ("view", "edit", "admin"):  # as in Kubernetes: volumes and classes are the cluster admin's
+        assert not allowed(role, "GET", "/api/v1/persistentvolumes")
+        assert not allowed(role, "POST", "/apis/storage.k8s.io/v1/storageclasses")

@@ -1,7 +1,8 @@
 """The one admission step the API's write path calls, after defaulting and validation.
 
 Today: Pod Security (podsecurity.py) for pods and pod templates, and the namespace labels
-that choose its levels; RBAC escalation prevention (rbac_escalation.py) for roles and
+that choose its levels; the default StorageClass, protection finalizers and resize checks of
+claims and volumes (storage.py); RBAC escalation prevention (rbac_escalation.py) for roles and
 bindings a user writes under the RBAC authorizer. A refusal is a metav1.Status error and
 nothing is stored; warnings go to the response's `Warning` headers.
 """
@@ -14,7 +15,7 @@ from ...auth.user import UserInfo
 from ...resources.registry import ResourceInfo
 from ...store import keys
 from .. import errors
-from . import podsecurity, rbac_escalation
+from . import podsecurity, rbac_escalation, storage
 
 
 class _Entry(Protocol):
@@ -37,6 +38,9 @@ def admit(cache: _Cache, info: ResourceInfo, obj: dict[str, Any], old: dict[str,
         rbac_escalation.admit(cache, info, obj, old, user)
         return
     if info.custom:  # a CRD's kinds are no pods, whatever they are called
+        return
+    if info.resource in storage.RESOURCES:
+        storage.admit(cache, info, obj, old)
         return
     if info.resource == "namespaces":
         said = _namespace(cache, info, obj, old)

@@ -19,6 +19,8 @@ from .job import JOB
 from .lease import LEASE
 from .namespace import NAMESPACE
 from .node import NODE
+from .persistentvolume import PERSISTENT_VOLUME
+from .persistentvolumeclaim import PERSISTENT_VOLUME_CLAIM
 from .plan import PLAN
 from .pod import BINDING, POD
 from .poddisruptionbudget import POD_DISRUPTION_BUDGET
@@ -28,17 +30,20 @@ from .reviews import SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_REVIEW, SELF_SUBJE
 from .service import SERVICE
 from .serviceaccount import SERVICE_ACCOUNT
 from .statefulset import STATEFUL_SET
+from .storageclass import STORAGE_CLASS
 from .workloads import DEPLOYMENT, REPLICA_SET, SCALE_BODY
 
 # The order is discovery's: core first, as kube-apiserver lists them.
 BUILTIN: tuple[Kind, ...] = (
     NAMESPACE, NODE, POD, REPLICATION_CONTROLLER, SERVICE, ENDPOINTS, EVENT, CONFIG_MAP, SECRET, SERVICE_ACCOUNT,
+    PERSISTENT_VOLUME_CLAIM, PERSISTENT_VOLUME,
     CONTROLLER_REVISION, DAEMON_SET, DEPLOYMENT, REPLICA_SET, STATEFUL_SET,
     CRON_JOB, JOB,
     POD_DISRUPTION_BUDGET,
     ENDPOINT_SLICE,
     LEASE,
     ROLE, ROLE_BINDING, CLUSTER_ROLE, CLUSTER_ROLE_BINDING,
+    STORAGE_CLASS,
     CUSTOM_RESOURCE_DEFINITION,
     SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_RULES_REVIEW, SELF_SUBJECT_REVIEW,
     PLAN,

@@ -128,6 +128,9 @@ def _volumes(spec: Obj, path: str) -> tuple[set[str], list[Cause]]:
             errs.append(duplicate(f"{p}.name", name))
         sources = [k for k, v in vol.items() if k != "name" and v is not None]
         errs += [forbidden(f"{p}.{k}", "may not specify more than 1 volume type") for k in sources[1:]]
+        claim = vol.get("persistentVolumeClaim")
+        if isinstance(claim, dict) and not as_str(claim.get("claimName")):
+            errs.append(required(f"{p}.persistentVolumeClaim.claimName"))
         if errs:
             out += errs
         else:
@@ -202,6 +205,22 @@ def _ports(ports: Any, path: str) -> list[Cause]:
     return out
 
 
+def _descending(value: str, path: str) -> list[Cause]:
+    """validateLocalDescendingPath: relative, no '..'."""
+    out = [invalid(path, value, "must be a relative path")] if value.startswith("/") else []
+    return out + ([invalid(path, value, "must not contain '..'")] if ".." in value.split("/") else [])
+
+
+def _sub_path(mount: Obj, p: str) -> list[Cause]:
+    sub, expr = as_str(mount.get("subPath")), as_str(mount.get("subPathExpr"))
+    out = _descending(sub, f"{p}.subPath") if sub else []
+    if expr:
+        if sub:
+            out.append(invalid(f"{p}.subPathExpr", expr, "subPathExpr and subPath are mutually exclusive"))
+        out += _descending(expr, f"{p}.subPathExpr")
+    return out
+
+
 def _container(c: Obj, path: str, volumes: set[str], names: set[str], regular: bool) -> list[Cause]:
     name = as_str(c.get("name"))
     out = name_errors(f"{path}.name", name, dns1123_label) if name else [required(f"{path}.name")]
@@ -226,6 +245,7 @@ def _container(c: Obj, path: str, volumes: set[str], names: set[str], regular: b
         elif mount_path in mount_paths:
             out.append(invalid(f"{p}.mountPath", mount_path, "must be unique"))
         mount_paths.add(mount_path)
+        out += _sub_path(mount, p)
     out += _resources(as_dict(c.get("resources")), f"{path}.resources")
     if regular:
         for probe, must_be_one in (("livenessProbe", True), ("readinessProbe", False), ("startupProbe", True)):

@@ -1,14 +1,15 @@
 """The built-in plugins, one per module, and the default profile.
 
 Filters are ordered cheapest first (a flag, a name, taints, labels, ports, sums, then
-anti-affinity, which looks at other pods), as kube-scheduler orders them.
+claims, then anti-affinity, which looks at other pods), as kube-scheduler orders them.
 """
 
 from __future__ import annotations
 
 from ..framework import Profile
 from . import (least_allocated, node_affinity, node_affinity_preference, node_name, node_ports, node_ready,
-               node_unschedulable, pod_anti_affinity, resources_fit, spread, taint_preference, taint_toleration)
+               node_unschedulable, pod_anti_affinity, resources_fit, spread, taint_preference, taint_toleration,
+               volume_binding, volume_restrictions)
 
 FILTERS = (
     node_unschedulable.PLUGIN,
@@ -18,6 +19,8 @@ FILTERS = (
     node_affinity.PLUGIN,
     node_ports.PLUGIN,
     resources_fit.PLUGIN,
+    volume_restrictions.PLUGIN,
+    volume_binding.PLUGIN,
     pod_anti_affinity.PLUGIN,
 )
 SCORES = (least_allocated.PLUGIN, spread.PLUGIN, node_affinity_preference.PLUGIN, taint_preference.PLUGIN)
