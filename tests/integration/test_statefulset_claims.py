@@ -1,14 +1,11 @@
 """A StatefulSet's volumeClaimTemplates against the real API server, StatefulSet controller
 and garbage collector.
 
-PersistentVolumeClaims belong to the storage work, which has not landed: the API serves no
-such kind yet. So the first test checks what a user sees today (no pod made, a Warning that
-says why), and the others register a stand-in PersistentVolumeClaim kind (the built-in v1
-schema, none of the storage logic: no binding, no provisioning, no protection finalizer) in
-this process's registry, which the in-process API server and the controllers share, to run
-the StatefulSet side end to end: claims `<template>-<set>-<ordinal>` made before their pods,
-pod volumes that name them, and ownership by retention policy, carried out by the real
-garbage collector. No scheduler and no nodes: pods stay Pending (Parallel sets make them all).
+The StatefulSet side end to end, with the served PersistentVolumeClaim kind: claims
+`<template>-<set>-<ordinal>` made before their pods, pod volumes that name them, and ownership
+by retention policy, carried out by the real garbage collector and the pvc-protection
+controller. No scheduler and no nodes: pods stay Pending (Parallel sets make them all); the
+data side (claims bound, mounted, kept across pods) is tests/e2e/test_persistent_volumes.py's.
 """
 
 from __future__ import annotations
@@ -19,10 +16,8 @@ import pytest
 
 from controlplane.client import ApiClient
 from controlplane.controllers.garbage_collector import GarbageCollector
+from controlplane.controllers.pvc_protection import PvcProtectionController
 from controlplane.controllers.statefulset import StatefulSetController
-from controlplane.resources.info import STATUS, ResourceInfo
-from controlplane.resources.kind import Kind
-from controlplane.resources.registry import REGISTRY
 
 from ..cluster import wait_until
 from .test_statefulset_controller import STS, statefulset
@@ -32,23 +27,10 @@ PODS = "/api/v1/namespaces/default/pods"
 MERGE = {"Content-Type": "application/merge-patch+json"}
 CLAIM = {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"],
                                                  "resources": {"requests": {"storage": "1Gi"}}}}
-STAND_IN = Kind(ResourceInfo("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", "persistentvolumeclaim",
-                             True, ("pvc",), subresources=(STATUS,), has_status=True))
-
-
-@pytest.fixture
-async def claims_served():
-    REGISTRY.register(STAND_IN)
-    try:
-        yield
-    finally:
-        REGISTRY.unregister(STAND_IN.info)
-
-
 @pytest.fixture
 async def controllers(api):
     client = ApiClient(api.url, user_agent="controllers")
-    running = [StatefulSetController(client), GarbageCollector(client)]
+    running = [StatefulSetController(client), GarbageCollector(client), PvcProtectionController(client)]
     for c in running:
         await c.start()
     yield running
@@ -76,20 +58,7 @@ async def pod_names(client, app: str) -> list[str]:
     return sorted(p["metadata"]["name"] for p in body["items"])
 
 
-async def test_until_claims_are_served_no_pod_is_made_and_a_warning_says_why(client, api, controllers):
-    assert (await client.request("POST", STS, with_claims("db", 2)))[0] == 201
-
-    async def warned() -> str:
-        _, events = await client.request("GET", "/api/v1/namespaces/default/events")
-        return next((e["message"] for e in events["items"] if e["reason"] == "FailedCreate"), "")
-    message = await wait_until(warned, timeout=15)
-    assert message == ("create Claim data-db-0 for Pod db-0 in StatefulSet db failed error: the API server does not "
-                       "serve persistentvolumeclaims (v1) yet")
-    assert await pod_names(client, "db") == []
-    assert (await client.request("GET", f"{STS}/db"))[1]["status"]["replicas"] == 0
-
-
-async def test_claims_before_pods_and_kept_by_default(client, api, claims_served, controllers):
+async def test_claims_before_pods_and_kept_by_default(client, api, controllers):
     assert (await client.request("POST", STS, with_claims("db", 2)))[0] == 201
     await wait_until(lambda: _names_are(client, "db", ["db-0", "db-1"]), timeout=15)
     assert await claims(client) == {"data-db-0": [], "data-db-1": []}  # Retain, Retain: nobody owns them
@@ -111,7 +80,7 @@ async def test_claims_before_pods_and_kept_by_default(client, api, claims_served
     assert set(await claims(client)) == {"data-db-0", "data-db-1"}
 
 
-async def test_delete_policies_hand_claims_to_the_garbage_collector(client, api, claims_served, controllers):
+async def test_delete_policies_hand_claims_to_the_garbage_collector(client, api, controllers):
     assert (await client.request("POST", STS, with_claims("db", 3, "Delete", "Delete")))[0] == 201
     await wait_until(lambda: _names_are(client, "db", ["db-0", "db-1", "db-2"]), timeout=15)
     await wait_until(lambda: _claims_are(client, {"data-db-0": ["StatefulSet"], "data-db-1": ["StatefulSet"],
@@ -125,7 +94,7 @@ async def test_delete_policies_hand_claims_to_the_garbage_collector(client, api,
     await wait_until(lambda: _claims_are(client, {}), timeout=15)
 
 
-async def test_changing_the_policy_moves_the_claims_ownership(client, api, claims_served, controllers):
+async def test_changing_the_policy_moves_the_claims_ownership(client, api, controllers):
     assert (await client.request("POST", STS, with_claims("db", 2)))[0] == 201
     await wait_until(lambda: _claims_are(client, {"data-db-0": [], "data-db-1": []}), timeout=15)
     policy = {"spec": {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete"}}}
