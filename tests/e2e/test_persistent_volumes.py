@@ -27,7 +27,6 @@ from agent.network.netns import mounts_under
 from agent.runtime.runc import RuncRuntime
 from controlplane.components import ComponentsConfig, run_components
 from controlplane.controllers.manager import ManagerConfig
-from controlplane.resources.registry import lookup
 
 from ..cluster import free_port, wait_until
 from ..integration.test_images import push, registry  # noqa: F401 (fixture)
@@ -347,8 +346,6 @@ async def test_static_volumes_sub_paths_read_only_and_fs_group(cluster, tmp_path
     shutil.rmtree(host_dir, ignore_errors=True)
 
 
-@pytest.mark.skipif(lookup("apps", "v1", "statefulsets") is None,
-                    reason="StatefulSets are not served yet (the workloads issue brings them)")
 async def test_a_statefulset_keeps_each_ordinals_data(cluster) -> None:
     client, image = cluster["client"], cluster["image"]
     sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"}, "spec": {
