@@ -13,6 +13,7 @@ from .crd import CUSTOM_RESOURCE_DEFINITION
 from .cronjob import CRON_JOB
 from .endpoints import ENDPOINT_SLICE, ENDPOINTS
 from .event import EVENT
+from .ingress import INGRESS, INGRESS_CLASS
 from .job import JOB
 from .lease import LEASE
 from .namespace import NAMESPACE
@@ -33,6 +34,7 @@ BUILTIN: tuple[Kind, ...] = (
     CRON_JOB, JOB,
     POD_DISRUPTION_BUDGET,
     ENDPOINT_SLICE,
+    INGRESS, INGRESS_CLASS,
     LEASE,
     ROLE, ROLE_BINDING, CLUSTER_ROLE, CLUSTER_ROLE_BINDING,
     CUSTOM_RESOURCE_DEFINITION,
