@@ -31,6 +31,7 @@ from .deployment import DeploymentController
 from .disruption import DisruptionController
 from .endpoints import EndpointsController
 from .garbage_collector import GarbageCollector
+from .ingress import IngressController
 from .job import JobController
 from .namespace import NamespaceConfig, NamespaceController
 from .node_ipam import NodeIpamConfig, NodeIpamController
@@ -39,6 +40,7 @@ from .pod_gc import PodGC
 from .replicaset import ReplicaSetController
 from .replicationcontroller import replication_controller
 from .serviceaccount import ServiceAccountsController
+from .servicelb import ServiceLBController
 from .ttl_after_finished import TTLAfterFinishedController
 
 log = logging.getLogger(__name__)
@@ -163,6 +165,8 @@ CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "cronjob": lambda client, cfg: CronJobController(client),
     "ttl-after-finished": lambda client, cfg: TTLAfterFinishedController(client),
     "disruption": lambda client, cfg: DisruptionController(client),
+    "servicelb": lambda client, cfg: ServiceLBController(client),
+    "ingress": lambda client, cfg: IngressController(client),
 }
 
 
