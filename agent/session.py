@@ -62,6 +62,7 @@ class AgentSession:
                  config: SessionConfig | None = None, *, pod_cidr: str = "", needs_pod_cidr: bool = False,
                  on_network: Callable[[pb.NodeRoutes], None] | None = None,
                  on_services: Callable[[pb.ServiceTable], None] | None = None,
+                 on_ingress: Callable[[pb.IngressTable], None] | None = None,
                  credentials: NodeCredentials | None = None) -> None:
         """`credentials`: dial with mutual TLS as the node they name (None: insecure)."""
         self.server = server
@@ -80,6 +81,8 @@ class AgentSession:
         self.network: pb.NodeRoutes | None = None  # the latest NodeRoutes
         self.on_services = on_services
         self.services: pb.ServiceTable | None = None  # the latest ServiceTable (complete each time)
+        self.on_ingress = on_ingress
+        self.ingress: pb.IngressTable | None = None  # the latest IngressTable (only to ingress proxy nodes)
         self.pod_cidr_known = asyncio.Event()
         self.waiting_for_pod_cidr = False  # assignments came and were dropped: no podCIDR yet
 
@@ -150,6 +153,9 @@ class AgentSession:
                 self._network(msg.node_routes)
             elif which == "services":
                 self._services(msg.services)
+            elif which == "ingress":
+                self.ingress = msg.ingress
+                self._deliver(self.on_ingress, msg.ingress, "ingress table")
             elif which == "error":
                 log.warning("node %s: server refused: %s", self.registration.node_name, msg.error.message)
 
