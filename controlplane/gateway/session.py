@@ -248,7 +248,11 @@ class Session:
                 continue
             if self.ingress_dirty and self.ingress_proxy:
                 self.ingress_dirty = False
-                table = self.gateway.ingresses.table()
+                try:
+                    table = self.gateway.ingresses.table()
+                except Exception:  # a bug here must not cost the node its session: keep what it has
+                    log.exception("node %s: building the ingress table failed", self.node)
+                    continue
                 if table != self.ingress_sent:  # e.g. an unreferenced Endpoints changed
                     self.ingress_sent = table
                     await self.context.write(pb.ServerMessage(ingress=table))

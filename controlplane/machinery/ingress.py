@@ -78,7 +78,7 @@ def handled(ingress: Obj, classes: Mapping[str, Obj]) -> bool:
 
 # -- the routing they add up to ---------------------------------------------------------------
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class BackendRef:
     namespace: str
     service: str
@@ -119,7 +119,7 @@ class Routing:
 
     def backends(self) -> list[BackendRef]:
         refs = {p.backend for h in self.hosts for p in h.paths} | {h.default for h in self.hosts} | {self.default}
-        return sorted(r for r in refs if r is not None)
+        return sorted((r for r in refs if r is not None), key=lambda r: r.name)
 
 
 def backend_ref(namespace: str, backend: Any) -> BackendRef | None:
