@@ -10,10 +10,11 @@ nat
   PYCTL-SVC-*   marks the packet for SNAT, then picks one PYCTL-SEP-* with `statistic --mode
                 random` (probability 1/n, 1/(n-1), ..., so every endpoint is equally likely)
   PYCTL-EXT-*   externalTrafficPolicy Cluster: -> PYCTL-SVC-*. Local: traffic from the pod
-                network -> PYCTL-SVC-*; the rest picks among THIS node's endpoints only,
-                unmarked, so the endpoint sees the client's own address
+                network -> PYCTL-SVC-*; the rest picks among THIS node's endpoints only
+                (marked for SNAT too: see below)
   PYCTL-SEP-*   DNAT to one endpoint
-  POSTROUTING -> PYCTL-POSTROUTING: marked packets are SNATed to `source`
+  POSTROUTING -> PYCTL-POSTROUTING: marked packets are SNATed to `source`, and so are
+                 the node's own connections to pods on other nodes (the ingress proxy's)
 
 filter
   OUTPUT, FORWARD -> PYCTL-SERVICES: a ClusterIP port with no ready endpoint is REJECTed
@@ -34,7 +35,13 @@ drop the reply. With SNAT the reply comes back through this namespace, where con
 both translations. The source is the node's pod-bridge address (`source`), not the outgoing
 interface's as MASQUERADE would pick: pods route only the cluster CIDR, so a backend on
 another node can answer 10.244.1.1 but not the node's own 172.30.x address. The cost is that
-backends see that address as the client, unless the Service asks for policy Local.
+backends see that address as the client. For policy Local too: kube-proxy keeps the client's
+address there, but a pod here has no route to a client outside the cluster (no default route,
+so that no pod traffic can leave the machine: agent/network/cni.py), so it could not answer;
+Local keeps its other promises (only this node's endpoints, no second hop, the health check).
+For the same reason a connection the node itself opens to a pod on another node (the ingress
+proxy's, from the node's own address) leaves with `source` too; replies come back by the
+host-gw routes and conntrack restores the node's address, so the bridge need not exist yet.
 """
 
 from __future__ import annotations
@@ -135,6 +142,8 @@ def _port(out: _Tables, svc: pb.ServiceEntry, port: pb.ServicePortEntry, view: N
             out.nat.append(f"-A {ext} -s {view.cluster_cidr} {_comment(what + ' from pods: cluster-wide')} "
                            f"-j {svc_chain}")
         local = [sep for sep, b in zip(seps, port.backends) if view.node and b.node == view.node]
+        if local:  # SNAT as well: the endpoint could not route its answer to an outside client
+            out.nat.append(f"-A {ext} {_comment(what + ' local')} -j {MARK_MASQ}")
         _pick(out, ext, what + " local", local)
         if not local:
             out.filter += [f"-A {EXTERNAL} {m} {_comment(what + ' has no local endpoints')} -j DROP"
@@ -152,6 +161,10 @@ def render(table: pb.ServiceTable, existing: dict[str, set[str]] | None = None,
     chains now in each table, and those no longer needed are deleted in the same transaction."""
     out = _Tables()
     snat = f"SNAT --to-source {view.source}" if view.source else "MASQUERADE"
+    if view.source and view.cluster_cidr:
+        out.nat.append(f"-A {POSTROUTING} -m addrtype --src-type LOCAL ! -s {view.cluster_cidr} -d {view.cluster_cidr} "
+                       f"{_comment('node to pods elsewhere: an address they can answer')} "
+                       f"-j SNAT --to-source {view.source}")
     out.nat += [
         f"-A {POSTROUTING} -m mark ! --mark {MASQ_MARK} -j RETURN",
         f"-A {POSTROUTING} -j MARK --xor-mark 0x4000",  # clear it: a re-routed packet is SNATed once

@@ -62,6 +62,11 @@ def test_snat_to_the_bridge_address_so_backends_on_other_nodes_can_answer():
     table = pb.ServiceTable(services=[entry("web", "10.96.0.10", ("http", 80, WEB[:1]))])
     rules = render(table, view=NodeView(source="10.244.1.1"))
     assert "-j SNAT --to-source 10.244.1.1" in rules and "MASQUERADE" not in rules
+    # The node's own connections to pods elsewhere (the ingress proxy's) too, once the pod network is known.
+    nat = tables(render(table, view=NodeView(source="10.244.1.1", cluster_cidr="10.244.0.0/16")))["nat"]
+    assert chain(nat, "PYCTL-POSTROUTING")[0] == (
+        "-A PYCTL-POSTROUTING -m addrtype --src-type LOCAL ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment "
+        '--comment "node to pods elsewhere: an address they can answer" -j SNAT --to-source 10.244.1.1')
 
 
 def test_node_port_answers_on_every_node_address_but_loopback_and_goes_cluster_wide():
@@ -77,7 +82,7 @@ def test_node_port_answers_on_every_node_address_but_loopback_and_goes_cluster_w
     assert chain(nat, ext) == [f'-A {ext} -m comment --comment "default/web:http external" -j {svc}']
 
 
-def test_local_policy_keeps_the_client_address_and_uses_only_this_nodes_endpoints():
+def test_local_policy_uses_only_this_nodes_endpoints_and_pods_go_cluster_wide():
     svc_entry = entry("web", "10.96.0.10", ("http", 80, WEB), node_ports=(30080,), type="LoadBalancer",
                       external_local=True, load_balancer_ips=["172.30.1.11"])
     nat = tables(render(pb.ServiceTable(services=[svc_entry]),
@@ -87,8 +92,9 @@ def test_local_policy_keeps_the_client_address_and_uses_only_this_nodes_endpoint
     rules = chain(nat, ext)
     assert rules[0] == f'-A {ext} -s 10.244.0.0/16 -m comment --comment "default/web:http from pods: ' \
                        f'cluster-wide" -j {svc}'
-    assert [r.rsplit(" -j ", 1)[1] for r in rules[1:]] == local  # never marked for SNAT: the source stays
-    assert "--probability 0.5000000000" in rules[1]
+    # SNAT too: a pod has no route to an outside client (no default route), so it answers the node.
+    assert [r.rsplit(" -j ", 1)[1] for r in rules[1:]] == ["PYCTL-MARK-MASQ", *local]
+    assert "--probability 0.5000000000" in rules[2]
     assert (f'-A PYCTL-SERVICES -d 172.30.1.11/32 -p tcp -m tcp --dport 80 -m comment --comment '
             f'"default/web:http external address" -j {ext}') in nat
     # A node without an endpoint of it drops that traffic instead (its health check says 503).
