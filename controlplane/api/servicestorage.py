@@ -74,7 +74,10 @@ class ServiceStorage(StorageHooks):
 
     async def prepare_update(self, old: Obj, new: Obj) -> None:
         """Check what the update asks for anew (range, and not held by another Service: a
-        read here, made race-free by the transaction), then pick what it needs."""
+        read here, made race-free by the transaction), then pick what it needs. A write that
+        leaves the spec as it is (status, metadata) allocates nothing."""
+        if new.get("spec") == old.get("spec"):
+            return
         before = self.held(old)
         self._check(new, before)
         for k in sorted(self.held(new) - before):

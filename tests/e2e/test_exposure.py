@@ -13,14 +13,12 @@ Every request goes to the nodes' addresses on the cluster bridge, bounded in cou
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import errno
 import http.client
 import json
 import os
 import shutil
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -28,14 +26,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from pyctl.localcluster import state
 from tests.e2e.helpers import processes_mentioning
 from tests.e2e.test_cluster import DEMO, Env, eventually
+from tests.tlscerts import server_certificate
 
 pytestmark = [
     pytest.mark.e2e,
@@ -173,24 +168,11 @@ def test_local_policy_balancer_is_the_node_with_an_endpoint_and_health_checks_sa
 
 def _tls_secret(env: Env, host: str) -> Path:
     """A TLS Secret `tls-alpha` for `host`, signed by a CA written to the workdir (returned)."""
-    now = dt.datetime.now(dt.timezone.utc)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "exposure test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(1).not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
-    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = leaf.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    pem, key_pem, ca = server_certificate(host)
     env.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls-alpha"}, "type": "kubernetes.io/tls",
                "data": {"tls.crt": base64.b64encode(pem).decode(), "tls.key": base64.b64encode(key_pem).decode()}})
     path = env.workdir / "ca.pem"
-    path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes(ca)
     return path
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime as dt
 import json
 import os
 import shutil
@@ -26,10 +25,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from pyctl_proto import node_pb2 as pb
 
 from agent.ingress.config import Settings
 from agent.ingress.proxy import IngressProxy
@@ -41,6 +38,7 @@ from controlplane.controllers.manager import ControllerManager
 from controlplane.gateway import GatewayConfig, start_gateway
 from controlplane.machinery import ingress as semantics
 from tests.cluster import free_port, wait_until
+from tests.tlscerts import server_certificate
 
 pytestmark = pytest.mark.skipif(not shutil.which("haproxy") or not shutil.which("curl"),
                                 reason="needs haproxy and curl (deploy/install-deps.sh)")
@@ -192,23 +190,11 @@ async def _status(client, name: str) -> list:
 
 
 def _tls_pair(tmp_path: Path, host: str) -> tuple[bytes, bytes, Path]:
-    """A CA (written to tmp_path/ca.pem) and a leaf certificate + key for `host` it signed."""
-    now = dt.datetime.now(dt.timezone.utc)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(1).not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
-    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    """A certificate + key for `host`, and the file of the CA that signed it."""
+    cert, key, ca = server_certificate(host)
     ca_file = tmp_path / "ca.pem"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    return (leaf.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()), ca_file)
+    ca_file.write_bytes(ca)
+    return cert, key, ca_file
 
 
 async def _curl(settings: Settings, host: str, ca: Path, *extra: str) -> tuple[int, str, str]:
@@ -333,3 +319,45 @@ async def test_haproxy_killed_comes_back_and_a_class_not_ours_is_left_alone(stac
 
 async def _is(value, expected) -> bool:
     return (await value) == expected
+
+
+async def test_a_new_agent_adopts_the_running_proxy_and_a_bad_configuration_is_refused(tmp_path):
+    """An agent restarts (DESIGN §1): the HAProxy it left serving keeps serving and is adopted,
+    not started twice; a table HAProxy would refuse never replaces the one in force."""
+    backends = Backends()
+    port = await backends.start("kept")
+    settings = Settings(http_port=free_port(), https_port=free_port(), address="127.0.0.1")
+    table = semantics.routing([{"metadata": {"name": "k", "namespace": "d"},
+                                "spec": {"rules": [rule("kept.example", ("/", "Prefix", "kept", 80))]}}])
+    from controlplane.gateway.ingresses import ingress_table
+    svc = {"d/kept": {"spec": {"ports": [{"name": "http", "port": 80}]}}}
+    eps = {"d/kept": {"subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "http", "port": port}]}]}}
+    first = IngressProxy(tmp_path / "ingress", settings)
+    second = IngressProxy(tmp_path / "ingress", settings)
+    try:
+        first.update(ingress_table(table, svc.get, eps.get, {}.get))
+        await first.sync()
+        pid = first.pid()
+        assert pid is not None
+        await wait_until(lambda: _is(_fetch_text(settings, "kept.example"), "kept /"), timeout=20, interval=0.1)
+        second.update(first.table)  # the restarted agent's first table
+        await second.sync()
+        assert (second.pid(), second.restarts, second.reloads) == (pid, 0, 1)
+        bad = pb.IngressTable()
+        bad.CopyFrom(first.table)
+        bad.backends[0].endpoints[0].ip = "not-an-address"
+        second.update(bad)
+        await second.sync()
+        assert second.pid() == pid and second.reloads == 1  # refused by haproxy -c: nothing reloaded
+        assert await _fetch_text(settings, "kept.example") == "kept /"
+    finally:
+        await second.stop()
+        await backends.stop()
+    assert first.pid() is None and not _haproxies(tmp_path)
+
+
+async def _fetch_text(settings: Settings, host: str) -> str:
+    try:
+        return (await fetch(settings, host, "/"))[1]
+    except aiohttp.ClientError:
+        return ""
