@@ -18,7 +18,7 @@ from . import report
 from .plot import cdf_png
 from .profile import top_stages
 
-BENCHMARKS = ("api", "crd", "scheduler", "podstart", "scaleup", "memory", "dashboard", "jobs")
+BENCHMARKS = ("api", "crd", "scheduler", "podstart", "scaleup", "memory", "dashboard", "jobs", "ingress")
 ROOT_ONLY = ("podstart", "scaleup")
 
 

@@ -5,10 +5,13 @@ Timings are never asserted: only that every measured cell is a number."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zlib
 from pathlib import Path
+
+import pytest
 
 from bench.plot import cdf_png
 from bench.stats import percentile
@@ -109,3 +112,20 @@ def test_quick_jobs_report(tmp_path: Path) -> None:
         row, = rows(report, measure)
         assert re.fullmatch(NUMBER, row[1]) and re.fullmatch(NUMBER, row[2]) and re.fullmatch(rf"{NUMBER}×", row[3])
     assert "The Job ended with succeeded=100, failed=0; it created 100 pods" in report
+
+
+@pytest.mark.skipif(not shutil.which("haproxy") or not shutil.which("busybox"), reason="needs haproxy and busybox")
+def test_quick_ingress_report(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "ingress", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = out.read_text()
+    paths = ("pod directly, new connections", "ingress HTTP, new connections", "ingress HTTP, keep-alive",
+             "ingress HTTPS, keep-alive")
+    for path in paths:
+        found = {r[1]: r for r in rows(report, path)}
+        assert set(found) == {"1", "8"}, path
+        for r in found.values():
+            assert all(re.fullmatch(NUMBER, cell) for cell in r[2:5]), r
+            assert re.fullmatch(rf"{NUMBER}×", r[5]) and r[7].endswith("(0)"), r  # every request answered
