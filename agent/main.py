@@ -60,6 +60,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="serve no cluster DNS on the pod bridge address (needs --pod-cidr; runc runtime)")
     p.add_argument("--no-service-proxy", dest="service_proxy", action="store_false",
                    help="do not program iptables NAT for Service ClusterIPs (runc runtime)")
+    ing = p.add_argument_group("ingress proxy (HAProxy serving the cluster's Ingresses on this node)")
+    ing.add_argument("--no-ingress-proxy", dest="ingress_proxy", action="store_false",
+                     help="run no ingress proxy on this node (it then gets no Ingress traffic)")
+    ing.add_argument("--ingress-http-port", type=int, default=80, metavar="PORT",
+                     help="where the ingress proxy serves HTTP (default %(default)s)")
+    ing.add_argument("--ingress-https-port", type=int, default=443, metavar="PORT",
+                     help="where it serves HTTPS (default %(default)s)")
+    ing.add_argument("--ingress-address", default="", metavar="IP",
+                     help="listen on this address only (default: every address of the node)")
     p.add_argument("--no-routes", dest="routes", action="store_false",
                    help="do not program routes to the other nodes' pod CIDRs (runc runtime)")
     p.add_argument("--bridge", default="pyctl0", help="the CNI bridge (runc runtime; default %(default)s)")
@@ -119,6 +128,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.volume_dir = os.path.join(args.state_dir, "volumes")
     if ":" not in args.server:
         args.server += ":7443"
+    for flag, port in (("--ingress-http-port", args.ingress_http_port), ("--ingress-https-port",
+                                                                         args.ingress_https_port)):
+        if not 1 <= port <= 65535:
+            p.error(f"{flag} {port}: must be between 1 and 65535")
+    if args.ingress_http_port == args.ingress_https_port:
+        p.error("--ingress-http-port and --ingress-https-port must differ")
+    if args.ingress_address:
+        try:
+            ipaddress.IPv4Address(args.ingress_address)
+        except ValueError as exc:
+            p.error(f"--ingress-address: {exc}")
     for flag, value in (("--pod-cidr", args.pod_cidr), ("--cluster-cidr", args.cluster_cidr)):
         try:
             if value:
@@ -175,6 +195,23 @@ def service_route_setter(runtime: RuncRuntime) -> Callable[[str], None]:
         if service_cidr not in config.routes:
             runtime.cni = Cni(replace(config, routes=config.routes + (service_cidr,)))
     return use
+
+
+def ingress_proxy(args: argparse.Namespace, state_dir: str):  # -> IngressProxy | None
+    """The node's ingress proxy, unless turned off or HAProxy is not installed (then said)."""
+    from pathlib import Path
+
+    from .ingress.config import Settings
+    from .ingress.proxy import IngressProxy
+
+    if not args.ingress_proxy:
+        return None
+    if not IngressProxy.available():
+        logging.warning("haproxy is not installed: this node serves no Ingress (deploy/install.sh installs it)")
+        return None
+    return IngressProxy(Path(state_dir) / "ingress", Settings(http_port=args.ingress_http_port,
+                                                             https_port=args.ingress_https_port,
+                                                             address=args.ingress_address))
 
 
 def detect_ip(server: str) -> str:
@@ -279,7 +316,8 @@ async def run(args: argparse.Namespace) -> int:
                   on_pod_cidr=None if args.pod_cidr else pod_network_setter(runtime, net, args.cluster_cidr),
                   routes=HostRoutes() if args.routes else None, credentials=creds,
                   service_proxy=ServiceProxy() if args.service_proxy else None,
-                  on_service_cidr=service_route_setter(runtime), dns=dns, local_volumes=volumes)
+                  on_service_cidr=service_route_setter(runtime), dns=dns, local_volumes=volumes,
+                  ingress=ingress_proxy(args, args.state_dir))
     try:
         await agent.run()
     finally:

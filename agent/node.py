@@ -6,7 +6,8 @@ runtime configures CNI with it), and with `routes` set the other nodes' podCIDRs
 via their node IPs in this network namespace. Every ServiceTable goes to the pods' service env
 vars (podconfig), to the service proxy and the cluster DNS when there are (NAT rules in this
 namespace, names on the pod bridge), and its service CIDR to `on_service_cidr` (pods route it
-via the bridge).
+via the bridge). With an ingress proxy, the node says so when it registers (a Node label) and
+every IngressTable goes to it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Callable
 from pyctl_proto import node_pb2 as pb
 
 from .credentials import NodeCredentials, keep_renewed
+from .ingress import PROXY_NODE_LABEL
+from .ingress.proxy import IngressProxy
 from .network.dns import DnsServer
 from .network.routes import HostRoutes, RouteSyncer
 from .network.serviceproxy import ServiceProxy
@@ -44,7 +47,8 @@ class Agent:
                  service_proxy: ServiceProxy | None = None,
                  on_service_cidr: Callable[[str], None] | None = None,
                  dns: DnsServer | None = None,
-                 local_volumes: LocalVolumes | HollowVolumes | None = None) -> None:
+                 local_volumes: LocalVolumes | HollowVolumes | None = None,
+                 ingress: IngressProxy | None = None) -> None:
         """`listen`: HOST:PORT of the agent's own gRPC API (logs, exec) that the API server
         proxies to; its bound port is reported in the registration. None: not served.
         `pod_cidr`: this node's own (recorded on its Node); else with `learn_pod_cidr` no pod
@@ -53,7 +57,8 @@ class Agent:
         mutual TLS to the gateway and on the agent's own server, renewed before it expires.
         `service_proxy`: programs ClusterIP NAT in this namespace (None: no proxy, hollow nodes).
         `dns`: the node's cluster DNS responder, served while the agent runs. `local_volumes`: the
-        built-in provisioner's volumes on this node (None: it keeps none)."""
+        built-in provisioner's volumes on this node (None: it keeps none). `ingress`: the node's
+        ingress proxy (None: this node serves no Ingress)."""
         self.node_name = registration.node_name
         self.runtime = runtime
         self.registration = registration
@@ -68,11 +73,16 @@ class Agent:
         self.on_pod_cidr = on_pod_cidr
         self.routes = RouteSyncer(routes, host_ip) if routes is not None else None
         self.service_proxy = service_proxy
+        if service_proxy is not None and not service_proxy.node:
+            service_proxy.node = registration.node_name  # its endpoints are the local ones
         self.on_service_cidr = on_service_cidr
         self.dns = dns
+        self.ingress = ingress
+        registration.labels[PROXY_NODE_LABEL] = "true" if ingress is not None else "false"
         self.session = AgentSession(server, registration, self.pods, session_config, pod_cidr=pod_cidr,
                                     needs_pod_cidr=learn_pod_cidr, on_network=self._network,
                                     on_services=self._services, on_volumes=self._volumes,
+                                    on_ingress=ingress.update if ingress is not None else None,
                                     credentials=credentials)
         self.server = AgentServer(runtime, listen, credentials) if listen is not None else None
         self.credentials = credentials
@@ -94,7 +104,7 @@ class Agent:
         if self.routes is not None:
             self.routes.update(m.cluster_cidr, own, [(r.pod_cidr, r.node_ip) for r in m.routes])
         if self.service_proxy is not None and own:  # proxied traffic leaves from the bridge address
-            self.service_proxy.source = str(ipaddress.ip_network(own)[1])
+            self.service_proxy.network(str(ipaddress.ip_network(own)[1]), m.cluster_cidr)
 
     def _services(self, m: pb.ServiceTable) -> None:
         self.pods.configs.services = m
@@ -142,6 +152,8 @@ class Agent:
             loops.append(self.routes.run())
         if self.service_proxy is not None:
             loops.append(self.service_proxy.run())
+        if self.ingress is not None:
+            loops.append(self.ingress.run())
         if self.credentials is not None:
             loops.append(keep_renewed(self.session.server, self.credentials, self.session.reconnect))
         await asyncio.gather(*loops)
@@ -164,6 +176,8 @@ class Agent:
             self._task = None
         if self.service_proxy is not None:
             await self.service_proxy.cleanup()  # no ClusterIP rules outlive the agent
+        if self.ingress is not None:
+            await self.ingress.stop()  # nor its proxy
         if self.dns is not None:
             await self.dns.stop()
         if self.server is not None:

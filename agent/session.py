@@ -65,6 +65,7 @@ class AgentSession:
                  on_network: Callable[[pb.NodeRoutes], None] | None = None,
                  on_services: Callable[[pb.ServiceTable], None] | None = None,
                  on_volumes: Callable[[pb.NodeVolumes], None] | None = None,
+                 on_ingress: Callable[[pb.IngressTable], None] | None = None,
                  credentials: NodeCredentials | None = None) -> None:
         """`credentials`: dial with mutual TLS as the node they name (None: insecure)."""
         self.server = server
@@ -85,6 +86,8 @@ class AgentSession:
         self.services: pb.ServiceTable | None = None  # the latest ServiceTable (complete each time)
         self.on_volumes = on_volumes  # each NodeVolumes (this node's local volumes, complete each time)
         self.outgoing: list[pb.AgentMessage] = []  # sent with the next batch (volume reports)
+        self.on_ingress = on_ingress
+        self.ingress: pb.IngressTable | None = None  # the latest IngressTable (only to ingress proxy nodes)
         self.pod_cidr_known = asyncio.Event()
         self.waiting_for_pod_cidr = False  # assignments came and were dropped: no podCIDR yet
 
@@ -157,6 +160,9 @@ class AgentSession:
                 self._services(msg.services)
             elif which == "volumes":
                 self._deliver(self.on_volumes, msg.volumes, "local volumes")
+            elif which == "ingress":
+                self.ingress = msg.ingress
+                self._deliver(self.on_ingress, msg.ingress, "ingress table")
             elif which == "error":
                 log.warning("node %s: server refused: %s", self.registration.node_name, msg.error.message)
 

@@ -19,7 +19,7 @@ from .plot import cdf_png
 from .profile import top_stages
 
 BENCHMARKS = ("api", "crd", "scheduler", "plan", "daemonset", "podstart", "scaleup", "memory", "dashboard",
-              "jobs", "volumes")
+              "jobs", "volumes", "ingress")
 ROOT_ONLY = ("podstart", "scaleup", "volumes")
 
 

@@ -23,6 +23,7 @@ from aiohttp import web
 from . import eventloop
 from .api.app import build_app
 from .api.config import ApiConfig
+from .api.nodeports import parse_port_range
 from .api.serviceip import parse_range
 from .auth.authn import load_token_file
 from .api.access.authorizer import MODES
@@ -98,6 +99,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the pod network; each node gets a podCIDR from it (default %(default)s)")
     p.add_argument("--service-cluster-ip-range", default="10.96.0.0/16",
                    help="IPv4 CIDR Services' ClusterIPs are allocated from (default %(default)s)")
+    p.add_argument("--service-node-port-range", default="30000-32767", metavar="FIRST-LAST",
+                   help="ports NodePort and LoadBalancer Services' node ports are allocated from "
+                        "(default %(default)s)")
     p.add_argument("--node-cidr-mask-size", type=int, default=24,
                    help="prefix length of each node's podCIDR (default %(default)s)")
     p.add_argument("--local-storage-class", default="local-path", metavar="NAME",
@@ -140,6 +144,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parse_range(args.service_cluster_ip_range)
     except ValueError as exc:
         p.error(f"--service-cluster-ip-range: {exc}")
+    try:
+        parse_port_range(args.service_node_port_range)
+    except ValueError as exc:
+        p.error(f"--service-node-port-range: {exc}")
     try:
         CidrAllocator(args.cluster_cidr, args.node_cidr_mask_size)
     except ValueError as exc:
@@ -230,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                        tls_cert_file=args.tls_cert_file, tls_private_key_file=args.tls_private_key_file,
                        client_ca_file=args.client_ca_file, token_auth_file=args.token_auth_file,
                        authorization_mode=args.authorization_mode,
-                       service_cluster_ip_range=args.service_cluster_ip_range)
+                       service_cluster_ip_range=args.service_cluster_ip_range,
+                       service_node_port_range=args.service_node_port_range)
     host, port = split_hostport(args.listen, 6443)
     hosts = tuple(h.strip() for h in args.tls_san.split(",") if h.strip()) + (local_address(host),)
     try:

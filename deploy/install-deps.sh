@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what pyctl needs on a fresh Debian 12 machine (as root): the system packages
-# (etcd, runc, conmon, CNI plugins, ...) and a virtualenv at .venv with pyctl installed.
+# (etcd, runc, conmon, CNI plugins, haproxy for the ingress proxy, ...) and a virtualenv at
+# .venv with pyctl installed.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(etcd-server etcd-client runc conmon containernetworking-plugins busybox-static
-              docker-registry iproute2 iptables util-linux e2fsprogs procps curl zstd openssl python3-venv)
+              docker-registry iproute2 iptables util-linux e2fsprogs procps curl zstd openssl python3-venv
+              haproxy)
 # Only for the test suite (`install-deps.sh test`): the dashboard's tests drive a real headless
 # browser; Debian builds chromedriver from the same source as its chromium, so they always match.
 TEST_APT_PACKAGES=(chromium chromium-driver)

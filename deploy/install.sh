@@ -104,7 +104,7 @@ API_LISTEN=127.0.0.1:6443 GATEWAY_LISTEN=0.0.0.0:7443 COMPONENTS=all
 PKI_DIR=/var/lib/pyctl/pki TLS_SAN="" ENCRYPTION_CONFIG=$CONF/encryption-config.yaml
 ADMIN_KUBECONFIG=$CONF/admin.kubeconfig TOKEN="" CA_CERT_HASH=""
 SERVER="" NODE_NAME="" RUNTIME=runc STATE_DIR=/var/lib/pyctl-agent NODE_IP="" POD_CIDR=""
-CLUSTER_CIDR="" AGENT_LISTEN=0.0.0.0:10250
+CLUSTER_CIDR="" AGENT_LISTEN=0.0.0.0:10250 HAPROXY_NEW=0 READY=0
 declare -A GIVEN=()
 
 while [ $# -gt 0 ]; do
@@ -334,13 +334,15 @@ packages() {
     wanted+=(etcd-client)
     [ -n "$EXTERNAL_ETCD" ] || wanted+=(etcd-server)
   else
-    wanted+=(runc conmon containernetworking-plugins iproute2 iptables util-linux procps e2fsprogs)
+    # haproxy: the node's ingress proxy (pyctl-agent runs and configures its own instance).
+    wanted+=(runc conmon containernetworking-plugins iproute2 iptables util-linux procps e2fsprogs haproxy)
   fi
   for p in "${wanted[@]}"; do
     [ -z "$ROOT" ] && dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -gt 0 ] || return 0
   say "installing system packages: ${missing[*]}"
+  [[ " ${missing[*]} " != *" haproxy "* ]] || HAPROXY_NEW=1
   export DEBIAN_FRONTEND=noninteractive
   run apt-get update -qq
   run apt-get install -y -qq --no-install-recommends "${missing[@]}"
@@ -427,6 +429,12 @@ services() {
   else
     units+=(pyctl-agent.service)
     run install -d -m 700 "$STATE_DIR"
+    # Debian's haproxy.service starts on install with an empty configuration: the agent runs
+    # its own HAProxy (the ingress proxy), so the one this run installed is turned off.
+    if [ "$HAPROXY_NEW" = 1 ] && system && systemctl is-enabled --quiet haproxy.service 2>/dev/null; then
+      say "disabling Debian's haproxy.service (pyctl-agent runs the node's ingress proxy)"
+      systemctl disable --now haproxy.service
+    fi
   fi
   say "enabling ${units[*]}"
   run systemctl daemon-reload
@@ -447,12 +455,25 @@ ready() {  # report whether the control plane answers; a new etcd cluster may st
   local url="$API_URL/readyz"
   for _ in $(seq 1 60); do
     if curl -sf --max-time 2 --cacert "$PKI_DIR/ca.crt" "$url" >/dev/null; then
-      say "control plane ready at $API_URL"; return 0
+      say "control plane ready at $API_URL"; READY=1; return 0
     fi
     sleep 1
   done
   echo "$PROG: the control plane is not ready yet (a new etcd cluster waits for a quorum of members);" \
        "see 'journalctl -u pyctl-etcd -u pyctl-controlplane'" >&2
+}
+
+addons() {  # the default IngressClass (once; an operator's later changes stay)
+  [ "$ROLE" = server ] && [ "$START" = 1 ] || return 0
+  local cmd=("$VENV/bin/python" -m pyctl.addons --kubeconfig "$ADMIN_KUBECONFIG")
+  if ! system; then
+    echo "    would run: ${cmd[*]}"
+  elif [ "$READY" = 1 ]; then
+    say "default IngressClass"
+    "${cmd[@]}" || echo "$PROG: could not create the default IngressClass; run later: ${cmd[*]}" >&2
+  else
+    echo "$PROG: once the control plane is ready, run: ${cmd[*]}" >&2
+  fi
 }
 
 next_steps() {
@@ -468,5 +489,6 @@ files
 credentials
 services
 ready
+addons
 next_steps
 say "done: $ROLE${ROOT:+ (files under $ROOT)}"

@@ -225,7 +225,7 @@ class Resync(_message.Message):
     def __init__(self, last_seq: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("registered", "heartbeat_ack", "assignments", "error", "node_routes", "services", "volumes")
+    __slots__ = ("registered", "heartbeat_ack", "assignments", "error", "node_routes", "services", "volumes", "ingress")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
@@ -233,6 +233,7 @@ class ServerMessage(_message.Message):
     NODE_ROUTES_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
     VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    INGRESS_FIELD_NUMBER: _ClassVar[int]
     registered: Registered
     heartbeat_ack: HeartbeatAck
     assignments: Assignments
@@ -240,7 +241,8 @@ class ServerMessage(_message.Message):
     node_routes: NodeRoutes
     services: ServiceTable
     volumes: NodeVolumes
-    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., node_routes: _Optional[_Union[NodeRoutes, _Mapping]] = ..., services: _Optional[_Union[ServiceTable, _Mapping]] = ..., volumes: _Optional[_Union[NodeVolumes, _Mapping]] = ...) -> None: ...
+    ingress: IngressTable
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., node_routes: _Optional[_Union[NodeRoutes, _Mapping]] = ..., services: _Optional[_Union[ServiceTable, _Mapping]] = ..., volumes: _Optional[_Union[NodeVolumes, _Mapping]] = ..., ingress: _Optional[_Union[IngressTable, _Mapping]] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("heartbeat_period_ms", "session_id")
@@ -355,18 +357,28 @@ class ServiceTable(_message.Message):
     def __init__(self, service_cidr: _Optional[str] = ..., services: _Optional[_Iterable[_Union[ServiceEntry, _Mapping]]] = ...) -> None: ...
 
 class ServiceEntry(_message.Message):
-    __slots__ = ("namespace", "name", "cluster_ip", "ports", "addresses")
+    __slots__ = ("namespace", "name", "cluster_ip", "ports", "addresses", "type", "external_local", "external_ips", "load_balancer_ips", "health_check_node_port")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_IP_FIELD_NUMBER: _ClassVar[int]
     PORTS_FIELD_NUMBER: _ClassVar[int]
     ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_LOCAL_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_IPS_FIELD_NUMBER: _ClassVar[int]
+    LOAD_BALANCER_IPS_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_CHECK_NODE_PORT_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     name: str
     cluster_ip: str
     ports: _containers.RepeatedCompositeFieldContainer[ServicePortEntry]
     addresses: _containers.RepeatedCompositeFieldContainer[ServiceAddress]
-    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., cluster_ip: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[ServicePortEntry, _Mapping]]] = ..., addresses: _Optional[_Iterable[_Union[ServiceAddress, _Mapping]]] = ...) -> None: ...
+    type: str
+    external_local: bool
+    external_ips: _containers.RepeatedScalarFieldContainer[str]
+    load_balancer_ips: _containers.RepeatedScalarFieldContainer[str]
+    health_check_node_port: int
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., cluster_ip: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[ServicePortEntry, _Mapping]]] = ..., addresses: _Optional[_Iterable[_Union[ServiceAddress, _Mapping]]] = ..., type: _Optional[str] = ..., external_local: _Optional[bool] = ..., external_ips: _Optional[_Iterable[str]] = ..., load_balancer_ips: _Optional[_Iterable[str]] = ..., health_check_node_port: _Optional[int] = ...) -> None: ...
 
 class ServiceAddress(_message.Message):
     __slots__ = ("ip", "hostname")
@@ -377,24 +389,80 @@ class ServiceAddress(_message.Message):
     def __init__(self, ip: _Optional[str] = ..., hostname: _Optional[str] = ...) -> None: ...
 
 class ServicePortEntry(_message.Message):
-    __slots__ = ("name", "protocol", "port", "backends")
+    __slots__ = ("name", "protocol", "port", "backends", "node_port")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    NODE_PORT_FIELD_NUMBER: _ClassVar[int]
     name: str
     protocol: str
     port: int
     backends: _containers.RepeatedCompositeFieldContainer[ServiceBackend]
-    def __init__(self, name: _Optional[str] = ..., protocol: _Optional[str] = ..., port: _Optional[int] = ..., backends: _Optional[_Iterable[_Union[ServiceBackend, _Mapping]]] = ...) -> None: ...
+    node_port: int
+    def __init__(self, name: _Optional[str] = ..., protocol: _Optional[str] = ..., port: _Optional[int] = ..., backends: _Optional[_Iterable[_Union[ServiceBackend, _Mapping]]] = ..., node_port: _Optional[int] = ...) -> None: ...
 
 class ServiceBackend(_message.Message):
-    __slots__ = ("ip", "port")
+    __slots__ = ("ip", "port", "node")
     IP_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
     ip: str
     port: int
-    def __init__(self, ip: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+    node: str
+    def __init__(self, ip: _Optional[str] = ..., port: _Optional[int] = ..., node: _Optional[str] = ...) -> None: ...
+
+class IngressTable(_message.Message):
+    __slots__ = ("hosts", "default_backend", "backends", "certificates")
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_BACKEND_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
+    hosts: _containers.RepeatedCompositeFieldContainer[IngressHost]
+    default_backend: str
+    backends: _containers.RepeatedCompositeFieldContainer[IngressBackend]
+    certificates: _containers.RepeatedCompositeFieldContainer[IngressCertificate]
+    def __init__(self, hosts: _Optional[_Iterable[_Union[IngressHost, _Mapping]]] = ..., default_backend: _Optional[str] = ..., backends: _Optional[_Iterable[_Union[IngressBackend, _Mapping]]] = ..., certificates: _Optional[_Iterable[_Union[IngressCertificate, _Mapping]]] = ...) -> None: ...
+
+class IngressHost(_message.Message):
+    __slots__ = ("host", "paths", "default_backend")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_BACKEND_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    paths: _containers.RepeatedCompositeFieldContainer[IngressPath]
+    default_backend: str
+    def __init__(self, host: _Optional[str] = ..., paths: _Optional[_Iterable[_Union[IngressPath, _Mapping]]] = ..., default_backend: _Optional[str] = ...) -> None: ...
+
+class IngressPath(_message.Message):
+    __slots__ = ("path", "path_type", "backend")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PATH_TYPE_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    path_type: str
+    backend: str
+    def __init__(self, path: _Optional[str] = ..., path_type: _Optional[str] = ..., backend: _Optional[str] = ...) -> None: ...
+
+class IngressBackend(_message.Message):
+    __slots__ = ("name", "endpoints")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    endpoints: _containers.RepeatedCompositeFieldContainer[ServiceBackend]
+    def __init__(self, name: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[ServiceBackend, _Mapping]]] = ...) -> None: ...
+
+class IngressCertificate(_message.Message):
+    __slots__ = ("name", "hosts", "cert_pem", "key_pem")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    CERT_PEM_FIELD_NUMBER: _ClassVar[int]
+    KEY_PEM_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    hosts: _containers.RepeatedScalarFieldContainer[str]
+    cert_pem: bytes
+    key_pem: bytes
+    def __init__(self, name: _Optional[str] = ..., hosts: _Optional[_Iterable[str]] = ..., cert_pem: _Optional[bytes] = ..., key_pem: _Optional[bytes] = ...) -> None: ...
 
 class NodeVolumes(_message.Message):
     __slots__ = ("volumes",)

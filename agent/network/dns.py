@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import socket
 import struct
-import threading
 
 from pyctl_proto import node_pb2 as pb
+
+from .netns import bound_socket
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,6 @@ DOMAIN = "cluster.local"
 TTL = 5  # seconds: a moved ClusterIP never happens, but endpoints of headless Services do
 A, AAAA, IN = 1, 28, 1
 NOERROR, FORMERR, NXDOMAIN, REFUSED = 0, 1, 3, 5
-IP_FREEBIND = 15  # bind before the bridge has its address (it appears with the first pod)
-CLONE_NEWNET = 0x40000000
 MAX_TCP = 4096
 
 
@@ -118,37 +116,6 @@ class _Udp(asyncio.DatagramProtocol):
             self.transport.sendto(reply, addr)
 
 
-def _socket(kind: int, address: str, port: int, netns: str | None) -> socket.socket:
-    """A bound socket, made in `netns` when given: a socket belongs to the namespace of the
-    thread that creates it, so a short-lived thread enters it (setns is per thread)."""
-    result: list[socket.socket | BaseException] = []
-
-    def make() -> None:
-        try:
-            if netns:  # os.setns only exists from Python 3.12: call libc's
-                libc = ctypes.CDLL(None, use_errno=True)
-                with open(netns) as f:
-                    if libc.setns(f.fileno(), CLONE_NEWNET) != 0:
-                        raise OSError(ctypes.get_errno(), f"setns {netns}")
-            s = socket.socket(socket.AF_INET, kind)
-            s.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((address, port))
-            if kind == socket.SOCK_STREAM:
-                s.listen(64)
-            s.setblocking(False)
-            result.append(s)
-        except BaseException as exc:  # handed to the caller
-            result.append(exc)
-
-    t = threading.Thread(target=make, name="dns-socket")  # a fresh thread: it exits in the netns
-    t.start()
-    t.join()
-    if isinstance(result[0], BaseException):
-        raise result[0]
-    return result[0]
-
-
 class DnsServer:
     """Serves the latest ServiceTable on `address`:`port` (UDP and TCP) until stopped."""
 
@@ -163,8 +130,8 @@ class DnsServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        udp = _socket(socket.SOCK_DGRAM, self.address, self.port, self.netns)
-        tcp = _socket(socket.SOCK_STREAM, self.address, self.port, self.netns)
+        udp = bound_socket(socket.SOCK_DGRAM, self.address, self.port, self.netns)
+        tcp = bound_socket(socket.SOCK_STREAM, self.address, self.port, self.netns)
         self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=udp)
         self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp)
         log.info("cluster DNS on %s:%d", self.address, self.port)

@@ -12,11 +12,15 @@ import asyncio
 import ctypes
 import os
 import shutil
+import socket
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 KINDS = ("net", "ipc", "uts")
+CLONE_NEWNET = 0x40000000
+IP_FREEBIND = 15  # bind before the address exists (a pod bridge gets its address with the first pod)
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,34 @@ async def run_in_netns(netns: Path, *argv: str, timeout: float = 30) -> tuple[in
 def setns_fd(netns: Path) -> int:
     """Open a namespace file for os.setns (the caller closes it)."""
     return os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def bound_socket(kind: int, address: str, port: int, netns: str | None) -> socket.socket:
+    """A bound (and, for TCP, listening) non-blocking socket, made in the network namespace
+    `netns` when given: a socket belongs to the namespace of the thread that creates it, so a
+    short-lived thread enters it (setns is per thread)."""
+    result: list[socket.socket | BaseException] = []
+
+    def make() -> None:
+        try:
+            if netns:  # os.setns only exists from Python 3.12: call libc's
+                with open(netns) as f:
+                    if _LIBC.setns(f.fileno(), CLONE_NEWNET) != 0:
+                        raise OSError(ctypes.get_errno(), f"setns {netns}")
+            s = socket.socket(socket.AF_INET, kind)
+            s.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((address, port))
+            if kind == socket.SOCK_STREAM:
+                s.listen(64)
+            s.setblocking(False)
+            result.append(s)
+        except BaseException as exc:  # handed to the caller
+            result.append(exc)
+
+    t = threading.Thread(target=make, name="netns-socket")  # a fresh thread: it exits in the netns
+    t.start()
+    t.join()
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]

@@ -1,108 +1,32 @@
-"""The node's service proxy: iptables NAT rules that send ClusterIP traffic to ready backends.
+"""The node's service proxy: keeps the namespace's iptables rules equal to the latest ServiceTable.
 
-Like kube-proxy's iptables mode, in the agent's own network namespace (a local cluster's
-node netns): PREROUTING (pods arrive over the bridge) and OUTPUT jump to PYCTL-SERVICES,
-which matches each ClusterIP:port and jumps to its PYCTL-SVC-* chain; that picks one
-PYCTL-SEP-* (endpoint) chain with `statistic --mode random` (probability 1/n, 1/(n-1), ...,
-so every backend is equally likely), which marks the packet and DNATs it to the backend.
-
-Every marked packet is source-NATed (masquerade-all) in POSTROUTING: a client pod and its
-backend often share the node's bridge, and without SNAT the backend would answer the client
-directly over the bridge, from its own address instead of the ClusterIP, and the client would
-drop the reply. With SNAT the reply comes back through this namespace, where conntrack undoes
-both translations. The source is the node's pod-bridge address (`source`), not the outgoing
-interface's as MASQUERADE would pick: pods route only the cluster CIDR, so a backend on
-another node can answer 10.244.1.1 but not the node's own 172.30.x address. The cost is that
-backends see that address as the client.
-
-Only our own chains are ever written, in one `iptables-restore --noflush` transaction (a
-declared chain is flushed and refilled; chains of Services that went away are deleted in the
-same transaction), so other rules in the namespace are never touched. Rules are re-synced on
-every table change and periodically (someone may have flushed them), and removed on stop.
+What the rules are is proxyrules.py's (ClusterIPs, node ports on every node address,
+external and load balancer addresses, externalTrafficPolicy, REJECT without endpoints);
+this module applies them, in the agent's own network namespace (a local cluster's node
+netns) or in the one given. Only our own chains are ever written, in one
+`iptables-restore --noflush` transaction (a declared chain is flushed and refilled; chains
+of Services that went away are deleted in the same transaction), plus one jump per hook
+(proxyrules.JUMPS), so other rules in the namespace are never touched. Rules are re-synced
+on every table change and periodically (someone may have flushed them), and removed on
+stop. The proxy also answers the healthCheckNodePorts (healthcheck.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import logging
 
 from pyctl_proto import node_pb2 as pb
 
+from .healthcheck import HealthChecks
+from .proxyrules import JUMPS, NodeView, cleanup_rules, our_chains, render
+
 log = logging.getLogger(__name__)
 
-PREFIX = "PYCTL-"
-SERVICES = "PYCTL-SERVICES"
-POSTROUTING = "PYCTL-POSTROUTING"
-MARK_MASQ = "PYCTL-MARK-MASQ"
-MASQ_MARK = "0x4000/0x4000"
-# (built-in chain, our chain): the only rules we place outside our own chains.
-JUMPS = (("PREROUTING", SERVICES), ("OUTPUT", SERVICES), ("POSTROUTING", POSTROUTING))
 RESYNC_PERIOD = 30.0
 TIMEOUT = 20.0  # seconds any one iptables command may take (the xtables lock is shared)
-
-
-def chain_name(kind: str, *parts: str) -> str:
-    """PYCTL-SVC-/PYCTL-SEP- plus 16 base32 chars of a hash: stable, and within iptables'
-    28-character limit whatever the names."""
-    digest = hashlib.sha256("\0".join(parts).encode()).digest()
-    return f"{PREFIX}{kind}-{base64.b32encode(digest).decode()[:16]}"
-
-
-def _comment(text: str) -> str:
-    return '-m comment --comment "' + text.replace('"', "'") + '"'
-
-
-def render(table: pb.ServiceTable, existing: set[str] = frozenset(),  # type: ignore[assignment]
-           source: str = "") -> str:
-    """The iptables-restore input (nat table) for `table`; `existing` are the PYCTL- chains now
-    in the namespace, and those no longer needed are deleted in the same transaction. `source`:
-    the address proxied traffic leaves from (the pod-bridge gateway); "" = MASQUERADE."""
-    snat = f"SNAT --to-source {source}" if source else "MASQUERADE"
-    chains: list[str] = [SERVICES, POSTROUTING, MARK_MASQ]
-    rules: list[str] = [
-        f"-A {POSTROUTING} -m mark ! --mark {MASQ_MARK} -j RETURN",
-        f"-A {POSTROUTING} -j MARK --xor-mark 0x4000",  # clear it: a re-routed packet is SNATed once
-        f"-A {POSTROUTING} {_comment('pyctl service traffic requiring SNAT')} -j {snat}",
-        f"-A {MARK_MASQ} -j MARK --set-xmark {MASQ_MARK}",
-    ]
-    for svc in table.services:
-        if svc.cluster_ip in ("", "None"):
-            continue  # headless: DNS hands out the endpoints, nothing to proxy
-        for port in svc.ports:
-            if not port.backends:
-                continue  # no ready endpoint: nothing to DNAT to
-            proto = (port.protocol or "TCP").lower()
-            what = f"{svc.namespace}/{svc.name}:{port.name}" if port.name else f"{svc.namespace}/{svc.name}"
-            svc_chain = chain_name("SVC", svc.namespace, svc.name, port.name, proto)
-            chains.append(svc_chain)
-            rules.append(f"-A {SERVICES} -d {svc.cluster_ip}/32 -p {proto} -m {proto} --dport {port.port} "
-                         f"{_comment(what + ' cluster IP')} -j {svc_chain}")
-            n = len(port.backends)
-            for i, b in enumerate(port.backends):
-                sep = chain_name("SEP", svc.namespace, svc.name, port.name, proto, b.ip, str(b.port))
-                chains.append(sep)
-                pick = f"-m statistic --mode random --probability {1 / (n - i):.10f} " if i < n - 1 else ""
-                rules.append(f"-A {svc_chain} {_comment(what)} {pick}-j {sep}")
-                rules.append(f"-A {sep} {_comment(what)} -j {MARK_MASQ}")
-                rules.append(f"-A {sep} {_comment(what)} -p {proto} -m {proto} -j DNAT "
-                             f"--to-destination {b.ip}:{b.port}")
-    stale = sorted(existing - set(chains))
-    lines = ["*nat"] + [f":{c} - [0:0]" for c in chains + stale] + rules + [f"-X {c}" for c in stale]
-    return "\n".join(lines + ["COMMIT", ""])
-
-
-def cleanup_rules(existing: set[str]) -> str:
-    """iptables-restore input that flushes and deletes every one of our chains."""
-    ours = sorted(existing)
-    return "\n".join(["*nat"] + [f":{c} - [0:0]" for c in ours] + [f"-X {c}" for c in ours] + ["COMMIT", ""])
-
-
-def our_chains(saved: str) -> set[str]:
-    """PYCTL- chains declared in `iptables-save -t nat` output."""
-    return {line[1:].split()[0] for line in saved.splitlines() if line.startswith(":" + PREFIX)}
+JUMP_COMMENT = "pyctl services"
 
 
 async def _run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
@@ -119,44 +43,58 @@ async def _run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
 
 
 class ServiceProxy:
-    """Keeps this namespace's NAT rules equal to the latest ServiceTable."""
+    """Keeps this namespace's NAT and filter rules equal to the latest ServiceTable."""
 
-    def __init__(self, resync_period: float = RESYNC_PERIOD, netns: str | None = None) -> None:
-        """`netns`: program that network namespace (by path) instead of the agent's own."""
+    def __init__(self, resync_period: float = RESYNC_PERIOD, netns: str | None = None, node: str = "") -> None:
+        """`netns`: program that network namespace (by path) instead of the agent's own.
+        `node`: this node's name (its endpoints are the local ones); the agent sets it."""
         self.table = pb.ServiceTable()
         self.netns = netns
+        self.node = node
         self.source = ""  # the pod-bridge gateway address, set once the podCIDR is known
+        self.cluster_cidr = ""  # the pod network, from NodeRoutes
         self.resync_period = resync_period
         self.syncs = 0  # successful syncs, for tests and logs
+        self.health = HealthChecks(node, netns)
         self._wake = asyncio.Event()
 
     def update(self, table: pb.ServiceTable) -> None:
         self.table = table
         self._wake.set()
 
+    def network(self, source: str, cluster_cidr: str) -> None:
+        if (source, cluster_cidr) != (self.source, self.cluster_cidr):
+            self.source, self.cluster_cidr = source, cluster_cidr
+            self._wake.set()
+
     async def _run(self, *argv: str, stdin: str | None = None) -> tuple[int, str, str]:
         prefix = ("nsenter", f"--net={self.netns}", "--") if self.netns else ()
         return await _run(*prefix, *argv, stdin=stdin)
 
-    async def _existing(self) -> set[str]:
-        code, out, err = await self._run("iptables-save", "-t", "nat")
-        if code != 0:
-            raise RuntimeError(f"iptables-save: {err.strip()}")
-        return our_chains(out)
+    async def _existing(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for table in ("nat", "filter"):
+            code, out, err = await self._run("iptables-save", "-t", table)
+            if code != 0:
+                raise RuntimeError(f"iptables-save: {err.strip()}")
+            found.update(our_chains(out))
+        return found
 
     async def sync(self) -> None:
         """Write the rules for the current table, then make sure the jumps into them exist."""
-        rules = render(self.table, await self._existing(), self.source)
+        self.health.node = self.node
+        view = NodeView(node=self.node, source=self.source, cluster_cidr=self.cluster_cidr)
+        rules = render(self.table, await self._existing(), view)
         code, _, err = await self._run("iptables-restore", "-w", "--noflush", stdin=rules)
         if code != 0:
             raise RuntimeError(f"iptables-restore: {err.strip()}")
-        for builtin, ours in JUMPS:
-            spec = ("-t", "nat", "{}", builtin, "-m", "comment", "--comment", "pyctl services", "-j", ours)
-            check = [a.replace("{}", "-C") for a in spec]
-            if (await self._run("iptables", "-w", *check))[0] != 0:
+        for table, builtin, ours in JUMPS:
+            spec = ("-t", table, "{}", builtin, "-m", "comment", "--comment", JUMP_COMMENT, "-j", ours)
+            if (await self._run("iptables", "-w", *[a.replace("{}", "-C") for a in spec]))[0] != 0:
                 code, _, err = await self._run("iptables", "-w", *[a.replace("{}", "-I") for a in spec])
                 if code != 0:
-                    raise RuntimeError(f"iptables -I {builtin}: {err.strip()}")
+                    raise RuntimeError(f"iptables -t {table} -I {builtin}: {err.strip()}")
+        await self.health.sync(self.table)
         self.syncs += 1
 
     async def run(self) -> None:
@@ -172,15 +110,16 @@ class ServiceProxy:
                 await asyncio.wait_for(self._wake.wait(), self.resync_period)
 
     async def cleanup(self) -> None:
-        """Remove the jumps and every PYCTL- chain from this namespace."""
-        for builtin, ours in JUMPS:
-            spec = ("-t", "nat", "-D", builtin, "-m", "comment", "--comment", "pyctl services", "-j", ours)
+        """Remove the jumps and every PYCTL- chain from this namespace; close the health checks."""
+        await self.health.stop()
+        for table, builtin, ours in JUMPS:
+            spec = ("-t", table, "-D", builtin, "-m", "comment", "--comment", JUMP_COMMENT, "-j", ours)
             for _ in range(8):  # a few duplicates at most; bounded
                 if (await self._run("iptables", "-w", *spec))[0] != 0:
                     break
         try:
             existing = await self._existing()
-            if existing:
+            if any(existing.values()):
                 code, _, err = await self._run("iptables-restore", "-w", "--noflush", stdin=cleanup_rules(existing))
                 if code != 0:
                     log.warning("service proxy: removing chains failed: %s", err.strip())

@@ -56,7 +56,8 @@ def build_app(config: ApiConfig) -> web.Application:
         cache = WatchCache(store)
         await cache.start()
         objects = ObjectStore(store, cache, event_ttl=config.event_ttl,
-                              service_cidr=config.service_cluster_ip_range)
+                              service_cidr=config.service_cluster_ip_range,
+                              node_port_range=config.service_node_port_range)
         await ensure_namespaces(objects)
         crds = CrdController(objects)
         await crds.start()

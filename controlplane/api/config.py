@@ -33,6 +33,9 @@ class ApiConfig:
     """The CA node agents' serving certificates are verified against."""
     service_cluster_ip_range: str = "10.96.0.0/16"
     """The IPv4 CIDR Services' ClusterIPs are allocated from (--service-cluster-ip-range)."""
+    service_node_port_range: str = "30000-32767"
+    """The ports NodePort and LoadBalancer Services' node ports are allocated from
+    (--service-node-port-range)."""
     etcd_request_timeout: float = 10.0
     """Seconds one etcd call may take; past it the request fails with 504 (and the endpoint is
     dropped for the next one)."""

@@ -1,30 +1,28 @@
 """ClusterIP allocation for Services (kube-apiserver's service IP allocator, one key per IP).
 
 This module owns which Service holds which address of `--service-cluster-ip-range`. Each
-allocated IP is an etcd key `/pyctl/serviceips/<ip>` created in the SAME transaction as the
-Service (create-if-absent on both), so two API servers racing for one address cannot both
-win and a crash can never leave an allocation without its Service; the key is deleted in
-the transaction that deletes the Service. The network and broadcast addresses are never
-handed out (as Kubernetes reserves them).
+allocated IP is an etcd key `/pyctl/serviceips/<ip>`, created in the SAME transaction as the
+Service that takes it (create-if-absent on both: servicestorage.py writes them), so two API
+servers racing for one address cannot both win and a crash can never leave an allocation
+without its Service; the key is deleted in the transaction that deletes the Service or
+changes it to a type without an IP. The network and broadcast addresses are never handed
+out (as Kubernetes reserves them).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import random
 from typing import Any
 
 from ..machinery.types import Obj
 from ..resources.kinds.service import SERVICE, allocated_ip, wants_ip
 from ..resources.validation import go_string_list, invalid
-from ..store import KeyExists, Store, keys
+from ..store import Store, keys
 from . import errors
-from .storagehooks import Encode, StorageHooks
 
 DEFAULT_RANGE = "10.96.0.0/16"
 PREFIX = keys.internal_key("serviceips") + "/"
-MAX_ATTEMPTS = 16  # lost races for a random free address before giving up
 
 
 def ip_key(ip: str) -> str:
@@ -55,11 +53,11 @@ def _fill_family(spec: dict[str, Any]) -> None:
     spec.setdefault("ipFamilyPolicy", "SingleStack")
 
 
-class ServiceIPs(StorageHooks):
-    """Allocates and validates ClusterIPs from one range, race-free across API servers."""
+class ServiceIPs:
+    """Checks requested ClusterIPs and picks free ones from one range; the keys a Service holds."""
 
     def __init__(self, store: Store, cidr: str = DEFAULT_RANGE, rng: random.Random | None = None) -> None:
-        super().__init__(store)
+        self.store = store
         self.net = parse_range(cidr)
         self._rng = rng or random.Random()
 
@@ -68,46 +66,38 @@ class ServiceIPs(StorageHooks):
         cause = invalid("spec.clusterIPs", go_string_list([ip]), f"failed to allocate IP {ip}: {why}")
         return errors.invalid(SERVICE.info, name, [cause])  # type: ignore[list-item]  # a Cause is such a dict
 
-    async def _used(self) -> set[str]:
-        items, _, _ = await self.store.list(PREFIX)
-        return {kv.key[len(PREFIX):] for kv in items}
+    def held(self, obj: Obj) -> set[str]:
+        ip = allocated_ip(obj)
+        return {ip_key(ip)} if ip else set()
 
-    async def create(self, key: str, obj: Obj, encode: Encode) -> int:
-        """Store the Service at `key` with its ClusterIP allocated in the same transaction.
+    def check(self, obj: Obj, already: set[str]) -> None:
+        """A 422 when the IP `obj` asks for (and does not hold already) is outside the range."""
+        requested = allocated_ip(obj)
+        if not requested or ip_key(requested) in already:
+            return
+        if ipaddress.ip_address(requested) not in self.net:
+            raise self._refuse(obj, requested, f"the provided IP ({requested}) is not in the "
+                               f"valid range. The range of valid IPs is {self.net}")
+        if requested in (str(self.net.network_address), str(self.net.broadcast_address)):
+            raise self._refuse(obj, requested, "provided IP is reserved")
 
-        Raises KeyExists(key) when the Service exists, a 422 when a requested IP is out of
-        range or taken, a 500 when the range is full."""
+    async def fill(self, obj: Obj) -> None:
+        """Give `obj` a free IP if it needs one and asked for none (a 500 when the range is full)."""
         spec = obj.setdefault("spec", {})
         if not wants_ip(obj):
             if spec.get("clusterIP") == "None":
                 spec.setdefault("clusterIPs", ["None"])
                 _fill_family(spec)
-            return await self.store.create(key, encode(obj))
-        requested = spec.get("clusterIP") or ""
-        if requested and ipaddress.ip_address(requested) not in self.net:
-            raise self._refuse(obj, requested, f"the provided IP ({requested}) is not in the "
-                               f"valid range. The range of valid IPs is {self.net}")
-        if requested in (str(self.net.network_address), str(self.net.broadcast_address)):
-            raise self._refuse(obj, requested, "provided IP is reserved")
-        for _ in range(MAX_ATTEMPTS):
-            ip = requested or pick_free(self.net, await self._used(), self._rng)
+            return
+        if not spec.get("clusterIP"):
+            items, _, _ = await self.store.list(PREFIX)
+            ip = pick_free(self.net, {kv.key[len(PREFIX):] for kv in items}, self._rng)
             if ip is None:
-                break
+                raise errors.ApiError(500, "Internal error occurred: failed to allocate a serviceIP: range is full")
             spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
-            _fill_family(spec)
-            owner = json.dumps({"namespace": obj["metadata"].get("namespace", ""),
-                                "name": obj["metadata"]["name"]}).encode()
-            try:
-                return await self.store.create(key, encode(obj), also={ip_key(ip): owner})
-            except KeyExists as exc:
-                if exc.key == key:
-                    raise
-                if requested:
-                    raise self._refuse(obj, ip, "provided IP is already allocated") from None
-            # Another API server took this address between our read and our write: pick again.
-        raise errors.ApiError(500, "Internal error occurred: failed to allocate a serviceIP: range is full")
+        _fill_family(spec)
 
-    def release_keys(self, obj: Obj) -> tuple[str, ...]:
-        """The Service's allocation goes with it."""
+    def taken(self, obj: Obj, key: str) -> errors.ApiError | None:
+        """The refusal when `key`, one of the IP keys `obj` holds, belongs to another Service."""
         ip = allocated_ip(obj)
-        return (ip_key(ip),) if ip else ()
+        return self._refuse(obj, ip, "provided IP is already allocated") if ip and ip_key(ip) == key else None

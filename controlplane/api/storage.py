@@ -28,7 +28,9 @@ from ..resources.registry import ResourceInfo
 from ..store import KeyExists, KeyNotFound, RevisionMismatch, Store, keys
 from . import errors
 from .cache import Entry, WatchCache
+from .nodeports import NodePorts
 from .serviceip import ServiceIPs
+from .servicestorage import ServiceStorage
 from .options import WriteOptions
 from .responses import as_version
 from .storagehooks import Expiring, StorageHooks
@@ -80,13 +82,14 @@ class ObjectStore:
     """The generic store: every kind's writes, through its Kind's strategy hooks."""
 
     def __init__(self, store: Store, cache: WatchCache, *, event_ttl: int = 3600,
-                 service_cidr: str | None = None) -> None:
+                 service_cidr: str | None = None, node_port_range: str | None = None) -> None:
         self.store = store
         self.cache = cache
-        self.service_ips = ServiceIPs(store, service_cidr) if service_cidr else ServiceIPs(store)
+        services = ServiceStorage(store, ServiceIPs(store, service_cidr) if service_cidr else ServiceIPs(store),
+                                  NodePorts(store, node_port_range) if node_port_range else NodePorts(store))
         # The kinds stored as more than one plain key (storagehooks.py).
         self._plain = StorageHooks(store)
-        self._hooks: dict[Kind, StorageHooks] = {SERVICE: self.service_ips, EVENT: Expiring(store, event_ttl)}
+        self._hooks: dict[Kind, StorageHooks] = {SERVICE: services, EVENT: Expiring(store, event_ttl)}
 
     def _hooks_of(self, kind: Kind) -> StorageHooks:
         return self._hooks.get(kind, self._plain)
@@ -208,6 +211,8 @@ class ObjectStore:
                 raise errors.conflict(info, name)
             new = mutate(m.deep_copy(current))
             new = self._prepare_update(kind, current, new, opts, subresource, operation)
+            hooks = self._hooks_of(kind)
+            await hooks.prepare_update(current, new)
             encoded, stored = _encoding(new, kind.storage_version)
             if encoded == _encode(current, kind.storage_version):
                 if cached is not None:
@@ -217,15 +222,17 @@ class ObjectStore:
                 return new
             try:
                 if _finalized(kind, new):
-                    new_rev, _ = await self.store.delete(key, rev, self._hooks_of(kind).release_keys(new))
+                    new_rev, _ = await self.store.delete(key, rev, hooks.release_keys(current))
                 else:
                     self.cache.expect(key, encoded, stored)
-                    new_rev = await self.store.update(key, encoded, rev)
+                    new_rev = await hooks.update(key, current, new, encoded, rev)
                 await self.cache.wait_for(new_rev, WRITE_WAIT)
             except RevisionMismatch:
                 if precondition_rv:
                     raise errors.conflict(info, name) from None
                 continue
+            except KeyExists:
+                continue  # a value picked for it was taken meanwhile (servicestorage.py): again
             except KeyNotFound:
                 raise errors.not_found(info, name) from None
             finally:

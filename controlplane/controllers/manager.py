@@ -32,6 +32,7 @@ from .deployment import DeploymentController
 from .disruption import DisruptionController
 from .endpoints import EndpointsController
 from .garbage_collector import GarbageCollector
+from .ingress import IngressController
 from .job import JobController
 from .localpath import LocalPathConfig, LocalPathProvisioner
 from .namespace import NamespaceConfig, NamespaceController
@@ -45,6 +46,7 @@ from .replicaset import ReplicaSetController
 from .replicationcontroller import replication_controller
 from .serviceaccount import ServiceAccountsController
 from .statefulset import StatefulSetController
+from .servicelb import ServiceLBController
 from .ttl_after_finished import TTLAfterFinishedController
 
 log = logging.getLogger(__name__)
@@ -178,6 +180,8 @@ CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "pv-protection": lambda client, cfg: PvProtectionController(client),
     "local-path-provisioner": lambda client, cfg: LocalPathProvisioner(
         client, LocalPathConfig(storage_class=cfg.local_storage_class)),
+    "servicelb": lambda client, cfg: ServiceLBController(client),
+    "ingress": lambda client, cfg: IngressController(client),
 }
 
 

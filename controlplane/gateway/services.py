@@ -1,4 +1,5 @@
-"""The Service table every agent's proxy needs: ClusterIPs, ports and ready backends.
+"""The Service table every agent's proxy needs: ClusterIPs, node ports, external and load
+balancer addresses, and ready backends (with their nodes, for externalTrafficPolicy Local).
 
 Service and Endpoints informers for the whole gateway; whenever either changes, every
 connected session is told to send its agent a fresh `ServiceTable`. Like NodeRoutes it is
@@ -32,14 +33,17 @@ def _key(obj: Obj) -> str:
 
 def backends(endpoints: Obj | None, port_name: str, protocol: str) -> list[pb.ServiceBackend]:
     """Ready addresses of `endpoints` for the Service port named `port_name` (as the
-    Endpoints controller names them), sorted so equal tables compare equal."""
-    out: set[tuple[str, int]] = set()
+    Endpoints controller names them), sorted so equal tables compare equal. Not-ready and
+    terminating pods are not among them (notReadyAddresses, or absent): no new connection
+    goes to them."""
+    out: set[tuple[str, int, str]] = set()
     for subset in (endpoints or {}).get("subsets") or []:
         for p in subset.get("ports") or []:
             if (p.get("name") or "") != port_name or (p.get("protocol") or "TCP") != protocol:
                 continue
-            out.update((a["ip"], int(p["port"])) for a in subset.get("addresses") or [] if a.get("ip"))
-    return [pb.ServiceBackend(ip=ip, port=port) for ip, port in sorted(out)]
+            out.update((a["ip"], int(p["port"]), a.get("nodeName") or "")
+                       for a in subset.get("addresses") or [] if a.get("ip"))
+    return [pb.ServiceBackend(ip=ip, port=port, node=node) for ip, port, node in sorted(out)]
 
 
 def addresses(endpoints: Obj | None) -> list[pb.ServiceAddress]:
@@ -59,11 +63,19 @@ def service_entry(svc: Obj, endpoints: Obj | None) -> pb.ServiceEntry | None:
     for p in spec.get("ports") or []:
         name, proto = p.get("name") or "", p.get("protocol") or "TCP"
         ports.append(pb.ServicePortEntry(name=name, protocol=proto, port=int(p.get("port") or 0),
-                                         backends=backends(endpoints, name, proto)))
+                                         backends=backends(endpoints, name, proto),
+                                         node_port=int(p.get("nodePort") or 0)))
     md = svc.get("metadata") or {}
+    balancer = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    kind = spec.get("type") or "ClusterIP"
     return pb.ServiceEntry(namespace=md.get("namespace", ""), name=md.get("name", ""),
-                           cluster_ip=cluster_ip, ports=ports,
-                           addresses=addresses(endpoints) if cluster_ip == "None" else [])
+                           cluster_ip=cluster_ip, ports=ports, type=kind,
+                           addresses=addresses(endpoints) if cluster_ip == "None" else [],
+                           external_local=spec.get("externalTrafficPolicy") == "Local",
+                           external_ips=[ip for ip in spec.get("externalIPs") or [] if ip],
+                           load_balancer_ips=sorted({i["ip"] for i in balancer if i.get("ip")})
+                           if kind == "LoadBalancer" else [],
+                           health_check_node_port=int(spec.get("healthCheckNodePort") or 0))
 
 
 def service_table(services: Iterable[Obj], endpoints: Callable[[str], Obj | None],

@@ -22,6 +22,7 @@ from pyctl_proto import node_pb2 as pb
 from ..client import ApiError, NotFound
 from ..client.kinds import PODS
 from ..machinery import jsonio
+from ..machinery.ingress import PROXY_NODE_LABEL
 from ..resources.validation import dns1123_subdomain
 from .assignments import AssignmentStream, node_of
 from .hub import Hub
@@ -50,6 +51,9 @@ class Session:
     routes_sent: pb.NodeRoutes | None = None  # what this agent has: unchanged views are not re-sent
     services_dirty: bool = True  # send the ServiceTable (first right after NodeRoutes)
     volumes_dirty: bool = True  # send NodeVolumes (the local volumes this node keeps)
+    ingress_proxy: bool = False  # the agent runs the ingress proxy: it gets the IngressTable
+    ingress_dirty: bool = True
+    ingress_sent: pb.IngressTable | None = None
 
     async def run(self) -> None:
         writer: asyncio.Task[None] | None = None
@@ -64,15 +68,20 @@ class Session:
                                          f"node {self.identity} may not register as {reg.node_name}: "
                                          "a node certificate speaks for its own node only")
             self.node = reg.node_name
+            self.ingress_proxy = reg.labels.get(PROXY_NODE_LABEL) == "true"
             await self.gateway.nodes.register(reg)
             await self.gateway.pods.wait_synced()
             await self.gateway.networks.informer.wait_synced()
             await self.gateway.services.wait_synced()
+            if self.ingress_proxy:
+                await self.gateway.ingresses.wait_synced()
             self.gateway.adopt(self)
             self.stream = self.gateway.pods.subscribe(self.node)
             self.gateway.networks.subscribe(self.node, self.network_changed)
             self.gateway.services.subscribe(self.node, self.services_changed)
             self.gateway.pods.volumes.subscribe(self.node, self.volumes_changed)
+            if self.ingress_proxy:
+                self.gateway.ingresses.subscribe(self.node, self.ingress_changed)
             await self.context.write(pb.ServerMessage(registered=pb.Registered(
                 heartbeat_period_ms=int(self.gateway.config.heartbeat_period * 1000),
                 session_id=self.session_id)))
@@ -101,6 +110,7 @@ class Session:
                 self.gateway.networks.unsubscribe(self.node, self.network_changed)
                 self.gateway.services.unsubscribe(self.node, self.services_changed)
                 self.gateway.pods.volumes.unsubscribe(self.node, self.volumes_changed)
+                self.gateway.ingresses.unsubscribe(self.node, self.ingress_changed)
             self.gateway.forget(self)
 
     # -- incoming ----------------------------------------------------------------------------
@@ -220,6 +230,9 @@ class Session:
     def volumes_changed(self) -> None:
         """One of this node's local volumes changed: send the whole (small) NodeVolumes again."""
         self.volumes_dirty = True
+    def ingress_changed(self) -> None:
+        """An Ingress or what it references changed: send the whole IngressTable again (coalesced)."""
+        self.ingress_dirty = True
         if self.stream is not None:
             self.stream.wake.set()
 
@@ -245,6 +258,16 @@ class Session:
             if self.volumes_dirty:  # before assignments: pods mount the volumes it makes
                 self.volumes_dirty = False
                 await self.context.write(pb.ServerMessage(volumes=self.gateway.pods.volumes.node_volumes(self.node)))
+            if self.ingress_dirty and self.ingress_proxy:
+                self.ingress_dirty = False
+                try:
+                    table = self.gateway.ingresses.table()
+                except Exception:  # a bug here must not cost the node its session: keep what it has
+                    log.exception("node %s: building the ingress table failed", self.node)
+                    continue
+                if table != self.ingress_sent:  # e.g. an unreferenced Endpoints changed
+                    self.ingress_sent = table
+                    await self.context.write(pb.ServerMessage(ingress=table))
                 continue
             msg = stream.take()
             if msg is not None:

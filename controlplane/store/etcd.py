@@ -278,17 +278,28 @@ class Store:
             raise KeyExists(taken[0] if taken else key)
         return resp.header.revision
 
-    async def update(self, key: str, value: bytes, expected_revision: int) -> int:
+    async def update(self, key: str, value: bytes, expected_revision: int, *,
+                     also: dict[str, bytes] | None = None, release: tuple[str, ...] = ()) -> int:
         """Replace `key` only if its mod_revision is still `expected_revision`.
 
-        The key keeps the lease it was created with (an Event stays on its TTL)."""
+        The key keeps the lease it was created with (an Event stays on its TTL). `also` are
+        companion keys created in the same transaction, each only if absent, and `release`
+        companion keys deleted in it (a Service's allocations as its type changes): all or
+        nothing. RevisionMismatch first; else KeyExists names the first companion taken."""
         k = key.encode()
+        added = sorted((also or {}).items())
         txn = rpc.TxnRequest(
             compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.MOD, key=k,
-                                 mod_revision=expected_revision)],
+                                 mod_revision=expected_revision)]
+            + [rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=a.encode(),
+                           create_revision=0) for a, _ in added],
             success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._seal(key, value),
-                                                              ignore_lease=True))],
-            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
+                                                              ignore_lease=True))]
+            + [rpc.RequestOp(request_put=rpc.PutRequest(key=a.encode(), value=self._seal(a, v)))
+               for a, v in added]
+            + [rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=r.encode())) for r in release],
+            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))]
+            + [rpc.RequestOp(request_range=rpc.RangeRequest(key=a.encode(), keys_only=True)) for a, _ in added],
         )
         resp = await self._call("Txn", txn)
         if resp.succeeded:
@@ -296,7 +307,10 @@ class Store:
         kvs = resp.responses[0].response_range.kvs
         if not kvs:
             raise KeyNotFound(key)
-        raise RevisionMismatch(key, expected_revision, kvs[0].mod_revision)
+        if kvs[0].mod_revision != expected_revision:
+            raise RevisionMismatch(key, expected_revision, kvs[0].mod_revision)
+        taken = [a for (a, _), r in zip(added, resp.responses[1:]) if r.response_range.kvs]
+        raise KeyExists(taken[0] if taken else key)
 
     async def delete(self, key: str, expected_revision: int = 0,
                      also: tuple[str, ...] = ()) -> tuple[int, KV]:

@@ -22,6 +22,7 @@ from typing import TextIO
 from ..bootstraptokens import delete_token
 from ..errors import CommandError, PyctlError
 from ..humanize import human_duration
+from .. import addons
 from . import hostnet, leftovers, procs, registry, security, state, supervision
 from .components import Component, components, log_file, pid_of, pidfile
 from .state import Cluster
@@ -174,6 +175,12 @@ def up(name: str, nodes: int, controlplane_args: list[str], out: TextIO, *,
         raise CommandError(f"nodes not Ready after {wait:.0f}s: {node_conditions(c)}; "
                            f"see the agent logs in {c.dir / 'logs'}")
     _revoke(c, token)  # every node holds its certificate now: the token has done its job
+    client = security.admin_client(c)
+    try:
+        for made in addons.install(client):
+            out.write(f"created {made} (the default: Ingresses are served by every node's proxy)\n")
+    finally:
+        client.close()
     out.write(f"cluster {name!r} is up: {len(names)} nodes Ready, API {c.api_url}, "
               f"images {state.IMAGE_HOST} (served at {c.registry})\n{security.describe(c)}\n"
               f"client config: {path} (context {name}); try: pyctl get nodes -o wide\n")

@@ -6,10 +6,13 @@ Timings are never asserted: only that every measured cell is a number."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zlib
 from pathlib import Path
+
+import pytest
 
 from bench.plot import cdf_png
 from bench.stats import percentile
@@ -145,3 +148,16 @@ def test_quick_plan_report(tmp_path: Path) -> None:
         assert re.fullmatch(NUMBER, rows(report, measure)[0][1]), measure
     assert re.fullmatch(rf"{NUMBER}× / {NUMBER}×", rows(
         report, "plan wall time / in-process schedule() CPU of the same replicas (empty / loaded)")[0][1])
+
+
+@pytest.mark.skipif(not shutil.which("haproxy") or not shutil.which("busybox"), reason="needs haproxy and busybox")
+def test_quick_ingress_report(tmp_path: Path) -> None:
+    report = quick_report(tmp_path, "ingress")
+    paths = ("pod directly, new connections", "ingress HTTP, new connections", "ingress HTTP, keep-alive",
+             "ingress HTTPS, keep-alive")
+    for path in paths:
+        found = {r[1]: r for r in rows(report, path)}
+        assert set(found) == {"1", "8"}, path
+        for r in found.values():
+            assert all(re.fullmatch(NUMBER, cell) for cell in r[2:5]), r
+            assert re.fullmatch(rf"{NUMBER}×", r[5]) and r[7].endswith("(0)"), r  # every request answered

@@ -140,6 +140,8 @@ def test_server_writes_etcd_and_controlplane_units(tmp_path, venv):
             in done.stdout)
     assert "--admin-kubeconfig /etc/pyctl/admin.kubeconfig --server https://127.0.0.1:6443" in done.stdout
     assert f"{venv}/bin/pyctl --kubeconfig /etc/pyctl/admin.kubeconfig token create" in done.stdout
+    # The default IngressClass, once the control plane is up.
+    assert f"would run: {venv}/bin/python -m pyctl.addons --kubeconfig /etc/pyctl/admin.kubeconfig" in done.stdout
     cp_unit = unit(tmp_path, "pyctl-controlplane.service")
     assert "pyctl-etcd.service" in cp_unit["Unit"]["After"].split()
     assert cp_unit["Service"]["Restart"] == "always"

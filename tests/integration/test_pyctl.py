@@ -216,7 +216,8 @@ async def test_apply_reads_stdin_and_directories(api, client, tmp_path):
     r = await pyctl(api.url, "apply", "-f", "-", stdin=manifest())
     assert r.out == "deployment.apps/myapp created\n"
     r = await pyctl(api.url, "apply", "-f", str(REPO / "manifests"))
-    assert r.out.splitlines() == ["deployment.apps/myapp unchanged", "service/myapp created"]
+    assert r.out.splitlines() == ["deployment.apps/myapp unchanged", "ingress.networking.k8s.io/myapp created",
+                                  "service/myapp created"]
 
 
 async def test_apply_removes_what_the_manifest_stopped_declaring(api, client, tmp_path):

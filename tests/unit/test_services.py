@@ -1,4 +1,5 @@
-"""Pure parts of Services: ClusterIP picking, the gateway's table, proxy rules, env vars."""
+"""Pure parts of Services: ClusterIP picking, the gateway's table, env vars, DNS (proxy rules:
+test_proxy_rules.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import random
 
 from pyctl_proto import node_pb2 as pb
 
-from agent.network.serviceproxy import chain_name, cleanup_rules, our_chains, render
 from agent.serviceenv import service_env
 from controlplane.api.serviceip import pick_free
 from controlplane.resources.kinds.service import keep_allocated, wants_ip
@@ -68,54 +68,6 @@ def test_table_has_ready_backends_per_named_port_and_skips_external_names():
     http, dns = t.services[0].ports
     assert [(b.ip, b.port) for b in http.backends] == [("10.244.1.2", 8080), ("10.244.1.3", 8080)]
     assert (dns.protocol, [(b.ip, b.port) for b in dns.backends]) == ("UDP", [("10.244.1.2", 53), ("10.244.1.3", 53)])
-
-
-# -- proxy rules -------------------------------------------------------------------------------
-
-def test_rules_balance_evenly_and_dnat_each_backend():
-    backends = [("10.244.1.2", 8080), ("10.244.1.3", 8080), ("10.244.2.2", 8080)]
-    rules = render(pb.ServiceTable(services=[entry("web", "10.96.0.10", ("http", 80, backends))]))
-    svc = chain_name("SVC", "default", "web", "http", "tcp")
-    assert rules.startswith("*nat\n") and rules.endswith("COMMIT\n")
-    assert (f"-A PYCTL-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 "
-            f'-m comment --comment "default/web:http cluster IP" -j {svc}') in rules
-    jumps = [line for line in rules.splitlines() if line.startswith(f"-A {svc} ")]
-    assert ["--probability 0.3333333333" in jumps[0], "--probability 0.5000000000" in jumps[1],
-            "statistic" not in jumps[2]] == [True, True, True]
-    for ip, port in backends:
-        assert f"-j DNAT --to-destination {ip}:{port}" in rules
-    assert "-j MASQUERADE" in rules and rules.count("-j PYCTL-MARK-MASQ") == 3
-
-
-def test_snat_to_the_bridge_address_so_backends_on_other_nodes_can_answer():
-    table = pb.ServiceTable(services=[entry("web", "10.96.0.10", ("http", 80, [("10.244.2.3", 8080)]))])
-    rules = render(table, source="10.244.1.1")
-    assert "-j SNAT --to-source 10.244.1.1" in rules and "MASQUERADE" not in rules
-
-
-def test_headless_and_backendless_ports_get_no_rules_and_stale_chains_are_deleted():
-    stale = chain_name("SVC", "default", "gone", "", "tcp")
-    rules = render(pb.ServiceTable(services=[entry("db", "None", ("", 5432, [("10.244.1.2", 5432)])),
-                                             entry("idle", "10.96.0.11", ("", 80, []))]),
-                   existing={stale, "PYCTL-SERVICES"})
-    assert "-A PYCTL-SERVICES" not in rules and "DNAT" not in rules
-    assert f":{stale} - [0:0]" in rules and f"-X {stale}" in rules
-    assert "-X PYCTL-SERVICES" not in rules
-
-
-def test_chain_names_fit_iptables_and_udp_is_matched_as_udp():
-    long = "x" * 63
-    assert len(chain_name("SEP", long, long, long, "tcp", "10.244.1.2", "8080")) <= 28
-    rules = render(pb.ServiceTable(services=[entry("dns", "10.96.0.53", ("dns", 53, [("10.244.1.2", 53)]),
-                                                   proto="UDP")]))
-    assert "-p udp -m udp --dport 53" in rules
-
-
-def test_cleanup_deletes_exactly_our_chains():
-    saved = ":PREROUTING ACCEPT [0:0]\n:PYCTL-SERVICES - [0:0]\n:KUBE-SERVICES - [0:0]\n:PYCTL-SVC-AB - [0:0]\n"
-    assert our_chains(saved) == {"PYCTL-SERVICES", "PYCTL-SVC-AB"}
-    out = cleanup_rules(our_chains(saved))
-    assert "-X PYCTL-SVC-AB" in out and "KUBE" not in out and "PREROUTING" not in out
 
 
 # -- env vars ------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Today: Pod Security (podsecurity.py) for pods and pod templates, and the namespace labels
 that choose its levels; the default StorageClass, protection finalizers and resize checks of
 claims and volumes (storage.py); RBAC escalation prevention (rbac_escalation.py) for roles and
-bindings a user writes under the RBAC authorizer. A refusal is a metav1.Status error and
+bindings a user writes under the RBAC authorizer; the default IngressClass of a new
+Ingress (ingressclass.py). A refusal is a metav1.Status error and
 nothing is stored; warnings go to the response's `Warning` headers.
 """
 
@@ -15,7 +16,7 @@ from ...auth.user import UserInfo
 from ...resources.registry import ResourceInfo
 from ...store import keys
 from .. import errors
-from . import podsecurity, rbac_escalation, storage
+from . import ingressclass, podsecurity, rbac_escalation, storage
 
 
 class _Entry(Protocol):
@@ -36,6 +37,10 @@ def admit(cache: _Cache, info: ResourceInfo, obj: dict[str, Any], old: dict[str,
         return
     if user is not None and rbac_escalation.applies(info, user):
         rbac_escalation.admit(cache, info, obj, old, user)
+        return
+    if info.resource == "ingresses" and info.group == "networking.k8s.io":
+        if old is None:
+            ingressclass.admit(obj, lambda: [e.obj for e in cache.list("ingressclasses")])
         return
     if info.custom:  # a CRD's kinds are no pods, whatever they are called
         return

@@ -15,6 +15,7 @@ from .cronjob import CRON_JOB
 from .daemonset import DAEMON_SET
 from .endpoints import ENDPOINT_SLICE, ENDPOINTS
 from .event import EVENT
+from .ingress import INGRESS, INGRESS_CLASS
 from .job import JOB
 from .lease import LEASE
 from .namespace import NAMESPACE
@@ -41,6 +42,7 @@ BUILTIN: tuple[Kind, ...] = (
     CRON_JOB, JOB,
     POD_DISRUPTION_BUDGET,
     ENDPOINT_SLICE,
+    INGRESS, INGRESS_CLASS,
     LEASE,
     ROLE, ROLE_BINDING, CLUSTER_ROLE, CLUSTER_ROLE_BINDING,
     STORAGE_CLASS,
