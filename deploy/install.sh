@@ -388,7 +388,8 @@ credentials() {  # server: CA, certificates, encryption key and admin kubeconfig
   say "cluster CA in $PKI_DIR, Secrets key in $ENCRYPTION_CONFIG, admin kubeconfig $ADMIN_KUBECONFIG"
   system && id -u pyctl >/dev/null 2>&1 \
     || run useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin pyctl
-  # Never overwritten: a new CA would lock every node and user out, a new key every Secret.
+  # Never overwritten: a new CA would lock every node and user out, a new key every Secret, a
+  # new ServiceAccount signing key (PKI_DIR/sa.key) every pod's token. Back the PKI dir up.
   # The serving certificate names the address the API listens on, as the control plane would.
   run "$VENV/bin/python" "$HERE/server-credentials.py" --pki-dir "$PKI_DIR" --tls-san "$API_HOST${TLS_SAN:+,$TLS_SAN}" \
     --encryption-config "$ENCRYPTION_CONFIG" --admin-kubeconfig "$ADMIN_KUBECONFIG" --server "$API_URL"

@@ -21,9 +21,9 @@ from .pod import BINDING, POD
 from .poddisruptionbudget import POD_DISRUPTION_BUDGET
 from .rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, ROLE, ROLE_BINDING
 from .replicationcontroller import REPLICATION_CONTROLLER
-from .reviews import SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_REVIEW, SELF_SUBJECT_RULES_REVIEW
+from .reviews import SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_REVIEW, SELF_SUBJECT_RULES_REVIEW, TOKEN_REVIEW
 from .service import SERVICE
-from .serviceaccount import SERVICE_ACCOUNT
+from .serviceaccount import SERVICE_ACCOUNT, TOKEN_REQUEST
 from .workloads import DEPLOYMENT, REPLICA_SET, SCALE_BODY
 
 # The order is discovery's: core first, as kube-apiserver lists them.
@@ -36,8 +36,8 @@ BUILTIN: tuple[Kind, ...] = (
     LEASE,
     ROLE, ROLE_BINDING, CLUSTER_ROLE, CLUSTER_ROLE_BINDING,
     CUSTOM_RESOURCE_DEFINITION,
-    SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_RULES_REVIEW, SELF_SUBJECT_REVIEW,
+    SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_RULES_REVIEW, SELF_SUBJECT_REVIEW, TOKEN_REVIEW,
 )
 
 # Bodies of subresources, validated but not served as resources of their own.
-BODIES: tuple[Kind, ...] = (BINDING, SCALE_BODY)
+BODIES: tuple[Kind, ...] = (BINDING, SCALE_BODY, TOKEN_REQUEST)
