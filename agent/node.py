@@ -24,6 +24,7 @@ from .network.dns import DnsServer
 from .network.routes import HostRoutes, RouteSyncer
 from .network.serviceproxy import ServiceProxy
 from .nodeinfo import NodeRegistration
+from .podtokens import GatewayTokens, PodTokens
 from .pods import PodTimings, PodManager
 from .runtime.base import Runtime
 from .server import AgentServer
@@ -54,6 +55,8 @@ class Agent:
         self.runtime = runtime
         self.registration = registration
         self.pods = PodManager(runtime, host_ip, pod_timings)
+        # Projected ServiceAccount tokens: asked of the gateway, with the node's own identity.
+        self.pods.configs.tokens = PodTokens(GatewayTokens(server, registration.node_name, credentials))
         self.pod_cidr = pod_cidr
         self.on_pod_cidr = on_pod_cidr
         self.routes = RouteSyncer(routes, host_ip) if routes is not None else None
@@ -85,6 +88,7 @@ class Agent:
             self.routes.update(m.cluster_cidr, own, [(r.pod_cidr, r.node_ip) for r in m.routes])
         if self.service_proxy is not None and own:  # proxied traffic leaves from the bridge address
             self.service_proxy.source = str(ipaddress.ip_network(own)[1])
+            self.service_proxy.pod_cidr, self.service_proxy.cluster_cidr = own, m.cluster_cidr
 
     def _services(self, m: pb.ServiceTable) -> None:
         self.pods.configs.services = m
@@ -104,7 +108,7 @@ class Agent:
                 await self.dns.start()
             except OSError as exc:  # pods then get no answers, but everything else works
                 log.warning("node %s: cluster DNS not served on %s: %s", self.node_name, self.dns.address, exc)
-        loops = [self.session.run()]
+        loops = [self.session.run(), self.pods.configs.refresh_tokens()]
         if self.routes is not None:
             loops.append(self.routes.run())
         if self.service_proxy is not None:

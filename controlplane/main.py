@@ -223,7 +223,8 @@ def components_config(args: argparse.Namespace, secured: Secured) -> ComponentsC
     managers = ManagerConfig(node_grace=args.node_monitor_grace_period,
                              eviction_timeout=args.pod_eviction_timeout, lease_duration=lease,
                              renew_deadline=lease * 2 / 3, retry_period=max(lease / 7.5, 0.2),
-                             cluster_cidr=args.cluster_cidr, node_cidr_mask=args.node_cidr_mask_size)
+                             cluster_cidr=args.cluster_cidr, node_cidr_mask=args.node_cidr_mask_size,
+                             root_ca_file=str(secured.pki.ca_cert) if secured.pki is not None else "")
     return ComponentsConfig(controllers=managers, gateway_listen=args.gateway_listen,
                             gateway=gateway_config(args, secured))
 

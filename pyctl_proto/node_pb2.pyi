@@ -7,6 +7,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PodTokenRequest(_message.Message):
+    __slots__ = ("namespace", "pod", "uid", "audience", "expiration_seconds", "node_name")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    POD_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    pod: str
+    uid: str
+    audience: str
+    expiration_seconds: int
+    node_name: str
+    def __init__(self, namespace: _Optional[str] = ..., pod: _Optional[str] = ..., uid: _Optional[str] = ..., audience: _Optional[str] = ..., expiration_seconds: _Optional[int] = ..., node_name: _Optional[str] = ...) -> None: ...
+
+class IssuedToken(_message.Message):
+    __slots__ = ("token", "expiration_unix")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRATION_UNIX_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    expiration_unix: int
+    def __init__(self, token: _Optional[str] = ..., expiration_unix: _Optional[int] = ...) -> None: ...
+
 class JoinRequest(_message.Message):
     __slots__ = ("token", "node_name", "csr_pem")
     TOKEN_FIELD_NUMBER: _ClassVar[int]

@@ -6,14 +6,19 @@ which matches each ClusterIP:port and jumps to its PYCTL-SVC-* chain; that picks
 PYCTL-SEP-* (endpoint) chain with `statistic --mode random` (probability 1/n, 1/(n-1), ...,
 so every backend is equally likely), which marks the packet and DNATs it to the backend.
 
-Every marked packet is source-NATed (masquerade-all) in POSTROUTING: a client pod and its
-backend often share the node's bridge, and without SNAT the backend would answer the client
-directly over the bridge, from its own address instead of the ClusterIP, and the client would
-drop the reply. With SNAT the reply comes back through this namespace, where conntrack undoes
-both translations. The source is the node's pod-bridge address (`source`), not the outgoing
-interface's as MASQUERADE would pick: pods route only the cluster CIDR, so a backend on
-another node can answer 10.244.1.1 but not the node's own 172.30.x address. The cost is that
-backends see that address as the client.
+Marked packets are source-NATed in POSTROUTING where the reply would otherwise miss this
+namespace (where conntrack undoes the translations):
+  * to a backend on this node's pod bridge: SNAT to the bridge address (`source`), else the
+    backend would answer its neighbour directly over the bridge, from its own address;
+  * from a pod to a backend on another node: no SNAT. The reply is routed back through this
+    node (its podCIDR's route), and the backend sees the client pod's own address, which
+    NetworkPolicy ingress rules of the backend's node match on (network/netpol.py);
+  * from anything else (the node itself) to a pod: SNAT to the bridge address: pods route
+    only the cluster CIDR, so they can answer 10.244.1.1 but not the node's 172.30.x address;
+  * to anything outside the cluster CIDR (the API servers behind `default/kubernetes`):
+    MASQUERADE, the outgoing interface's address, which that side can answer.
+Until the pod network is known (`pod_cidr`, `cluster_cidr` unset) everything is SNATed to
+`source` (or masqueraded without one).
 
 Only our own chains are ever written, in one `iptables-restore --noflush` transaction (a
 declared chain is flushed and refilled; chains of Services that went away are deleted in the
@@ -55,17 +60,29 @@ def _comment(text: str) -> str:
     return '-m comment --comment "' + text.replace('"', "'") + '"'
 
 
+def _snat_rules(source: str, pod_cidr: str, cluster_cidr: str) -> list[str]:
+    """POSTROUTING's choice of source address for proxied traffic (see the module docstring)."""
+    snat = f"SNAT --to-source {source}" if source else "MASQUERADE"
+    what = _comment("pyctl service traffic requiring SNAT")
+    if not (source and pod_cidr and cluster_cidr):
+        return [f"-A {POSTROUTING} {what} -j {snat}"]
+    return [f"-A {POSTROUTING} -d {pod_cidr} {what} -j {snat}",
+            f"-A {POSTROUTING} -s {cluster_cidr} -d {cluster_cidr} "
+            f"{_comment('pod to a pod on another node: keep the client address')} -j RETURN",
+            f"-A {POSTROUTING} -d {cluster_cidr} {what} -j {snat}",
+            f"-A {POSTROUTING} {_comment('pyctl service traffic leaving the pod network')} -j MASQUERADE"]
+
+
 def render(table: pb.ServiceTable, existing: set[str] = frozenset(),  # type: ignore[assignment]
-           source: str = "") -> str:
+           source: str = "", pod_cidr: str = "", cluster_cidr: str = "") -> str:
     """The iptables-restore input (nat table) for `table`; `existing` are the PYCTL- chains now
     in the namespace, and those no longer needed are deleted in the same transaction. `source`:
-    the address proxied traffic leaves from (the pod-bridge gateway); "" = MASQUERADE."""
-    snat = f"SNAT --to-source {source}" if source else "MASQUERADE"
+    the pod-bridge gateway address; `pod_cidr`/`cluster_cidr`: this node's and the cluster's."""
     chains: list[str] = [SERVICES, POSTROUTING, MARK_MASQ]
     rules: list[str] = [
         f"-A {POSTROUTING} -m mark ! --mark {MASQ_MARK} -j RETURN",
         f"-A {POSTROUTING} -j MARK --xor-mark 0x4000",  # clear it: a re-routed packet is SNATed once
-        f"-A {POSTROUTING} {_comment('pyctl service traffic requiring SNAT')} -j {snat}",
+        *_snat_rules(source, pod_cidr, cluster_cidr),
         f"-A {MARK_MASQ} -j MARK --set-xmark {MASQ_MARK}",
     ]
     for svc in table.services:
@@ -126,6 +143,8 @@ class ServiceProxy:
         self.table = pb.ServiceTable()
         self.netns = netns
         self.source = ""  # the pod-bridge gateway address, set once the podCIDR is known
+        self.pod_cidr = ""  # this node's podCIDR and the cluster's: where replies come back by
+        self.cluster_cidr = ""
         self.resync_period = resync_period
         self.syncs = 0  # successful syncs, for tests and logs
         self._wake = asyncio.Event()
@@ -146,7 +165,7 @@ class ServiceProxy:
 
     async def sync(self) -> None:
         """Write the rules for the current table, then make sure the jumps into them exist."""
-        rules = render(self.table, await self._existing(), self.source)
+        rules = render(self.table, await self._existing(), self.source, self.pod_cidr, self.cluster_cidr)
         code, _, err = await self._run("iptables-restore", "-w", "--noflush", stdin=rules)
         if code != 0:
             raise RuntimeError(f"iptables-restore: {err.strip()}")

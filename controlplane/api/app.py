@@ -84,6 +84,7 @@ def build_app(config: ApiConfig) -> web.Application:
         await cache.start()
         objects = ObjectStore(store, cache, event_ttl=config.event_ttl,
                               service_cidr=config.service_cluster_ip_range)
+        objects.service_account_tokens = issuer is not None
         await ensure_namespaces(objects)
         crds = CrdController(objects)
         await crds.start()

@@ -38,6 +38,7 @@ from .node_lifecycle import NodeLifecycleConfig, NodeLifecycleController
 from .pod_gc import PodGC
 from .replicaset import ReplicaSetController
 from .replicationcontroller import replication_controller
+from .rootca import RootCAPublisher
 from .serviceaccount import ServiceAccountsController
 from .ttl_after_finished import TTLAfterFinishedController
 
@@ -74,6 +75,8 @@ class ManagerConfig:
     """The pod network every node's podCIDR is carved from (node IPAM)."""
     node_cidr_mask: int = 24
     """Prefix length of each node's podCIDR."""
+    root_ca_file: str = ""
+    """The cluster CA (PEM) published as `kube-root-ca.crt` in every namespace ("": none)."""
 
 
 # -- leader election around start/stop ------------------------------------------------------
@@ -147,6 +150,13 @@ def _node_ipam(client: ApiClient, cfg: ManagerConfig) -> Controller:
     return NodeIpamController(client, NodeIpamConfig(cluster_cidr=cfg.cluster_cidr, node_mask=cfg.node_cidr_mask))
 
 
+def _read(path: str) -> str:
+    if not path:
+        return ""
+    with open(path, encoding="ascii") as f:
+        return f.read()
+
+
 CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "endpoints": lambda client, cfg: EndpointsController(client),
     "garbagecollector": lambda client, cfg: GarbageCollector(client),
@@ -163,6 +173,7 @@ CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "cronjob": lambda client, cfg: CronJobController(client),
     "ttl-after-finished": lambda client, cfg: TTLAfterFinishedController(client),
     "disruption": lambda client, cfg: DisruptionController(client),
+    "root-ca-cert-publisher": lambda client, cfg: RootCAPublisher(client, _read(cfg.root_ca_file)),
 }
 
 

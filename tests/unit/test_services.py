@@ -94,6 +94,19 @@ def test_snat_to_the_bridge_address_so_backends_on_other_nodes_can_answer():
     assert "-j SNAT --to-source 10.244.1.1" in rules and "MASQUERADE" not in rules
 
 
+def test_snat_only_where_the_reply_would_miss_this_node():
+    table = pb.ServiceTable(services=[entry("web", "10.96.0.10", ("http", 80, [("10.244.2.3", 8080)]))])
+    rules = [r for r in render(table, source="10.244.1.1", pod_cidr="10.244.1.0/24",
+                               cluster_cidr="10.244.0.0/16").splitlines() if r.startswith("-A PYCTL-POSTROUTING")]
+    targets = [(r.split(" -m comment")[0].removeprefix("-A PYCTL-POSTROUTING").strip(), r.split(" -j ")[-1])
+               for r in rules[2:]]
+    assert targets == [
+        ("-d 10.244.1.0/24", "SNAT --to-source 10.244.1.1"),       # a backend on this node's bridge
+        ("-s 10.244.0.0/16 -d 10.244.0.0/16", "RETURN"),          # pod to a pod elsewhere: keep its address
+        ("-d 10.244.0.0/16", "SNAT --to-source 10.244.1.1"),      # the node itself to a pod elsewhere
+        ("", "MASQUERADE")]                                         # out of the pod network (the API)
+
+
 def test_headless_and_backendless_ports_get_no_rules_and_stale_chains_are_deleted():
     stale = chain_name("SVC", "default", "gone", "", "tcp")
     rules = render(pb.ServiceTable(services=[entry("db", "None", ("", 5432, [("10.244.1.2", 5432)])),

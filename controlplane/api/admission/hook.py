@@ -1,6 +1,7 @@
-"""The one admission step the API's write path calls, after defaulting and validation.
+"""The admission steps the API's write path calls: `mutate` after defaulting and before
+validation (ServiceAccount token volumes, serviceaccount.py), `admit` after validation.
 
-Today: Pod Security (podsecurity.py) for pods and pod templates, and the namespace labels
+Validating: Pod Security (podsecurity.py) for pods and pod templates, and the namespace labels
 that choose its levels; RBAC escalation prevention (rbac_escalation.py) for roles and
 bindings a user writes under the RBAC authorizer. A refusal is a metav1.Status error and
 nothing is stored; warnings go to the response's `Warning` headers.
@@ -14,7 +15,7 @@ from ...auth.user import UserInfo
 from ...resources.registry import ResourceInfo
 from ...store import keys
 from .. import errors
-from . import podsecurity, rbac_escalation
+from . import podsecurity, rbac_escalation, serviceaccount
 
 
 class _Entry(Protocol):
@@ -25,6 +26,15 @@ class _Cache(Protocol):
     def get(self, key: str) -> _Entry | None: ...
 
     def list(self, resource: str, namespace: str = "") -> list[Any]: ...
+
+
+def mutate(cache: _Cache, info: ResourceInfo, obj: dict[str, Any], *, service_account_tokens: bool) -> None:
+    """Mutating admission on create; `service_account_tokens`: the server issues tokens to mount."""
+    if service_account_tokens and info.group == "" and info.resource == "pods":
+        def account(namespace: str, name: str) -> dict[str, Any] | None:
+            entry = cache.get(keys.object_key("serviceaccounts", namespace, name))
+            return entry.obj if entry is not None else None
+        serviceaccount.admit(info, obj, account)
 
 
 def admit(cache: _Cache, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None,
