@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="serve no cluster DNS on the pod bridge address (needs --pod-cidr; runc runtime)")
     p.add_argument("--no-service-proxy", dest="service_proxy", action="store_false",
                    help="do not program iptables NAT for Service ClusterIPs (runc runtime)")
+    p.add_argument("--no-network-policy", dest="network_policy", action="store_false",
+                   help="do not enforce NetworkPolicies with iptables filter rules (runc runtime)")
     p.add_argument("--no-routes", dest="routes", action="store_false",
                    help="do not program routes to the other nodes' pod CIDRs (runc runtime)")
     p.add_argument("--bridge", default="pyctl0", help="the CNI bridge (runc runtime; default %(default)s)")
@@ -219,6 +221,7 @@ async def run(args: argparse.Namespace) -> int:
     from .images import ImageStore, RegistryClient
     from .network.cni import NetworkConfig
     from .network.dns import DnsServer
+    from .network.netpol import PolicyEnforcer
     from .network.routes import HostRoutes
     from .network.serviceproxy import ServiceProxy
     from .node import Agent
@@ -245,7 +248,8 @@ async def run(args: argparse.Namespace) -> int:
                   on_pod_cidr=None if args.pod_cidr else pod_network_setter(runtime, net, args.cluster_cidr),
                   routes=HostRoutes() if args.routes else None, credentials=creds,
                   service_proxy=ServiceProxy() if args.service_proxy else None,
-                  on_service_cidr=service_route_setter(runtime), dns=dns)
+                  on_service_cidr=service_route_setter(runtime), dns=dns,
+                  network_policy=PolicyEnforcer(args.node_name) if args.network_policy else None)
     try:
         await agent.run()
     finally:

@@ -6,7 +6,7 @@ runtime configures CNI with it), and with `routes` set the other nodes' podCIDRs
 via their node IPs in this network namespace. Every ServiceTable goes to the pods' service env
 vars (podconfig), to the service proxy and the cluster DNS when there are (NAT rules in this
 namespace, names on the pod bridge), and its service CIDR to `on_service_cidr` (pods route it
-via the bridge).
+via the bridge). Every PolicyTable goes to the NetworkPolicy enforcer when there is one.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pyctl_proto import node_pb2 as pb
 
 from .credentials import NodeCredentials, keep_renewed
 from .network.dns import DnsServer
+from .network.netpol import PolicyEnforcer
 from .network.routes import HostRoutes, RouteSyncer
 from .network.serviceproxy import ServiceProxy
 from .nodeinfo import NodeRegistration
@@ -42,7 +43,7 @@ class Agent:
                  routes: HostRoutes | None = None, credentials: NodeCredentials | None = None,
                  service_proxy: ServiceProxy | None = None,
                  on_service_cidr: Callable[[str], None] | None = None,
-                 dns: DnsServer | None = None) -> None:
+                 dns: DnsServer | None = None, network_policy: PolicyEnforcer | None = None) -> None:
         """`listen`: HOST:PORT of the agent's own gRPC API (logs, exec) that the API server
         proxies to; its bound port is reported in the registration. None: not served.
         `pod_cidr`: this node's own (recorded on its Node); else with `learn_pod_cidr` no pod
@@ -50,7 +51,8 @@ class Agent:
         routes (None: nowhere, as for hollow nodes). `credentials`: a joined node's certificate:
         mutual TLS to the gateway and on the agent's own server, renewed before it expires.
         `service_proxy`: programs ClusterIP NAT in this namespace (None: no proxy, hollow nodes).
-        `dns`: the node's cluster DNS responder, served while the agent runs."""
+        `dns`: the node's cluster DNS responder, served while the agent runs.
+        `network_policy`: filters this node's pods' traffic by NetworkPolicy (None: nothing)."""
         self.node_name = registration.node_name
         self.runtime = runtime
         self.registration = registration
@@ -63,9 +65,11 @@ class Agent:
         self.service_proxy = service_proxy
         self.on_service_cidr = on_service_cidr
         self.dns = dns
+        self.network_policy = network_policy
         self.session = AgentSession(server, registration, self.pods, session_config, pod_cidr=pod_cidr,
                                     needs_pod_cidr=learn_pod_cidr, on_network=self._network,
                                     on_services=self._services,
+                                    on_policies=network_policy.update if network_policy is not None else None,
                                     credentials=credentials)
         self.server = AgentServer(runtime, listen, credentials) if listen is not None else None
         self.credentials = credentials
@@ -113,6 +117,8 @@ class Agent:
             loops.append(self.routes.run())
         if self.service_proxy is not None:
             loops.append(self.service_proxy.run())
+        if self.network_policy is not None:
+            loops.append(self.network_policy.run())
         if self.credentials is not None:
             loops.append(keep_renewed(self.session.server, self.credentials, self.session.reconnect))
         await asyncio.gather(*loops)
@@ -135,6 +141,8 @@ class Agent:
             self._task = None
         if self.service_proxy is not None:
             await self.service_proxy.cleanup()  # no ClusterIP rules outlive the agent
+        if self.network_policy is not None:
+            await self.network_policy.cleanup()
         if self.dns is not None:
             await self.dns.stop()
         if self.server is not None:

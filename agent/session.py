@@ -11,7 +11,8 @@ The pod network arrives as `NodeRoutes` (this node's podCIDR, the cluster CIDR, 
 nodes' routes), first right after Registered and again on every change; `on_network` gets
 each one. An agent that must learn its podCIDR (`needs_pod_cidr`) applies no assignment
 until it has one: what came before is dropped and a COMPLETE snapshot asked for again.
-The Services arrive the same way, as a complete `ServiceTable` on every change (`on_services`).
+The Services arrive the same way, as a complete `ServiceTable` on every change (`on_services`),
+and so do the NetworkPolicies, as a `PolicyTable` (`on_policies`).
 
 With node credentials (a joined node, see credentials.py) the stream is mutual TLS; after a
 renewal `reconnect()` ends it so that the next one presents the new certificate.
@@ -62,6 +63,7 @@ class AgentSession:
                  config: SessionConfig | None = None, *, pod_cidr: str = "", needs_pod_cidr: bool = False,
                  on_network: Callable[[pb.NodeRoutes], None] | None = None,
                  on_services: Callable[[pb.ServiceTable], None] | None = None,
+                 on_policies: Callable[[pb.PolicyTable], None] | None = None,
                  credentials: NodeCredentials | None = None) -> None:
         """`credentials`: dial with mutual TLS as the node they name (None: insecure)."""
         self.server = server
@@ -80,6 +82,7 @@ class AgentSession:
         self.network: pb.NodeRoutes | None = None  # the latest NodeRoutes
         self.on_services = on_services
         self.services: pb.ServiceTable | None = None  # the latest ServiceTable (complete each time)
+        self.on_policies = on_policies
         self.pod_cidr_known = asyncio.Event()
         self.waiting_for_pod_cidr = False  # assignments came and were dropped: no podCIDR yet
 
@@ -150,6 +153,8 @@ class AgentSession:
                 self._network(msg.node_routes)
             elif which == "services":
                 self._services(msg.services)
+            elif which == "policies":
+                self._deliver(self.on_policies, msg.policies, "network policy table")
             elif which == "error":
                 log.warning("node %s: server refused: %s", self.registration.node_name, msg.error.message)
 

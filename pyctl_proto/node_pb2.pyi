@@ -213,20 +213,22 @@ class Resync(_message.Message):
     def __init__(self, last_seq: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("registered", "heartbeat_ack", "assignments", "error", "node_routes", "services")
+    __slots__ = ("registered", "heartbeat_ack", "assignments", "error", "node_routes", "services", "policies")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     NODE_ROUTES_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
+    POLICIES_FIELD_NUMBER: _ClassVar[int]
     registered: Registered
     heartbeat_ack: HeartbeatAck
     assignments: Assignments
     error: Error
     node_routes: NodeRoutes
     services: ServiceTable
-    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., node_routes: _Optional[_Union[NodeRoutes, _Mapping]] = ..., services: _Optional[_Union[ServiceTable, _Mapping]] = ...) -> None: ...
+    policies: PolicyTable
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., node_routes: _Optional[_Union[NodeRoutes, _Mapping]] = ..., services: _Optional[_Union[ServiceTable, _Mapping]] = ..., policies: _Optional[_Union[PolicyTable, _Mapping]] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("heartbeat_period_ms", "session_id")
@@ -347,6 +349,84 @@ class ServiceBackend(_message.Message):
     ip: str
     port: int
     def __init__(self, ip: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class PolicyTable(_message.Message):
+    __slots__ = ("policies",)
+    POLICIES_FIELD_NUMBER: _ClassVar[int]
+    policies: _containers.RepeatedCompositeFieldContainer[NetworkPolicyEntry]
+    def __init__(self, policies: _Optional[_Iterable[_Union[NetworkPolicyEntry, _Mapping]]] = ...) -> None: ...
+
+class NetworkPolicyEntry(_message.Message):
+    __slots__ = ("namespace", "name", "ingress", "egress", "pods", "ingress_rules", "egress_rules")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INGRESS_FIELD_NUMBER: _ClassVar[int]
+    EGRESS_FIELD_NUMBER: _ClassVar[int]
+    PODS_FIELD_NUMBER: _ClassVar[int]
+    INGRESS_RULES_FIELD_NUMBER: _ClassVar[int]
+    EGRESS_RULES_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    name: str
+    ingress: bool
+    egress: bool
+    pods: _containers.RepeatedCompositeFieldContainer[PolicyPod]
+    ingress_rules: _containers.RepeatedCompositeFieldContainer[PolicyRule]
+    egress_rules: _containers.RepeatedCompositeFieldContainer[PolicyRule]
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., ingress: _Optional[bool] = ..., egress: _Optional[bool] = ..., pods: _Optional[_Iterable[_Union[PolicyPod, _Mapping]]] = ..., ingress_rules: _Optional[_Iterable[_Union[PolicyRule, _Mapping]]] = ..., egress_rules: _Optional[_Iterable[_Union[PolicyRule, _Mapping]]] = ...) -> None: ...
+
+class PolicyPod(_message.Message):
+    __slots__ = ("ip", "node", "ports")
+    IP_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    ip: str
+    node: str
+    ports: _containers.RepeatedCompositeFieldContainer[NamedPort]
+    def __init__(self, ip: _Optional[str] = ..., node: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[NamedPort, _Mapping]]] = ...) -> None: ...
+
+class NamedPort(_message.Message):
+    __slots__ = ("name", "protocol", "port")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    protocol: str
+    port: int
+    def __init__(self, name: _Optional[str] = ..., protocol: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class PolicyRule(_message.Message):
+    __slots__ = ("any_peer", "peers", "ports")
+    ANY_PEER_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    any_peer: bool
+    peers: _containers.RepeatedCompositeFieldContainer[PolicyPeer]
+    ports: _containers.RepeatedCompositeFieldContainer[PolicyPort]
+    def __init__(self, any_peer: _Optional[bool] = ..., peers: _Optional[_Iterable[_Union[PolicyPeer, _Mapping]]] = ..., ports: _Optional[_Iterable[_Union[PolicyPort, _Mapping]]] = ...) -> None: ...
+
+class PolicyPeer(_message.Message):
+    __slots__ = ("cidr", "except_cidrs", "pod", "ports")
+    CIDR_FIELD_NUMBER: _ClassVar[int]
+    EXCEPT_CIDRS_FIELD_NUMBER: _ClassVar[int]
+    POD_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    cidr: str
+    except_cidrs: _containers.RepeatedScalarFieldContainer[str]
+    pod: bool
+    ports: _containers.RepeatedCompositeFieldContainer[NamedPort]
+    def __init__(self, cidr: _Optional[str] = ..., except_cidrs: _Optional[_Iterable[str]] = ..., pod: _Optional[bool] = ..., ports: _Optional[_Iterable[_Union[NamedPort, _Mapping]]] = ...) -> None: ...
+
+class PolicyPort(_message.Message):
+    __slots__ = ("protocol", "port", "end_port", "name")
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    END_PORT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    protocol: str
+    port: int
+    end_port: int
+    name: str
+    def __init__(self, protocol: _Optional[str] = ..., port: _Optional[int] = ..., end_port: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("message", "namespace", "name")

@@ -31,7 +31,9 @@ CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 # Debian's busybox-static is built without wget's timeout support, yet parses `-T N` into a
 # NULL pointer: `wget -T 5 ...` dies of SIGSEGV (exit 139) before any lookup. Names resolve
 # fine (static glibc resolves through /etc/hosts and DNS without NSS modules). This /bin/wget
-# honours -T/--timeout with busybox's `timeout` applet around the real wget instead.
+# honours -T/--timeout with busybox's `timeout` applet around the real wget instead. It is what
+# an exec runs (`kubectl exec POD -- wget -T 5 URL`, exec probes); busybox's own sh prefers its
+# applets to PATH, so inside `sh -c` scripts write `timeout 5 wget URL`.
 WGET = """#!/bin/sh
 # wget, with -T SECONDS (--timeout=SECONDS) bounding the whole transfer
 t= want=

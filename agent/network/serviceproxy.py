@@ -36,6 +36,8 @@ import logging
 
 from pyctl_proto import node_pb2 as pb
 
+from . import iptables
+
 log = logging.getLogger(__name__)
 
 PREFIX = "PYCTL-"
@@ -46,7 +48,6 @@ MASQ_MARK = "0x4000/0x4000"
 # (built-in chain, our chain): the only rules we place outside our own chains.
 JUMPS = (("PREROUTING", SERVICES), ("OUTPUT", SERVICES), ("POSTROUTING", POSTROUTING))
 RESYNC_PERIOD = 30.0
-TIMEOUT = 20.0  # seconds any one iptables command may take (the xtables lock is shared)
 
 
 def chain_name(kind: str, *parts: str) -> str:
@@ -122,19 +123,6 @@ def our_chains(saved: str) -> set[str]:
     return {line[1:].split()[0] for line in saved.splitlines() if line.startswith(":" + PREFIX)}
 
 
-async def _run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), TIMEOUT)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return 1, "", f"{argv[0]} timed out after {TIMEOUT:g}s"
-    return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
-
-
 class ServiceProxy:
     """Keeps this namespace's NAT rules equal to the latest ServiceTable."""
 
@@ -154,8 +142,7 @@ class ServiceProxy:
         self._wake.set()
 
     async def _run(self, *argv: str, stdin: str | None = None) -> tuple[int, str, str]:
-        prefix = ("nsenter", f"--net={self.netns}", "--") if self.netns else ()
-        return await _run(*prefix, *argv, stdin=stdin)
+        return await iptables.run(*argv, stdin=stdin, netns=self.netns)
 
     async def _existing(self) -> set[str]:
         code, out, err = await self._run("iptables-save", "-t", "nat")

@@ -41,9 +41,11 @@ def _urls(urls: list[str], verbs: list[str]) -> dict[str, Any]:
 # The user-facing roles aggregate, as in Kubernetes: view's rules reach edit, edit's reach
 # admin, and an operator extends any of them with a ClusterRole labelled aggregate-to-<role>.
 AGGREGATE_TO_VIEW = [_rule([""], _VIEW_CORE, READ), _rule(["apps"], _VIEW_APPS, READ),
-                     _rule(["discovery.k8s.io"], ["endpointslices"], READ)]
+                     _rule(["discovery.k8s.io"], ["endpointslices"], READ),
+                     _rule(["networking.k8s.io"], ["networkpolicies"], READ)]
 AGGREGATE_TO_EDIT = [_rule([""], _EDIT_CORE, WRITE), _rule([""], ["secrets"], READ),
-                     _rule(["apps"], _EDIT_APPS, WRITE)]
+                     _rule(["apps"], _EDIT_APPS, WRITE), _rule(["networking.k8s.io"], ["networkpolicies"], WRITE),
+                     _rule([""], ["serviceaccounts/token"], ["create"])]
 AGGREGATE_TO_ADMIN = [_rule([_RBAC], ["roles", "rolebindings"], READ + WRITE)]
 # ReplicationControllers, Jobs, CronJobs and PodDisruptionBudgets, as Kubernetes' roles have them.
 _RC = ["replicationcontrollers", "replicationcontrollers/scale"]

@@ -1,5 +1,6 @@
 """What the gateway's sessions share: its settings, API client, pod index, node networks,
-Service directory, batched status and event writers, and the one session of each node."""
+Service directory, NetworkPolicy table, batched status and event writers, and the one session
+of each node."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ..client import ApiClient
 from .assignments import PodIndex
 from .events import EventWriter
 from .nodes import NodeWriter
+from .policies import PolicyDirectory
 from .routes import NodeNetworks
 from .security import GatewayTls
 from .services import ServiceDirectory
@@ -67,6 +69,7 @@ class Hub:
         self.events = EventWriter(self.client, interval=config.event_flush_interval)
         self.networks = NodeNetworks(self.client, config.cluster_cidr)
         self.services = ServiceDirectory(self.client, config.service_cidr)
+        self.policies = PolicyDirectory(self.client, self.pods.informer)
         self.sessions: dict[str, Attached] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -74,6 +77,7 @@ class Hub:
         await self.pods.start()
         await self.networks.start()
         await self.services.start()
+        await self.policies.start()
         self.statuses.start()
         self.events.start()
 
@@ -86,6 +90,7 @@ class Hub:
         await self.nodes.stop()
         await self.networks.stop()
         await self.services.stop()
+        await self.policies.stop()
         await self.pods.stop()
         await self.client.close()
 

@@ -49,6 +49,8 @@ class Session:
     network_dirty: bool = True  # send NodeRoutes (first right after Registered)
     routes_sent: pb.NodeRoutes | None = None  # what this agent has: unchanged views are not re-sent
     services_dirty: bool = True  # send the ServiceTable (first right after NodeRoutes)
+    policies_dirty: bool = True  # send the PolicyTable (first right after the ServiceTable)
+    policies_sent: pb.PolicyTable | None = None
 
     async def run(self) -> None:
         writer: asyncio.Task[None] | None = None
@@ -67,10 +69,12 @@ class Session:
             await self.gateway.pods.wait_synced()
             await self.gateway.networks.informer.wait_synced()
             await self.gateway.services.wait_synced()
+            await self.gateway.policies.wait_synced()
             self.gateway.adopt(self)
             self.stream = self.gateway.pods.subscribe(self.node)
             self.gateway.networks.subscribe(self.node, self.network_changed)
             self.gateway.services.subscribe(self.node, self.services_changed)
+            self.gateway.policies.subscribe(self.node, self.policies_changed)
             await self.context.write(pb.ServerMessage(registered=pb.Registered(
                 heartbeat_period_ms=int(self.gateway.config.heartbeat_period * 1000),
                 session_id=self.session_id)))
@@ -98,6 +102,7 @@ class Session:
                 self.gateway.pods.unsubscribe(self.stream)
                 self.gateway.networks.unsubscribe(self.node, self.network_changed)
                 self.gateway.services.unsubscribe(self.node, self.services_changed)
+                self.gateway.policies.unsubscribe(self.node, self.policies_changed)
             self.gateway.forget(self)
 
     # -- incoming ----------------------------------------------------------------------------
@@ -211,6 +216,12 @@ class Session:
         if self.stream is not None:
             self.stream.wake.set()
 
+    def policies_changed(self) -> None:
+        """A NetworkPolicy, or what its selectors see, changed: send the PolicyTable again."""
+        self.policies_dirty = True
+        if self.stream is not None:
+            self.stream.wake.set()
+
     async def _write_loop(self) -> None:
         assert self.stream is not None
         stream = self.stream
@@ -229,6 +240,13 @@ class Session:
             if self.services_dirty:  # before assignments: new pods see the Services in their env
                 self.services_dirty = False
                 await self.context.write(pb.ServerMessage(services=self.gateway.services.table()))
+                continue
+            if self.policies_dirty:  # before assignments: a new pod is isolated from its start
+                self.policies_dirty = False
+                table = self.gateway.policies.table()
+                if table != self.policies_sent:  # an empty table (no policies) goes once
+                    self.policies_sent = table
+                    await self.context.write(pb.ServerMessage(policies=table))
                 continue
             msg = stream.take()
             if msg is not None:

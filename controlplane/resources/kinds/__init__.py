@@ -16,6 +16,7 @@ from .event import EVENT
 from .job import JOB
 from .lease import LEASE
 from .namespace import NAMESPACE
+from .networkpolicy import NETWORK_POLICY
 from .node import NODE
 from .pod import BINDING, POD
 from .poddisruptionbudget import POD_DISRUPTION_BUDGET
@@ -33,6 +34,7 @@ BUILTIN: tuple[Kind, ...] = (
     CRON_JOB, JOB,
     POD_DISRUPTION_BUDGET,
     ENDPOINT_SLICE,
+    NETWORK_POLICY,
     LEASE,
     ROLE, ROLE_BINDING, CLUSTER_ROLE, CLUSTER_ROLE_BINDING,
     CUSTOM_RESOURCE_DEFINITION,
