@@ -133,8 +133,9 @@ class Authenticator:
     """The configured authenticators.
 
     `enabled` is True when users have a way to log in (tokens or client certificates): then a
-    request without credentials is refused. The loopback token alone does not enable it, so
-    a server without user authentication still serves everyone, as system:anonymous.
+    request without credentials is refused. The loopback token and ServiceAccount tokens alone
+    do not enable it, so a server without user authentication still serves everyone, as
+    system:anonymous; a ServiceAccount token that fails its checks is refused all the same.
     """
 
     tokens: dict[str, UserInfo] = field(default_factory=dict)
@@ -144,7 +145,9 @@ class Authenticator:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.tokens or self.client_certs or self.service_accounts)
+        # ServiceAccount tokens are how workloads log in, not users: alone they leave an otherwise
+        # open server open (a bad one is still refused: see _by_token).
+        return bool(self.tokens or self.client_certs)
 
     def authenticate(self, peercert: dict[str, Any] | None, authorization: str) -> UserInfo | None:
         """The user, or None for a request without credentials; InvalidToken for a bearer
