@@ -32,7 +32,9 @@ server options:
   --etcd-compaction-retention D keep this much history (default 1h)
   --etcd-pki DIR                peer TLS: DIR/ca.crt, DIR/peer.crt, DIR/peer.key
   --external-etcd URLS          use this etcd (comma-separated client URLs); install no etcd here
-  --api-listen HOST:PORT        API server, HTTPS (default 127.0.0.1:6443)
+  --api-listen HOST:PORT        API server, HTTPS (default 127.0.0.1:6443); pods reach it through the
+                                kubernetes Service at this address when it is a specific one (for
+                                0.0.0.0, add --extra-args "--advertise-address IP")
   --gateway-listen HOST:PORT    node gateway the agents dial, mutual TLS (default 0.0.0.0:7443);
                                 new nodes join on port 7444 of the same hosts
   --pki-dir DIR                 the cluster CA and certificates, made once (default /var/lib/pyctl/pki)
