@@ -153,8 +153,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 "this process's API server")
     args.components = comps
     try:
-        args.listen = [split_hostport(a.strip(), 6443) for a in args.listen.split(",") if a.strip()]
-        args.advertise = advertise(args.listen, args.advertise_address)
+        args.listen_addresses = [split_hostport(a.strip(), 6443) for a in args.listen.split(",") if a.strip()]
+        args.advertise = advertise(args.listen_addresses, args.advertise_address)
     except ValueError as exc:
         p.error(str(exc))
     try:
@@ -287,10 +287,10 @@ def main(argv: list[str] | None = None) -> int:
                        service_account_max_token_expiration=args.service_account_max_token_expiration,
                        advertise_address=args.advertise[0] if args.advertise else "",
                        advertise_port=args.advertise[1] if args.advertise else 0)
-    host, port = args.listen[0]
+    host, port = args.listen_addresses[0]
     # The serving cert names every address served, and the kubernetes Service's, for pods.
     hosts = tuple(h.strip() for h in args.tls_san.split(",") if h.strip()) + tuple(
-        local_address(h) for h, _ in args.listen) + (first_ip(args.service_cluster_ip_range),)
+        local_address(h) for h, _ in args.listen_addresses) + (first_ip(args.service_cluster_ip_range),)
     try:
         secured = secure(config, args.pki_dir, hosts)
         if args.token_auth_file:
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             logging.warning("the serving certificate %s does not name %s (made before they were needed): "
                             "clients reaching the API there fail verification; move it and its key away "
                             "and restart to have it re-issued", secured.pki.serving_cert, ", ".join(missing))
-    return eventloop.run(serve(args, secured, args.listen))
+    return eventloop.run(serve(args, secured, args.listen_addresses))
 
 
 if __name__ == "__main__":

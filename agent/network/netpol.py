@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import logging
 from pathlib import Path
@@ -197,10 +196,7 @@ class PolicyEnforcer:
         return await iptables.run(*argv, stdin=stdin, netns=self.netns)
 
     async def _existing(self) -> set[str]:
-        code, out, err = await self._run("iptables-save", "-t", "filter")
-        if code != 0:
-            raise RuntimeError(f"iptables-save: {err.strip()}")
-        return our_chains(out)
+        return await iptables.saved_chains("filter", our_chains, self.netns)
 
     async def _bridge_filtering(self) -> None:
         """Same-node pod traffic is bridged: it meets iptables only with br_netfilter on."""
@@ -220,10 +216,7 @@ class PolicyEnforcer:
     async def sync(self) -> None:
         if self.table.policies:
             await self._bridge_filtering()
-        rules = render(self.table, self.node, await self._existing())
-        code, _, err = await self._run("iptables-restore", "-w", "--noflush", stdin=rules)
-        if code != 0:
-            raise RuntimeError(f"iptables-restore: {err.strip()}")
+        await iptables.restore(render(self.table, self.node, await self._existing()), self.netns)
         if (await self._run("iptables", "-w", "-C", *JUMP))[0] != 0:
             code, _, err = await self._run("iptables", "-w", "-I", *JUMP[:1], "1", *JUMP[1:])
             if code != 0:
@@ -232,14 +225,7 @@ class PolicyEnforcer:
 
     async def run(self) -> None:
         """Sync on every change and every resync period, until cancelled; then `cleanup()`."""
-        while True:
-            self._wake.clear()
-            try:
-                await self.sync()
-            except (OSError, RuntimeError) as exc:
-                log.warning("network policy: sync failed: %s", exc)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.resync_period)
+        await iptables.keep_synced(self.sync, self._wake, self.resync_period, "network policy")
 
     async def cleanup(self) -> None:
         """Remove the jump and every chain of ours from this namespace."""
@@ -249,8 +235,6 @@ class PolicyEnforcer:
         try:
             existing = await self._existing()
             if existing:
-                code, _, err = await self._run("iptables-restore", "-w", "--noflush", stdin=cleanup_rules(existing))
-                if code != 0:
-                    log.warning("network policy: removing chains failed: %s", err.strip())
+                await iptables.restore(cleanup_rules(existing), self.netns)
         except (OSError, RuntimeError) as exc:
             log.warning("network policy: cleanup failed: %s", exc)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import logging
 
@@ -145,17 +144,12 @@ class ServiceProxy:
         return await iptables.run(*argv, stdin=stdin, netns=self.netns)
 
     async def _existing(self) -> set[str]:
-        code, out, err = await self._run("iptables-save", "-t", "nat")
-        if code != 0:
-            raise RuntimeError(f"iptables-save: {err.strip()}")
-        return our_chains(out)
+        return await iptables.saved_chains("nat", our_chains, self.netns)
 
     async def sync(self) -> None:
         """Write the rules for the current table, then make sure the jumps into them exist."""
-        rules = render(self.table, await self._existing(), self.source, self.pod_cidr, self.cluster_cidr)
-        code, _, err = await self._run("iptables-restore", "-w", "--noflush", stdin=rules)
-        if code != 0:
-            raise RuntimeError(f"iptables-restore: {err.strip()}")
+        await iptables.restore(render(self.table, await self._existing(), self.source, self.pod_cidr,
+                                      self.cluster_cidr), self.netns)
         for builtin, ours in JUMPS:
             spec = ("-t", "nat", "{}", builtin, "-m", "comment", "--comment", "pyctl services", "-j", ours)
             check = [a.replace("{}", "-C") for a in spec]
@@ -168,14 +162,7 @@ class ServiceProxy:
     async def run(self) -> None:
         """Sync on every change and every resync period, until cancelled. The owner calls
         `cleanup()` after cancelling (a `finally` here would be orphaned by asyncio.gather)."""
-        while True:
-            self._wake.clear()
-            try:
-                await self.sync()
-            except (OSError, RuntimeError) as exc:  # e.g. iptables missing: say so, retry later
-                log.warning("service proxy: sync failed: %s", exc)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.resync_period)
+        await iptables.keep_synced(self.sync, self._wake, self.resync_period, "service proxy")
 
     async def cleanup(self) -> None:
         """Remove the jumps and every PYCTL- chain from this namespace."""

@@ -295,7 +295,7 @@ async def test_if_not_present_does_not_hit_registry_twice(registry, store):
     assert sum(store.client.requests.values()) == sent
     await asyncio.sleep(0.2)
     assert len(registry.wait_log("GET ", 0)) == sent
-    assert first.config.cmd[:1] == ["httpd"] and first.config.exposed_ports == ["8080/tcp"]
+    assert first.config.cmd[:1] == ["serve"] and first.config.exposed_ports == ["8080/tcp"]
 
 
 async def test_always_rechecks_manifest_but_reuses_layers(registry, store):
