@@ -290,7 +290,7 @@ def test_egress_to_an_ip_block_with_an_exception_and_a_port_range(env: Env) -> N
         return got.returncode == 0 and got.stdout == PAGE
 
     def api_reachable() -> bool:  # the kubernetes Service: the API server, outside the pod network
-        return env.exec("out", "client", "sh", "-c", "echo | timeout 3 nc 10.96.0.1 443", timeout=30).returncode == 0
+        return env.exec("out", "client", "sh", "-c", "echo | timeout 3 nc $KUBERNETES_SERVICE_HOST 443", timeout=30).returncode == 0
 
     for url in (f"http://{near}:8080/", f"http://{far}:8080/", "http://far/"):
         eventually(lambda: reaches(url), timeout=60)
