@@ -1,5 +1,8 @@
 """Secret, configMap, downwardAPI and projected volumes on the node: contents and layout.
 
+A projected volume's serviceAccountToken sources take the pod's token from `token` (the
+agent's podtokens.PodTokens, fetched before the volume is written and renewed by then).
+
 The layout is the kubelet's AtomicWriter, so a container sees a change all at once:
 
     <volume>/..2026_11_27_16_40_01.123456789/<path>   this version's files
@@ -32,6 +35,8 @@ from .types import Obj
 Files = dict[str, tuple[bytes, int]]   # relative path -> (content, mode)
 FieldFn = Callable[[str], str]
 ResourceFn = Callable[[Obj, Obj], str]
+TokenFn = Callable[[Obj], bytes]
+"""A serviceAccountToken source -> the pod's token for it (ConfigError when there is none)."""
 
 DEFAULT_MODE = 0o644
 DATA = "..data"
@@ -79,7 +84,12 @@ def _downward(src: Obj, field: FieldFn, resource: ResourceFn, default_mode: int)
     return out
 
 
-def contents(volume: Obj, look: Lookup, field: FieldFn, resource: ResourceFn) -> Files | None:
+def _no_token(source: Obj) -> bytes:
+    raise ConfigError("serviceAccountToken volumes need the node gateway's tokens, which this agent has not")
+
+
+def contents(volume: Obj, look: Lookup, field: FieldFn, resource: ResourceFn,
+             token: TokenFn = _no_token) -> Files | None:
     """The files of a config volume; None for any other kind of volume."""
     if "secret" in volume or "configMap" in volume:
         kind = "Secret" if "secret" in volume else "ConfigMap"
@@ -99,7 +109,10 @@ def contents(volume: Obj, look: Lookup, field: FieldFn, resource: ResourceFn) ->
                 out.update(_keyed("ConfigMap", s["configMap"], look, mode))
             elif s.get("downwardAPI"):
                 out.update(_downward(s["downwardAPI"], field, resource, mode))
-            # serviceAccountToken / clusterTrustBundle: not served by this cluster yet
+            elif s.get("serviceAccountToken"):
+                st = s["serviceAccountToken"]
+                out[_check_path(st.get("path", ""))] = (token(st), mode)
+            # clusterTrustBundle: not served by this cluster yet
         return out
     return None
 
@@ -157,12 +170,12 @@ def ensure_tmpfs(root: Path) -> None:
 
 
 def write_all(pod: Obj, root: Path, look: Lookup, field: FieldFn, resource: ResourceFn,
-              tmpfs: bool = True) -> dict[str, str]:
+              tmpfs: bool = True, token: TokenFn = _no_token) -> dict[str, str]:
     """Write every config volume of the pod under `root`; volume name -> its dir. All contents
     are computed first, so a missing reference changes nothing."""
     wanted: dict[str, Files] = {}
     for v in (pod.get("spec") or {}).get("volumes") or []:
-        files = contents(v, look, field, resource)
+        files = contents(v, look, field, resource, token)
         if files is not None:
             wanted[v["name"]] = files
     if not wanted:

@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="where it serves HTTPS (default %(default)s)")
     ing.add_argument("--ingress-address", default="", metavar="IP",
                      help="listen on this address only (default: every address of the node)")
+    p.add_argument("--no-network-policy", dest="network_policy", action="store_false",
+                   help="do not enforce NetworkPolicies with iptables filter rules (runc runtime)")
     p.add_argument("--no-routes", dest="routes", action="store_false",
                    help="do not program routes to the other nodes' pod CIDRs (runc runtime)")
     p.add_argument("--bridge", default="pyctl0", help="the CNI bridge (runc runtime; default %(default)s)")
@@ -283,6 +285,7 @@ async def run(args: argparse.Namespace) -> int:
     from .images import ImageStore, RegistryClient
     from .network.cni import NetworkConfig
     from .network.dns import DnsServer
+    from .network.netpol import PolicyEnforcer
     from .network.routes import HostRoutes
     from .network.serviceproxy import ServiceProxy
     from .node import Agent
@@ -317,7 +320,8 @@ async def run(args: argparse.Namespace) -> int:
                   routes=HostRoutes() if args.routes else None, credentials=creds,
                   service_proxy=ServiceProxy() if args.service_proxy else None,
                   on_service_cidr=service_route_setter(runtime), dns=dns, local_volumes=volumes,
-                  ingress=ingress_proxy(args, args.state_dir))
+                  ingress=ingress_proxy(args, args.state_dir),
+                  network_policy=PolicyEnforcer(args.node_name) if args.network_policy else None)
     try:
         await agent.run()
     finally:

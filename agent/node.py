@@ -7,7 +7,7 @@ via their node IPs in this network namespace. Every ServiceTable goes to the pod
 vars (podconfig), to the service proxy and the cluster DNS when there are (NAT rules in this
 namespace, names on the pod bridge), and its service CIDR to `on_service_cidr` (pods route it
 via the bridge). With an ingress proxy, the node says so when it registers (a Node label) and
-every IngressTable goes to it.
+every IngressTable goes to it. Every PolicyTable goes to the NetworkPolicy enforcer when there is one.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ from .credentials import NodeCredentials, keep_renewed
 from .ingress import PROXY_NODE_LABEL
 from .ingress.proxy import IngressProxy
 from .network.dns import DnsServer
+from .network.netpol import PolicyEnforcer
 from .network.routes import HostRoutes, RouteSyncer
 from .network.serviceproxy import ServiceProxy
 from .nodeinfo import NodeRegistration
+from .podtokens import GatewayTokens, PodTokens
 from .pods import PodTimings, PodManager
 from .runtime.base import Runtime
 from .server import AgentServer
@@ -48,7 +50,8 @@ class Agent:
                  on_service_cidr: Callable[[str], None] | None = None,
                  dns: DnsServer | None = None,
                  local_volumes: LocalVolumes | HollowVolumes | None = None,
-                 ingress: IngressProxy | None = None) -> None:
+                 ingress: IngressProxy | None = None,
+                 network_policy: PolicyEnforcer | None = None) -> None:
         """`listen`: HOST:PORT of the agent's own gRPC API (logs, exec) that the API server
         proxies to; its bound port is reported in the registration. None: not served.
         `pod_cidr`: this node's own (recorded on its Node); else with `learn_pod_cidr` no pod
@@ -58,7 +61,8 @@ class Agent:
         `service_proxy`: programs ClusterIP NAT in this namespace (None: no proxy, hollow nodes).
         `dns`: the node's cluster DNS responder, served while the agent runs. `local_volumes`: the
         built-in provisioner's volumes on this node (None: it keeps none). `ingress`: the node's
-        ingress proxy (None: this node serves no Ingress)."""
+        ingress proxy (None: this node serves no Ingress). `network_policy`: filters this node's
+        pods' traffic by NetworkPolicy (None: nothing)."""
         self.node_name = registration.node_name
         self.runtime = runtime
         self.registration = registration
@@ -69,6 +73,8 @@ class Agent:
             registration.local_storage = (str(local_volumes.root), local_volumes.capacity)
         self._volumes_wanted: pb.NodeVolumes | None = None
         self._volumes_task: asyncio.Task[None] | None = None
+        # Projected ServiceAccount tokens: asked of the gateway, with the node's own identity.
+        self.pods.configs.tokens = PodTokens(GatewayTokens(server, registration.node_name, credentials))
         self.pod_cidr = pod_cidr
         self.on_pod_cidr = on_pod_cidr
         self.routes = RouteSyncer(routes, host_ip) if routes is not None else None
@@ -79,10 +85,12 @@ class Agent:
         self.dns = dns
         self.ingress = ingress
         registration.labels[PROXY_NODE_LABEL] = "true" if ingress is not None else "false"
+        self.network_policy = network_policy
         self.session = AgentSession(server, registration, self.pods, session_config, pod_cidr=pod_cidr,
                                     needs_pod_cidr=learn_pod_cidr, on_network=self._network,
                                     on_services=self._services, on_volumes=self._volumes,
                                     on_ingress=ingress.update if ingress is not None else None,
+                                    on_policies=network_policy.update if network_policy is not None else None,
                                     credentials=credentials)
         self.server = AgentServer(runtime, listen, credentials) if listen is not None else None
         self.credentials = credentials
@@ -104,7 +112,7 @@ class Agent:
         if self.routes is not None:
             self.routes.update(m.cluster_cidr, own, [(r.pod_cidr, r.node_ip) for r in m.routes])
         if self.service_proxy is not None and own:  # proxied traffic leaves from the bridge address
-            self.service_proxy.network(str(ipaddress.ip_network(own)[1]), m.cluster_cidr)
+            self.service_proxy.network(str(ipaddress.ip_network(own)[1]), own, m.cluster_cidr)
 
     def _services(self, m: pb.ServiceTable) -> None:
         self.pods.configs.services = m
@@ -147,13 +155,15 @@ class Agent:
                 await self.dns.start()
             except OSError as exc:  # pods then get no answers, but everything else works
                 log.warning("node %s: cluster DNS not served on %s: %s", self.node_name, self.dns.address, exc)
-        loops = [self.session.run()]
+        loops = [self.session.run(), self.pods.configs.refresh_tokens()]
         if self.routes is not None:
             loops.append(self.routes.run())
         if self.service_proxy is not None:
             loops.append(self.service_proxy.run())
         if self.ingress is not None:
             loops.append(self.ingress.run())
+        if self.network_policy is not None:
+            loops.append(self.network_policy.run())
         if self.credentials is not None:
             loops.append(keep_renewed(self.session.server, self.credentials, self.session.reconnect))
         await asyncio.gather(*loops)
@@ -178,6 +188,8 @@ class Agent:
             await self.service_proxy.cleanup()  # no ClusterIP rules outlive the agent
         if self.ingress is not None:
             await self.ingress.stop()  # nor its proxy
+        if self.network_policy is not None:
+            await self.network_policy.cleanup()
         if self.dns is not None:
             await self.dns.stop()
         if self.server is not None:

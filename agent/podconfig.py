@@ -8,10 +8,13 @@ references (`PodAssignment.config_objects`). `PodConfigStore` keeps them IN MEMO
 Resolution follows the kubelet's makeEnvironmentVariables: envFrom first, then env in order;
 literal values expand `$(VAR)` against what came before; a missing non-optional reference is a
 `ConfigError` (CreateContainerConfigError) with the kubelet's wording. Values are never logged.
+Projected ServiceAccount tokens come from `tokens` (podtokens.py): `prepare` fetches them before
+a pod's volumes are written, and `refresh_tokens` renews them and rewrites the volumes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -25,6 +28,7 @@ from pyctl_proto import node_pb2 as pb
 
 from . import configvolumes
 from .lookup import Lookup, Objects, data_of
+from .podtokens import PodTokens
 from .types import Obj
 from .images.registry import POD_AUTHS, Auths, parse_auths
 from .runtime.bundle import ConfigError, Env, quantity
@@ -198,8 +202,10 @@ class PodConfigStore:
         self.host_ip = host_ip
         self._objects: dict[str, Objects] = {}
         self._volumes: dict[str, tuple[Path, str, bool]] = {}  # uid -> (volume root, pod IP, tmpfs)
+        self._pods: dict[str, Obj] = {}  # uid -> the pod its volumes were last written for
         self._writing = threading.Lock()  # the runtime writes from a thread, updates from the loop
         self.services: pb.ServiceTable | None = None  # the latest from the control plane
+        self.tokens: PodTokens | None = None  # ServiceAccount tokens through the gateway (None: none)
 
     def objects(self, uid: str) -> Objects:
         return dict(self._objects.get(uid, {}))
@@ -228,6 +234,9 @@ class PodConfigStore:
     def forget(self, uid: str) -> None:
         self._objects.pop(uid, None)
         self._volumes.pop(uid, None)
+        self._pods.pop(uid, None)
+        if self.tokens is not None:
+            self.tokens.forget(uid)
 
     def env(self, pod: Obj, container: Obj, pod_ip: str) -> Env:
         return container_env(pod, container, self._objects.get(pod["metadata"]["uid"], {}),
@@ -249,14 +258,48 @@ class PodConfigStore:
         configvolumes.ensure_tmpfs(root)
         return root
 
+    async def prepare(self, pod: Obj) -> None:
+        """Before `volumes`: the pod's ServiceAccount tokens (ConfigError when none can be had)."""
+        if self.tokens is not None:
+            await self.tokens.ensure(pod)
+
     def volumes(self, pod: Obj, root: Path, pod_ip: str, tmpfs: bool = True) -> dict[str, str]:
         """Write the pod's secret/configMap/downwardAPI/projected volumes under `root` (mounted
         as a tmpfs when `tmpfs`) and keep them current from now on; volume name -> host dir."""
         uid = pod["metadata"]["uid"]
         look = Lookup(pod, self._objects.get(uid, {}))
+        token = (lambda src: self.tokens.token(pod, src)) if self.tokens is not None else configvolumes._no_token
         with self._writing:
             out = configvolumes.write_all(pod, root, look, lambda p: field_value(
-                pod, p, pod_ip, self.host_ip, whole_maps=True), lambda c, r: resource_value(pod, c, r), tmpfs)
+                pod, p, pod_ip, self.host_ip, whole_maps=True), lambda c, r: resource_value(pod, c, r), tmpfs,
+                token)
         if out:
             self._volumes[uid] = (root, pod_ip, tmpfs)
+            self._pods[uid] = pod
         return out
+
+    async def refresh_tokens(self, idle: float = 60.0) -> None:
+        """Renew tokens as they fall due and rewrite the volumes holding them, until cancelled."""
+        assert self.tokens is not None
+        tokens = self.tokens
+        while True:
+            waits = [w for w in (tokens.due_in(uid) for uid in self._volumes) if w is not None]
+            tokens.changed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(tokens.changed.wait(), min(waits + [idle]))
+            for uid in list(self._volumes):
+                due = tokens.due_in(uid)
+                if due is not None and due <= 0:
+                    await self._renew(uid)
+
+    async def _renew(self, uid: str) -> None:
+        pod = self._pods.get(uid)
+        if pod is None or uid not in self._volumes or self.tokens is None:
+            return
+        try:
+            if await self.tokens.ensure(pod):
+                root, ip, tmpfs = self._volumes[uid]
+                if os.path.ismount(root) if tmpfs else root.is_dir():  # not torn down meanwhile
+                    await asyncio.to_thread(self.volumes, pod, root, ip, tmpfs)
+        except (ConfigError, OSError) as exc:
+            log.warning("pod %s: ServiceAccount token not renewed: %s", uid, exc)

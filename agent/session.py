@@ -13,7 +13,7 @@ each one. An agent that must learn its podCIDR (`needs_pod_cidr`) applies no ass
 until it has one: what came before is dropped and a COMPLETE snapshot asked for again.
 The Services arrive the same way, as a complete `ServiceTable` on every change (`on_services`),
 and so do the node's local volumes (`NodeVolumes`, `on_volumes`), whose reports go out with the
-next batch (`queue_message`).
+next batch (`queue_message`), and the NetworkPolicies, as a `PolicyTable` (`on_policies`).
 
 With node credentials (a joined node, see credentials.py) the stream is mutual TLS; after a
 renewal `reconnect()` ends it so that the next one presents the new certificate.
@@ -66,6 +66,7 @@ class AgentSession:
                  on_services: Callable[[pb.ServiceTable], None] | None = None,
                  on_volumes: Callable[[pb.NodeVolumes], None] | None = None,
                  on_ingress: Callable[[pb.IngressTable], None] | None = None,
+                 on_policies: Callable[[pb.PolicyTable], None] | None = None,
                  credentials: NodeCredentials | None = None) -> None:
         """`credentials`: dial with mutual TLS as the node they name (None: insecure)."""
         self.server = server
@@ -88,6 +89,7 @@ class AgentSession:
         self.outgoing: list[pb.AgentMessage] = []  # sent with the next batch (volume reports)
         self.on_ingress = on_ingress
         self.ingress: pb.IngressTable | None = None  # the latest IngressTable (only to ingress proxy nodes)
+        self.on_policies = on_policies
         self.pod_cidr_known = asyncio.Event()
         self.waiting_for_pod_cidr = False  # assignments came and were dropped: no podCIDR yet
 
@@ -163,6 +165,8 @@ class AgentSession:
             elif which == "ingress":
                 self.ingress = msg.ingress
                 self._deliver(self.on_ingress, msg.ingress, "ingress table")
+            elif which == "policies":
+                self._deliver(self.on_policies, msg.policies, "network policy table")
             elif which == "error":
                 log.warning("node %s: server refused: %s", self.registration.node_name, msg.error.message)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import signal
 import ssl
@@ -24,7 +25,9 @@ from . import eventloop
 from .api.app import build_app
 from .api.config import ApiConfig
 from .api.nodeports import parse_port_range
+from .api.apiendpoints import first_ip
 from .api.serviceip import parse_range
+from .auth.pki import missing_sans
 from .auth.authn import load_token_file
 from .api.access.authorizer import MODES
 from .auth.kubeconfig import admin_kubeconfig, write_kubeconfig
@@ -71,7 +74,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 description="Run the pyctl control plane against etcd.")
     p.add_argument("--etcd-servers", required=True,
                    help="comma-separated etcd client URLs, e.g. http://127.0.0.1:2379")
-    p.add_argument("--listen", default="127.0.0.1:6443", help="API server address (default %(default)s)")
+    p.add_argument("--listen", default="127.0.0.1:6443",
+                   help="API server address, or several comma-separated (default %(default)s)")
+    p.add_argument("--advertise-address", default="", metavar="IP",
+                   help="the address pods reach this API server at, listed in the default/kubernetes "
+                        "Service's endpoints; it must be one --listen names (or --listen a wildcard). "
+                        "Default: the --listen address when it is one specific non-loopback address")
     p.add_argument("--gateway-listen", default="0.0.0.0:7443",
                    help="node gateway (gRPC) address for agents (default %(default)s); with --pki-dir "
                         "agents must present a node certificate")
@@ -128,6 +136,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help='static bearer tokens, one per line: token,user,uid,"group1,group2"')
     sec.add_argument("--authorization-mode", choices=MODES, default="AlwaysAllow",
                      help="(default %(default)s)")
+    sec.add_argument("--service-account-signing-key-file", metavar="FILE",
+                     help="PEM private key (EC P-256) ServiceAccount tokens are signed with "
+                          "(default with --pki-dir: its sa.key, made once)")
+    sec.add_argument("--service-account-key-file", action="append", default=[], metavar="FILE",
+                     help="more PEM keys tokens are checked against, e.g. a previous signing key (repeatable)")
+    sec.add_argument("--service-account-issuer", default="https://kubernetes.default.svc.cluster.local",
+                     help="the iss claim of the tokens signed and accepted (default %(default)s)")
+    sec.add_argument("--api-audiences", default="", metavar="AUD[,AUD]",
+                     help="what a token presented to the API must be for (default: the issuer)")
+    sec.add_argument("--service-account-max-token-expiration", type=int, default=0, metavar="SECONDS",
+                     help="cut longer TokenRequests to this (default 0: no limit)")
     sec.add_argument("--write-kubeconfig", metavar="PATH",
                      help="write an admin kubeconfig (needs --pki-dir) for this API server")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -140,6 +159,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--components must include apiserver: the other components reach state through "
                 "this process's API server")
     args.components = comps
+    try:
+        args.listen_addresses = [split_hostport(a.strip(), 6443) for a in args.listen.split(",") if a.strip()]
+        args.advertise = advertise(args.listen_addresses, args.advertise_address)
+    except ValueError as exc:
+        p.error(str(exc))
     try:
         parse_range(args.service_cluster_ip_range)
     except ValueError as exc:
@@ -166,6 +190,32 @@ def split_hostport(value: str, default_port: int) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def advertise(listen: list[tuple[str, int]], address: str) -> tuple[str, int] | None:
+    """(IP, port) pods reach this API server at, or None; ValueError for an address not served.
+    Without --advertise-address: the first specific, non-loopback IP among the --listen ones."""
+    if not listen:
+        raise ValueError("--listen: give at least one HOST:PORT")
+    if not address:
+        for host, port in listen:
+            try:
+                ip = ipaddress.ip_address(host)
+            except ValueError:
+                continue
+            if not ip.is_loopback and not ip.is_unspecified:
+                return host, port
+        return None
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(f"--advertise-address {address!r}: not an IP address") from None
+    for host, port in listen:
+        if host == address or host in ("0.0.0.0", "::", ""):
+            return address, port
+    listened = ",".join(f"{h}:{p}" for h, p in listen)
+    raise ValueError(f"--advertise-address {address} is not an address the API server listens on "
+                     f"(--listen {listened}); add it, e.g. --listen {listened},{address}:{listen[0][1]}")
+
+
 def local_address(host: str) -> str:
     """Where this process reaches its own API server listening on `host`."""
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
@@ -185,7 +235,8 @@ def components_config(args: argparse.Namespace, secured: Secured) -> ComponentsC
                              eviction_timeout=args.pod_eviction_timeout, lease_duration=lease,
                              renew_deadline=lease * 2 / 3, retry_period=max(lease / 7.5, 0.2),
                              cluster_cidr=args.cluster_cidr, node_cidr_mask=args.node_cidr_mask_size,
-                             local_storage_class=args.local_storage_class)
+                             local_storage_class=args.local_storage_class,
+                             root_ca_file=str(secured.pki.ca_cert) if secured.pki is not None else "")
     return ComponentsConfig(controllers=managers, gateway_listen=args.gateway_listen,
                             gateway=gateway_config(args, secured))
 
@@ -203,12 +254,14 @@ async def start_components(args: argparse.Namespace, secured: Secured, api_url: 
     return process
 
 
-async def serve(args: argparse.Namespace, secured: Secured, host: str, port: int) -> int:
+async def serve(args: argparse.Namespace, secured: Secured, listen: list[tuple[str, int]]) -> int:
     runner = web.AppRunner(build_app(secured.config), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port, ssl_context=secured.ssl).start()
-    logging.info("API server listening on %s://%s:%d (event loop: %s)", secured.scheme, host, port,
-                 type(asyncio.get_running_loop()).__module__.split(".")[0])
+    for host, port in listen:
+        await web.TCPSite(runner, host, port, ssl_context=secured.ssl).start()
+        logging.info("API server listening on %s://%s:%d (event loop: %s)", secured.scheme, host, port,
+                     type(asyncio.get_running_loop()).__module__.split(".")[0])
+    host, port = listen[0]
     api_url = f"{secured.scheme}://{local_address(host)}:{port}"
     try:
         running = await start_components(args, secured, api_url)
@@ -239,9 +292,18 @@ def main(argv: list[str] | None = None) -> int:
                        client_ca_file=args.client_ca_file, token_auth_file=args.token_auth_file,
                        authorization_mode=args.authorization_mode,
                        service_cluster_ip_range=args.service_cluster_ip_range,
-                       service_node_port_range=args.service_node_port_range)
-    host, port = split_hostport(args.listen, 6443)
-    hosts = tuple(h.strip() for h in args.tls_san.split(",") if h.strip()) + (local_address(host),)
+                       service_node_port_range=args.service_node_port_range,
+                       service_account_signing_key_file=args.service_account_signing_key_file,
+                       service_account_key_files=tuple(args.service_account_key_file),
+                       service_account_issuer=args.service_account_issuer,
+                       api_audiences=tuple(a.strip() for a in args.api_audiences.split(",") if a.strip()),
+                       service_account_max_token_expiration=args.service_account_max_token_expiration,
+                       advertise_address=args.advertise[0] if args.advertise else "",
+                       advertise_port=args.advertise[1] if args.advertise else 0)
+    host, port = args.listen_addresses[0]
+    # The serving cert names every address served, and the kubernetes Service's, for pods.
+    hosts = tuple(h.strip() for h in args.tls_san.split(",") if h.strip()) + tuple(
+        local_address(h) for h, _ in args.listen_addresses) + (first_ip(args.service_cluster_ip_range),)
     try:
         secured = secure(config, args.pki_dir, hosts)
         if args.token_auth_file:
@@ -257,7 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         write_kubeconfig(args.write_kubeconfig,
                          admin_kubeconfig(f"https://{local_address(host)}:{port}", secured.pki))
         logging.info("wrote the admin kubeconfig to %s", args.write_kubeconfig)
-    return eventloop.run(serve(args, secured, host, port))
+    if secured.pki is not None:
+        missing = missing_sans(secured.pki.serving_cert.read_bytes(), hosts)
+        if missing:
+            logging.warning("the serving certificate %s does not name %s (made before they were needed): "
+                            "clients reaching the API there fail verification; move it and its key away "
+                            "and restart to have it re-issued", secured.pki.serving_cert, ", ".join(missing))
+    return eventloop.run(serve(args, secured, args.listen_addresses))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ server options:
   --etcd-compaction-retention D keep this much history (default 1h)
   --etcd-pki DIR                peer TLS: DIR/ca.crt, DIR/peer.crt, DIR/peer.key
   --external-etcd URLS          use this etcd (comma-separated client URLs); install no etcd here
-  --api-listen HOST:PORT        API server, HTTPS (default 127.0.0.1:6443)
+  --api-listen HOST:PORT        API server, HTTPS (default 127.0.0.1:6443); pods reach it through the
+                                kubernetes Service at this address when it is a specific one (for
+                                0.0.0.0, add --extra-args "--advertise-address IP")
   --gateway-listen HOST:PORT    node gateway the agents dial, mutual TLS (default 0.0.0.0:7443);
                                 new nodes join on port 7444 of the same hosts
   --pki-dir DIR                 the cluster CA and certificates, made once (default /var/lib/pyctl/pki)
@@ -394,7 +396,8 @@ credentials() {  # server: CA, certificates, encryption key and admin kubeconfig
   say "cluster CA in $PKI_DIR, Secrets key in $ENCRYPTION_CONFIG, admin kubeconfig $ADMIN_KUBECONFIG"
   system && id -u pyctl >/dev/null 2>&1 \
     || run useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin pyctl
-  # Never overwritten: a new CA would lock every node and user out, a new key every Secret.
+  # Never overwritten: a new CA would lock every node and user out, a new key every Secret, a
+  # new ServiceAccount signing key (PKI_DIR/sa.key) every pod's token. Back the PKI dir up.
   # The serving certificate names the address the API listens on, as the control plane would.
   run "$VENV/bin/python" "$HERE/server-credentials.py" --pki-dir "$PKI_DIR" --tls-san "$API_HOST${TLS_SAN:+,$TLS_SAN}" \
     --encryption-config "$ENCRYPTION_CONFIG" --admin-kubeconfig "$ADMIN_KUBECONFIG" --server "$API_URL"

@@ -7,6 +7,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PodTokenRequest(_message.Message):
+    __slots__ = ("namespace", "pod", "uid", "audience", "expiration_seconds", "node_name")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    POD_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    pod: str
+    uid: str
+    audience: str
+    expiration_seconds: int
+    node_name: str
+    def __init__(self, namespace: _Optional[str] = ..., pod: _Optional[str] = ..., uid: _Optional[str] = ..., audience: _Optional[str] = ..., expiration_seconds: _Optional[int] = ..., node_name: _Optional[str] = ...) -> None: ...
+
+class IssuedToken(_message.Message):
+    __slots__ = ("token", "expiration_unix")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRATION_UNIX_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    expiration_unix: int
+    def __init__(self, token: _Optional[str] = ..., expiration_unix: _Optional[int] = ...) -> None: ...
+
 class JoinRequest(_message.Message):
     __slots__ = ("token", "node_name", "csr_pem")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -225,7 +249,7 @@ class Resync(_message.Message):
     def __init__(self, last_seq: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("registered", "heartbeat_ack", "assignments", "error", "node_routes", "services", "volumes", "ingress")
+    __slots__ = ("registered", "heartbeat_ack", "assignments", "error", "node_routes", "services", "volumes", "policies", "ingress")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
@@ -233,6 +257,7 @@ class ServerMessage(_message.Message):
     NODE_ROUTES_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
     VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    POLICIES_FIELD_NUMBER: _ClassVar[int]
     INGRESS_FIELD_NUMBER: _ClassVar[int]
     registered: Registered
     heartbeat_ack: HeartbeatAck
@@ -241,8 +266,9 @@ class ServerMessage(_message.Message):
     node_routes: NodeRoutes
     services: ServiceTable
     volumes: NodeVolumes
+    policies: PolicyTable
     ingress: IngressTable
-    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., node_routes: _Optional[_Union[NodeRoutes, _Mapping]] = ..., services: _Optional[_Union[ServiceTable, _Mapping]] = ..., volumes: _Optional[_Union[NodeVolumes, _Mapping]] = ..., ingress: _Optional[_Union[IngressTable, _Mapping]] = ...) -> None: ...
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., node_routes: _Optional[_Union[NodeRoutes, _Mapping]] = ..., services: _Optional[_Union[ServiceTable, _Mapping]] = ..., volumes: _Optional[_Union[NodeVolumes, _Mapping]] = ..., policies: _Optional[_Union[PolicyTable, _Mapping]] = ..., ingress: _Optional[_Union[IngressTable, _Mapping]] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("heartbeat_period_ms", "session_id")
@@ -489,6 +515,84 @@ class LocalVolume(_message.Message):
     action: LocalVolume.Action
     claim: str
     def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., capacity_bytes: _Optional[int] = ..., action: _Optional[_Union[LocalVolume.Action, str]] = ..., claim: _Optional[str] = ...) -> None: ...
+
+class PolicyTable(_message.Message):
+    __slots__ = ("policies",)
+    POLICIES_FIELD_NUMBER: _ClassVar[int]
+    policies: _containers.RepeatedCompositeFieldContainer[NetworkPolicyEntry]
+    def __init__(self, policies: _Optional[_Iterable[_Union[NetworkPolicyEntry, _Mapping]]] = ...) -> None: ...
+
+class NetworkPolicyEntry(_message.Message):
+    __slots__ = ("namespace", "name", "ingress", "egress", "pods", "ingress_rules", "egress_rules")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INGRESS_FIELD_NUMBER: _ClassVar[int]
+    EGRESS_FIELD_NUMBER: _ClassVar[int]
+    PODS_FIELD_NUMBER: _ClassVar[int]
+    INGRESS_RULES_FIELD_NUMBER: _ClassVar[int]
+    EGRESS_RULES_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    name: str
+    ingress: bool
+    egress: bool
+    pods: _containers.RepeatedCompositeFieldContainer[PolicyPod]
+    ingress_rules: _containers.RepeatedCompositeFieldContainer[PolicyRule]
+    egress_rules: _containers.RepeatedCompositeFieldContainer[PolicyRule]
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., ingress: _Optional[bool] = ..., egress: _Optional[bool] = ..., pods: _Optional[_Iterable[_Union[PolicyPod, _Mapping]]] = ..., ingress_rules: _Optional[_Iterable[_Union[PolicyRule, _Mapping]]] = ..., egress_rules: _Optional[_Iterable[_Union[PolicyRule, _Mapping]]] = ...) -> None: ...
+
+class PolicyPod(_message.Message):
+    __slots__ = ("ip", "node", "ports")
+    IP_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    ip: str
+    node: str
+    ports: _containers.RepeatedCompositeFieldContainer[NamedPort]
+    def __init__(self, ip: _Optional[str] = ..., node: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[NamedPort, _Mapping]]] = ...) -> None: ...
+
+class NamedPort(_message.Message):
+    __slots__ = ("name", "protocol", "port")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    protocol: str
+    port: int
+    def __init__(self, name: _Optional[str] = ..., protocol: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class PolicyRule(_message.Message):
+    __slots__ = ("any_peer", "peers", "ports")
+    ANY_PEER_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    any_peer: bool
+    peers: _containers.RepeatedCompositeFieldContainer[PolicyPeer]
+    ports: _containers.RepeatedCompositeFieldContainer[PolicyPort]
+    def __init__(self, any_peer: _Optional[bool] = ..., peers: _Optional[_Iterable[_Union[PolicyPeer, _Mapping]]] = ..., ports: _Optional[_Iterable[_Union[PolicyPort, _Mapping]]] = ...) -> None: ...
+
+class PolicyPeer(_message.Message):
+    __slots__ = ("cidr", "except_cidrs", "pod", "ports")
+    CIDR_FIELD_NUMBER: _ClassVar[int]
+    EXCEPT_CIDRS_FIELD_NUMBER: _ClassVar[int]
+    POD_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    cidr: str
+    except_cidrs: _containers.RepeatedScalarFieldContainer[str]
+    pod: bool
+    ports: _containers.RepeatedCompositeFieldContainer[NamedPort]
+    def __init__(self, cidr: _Optional[str] = ..., except_cidrs: _Optional[_Iterable[str]] = ..., pod: _Optional[bool] = ..., ports: _Optional[_Iterable[_Union[NamedPort, _Mapping]]] = ...) -> None: ...
+
+class PolicyPort(_message.Message):
+    __slots__ = ("protocol", "port", "end_port", "name")
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    END_PORT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    protocol: str
+    port: int
+    end_port: int
+    name: str
+    def __init__(self, protocol: _Optional[str] = ..., port: _Optional[int] = ..., end_port: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("message", "namespace", "name")

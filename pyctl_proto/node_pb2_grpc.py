@@ -49,6 +49,11 @@ class NodeServiceStub:
                 request_serializer=pyctl_dot_node__pb2.RenewRequest.SerializeToString,
                 response_deserializer=pyctl_dot_node__pb2.Certificate.FromString,
                 _registered_method=True)
+        self.PodToken = channel.unary_unary(
+                '/pyctl.node.v1.NodeService/PodToken',
+                request_serializer=pyctl_dot_node__pb2.PodTokenRequest.SerializeToString,
+                response_deserializer=pyctl_dot_node__pb2.IssuedToken.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -77,6 +82,16 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PodToken(self, request, context):
+        """A ServiceAccount token for a pod bound to the caller's node (a projected
+        serviceAccountToken volume), bound to that pod: the gateway asks the API for it, as the
+        kubelet does, so the agent holds no API credentials of its own. The caller's node comes
+        from its certificate (an insecure gateway trusts node_name, as it trusts Register).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +109,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.Renew,
                     request_deserializer=pyctl_dot_node__pb2.RenewRequest.FromString,
                     response_serializer=pyctl_dot_node__pb2.Certificate.SerializeToString,
+            ),
+            'PodToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.PodToken,
+                    request_deserializer=pyctl_dot_node__pb2.PodTokenRequest.FromString,
+                    response_serializer=pyctl_dot_node__pb2.IssuedToken.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -177,6 +197,33 @@ class NodeService:
             '/pyctl.node.v1.NodeService/Renew',
             pyctl_dot_node__pb2.RenewRequest.SerializeToString,
             pyctl_dot_node__pb2.Certificate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PodToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyctl.node.v1.NodeService/PodToken',
+            pyctl_dot_node__pb2.PodTokenRequest.SerializeToString,
+            pyctl_dot_node__pb2.IssuedToken.FromString,
             options,
             channel_credentials,
             insecure,

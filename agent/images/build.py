@@ -2,7 +2,7 @@
 
 Used by tests and by `pyctl cluster up` to seed a local registry (nothing is fetched from
 the internet): `busybox_image()` is a shell, `demo_image()` is busybox httpd on :8080
-(`pyctl/demo:1.0`). `LayerBuilder` also writes whiteouts and opaque markers so tests can
+(`pyctl/demo:1.0`) under a PID 1 that stops on SIGTERM. `LayerBuilder` also writes whiteouts and opaque markers so tests can
 exercise the unpacker. `write_oci_archive()` produces the tar `ImageStore.import_archive` loads.
 """
 
@@ -28,6 +28,38 @@ LAYER_TYPES = {
     "none": "application/vnd.oci.image.layer.v1.tar",
 }
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
+# Debian's busybox-static is built without wget's timeout support, yet parses `-T N` into a
+# NULL pointer: `wget -T 5 ...` dies of SIGSEGV (exit 139) before any lookup. Names resolve
+# fine (static glibc resolves through /etc/hosts and DNS without NSS modules). This /bin/wget
+# honours -T/--timeout with busybox's `timeout` applet around the real wget instead. It is what
+# an exec runs (`kubectl exec POD -- wget -T 5 URL`, exec probes); busybox's own sh prefers its
+# applets to PATH, so inside `sh -c` scripts write `timeout 5 wget URL`.
+WGET = """#!/bin/sh
+# wget, with -T SECONDS (--timeout=SECONDS) bounding the whole transfer
+t= want=
+for a do
+  shift
+  if [ -n "$want" ]; then t=$a want=; continue; fi
+  case $a in
+    -T|--timeout) want=1; continue ;;
+    -T*) t=${a#-T}; continue ;;
+    --timeout=*) t=${a#--timeout=}; continue ;;
+    -[!-]*T) want=1; set -- "$@" "${a%T}"; continue ;;
+  esac
+  set -- "$@" "$a"
+done
+[ -n "$t" ] && exec /bin/busybox timeout "$t" /bin/busybox wget "$@"
+exec /bin/busybox wget "$@"
+"""
+# The demo's PID 1. httpd as PID 1 would ignore SIGTERM (the kernel gives PID 1 no default
+# signal actions): every stop would wait out the grace period and end in SIGKILL.
+SERVE = """#!/bin/sh
+# serve [PORT]: busybox httpd on PORT (8080) for /www; SIGTERM or SIGINT stop it at once
+httpd -f -v -p "${1:-8080}" -h /www &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid; exit 0' TERM INT
+wait $pid
+"""
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 _EPOCH = 1_700_000_000  # fixed mtimes: the same inputs give the same digests
@@ -135,8 +167,9 @@ def busybox_layer(busybox: str = BUSYBOX, compression: str = "gzip") -> Blob:
         lb.dir(d)
     lb.dir("tmp", 0o1777)
     lb.file("bin/busybox", binary, 0o755)
-    for applet in sorted(set(applets) - {"busybox"}):
+    for applet in sorted(set(applets) - {"busybox", "wget"}):
         lb.symlink(f"bin/{applet}", "busybox")
+    lb.file("bin/wget", WGET, 0o755)
     lb.file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
     lb.file("etc/group", "root:x:0:\nnogroup:x:65534:\n")
     return lb.finish(compression)
@@ -148,10 +181,11 @@ def busybox_image(compression: str = "gzip") -> OciImage:
 
 
 def demo_image() -> OciImage:
-    """`pyctl/demo:1.0`: busybox httpd serving /www on port 8080."""
-    www = LayerBuilder().dir("www").file("www/index.html", "<h1>pyctl demo</h1>\n").finish()
+    """`pyctl/demo:1.0`: busybox httpd serving /www on port 8080, stopped by SIGTERM."""
+    www = (LayerBuilder().dir("www").file("www/index.html", "<h1>pyctl demo</h1>\n")
+           .dir("bin").file("bin/serve", SERVE, 0o755).finish())
     return build_image([busybox_layer(), www], {
-        "Env": ["PATH=/bin"], "Cmd": ["httpd", "-f", "-v", "-p", "8080", "-h", "/www"],
+        "Env": ["PATH=/bin"], "Cmd": ["serve", "8080"],
         "WorkingDir": "/www", "ExposedPorts": {"8080/tcp": {}},
     })
 

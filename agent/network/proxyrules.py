@@ -13,8 +13,9 @@ nat
                 network -> PYCTL-SVC-*; the rest picks among THIS node's endpoints only
                 (marked for SNAT too: see below)
   PYCTL-SEP-*   DNAT to one endpoint
-  POSTROUTING -> PYCTL-POSTROUTING: marked packets are SNATed to `source`, and so are
-                 the node's own connections to pods on other nodes (the ingress proxy's)
+  POSTROUTING -> PYCTL-POSTROUTING: marked packets are source-NATed where the reply would
+                 otherwise miss this namespace (below), and the node's own connections to
+                 pods on other nodes (the ingress proxy's) leave with `source`
 
 filter
   OUTPUT, FORWARD -> PYCTL-SERVICES: a ClusterIP port with no ready endpoint is REJECTed
@@ -28,14 +29,20 @@ hanging. Not-ready and terminating pods are not endpoints (the gateway sends onl
 addresses): they get no new connections, while connections already open keep their
 conntrack entry and finish.
 
-Why SNAT every proxied connection, ClusterIP or not (masquerade-all): a client pod and its
-backend often share the node's bridge, and without SNAT the backend would answer the client
-directly over the bridge, from its own address instead of the ClusterIP, and the client would
-drop the reply. With SNAT the reply comes back through this namespace, where conntrack undoes
-both translations. The source is the node's pod-bridge address (`source`), not the outgoing
-interface's as MASQUERADE would pick: pods route only the cluster CIDR, so a backend on
-another node can answer 10.244.1.1 but not the node's own 172.30.x address. The cost is that
-backends see that address as the client. For policy Local too: kube-proxy keeps the client's
+Which proxied (marked) connections are source-NATed, and to what:
+  * to a backend on this node's pod bridge: SNAT to the bridge address (`source`), else the
+    backend would answer its neighbour directly over the bridge, from its own address instead
+    of the ClusterIP, and the client would drop the reply;
+  * from a pod to a backend on another node: no SNAT. The reply is routed back through this
+    node (its podCIDR's route), where conntrack undoes the DNAT, and the backend sees the client
+    pod's own address, which NetworkPolicy ingress rules of its node match on (netpol.py);
+  * from anything else (the node itself, an outside client) to a pod: SNAT to `source`, not to
+    the outgoing interface's address as MASQUERADE would pick: pods route only the cluster
+    CIDR, so they can answer 10.244.1.1 but not the node's own 172.30.x address;
+  * to anything outside the cluster CIDR (the API servers behind `default/kubernetes`):
+    MASQUERADE, the outgoing interface's address, which that side can answer.
+Until the pod network is known (`pod_cidr`, `cluster_cidr` unset) every marked packet is
+SNATed to `source` (or masqueraded without one). For policy Local too: kube-proxy keeps the client's
 address there, but a pod here has no route to a client outside the cluster (no default route,
 so that no pod traffic can leave the machine: agent/network/cni.py), so it could not answer;
 Local keeps its other promises (only this node's endpoints, no second hop, the health check).
@@ -86,6 +93,8 @@ class NodeView:
     """This node's name: endpoints on it are the local ones (externalTrafficPolicy Local)."""
     source: str = ""
     """The address proxied traffic leaves from (the pod-bridge gateway); "" = MASQUERADE."""
+    pod_cidr: str = ""
+    """This node's podCIDR: backends there answer over the bridge."""
     cluster_cidr: str = ""
     """The pod network: pods reaching a Local-policy Service from outside it go cluster-wide."""
 
@@ -155,6 +164,18 @@ def _port(out: _Tables, svc: pb.ServiceEntry, port: pb.ServicePortEntry, view: N
         out.nat.append(f"-A {NODEPORTS} {match} --dport {port.node_port} {_comment(what + ' node port')} -j {ext}")
 
 
+def _snat_rules(snat: str, view: NodeView) -> list[str]:
+    """POSTROUTING's choice of source address for proxied traffic (see the module docstring)."""
+    what = _comment("pyctl service traffic requiring SNAT")
+    if not (view.source and view.pod_cidr and view.cluster_cidr):
+        return [f"-A {POSTROUTING} {what} -j {snat}"]
+    return [f"-A {POSTROUTING} -d {view.pod_cidr} {what} -j {snat}",
+            f"-A {POSTROUTING} -s {view.cluster_cidr} -d {view.cluster_cidr} "
+            f"{_comment('pod to a pod on another node: keep the client address')} -j RETURN",
+            f"-A {POSTROUTING} -d {view.cluster_cidr} {what} -j {snat}",
+            f"-A {POSTROUTING} {_comment('pyctl service traffic leaving the pod network')} -j MASQUERADE"]
+
+
 def render(table: pb.ServiceTable, existing: dict[str, set[str]] | None = None,
            view: NodeView = NodeView()) -> str:
     """The iptables-restore input (nat, then filter) for `table`; `existing` are the PYCTL-
@@ -168,7 +189,7 @@ def render(table: pb.ServiceTable, existing: dict[str, set[str]] | None = None,
     out.nat += [
         f"-A {POSTROUTING} -m mark ! --mark {MASQ_MARK} -j RETURN",
         f"-A {POSTROUTING} -j MARK --xor-mark 0x4000",  # clear it: a re-routed packet is SNATed once
-        f"-A {POSTROUTING} {_comment('pyctl service traffic requiring SNAT')} -j {snat}",
+        *_snat_rules(snat, view),
         f"-A {MARK_MASQ} -j MARK --set-xmark {MASQ_MARK}",
     ]
     for svc in table.services:

@@ -14,32 +14,18 @@ stop. The proxy also answers the healthCheckNodePorts (healthcheck.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from pyctl_proto import node_pb2 as pb
 
+from . import iptables
 from .healthcheck import HealthChecks
 from .proxyrules import JUMPS, NodeView, cleanup_rules, our_chains, render
 
 log = logging.getLogger(__name__)
 
 RESYNC_PERIOD = 30.0
-TIMEOUT = 20.0  # seconds any one iptables command may take (the xtables lock is shared)
 JUMP_COMMENT = "pyctl services"
-
-
-async def _run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), TIMEOUT)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return 1, "", f"{argv[0]} timed out after {TIMEOUT:g}s"
-    return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 class ServiceProxy:
@@ -52,7 +38,8 @@ class ServiceProxy:
         self.netns = netns
         self.node = node
         self.source = ""  # the pod-bridge gateway address, set once the podCIDR is known
-        self.cluster_cidr = ""  # the pod network, from NodeRoutes
+        self.pod_cidr = ""  # this node's podCIDR and the cluster's, from NodeRoutes
+        self.cluster_cidr = ""
         self.resync_period = resync_period
         self.syncs = 0  # successful syncs, for tests and logs
         self.health = HealthChecks(node, netns)
@@ -62,14 +49,13 @@ class ServiceProxy:
         self.table = table
         self._wake.set()
 
-    def network(self, source: str, cluster_cidr: str) -> None:
-        if (source, cluster_cidr) != (self.source, self.cluster_cidr):
-            self.source, self.cluster_cidr = source, cluster_cidr
+    def network(self, source: str, pod_cidr: str, cluster_cidr: str) -> None:
+        if (source, pod_cidr, cluster_cidr) != (self.source, self.pod_cidr, self.cluster_cidr):
+            self.source, self.pod_cidr, self.cluster_cidr = source, pod_cidr, cluster_cidr
             self._wake.set()
 
     async def _run(self, *argv: str, stdin: str | None = None) -> tuple[int, str, str]:
-        prefix = ("nsenter", f"--net={self.netns}", "--") if self.netns else ()
-        return await _run(*prefix, *argv, stdin=stdin)
+        return await iptables.run(*argv, stdin=stdin, netns=self.netns)
 
     async def _existing(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
@@ -83,7 +69,8 @@ class ServiceProxy:
     async def sync(self) -> None:
         """Write the rules for the current table, then make sure the jumps into them exist."""
         self.health.node = self.node
-        view = NodeView(node=self.node, source=self.source, cluster_cidr=self.cluster_cidr)
+        view = NodeView(node=self.node, source=self.source, pod_cidr=self.pod_cidr,
+                        cluster_cidr=self.cluster_cidr)
         rules = render(self.table, await self._existing(), view)
         code, _, err = await self._run("iptables-restore", "-w", "--noflush", stdin=rules)
         if code != 0:
@@ -100,14 +87,7 @@ class ServiceProxy:
     async def run(self) -> None:
         """Sync on every change and every resync period, until cancelled. The owner calls
         `cleanup()` after cancelling (a `finally` here would be orphaned by asyncio.gather)."""
-        while True:
-            self._wake.clear()
-            try:
-                await self.sync()
-            except (OSError, RuntimeError) as exc:  # e.g. iptables missing: say so, retry later
-                log.warning("service proxy: sync failed: %s", exc)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.resync_period)
+        await iptables.keep_synced(self.sync, self._wake, self.resync_period, "service proxy")
 
     async def cleanup(self) -> None:
         """Remove the jumps and every PYCTL- chain from this namespace; close the health checks."""

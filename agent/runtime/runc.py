@@ -309,6 +309,7 @@ class RuncRuntime:
             if self.config_source is not None:  # Secrets/ConfigMaps: memory and a tmpfs only
                 pod_ip = Attachment.from_json(info["attachment"]).pod_ip
                 env = self.config_source.env(pod, container, pod_ip)
+                await self.config_source.prepare(pod)  # its ServiceAccount tokens, via the gateway
                 config_volumes = await asyncio.to_thread(self.config_source.volumes, pod,
                                                          pdir / "config-volumes", pod_ip)
                 private = await asyncio.to_thread(self.config_source.private_dir, container, pdir / "private")

@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import logging
 import warnings
+from pathlib import Path
 from typing import AsyncIterator
 
 from aiohttp import web
 
-from ..auth.authn import Authenticator, load_token_file
-from ..store import Store
+from ..auth import satokens
+from ..auth.authn import Authenticator, Lookup, ServiceAccountTokens, load_token_file
+from ..store import Store, keys
 from ..store import encryption
 from ..store.compactor import run_compactor
-from . import discovery, errors, health, nodeproxy, openapi, plan, watch
+from . import discovery, errors, health, nodeproxy, openapi, plan, tokens, watch
+from .apiendpoints import ApiEndpoints
 from .access import authorizer as authz, review
 from .access.middleware import auth_middleware
 from .agentchannel import AgentTls
@@ -34,15 +37,39 @@ CACHE = web.AppKey("cache", WatchCache)
 OBJECTS = web.AppKey("objects", ObjectStore)
 
 
-def authenticator(config: ApiConfig) -> Authenticator:
+def authenticator(config: ApiConfig, lookup: Lookup) -> Authenticator:
     """No authenticator configured: every request is let through as before (opt-in auth)."""
-    tokens = load_token_file(config.token_auth_file) if config.token_auth_file else {}
-    return Authenticator(tokens, bool(config.client_ca_file), config.loopback_token)
+    static = load_token_file(config.token_auth_file) if config.token_auth_file else {}
+    files = ([config.service_account_signing_key_file] if config.service_account_signing_key_file else []) \
+        + list(config.service_account_key_files)
+    accounts = None
+    if files:
+        public = satokens.load_public_keys(Path(f).read_bytes() for f in files)
+        accounts = ServiceAccountTokens(satokens.Verifier(public, (config.service_account_issuer,)),
+                                        config.audiences, lookup)
+    return Authenticator(static, bool(config.client_ca_file), config.loopback_token, accounts)
+
+
+def token_issuer(config: ApiConfig) -> tokens.TokenIssuer | None:
+    if not config.service_account_signing_key_file:
+        return None
+    with open(config.service_account_signing_key_file, "rb") as f:
+        signer = satokens.Signer(f.read(), config.service_account_issuer)
+    return tokens.TokenIssuer(signer, config.audiences, config.service_account_max_token_expiration)
 
 
 def build_app(config: ApiConfig) -> web.Application:
+    def lookup(resource: str, namespace: str, name: str) -> dict | None:
+        entry = app[CACHE].get(keys.object_key(resource, namespace or None, name))
+        return entry.obj if entry is not None else None
+
+    authn = authenticator(config, lookup)
     app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[
-        errors.status_middleware, auth_middleware(authenticator(config), lambda: app[authz.AUTHORIZER])])
+        errors.status_middleware, auth_middleware(authn, lambda: app[authz.AUTHORIZER])])
+    app[tokens.AUTHENTICATOR] = authn
+    issuer = token_issuer(config)
+    if issuer is not None:
+        app[tokens.ISSUER] = issuer
     handlers_box: dict[str, Handlers] = {}
 
     # Read the keys before serving anything: a bad file stops the start with its reason.
@@ -58,6 +85,7 @@ def build_app(config: ApiConfig) -> web.Application:
         objects = ObjectStore(store, cache, event_ttl=config.event_ttl,
                               service_cidr=config.service_cluster_ip_range,
                               node_port_range=config.service_node_port_range)
+        objects.service_account_tokens = issuer is not None
         await ensure_namespaces(objects)
         crds = CrdController(objects)
         await crds.start()
@@ -67,10 +95,17 @@ def build_app(config: ApiConfig) -> web.Application:
         app[authz.AUTHORIZER] = authz.build(config.authorization_mode, cache)
         handlers_box["h"] = Handlers(objects)
         compactor = asyncio.create_task(run_compactor(store, config.compaction_interval))
+        advertise = (config.advertise_address, config.advertise_port) if config.advertise_address else None
+        api_endpoints = ApiEndpoints(objects, config.service_cluster_ip_range, advertise,
+                                     interval=config.endpoint_reconcile_interval)
+        await api_endpoints.ensure_service()  # before serving: nobody else takes its address
+        reconciler = asyncio.create_task(api_endpoints.run())
         yield
-        compactor.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await compactor
+        for task in (compactor, reconciler):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await api_endpoints.withdraw()
         await crds.stop()
         await cache.stop()
         await store.close()
@@ -96,6 +131,7 @@ def build_app(config: ApiConfig) -> web.Application:
     openapi.add_routes(app)
     review.add_routes(app)
     plan.add_routes(app, lambda: app[OBJECTS])
+    tokens.add_routes(app)
     for prefix in ("/api/{version}/{tail:.+}", "/apis/{group}/{version}/{tail:.+}"):
         app.router.add_route("*", prefix, resource)
     return app

@@ -41,3 +41,23 @@ class ApiConfig:
     dropped for the next one)."""
     etcd_watch_silence: float = 5.0
     """Seconds the watch cache's etcd watch may hear nothing before it is re-established."""
+    service_account_signing_key_file: str | None = None
+    """The PEM private key ServiceAccount tokens are signed with (TokenRequest); None: none issued."""
+    service_account_key_files: tuple[str, ...] = ()
+    """More PEM keys (public or private) tokens are checked against, e.g. a previous signing key."""
+    service_account_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    """The `iss` of the tokens this server signs, and the one it accepts."""
+    api_audiences: tuple[str, ...] = ()
+    """What a token presented to this server must be for (one of); empty: the issuer."""
+    service_account_max_token_expiration: int = 0
+    """Seconds: longer TokenRequests are cut to this (0: no limit)."""
+    advertise_address: str = ""
+    """The IP this API server is reached at, listed in the `kubernetes` Service's endpoints ("": not listed)."""
+    advertise_port: int = 0
+    """The port beside advertise_address."""
+    endpoint_reconcile_interval: float = 10.0
+    """Seconds between renewals of this API server's endpoint lease (it expires after 15 s)."""
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        return self.api_audiences or (self.service_account_issuer,)

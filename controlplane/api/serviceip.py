@@ -6,7 +6,8 @@ Service that takes it (create-if-absent on both: servicestorage.py writes them),
 servers racing for one address cannot both win and a crash can never leave an allocation
 without its Service; the key is deleted in the transaction that deletes the Service or
 changes it to a type without an IP. The network and broadcast addresses are never handed
-out (as Kubernetes reserves them).
+out (as Kubernetes reserves them), and the first address only when asked for by name: it is
+the `kubernetes` Service's (apiendpoints.py).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ def parse_range(cidr: str) -> ipaddress.IPv4Network:
 
 
 def pick_free(net: ipaddress.IPv4Network, used: set[str], rng: random.Random) -> str | None:
-    """A random address of `net` that is not in `used` (network/broadcast excluded)."""
-    first, size = int(net.network_address) + 1, net.num_addresses - 2
+    """A random address of `net` that is not in `used` (network, broadcast and the first excluded)."""
+    first, size = int(net.network_address) + 2, net.num_addresses - 3
     start = rng.randrange(size)
     for i in range(size):  # linear probe from a random start: bounded by the range's size
         ip = str(ipaddress.IPv4Address(first + (start + i) % size))

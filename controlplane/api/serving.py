@@ -45,6 +45,8 @@ def secure(config: ApiConfig, pki_dir: str | None = None, hosts: tuple[str, ...]
                          tls_private_key_file=config.tls_private_key_file or str(pki.serving_key),
                          client_ca_file=config.client_ca_file or str(pki.ca_cert))
         cert, key = ensure_kubelet_client(pki)  # to dial node agents (logs, exec) with mutual TLS
+        config = replace(config, service_account_signing_key_file=config.service_account_signing_key_file
+                         or str(pki.sa_key))
         config = replace(config, kubelet_client_certificate=config.kubelet_client_certificate or str(cert),
                          kubelet_client_key=config.kubelet_client_key or str(key),
                          kubelet_certificate_authority=config.kubelet_certificate_authority or str(pki.ca_cert))

@@ -90,6 +90,8 @@ class ObjectStore:
         # The kinds stored as more than one plain key (storagehooks.py).
         self._plain = StorageHooks(store)
         self._hooks: dict[Kind, StorageHooks] = {SERVICE: services, EVENT: Expiring(store, event_ttl)}
+        self.service_account_tokens = False
+        """Whether new pods get a ServiceAccount token volume (the API server can issue tokens)."""
 
     def _hooks_of(self, kind: Kind) -> StorageHooks:
         return self._hooks.get(kind, self._plain)
@@ -139,6 +141,7 @@ class ObjectStore:
         md["generation"] = 1
         kind.prepare_for_create(obj)
         kind.default(obj)
+        admission.mutate(self.cache, info, obj, service_account_tokens=self.service_account_tokens)
         self._validate(kind, obj, None, opts)
         admission.admit(self.cache, info, obj, None, opts.warnings, user=opts.user)
         self._own(None, obj, info, opts, "Update")

@@ -1,5 +1,6 @@
 """Subresources: scale (autoscaling/v1 Scale), binding, eviction (eviction.py), namespace finalize,
-and the ones served by the pod's node agent (log, exec, portforward). Status is the handlers' own."""
+a ServiceAccount's token (tokens.py), and the ones served by the pod's node agent (log, exec,
+portforward). Status is the handlers' own."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from aiohttp import web
 
 from ..machinery import meta as m
 from ..resources import rules, validation
-from . import errors, patching, request as req
+from . import errors, patching, request as req, tokens
 from .eviction import evict
 from .paths import Target
 from .responses import json_response
@@ -33,6 +34,8 @@ async def dispatch(objects: ObjectStore, request: web.Request, target: Target) -
         return json_response(await evict(objects, request, target), 201)
     elif sub == "finalize" and method == "PUT":
         return await finalize(objects, request, target)
+    elif sub == "token" and method == "POST":
+        return await tokens.create_token(objects, request, target)
     elif sub in ("log", "exec", "portforward"):
         key = "node_proxy" if sub == "log" else f"{sub}_proxy"
         proxy = request.app.get(key) if hasattr(request.app, "get") else None

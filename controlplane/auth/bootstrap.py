@@ -45,9 +45,11 @@ def _urls(urls: list[str], verbs: list[str]) -> dict[str, Any]:
 # admin, and an operator extends any of them with a ClusterRole labelled aggregate-to-<role>.
 AGGREGATE_TO_VIEW = [_rule([""], _VIEW_CORE, READ), _rule(["apps"], _VIEW_APPS, READ),
                      _rule(["discovery.k8s.io"], ["endpointslices"], READ),
-                     _rule(["networking.k8s.io"], ["ingresses", "ingresses/status"], READ)]
+                     _rule(["networking.k8s.io"], ["ingresses", "ingresses/status", "networkpolicies"], READ)]
 AGGREGATE_TO_EDIT = [_rule([""], _EDIT_CORE, WRITE), _rule([""], ["secrets"], READ),
-                     _rule(["apps"], _EDIT_APPS, WRITE), _rule(["networking.k8s.io"], ["ingresses"], WRITE),
+                     _rule(["apps"], _EDIT_APPS, WRITE),
+                     _rule(["networking.k8s.io"], ["ingresses", "networkpolicies"], WRITE),
+                     _rule([""], ["serviceaccounts/token"], ["create"]),
                      # A plan simulates the scheduler and writes nothing (api/plan.py).
                      _rule(["pyctl.io"], ["plans"], ["create"])]
 AGGREGATE_TO_ADMIN = [_rule([_RBAC], ["roles", "rolebindings"], READ + WRITE)]

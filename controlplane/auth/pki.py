@@ -5,6 +5,9 @@ Layout of the directory (an operator backs it up as a whole; keys are 0600):
     ca.crt  ca.key                the cluster CA
     apiserver.crt  apiserver.key  the API server's serving certificate
     admin.crt  admin.key          the admin's client certificate (CN=admin, O=system:masters)
+    sa.key  sa.pub                the ServiceAccount token signing key and its public half
+                                  (kubeadm's names): every API server of the cluster signs and
+                                  checks tokens with it, so it is backed up with the CA
 
 Client certificates follow Kubernetes' convention: the subject's CN is the user name and each
 O is a group. `ensure_pki` creates what is missing and never overwrites a file, so a restart
@@ -28,7 +31,11 @@ from ..writeonce import write_new
 
 CA_YEARS = 10
 LEAF_YEARS = 1
-DEFAULT_HOSTS = ("127.0.0.1", "localhost")
+# The names pods reach the API by (the `kubernetes` Service, kube's in-cluster names) and that
+# Service's ClusterIP in the default range; the API server adds the one of its own range.
+IN_CLUSTER_HOSTS = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                    "kubernetes.default.svc.cluster.local", "10.96.0.1")
+DEFAULT_HOSTS = ("127.0.0.1", "localhost") + IN_CLUSTER_HOSTS
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class PkiPaths:
         self.ca_cert, self.ca_key = self.pair("ca")
         self.serving_cert, self.serving_key = self.pair("apiserver")
         self.admin_cert, self.admin_key = self.pair("admin")
+        self.sa_key, self.sa_pub = self.directory / "sa.key", self.directory / "sa.pub"
 
     def pair(self, name: str) -> tuple[Path, Path]:
         return self.directory / f"{name}.crt", self.directory / f"{name}.key"
@@ -120,6 +128,17 @@ def issue(ca: Issued, common_name: str, *, groups: tuple[str, ...] = (),
     return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
+def missing_sans(cert_pem: bytes, hosts: tuple[str, ...]) -> list[str]:
+    """The `hosts` a serving certificate does not name (made before they were needed)."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return list(hosts)
+    named = {str(n) for n in san.get_values_for_type(x509.IPAddress)} | set(san.get_values_for_type(x509.DNSName))
+    return [h for h in dict.fromkeys(hosts) if h not in named]
+
+
 def _ensure_pair(cert_path: Path, key_path: Path, make) -> Issued:
     if cert_path.exists() and key_path.exists():
         return Issued(cert_path.read_bytes(), key_path.read_bytes())
@@ -132,13 +151,33 @@ def _ensure_pair(cert_path: Path, key_path: Path, make) -> Issued:
     return pair
 
 
+def _ensure_signing_key(key_path: Path, pub_path: Path) -> None:
+    """The ServiceAccount signing key (P-256, tokens are ES256) and its public key, made once."""
+    if key_path.exists():
+        if not pub_path.exists():  # the public half is derived: remake it rather than refuse
+            key: Any = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+            write_new(pub_path, _public_pem(key), 0o644)
+        return
+    if pub_path.exists():
+        raise ValueError(f"{pub_path} exists without {key_path}: restore the key from backup (tokens "
+                         "signed with it stop working without it) or remove the public key")
+    new = _new_key()
+    write_new(key_path, _key_pem(new), 0o600)
+    write_new(pub_path, _public_pem(new), 0o644)
+
+
+def _public_pem(key: Any) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def load_ca(paths: PkiPaths) -> Issued:
     return Issued(paths.ca_cert.read_bytes(), paths.ca_key.read_bytes())
 
 
 def ensure_pki(directory: str | Path, hosts: tuple[str, ...] = ()) -> PkiPaths:
-    """Create the CA, the serving cert (SANs: 127.0.0.1, localhost and `hosts`) and the admin's
-    client cert where missing; existing files are kept as they are."""
+    """Create the CA, the serving cert (SANs: 127.0.0.1, localhost and `hosts`), the admin's
+    client cert and the ServiceAccount signing key where missing; existing files are kept."""
     paths = PkiPaths(Path(directory))
     paths.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     ca = _ensure_pair(paths.ca_cert, paths.ca_key, new_ca)
@@ -146,4 +185,5 @@ def ensure_pki(directory: str | Path, hosts: tuple[str, ...] = ()) -> PkiPaths:
                  lambda: issue(ca, "pyctl-apiserver", hosts=DEFAULT_HOSTS + tuple(hosts), server=True))
     _ensure_pair(paths.admin_cert, paths.admin_key,
                  lambda: issue(ca, "admin", groups=("system:masters",)))
+    _ensure_signing_key(paths.sa_key, paths.sa_pub)
     return paths

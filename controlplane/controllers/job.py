@@ -232,7 +232,6 @@ class JobController:
         spec = job["spec"]
         status = deep_copy(job.get("status") or {})
         indexed = spec.get("completionMode") == "Indexed"
-        completions = spec.get("completions")
         uncounted = status.get("uncountedTerminatedPods") or {}
         unc_succeeded = list(uncounted.get("succeeded") or [])
         unc_failed = list(uncounted.get("failed") or [])

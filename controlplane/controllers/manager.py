@@ -44,6 +44,7 @@ from .pv_protection import PvProtectionController
 from .pvc_protection import PvcProtectionController
 from .replicaset import ReplicaSetController
 from .replicationcontroller import replication_controller
+from .rootca import RootCAPublisher
 from .serviceaccount import ServiceAccountsController
 from .statefulset import StatefulSetController
 from .servicelb import ServiceLBController
@@ -84,6 +85,8 @@ class ManagerConfig:
     """Prefix length of each node's podCIDR."""
     local_storage_class: str = "local-path"
     """The StorageClass of the built-in local provisioner, made (as the default) when absent; "" for none."""
+    root_ca_file: str = ""
+    """The cluster CA (PEM) published as `kube-root-ca.crt` in every namespace ("": none)."""
 
 
 # -- leader election around start/stop ------------------------------------------------------
@@ -157,6 +160,13 @@ def _node_ipam(client: ApiClient, cfg: ManagerConfig) -> Controller:
     return NodeIpamController(client, NodeIpamConfig(cluster_cidr=cfg.cluster_cidr, node_mask=cfg.node_cidr_mask))
 
 
+def _read(path: str) -> str:
+    if not path:
+        return ""
+    with open(path, encoding="ascii") as f:
+        return f.read()
+
+
 CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "endpoints": lambda client, cfg: EndpointsController(client),
     "garbagecollector": lambda client, cfg: GarbageCollector(client),
@@ -182,6 +192,7 @@ CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
         client, LocalPathConfig(storage_class=cfg.local_storage_class)),
     "servicelb": lambda client, cfg: ServiceLBController(client),
     "ingress": lambda client, cfg: IngressController(client),
+    "root-ca-cert-publisher": lambda client, cfg: RootCAPublisher(client, _read(cfg.root_ca_file)),
 }
 
 

@@ -1,6 +1,6 @@
 """What the gateway's sessions share: its settings, API client, pod index, node networks,
-Service and Ingress directories, batched status and event writers, and the one session of
-each node."""
+Service and Ingress directories, NetworkPolicy table, batched status and event writers, and the
+one session of each node."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .assignments import PodIndex
 from .events import EventWriter
 from .ingresses import IngressDirectory
 from .nodes import NodeWriter
+from .policies import PolicyDirectory
 from .routes import NodeNetworks
 from .security import GatewayTls
 from .services import ServiceDirectory
@@ -70,6 +71,7 @@ class Hub:
         self.networks = NodeNetworks(self.client, config.cluster_cidr)
         self.services = ServiceDirectory(self.client, config.service_cidr)
         self.ingresses = IngressDirectory(self.client)
+        self.policies = PolicyDirectory(self.client, self.pods.informer)
         self.sessions: dict[str, Attached] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -78,6 +80,7 @@ class Hub:
         await self.networks.start()
         await self.services.start()
         await self.ingresses.start()
+        await self.policies.start()
         self.statuses.start()
         self.events.start()
 
@@ -91,6 +94,7 @@ class Hub:
         await self.networks.stop()
         await self.services.stop()
         await self.ingresses.stop()
+        await self.policies.stop()
         await self.pods.stop()
         await self.client.close()
 

@@ -1,4 +1,5 @@
 """The gateway's gRPC server: the NodeService servicer over the hub (hub.py), started and stopped."""
+# PodToken is served beside the session on the same port and identity (podtokens.py).
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import grpc
 from pyctl_proto import node_pb2_grpc
 
 from .hub import GatewayConfig, Hub
+from .podtokens import pod_token
 from .security import caller_node, join, renew
 from .session import Session
 
@@ -38,6 +40,15 @@ class NodeService:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this gateway is insecure: nodes need no join")
         assert self.config.tls is not None
         return await join(request, context, self.config.tls, self.hub.client)
+
+    async def PodToken(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        tls = self.config.tls
+        node = await caller_node(context, tls) if tls is not None else request.node_name
+        if not node:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "node_name is required on an insecure gateway")
+        await self.hub.pods.wait_synced()
+        return await pod_token(request, context, node, self.hub.pods.get(request.namespace, request.pod),
+                               self.hub.client)
 
     async def Renew(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
         if self.config.tls is None:

@@ -54,6 +54,8 @@ class Session:
     ingress_proxy: bool = False  # the agent runs the ingress proxy: it gets the IngressTable
     ingress_dirty: bool = True
     ingress_sent: pb.IngressTable | None = None
+    policies_dirty: bool = True  # send the PolicyTable (first right after the ServiceTable)
+    policies_sent: pb.PolicyTable | None = None
 
     async def run(self) -> None:
         writer: asyncio.Task[None] | None = None
@@ -75,6 +77,7 @@ class Session:
             await self.gateway.services.wait_synced()
             if self.ingress_proxy:
                 await self.gateway.ingresses.wait_synced()
+            await self.gateway.policies.wait_synced()
             self.gateway.adopt(self)
             self.stream = self.gateway.pods.subscribe(self.node)
             self.gateway.networks.subscribe(self.node, self.network_changed)
@@ -82,6 +85,7 @@ class Session:
             self.gateway.pods.volumes.subscribe(self.node, self.volumes_changed)
             if self.ingress_proxy:
                 self.gateway.ingresses.subscribe(self.node, self.ingress_changed)
+            self.gateway.policies.subscribe(self.node, self.policies_changed)
             await self.context.write(pb.ServerMessage(registered=pb.Registered(
                 heartbeat_period_ms=int(self.gateway.config.heartbeat_period * 1000),
                 session_id=self.session_id)))
@@ -111,6 +115,7 @@ class Session:
                 self.gateway.services.unsubscribe(self.node, self.services_changed)
                 self.gateway.pods.volumes.unsubscribe(self.node, self.volumes_changed)
                 self.gateway.ingresses.unsubscribe(self.node, self.ingress_changed)
+                self.gateway.policies.unsubscribe(self.node, self.policies_changed)
             self.gateway.forget(self)
 
     # -- incoming ----------------------------------------------------------------------------
@@ -230,9 +235,14 @@ class Session:
     def volumes_changed(self) -> None:
         """One of this node's local volumes changed: send the whole (small) NodeVolumes again."""
         self.volumes_dirty = True
+
     def ingress_changed(self) -> None:
         """An Ingress or what it references changed: send the whole IngressTable again (coalesced)."""
         self.ingress_dirty = True
+
+    def policies_changed(self) -> None:
+        """A NetworkPolicy, or what its selectors see, changed: send the PolicyTable again."""
+        self.policies_dirty = True
         if self.stream is not None:
             self.stream.wake.set()
 
@@ -268,6 +278,12 @@ class Session:
                 if table != self.ingress_sent:  # e.g. an unreferenced Endpoints changed
                     self.ingress_sent = table
                     await self.context.write(pb.ServerMessage(ingress=table))
+            if self.policies_dirty:  # before assignments: a new pod is isolated from its start
+                self.policies_dirty = False
+                table = self.gateway.policies.table()
+                if table != self.policies_sent:  # an empty table (no policies) goes once
+                    self.policies_sent = table
+                    await self.context.write(pb.ServerMessage(policies=table))
                 continue
             msg = stream.take()
             if msg is not None:

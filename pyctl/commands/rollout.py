@@ -338,8 +338,8 @@ def _undo(s: Session, a: argparse.Namespace, t: Target) -> str:
     if not _is_deployment(t):
         return _undo_revision(s, a, t, d)
     if (d.get("spec") or {}).get("paused"):
-        raise CommandError(f"you cannot rollback a paused deployment; resume it first with 'kubectl rollout "
-                           f"resume' and try again")
+        raise CommandError("you cannot rollback a paused deployment; resume it first with 'kubectl rollout "
+                           "resume' and try again")
     try:
         rev, rs = rollback.rollback_target(t.name or "", _replicasets(s, t, d), a.to_revision)
     except rollback.RollbackError as exc:

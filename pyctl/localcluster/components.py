@@ -82,7 +82,10 @@ def components(c: Cluster, join: list[str] | None = None) -> list[Component]:
                    "--initial-cluster", f"{c.name}={peer}", "--auto-compaction-retention", "1h"],
                   _answers(f"{etcd}/health")),
         Component("controlplane", f"127.0.0.1:{c.api_port}",
-                  [*_python("controlplane"), "--etcd-servers", etcd, "--listen", f"127.0.0.1:{c.api_port}",
+                  # Pods reach the API through the `kubernetes` Service: its endpoint is the
+                  # bridge address, where the API listens beside loopback.
+                  [*_python("controlplane"), "--etcd-servers", etcd,
+                   "--listen", f"127.0.0.1:{c.api_port},{c.host_ip}:{c.api_port}", "--advertise-address", c.host_ip,
                    "--gateway-listen", f"{c.host_ip}:{c.gateway_port}", "--cluster-cidr", c.cluster_cidr,
                    "--service-cluster-ip-range", c.service_cidr,
                    # Nothing listens beyond loopback and the cluster's own bridge.

@@ -10,6 +10,7 @@ cluster never makes a new CA or key.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import ssl
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def ensure_files(c: Cluster) -> None:
     are right from the first start and the kubeconfig can be written from them."""
     if not c.secure:
         return
-    ensure_pki(c.dir / "pki", (c.host_ip,))
+    # The bridge address (agents, pods) and the `kubernetes` Service's ClusterIP (pods).
+    ensure_pki(c.dir / "pki", (c.host_ip, str(ipaddress.ip_network(c.service_cidr)[1])))
     if not encryption_config(c).exists():
         encryption.write_new_config(encryption_config(c))
 

@@ -18,16 +18,20 @@ def cert(path) -> x509.Certificate:
 
 def test_first_start_makes_the_pki_and_later_starts_keep_it(tmp_path):
     paths = ensure_pki(tmp_path / "pki", ("api.example.test", "10.0.0.5"))
-    for key in (paths.ca_key, paths.serving_key, paths.admin_key):
+    for key in (paths.ca_key, paths.serving_key, paths.admin_key, paths.sa_key):
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
     ca, serving, admin = cert(paths.ca_cert), cert(paths.serving_cert), cert(paths.admin_cert)
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     for leaf in (serving, admin):
         leaf.verify_directly_issued_by(ca)
     san = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert set(san.get_values_for_type(x509.DNSName)) == {"localhost", "api.example.test"}
+    # Pods reach the API as the `kubernetes` Service: its names and default ClusterIP are named too.
+    assert set(san.get_values_for_type(x509.DNSName)) == {
+        "localhost", "api.example.test", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local"}
     assert set(san.get_values_for_type(x509.IPAddress)) == {ipaddress.ip_address("127.0.0.1"),
-                                                           ipaddress.ip_address("10.0.0.5")}
+                                                           ipaddress.ip_address("10.0.0.5"),
+                                                           ipaddress.ip_address("10.96.0.1")}
     # Kubernetes' convention: CN is the user, O the groups.
     assert admin.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "admin"
     assert admin.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "system:masters"

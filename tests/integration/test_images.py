@@ -12,10 +12,12 @@ import base64
 import io
 import json
 import os
+import signal
 import stat
 import subprocess
 import tarfile
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -171,15 +173,20 @@ async def test_overlay_mount_of_pulled_image(registry, store, tmp_path):
 
 
 @needs_root
-async def test_demo_image_serves_http(registry, store, tmp_path):
-    """pyctl/demo:1.0 as `cluster up` seeds it: its own Cmd, chrooted into the overlay, on loopback."""
+async def test_demo_image_serves_http_wget_takes_a_timeout_and_pid_1_stops_on_term(registry, store, tmp_path):
+    """pyctl/demo:1.0 as `cluster up` seeds it: its own Cmd as PID 1 of a new pid namespace,
+    chrooted into the overlay, on loopback. Its wget takes -T (Debian's busybox-static wget
+    dies of SIGSEGV on it), and TERM to PID 1 ends it (httpd as PID 1 would ignore it)."""
     ref = f"{registry.host}/pyctl/demo:1.0"
     await push(ref, demo_image())
     img = await store.ensure(ref)
     merged = overlay.mount_rootfs(img.lowerdirs, tmp_path)  # as the runtime does
     port = free_port()
     cmd = [a.replace("8080", f"127.0.0.1:{port}") for a in img.config.cmd]  # host netns: loopback only
-    proc = subprocess.Popen(["chroot", str(merged), *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    (merged / "dev").mkdir(exist_ok=True)  # as a container's: a shell's background jobs read /dev/null
+    os.mknod(merged / "dev" / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    proc = subprocess.Popen(["unshare", "--pid", "--fork", "chroot", str(merged), *cmd],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         body = b""
         for _ in range(100):
@@ -190,8 +197,15 @@ async def test_demo_image_serves_http(registry, store, tmp_path):
             except OSError:
                 await asyncio.sleep(0.05)
         assert body == b"<h1>pyctl demo</h1>\n"
+        got = subprocess.run(["chroot", str(merged), "wget", "-T", "5", "-q", "-O", "-",
+                              f"http://127.0.0.1:{port}/"], capture_output=True, timeout=30)
+        assert (got.returncode, got.stdout) == (0, b"<h1>pyctl demo</h1>\n")
+        pid_1 = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
+        os.kill(pid_1, signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0  # well within any grace period; without a handler: never
     finally:
-        proc.kill()
+        if proc.poll() is None:
+            proc.kill()
         proc.wait()
         overlay.unmount_rootfs(tmp_path, remove=False)
 
@@ -281,7 +295,7 @@ async def test_if_not_present_does_not_hit_registry_twice(registry, store):
     assert sum(store.client.requests.values()) == sent
     await asyncio.sleep(0.2)
     assert len(registry.wait_log("GET ", 0)) == sent
-    assert first.config.cmd[:1] == ["httpd"] and first.config.exposed_ports == ["8080/tcp"]
+    assert first.config.cmd[:1] == ["serve"] and first.config.exposed_ports == ["8080/tcp"]
 
 
 async def test_always_rechecks_manifest_but_reuses_layers(registry, store):

@@ -39,7 +39,8 @@ async def test_get_forms(api, client):
 
     r = await pyctl(api.url, "get", "deploy,svc")
     blocks = r.out.split("\n\n")
-    assert [b.splitlines()[1].split()[0] for b in blocks] == ["deployment.apps/myapp", "service/myapp"]
+    assert [[line.split()[0] for line in b.splitlines()[1:]] for b in blocks] == \
+        [["deployment.apps/myapp"], ["service/kubernetes", "service/myapp"]]  # the API server's own too
 
     r = await pyctl(api.url, "get", "deployment/myapp", "svc/myapp", "-o", "name")
     assert r.out == "deployment.apps/myapp\nservice/myapp\n"

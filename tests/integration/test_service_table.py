@@ -26,12 +26,14 @@ async def two_agents(gateway):  # noqa: F811
 
 
 def table_of(agent) -> dict[str, tuple[str, list]]:
-    """{ns/name: (clusterIP, [(port name, port, [(ip, port), ...])])} the agent holds."""
+    """{ns/name: (clusterIP, [(port name, port, [(ip, port), ...])])} the agent holds, but the API
+    server's own `default/kubernetes` (there whatever the test does)."""
     t = agent.session.services
     if t is None:
         return {}
     return {f"{s.namespace}/{s.name}": (s.cluster_ip, [(p.name, p.port, [(b.ip, b.port) for b in p.backends])
-                                                        for p in s.ports]) for s in t.services}
+                                                        for p in s.ports]) for s in t.services
+            if (s.namespace, s.name) != ("default", "kubernetes")}
 
 
 def endpoints(*ips: str) -> dict:

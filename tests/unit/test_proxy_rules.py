@@ -69,6 +69,19 @@ def test_snat_to_the_bridge_address_so_backends_on_other_nodes_can_answer():
         '--comment "node to pods elsewhere: an address they can answer" -j SNAT --to-source 10.244.1.1')
 
 
+def test_snat_only_where_the_reply_would_miss_this_node():
+    table = pb.ServiceTable(services=[entry("web", "10.96.0.10", ("http", 80, [("10.244.2.3", 8080, "n2")]))])
+    view = NodeView(source="10.244.1.1", pod_cidr="10.244.1.0/24", cluster_cidr="10.244.0.0/16")
+    marked = chain(tables(render(table, view=view))["nat"], "PYCTL-POSTROUTING")[3:]
+    targets = [(r.split(" -m comment")[0].removeprefix("-A PYCTL-POSTROUTING").strip(), r.split(" -j ")[-1])
+               for r in marked]
+    assert targets == [
+        ("-d 10.244.1.0/24", "SNAT --to-source 10.244.1.1"),       # a backend on this node's bridge
+        ("-s 10.244.0.0/16 -d 10.244.0.0/16", "RETURN"),          # pod to a pod elsewhere: keep its address
+        ("-d 10.244.0.0/16", "SNAT --to-source 10.244.1.1"),      # the node itself to a pod elsewhere
+        ("", "MASQUERADE")]                                         # out of the pod network (the API)
+
+
 def test_node_port_answers_on_every_node_address_but_loopback_and_goes_cluster_wide():
     table = pb.ServiceTable(services=[entry("web", "10.96.0.10", ("http", 80, WEB), node_ports=(30080,),
                                             type="NodePort")])

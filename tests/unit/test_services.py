@@ -24,14 +24,15 @@ def entry(name: str, ip: str, *ports: tuple[str, int, list[tuple[str, int]]], ns
 
 # -- allocation ------------------------------------------------------------------------------
 
-def test_pick_free_never_returns_network_broadcast_or_used():
+def test_pick_free_never_returns_network_broadcast_first_or_used():
+    # The first address is the `kubernetes` Service's, never handed out at random.
     net = ipaddress.ip_network("10.96.0.0/29")
     used: set[str] = set()
-    for seed in range(6):
+    for seed in range(5):
         ip = pick_free(net, used, random.Random(seed))
         assert ip is not None and ip not in used
         used.add(ip)
-    assert used == {f"10.96.0.{i}" for i in range(1, 7)}
+    assert used == {f"10.96.0.{i}" for i in range(2, 7)}
     assert pick_free(net, used, random.Random(0)) is None
 
 

@@ -1,4 +1,5 @@
-"""The one admission step the API's write path calls, after defaulting and validation.
+"""The admission steps the API's write path calls: `mutate` after defaulting and before
+validation (ServiceAccount token volumes, serviceaccount.py), `admit` after validation.
 
 Today: Pod Security (podsecurity.py) for pods and pod templates, and the namespace labels
 that choose its levels; the default StorageClass, protection finalizers and resize checks of
@@ -16,7 +17,7 @@ from ...auth.user import UserInfo
 from ...resources.registry import ResourceInfo
 from ...store import keys
 from .. import errors
-from . import ingressclass, podsecurity, rbac_escalation, storage
+from . import ingressclass, podsecurity, rbac_escalation, serviceaccount, storage
 
 
 class _Entry(Protocol):
@@ -27,6 +28,15 @@ class _Cache(Protocol):
     def get(self, key: str) -> _Entry | None: ...
 
     def list(self, resource: str, namespace: str = "") -> list[Any]: ...
+
+
+def mutate(cache: _Cache, info: ResourceInfo, obj: dict[str, Any], *, service_account_tokens: bool) -> None:
+    """Mutating admission on create; `service_account_tokens`: the server issues tokens to mount."""
+    if service_account_tokens and info.group == "" and info.resource == "pods":
+        def account(namespace: str, name: str) -> dict[str, Any] | None:
+            entry = cache.get(keys.object_key("serviceaccounts", namespace, name))
+            return entry.obj if entry is not None else None
+        serviceaccount.admit(info, obj, account)
 
 
 def admit(cache: _Cache, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None,

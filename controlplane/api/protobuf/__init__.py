@@ -6,8 +6,8 @@ send `application/vnd.kubernetes.protobuf`; the rest of the API only ever sees t
   wire.py           the wire format and the `k8s\\0` + runtime.Unknown envelope
   schema.py         table-driven message decoding, and the non-object types (Time, Quantity, ...)
   meta.py           meta/v1 tables (ObjectMeta, LabelSelector, ...)
-  core.py, apps.py, batch.py, policy.py, rbac.py, authorization.py, networking.py   tables of the
-                    kinds accepted, by API group
+  core.py, apps.py, batch.py, policy.py, rbac.py, authorization.py, authentication.py,
+  networking.py     tables of the kinds accepted, by API group
   subresources.py   Eviction, Scale and Binding bodies
 """
 
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import apps, authorization, batch, core, meta, networking, policy, rbac, subresources
+from . import (apps, authentication, authorization, batch, core, meta, networking, policy, rbac,
+               subresources)
 from .schema import Schema
 from .wire import ProtoError, unwrap
 
@@ -25,7 +26,7 @@ MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 
 SCHEMA = Schema()
 meta.install(SCHEMA)
-for _group in (core, apps, batch, policy, rbac, authorization, networking, subresources):
+for _group in (core, apps, batch, policy, rbac, authorization, authentication, networking, subresources):
     SCHEMA.add(_group.MESSAGES)
 
 # apiVersion -> kind -> message table name.
@@ -35,6 +36,7 @@ _KINDS: dict[str, dict[str, str]] = {
     "policy/v1": {**subresources.KINDS["policy/v1"], **policy.KINDS}, "batch/v1": batch.KINDS,
     "autoscaling/v1": subresources.KINDS["autoscaling/v1"],
     "networking.k8s.io/v1": networking.KINDS,
+    "authentication.k8s.io/v1": authentication.KINDS,
 }
 
 # Kinds every group version carries (client-go sends DeleteOptions in the resource's version).

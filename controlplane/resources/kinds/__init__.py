@@ -19,6 +19,7 @@ from .ingress import INGRESS, INGRESS_CLASS
 from .job import JOB
 from .lease import LEASE
 from .namespace import NAMESPACE
+from .networkpolicy import NETWORK_POLICY
 from .node import NODE
 from .persistentvolume import PERSISTENT_VOLUME
 from .persistentvolumeclaim import PERSISTENT_VOLUME_CLAIM
@@ -27,9 +28,9 @@ from .pod import BINDING, POD
 from .poddisruptionbudget import POD_DISRUPTION_BUDGET
 from .rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, ROLE, ROLE_BINDING
 from .replicationcontroller import REPLICATION_CONTROLLER
-from .reviews import SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_REVIEW, SELF_SUBJECT_RULES_REVIEW
+from .reviews import SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_REVIEW, SELF_SUBJECT_RULES_REVIEW, TOKEN_REVIEW
 from .service import SERVICE
-from .serviceaccount import SERVICE_ACCOUNT
+from .serviceaccount import SERVICE_ACCOUNT, TOKEN_REQUEST
 from .statefulset import STATEFUL_SET
 from .storageclass import STORAGE_CLASS
 from .workloads import DEPLOYMENT, REPLICA_SET, SCALE_BODY
@@ -42,14 +43,14 @@ BUILTIN: tuple[Kind, ...] = (
     CRON_JOB, JOB,
     POD_DISRUPTION_BUDGET,
     ENDPOINT_SLICE,
-    INGRESS, INGRESS_CLASS,
+    INGRESS, INGRESS_CLASS, NETWORK_POLICY,
     LEASE,
     ROLE, ROLE_BINDING, CLUSTER_ROLE, CLUSTER_ROLE_BINDING,
     STORAGE_CLASS,
     CUSTOM_RESOURCE_DEFINITION,
-    SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_RULES_REVIEW, SELF_SUBJECT_REVIEW,
+    SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_RULES_REVIEW, SELF_SUBJECT_REVIEW, TOKEN_REVIEW,
     PLAN,
 )
 
 # Bodies of subresources, validated but not served as resources of their own.
-BODIES: tuple[Kind, ...] = (BINDING, SCALE_BODY)
+BODIES: tuple[Kind, ...] = (BINDING, SCALE_BODY, TOKEN_REQUEST)

@@ -18,7 +18,7 @@ from ...machinery.types import Obj
 from ..fields import as_dict, as_int, as_list, as_str, child, dicts, fill, normalized
 from ..info import STATUS, ResourceInfo
 from ..kind import Kind
-from ..rules import enum, go_selector, labels, nonnegative, selector_errors, selector_matches
+from ..rules import enum, go_selector, nonnegative, selector_errors, selector_matches
 from ..tables import AGE, CONTAINERS, IMAGES, NAME, Column, Printer, Row, human_duration, selector, time_of
 from ..validation import (Cause, GoLiteral, duplicate, go_quote, go_string_map, go_value, invalid,
                           not_supported, qualified_name, required)
@@ -103,7 +103,7 @@ def _template(spec: Obj, path: str) -> list[Cause]:
     out = template_rules(template, f"{path}.template")
     restart, p = tspec.get("restartPolicy"), f"{path}.template.spec.restartPolicy"
     if restart in ("Always", "", None):
-        out.append(required(p, f'valid values: "OnFailure", "Never"'))
+        out.append(required(p, 'valid values: "OnFailure", "Never"'))
     elif restart not in ("OnFailure", "Never"):
         out.append(not_supported(p, restart, ["OnFailure", "Never"]))
     elif spec.get("podFailurePolicy") is not None and restart != "Never":

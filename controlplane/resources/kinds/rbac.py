@@ -86,7 +86,7 @@ def _role_ref(obj: Obj, kinds: list[str]) -> list[Cause]:
         out.append(not_supported("roleRef.kind", ref.get("kind") or "", kinds))
     if not ref.get("name"):
         out.append(required("roleRef.name"))
-    else:
+    elif isinstance(ref["name"], str):  # another type: the schema reports it
         out += [invalid("roleRef.name", ref["name"], m) for m in path_segment_name(ref["name"])]
     return out + _subjects(obj)
 

@@ -15,3 +15,4 @@ SELF_SUBJECT_ACCESS_REVIEW = _review("authorization.k8s.io", "selfsubjectaccessr
 SELF_SUBJECT_RULES_REVIEW = _review("authorization.k8s.io", "selfsubjectrulesreviews",
                                      "SelfSubjectRulesReview")
 SELF_SUBJECT_REVIEW = _review("authentication.k8s.io", "selfsubjectreviews", "SelfSubjectReview")
+TOKEN_REVIEW = _review("authentication.k8s.io", "tokenreviews", "TokenReview")

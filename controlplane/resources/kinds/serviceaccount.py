@@ -1,8 +1,9 @@
-"""ServiceAccounts (v1): the identities pods run as."""
+"""ServiceAccounts (v1): the identities pods run as; TokenRequest, the body of their `token`
+subresource (authentication.k8s.io/v1, answered by api/tokenrequest.py, never stored)."""
 
 from __future__ import annotations
 
-from ..info import ResourceInfo
+from ..info import ResourceInfo, Subresource
 from ..kind import Kind
 from ..tables import AGE, NAME, Column, Printer
 
@@ -14,6 +15,12 @@ SERVICE_ACCOUNT_PRINTER = Printer((
     AGE,
 ))
 
+TOKEN = Subresource("token", "TokenRequest", ("create",), group="authentication.k8s.io", version="v1")
+
 SERVICE_ACCOUNT = Kind(
-    ResourceInfo("", "v1", "serviceaccounts", "ServiceAccount", "serviceaccount", True, ("sa",)),
+    ResourceInfo("", "v1", "serviceaccounts", "ServiceAccount", "serviceaccount", True, ("sa",),
+                 subresources=(TOKEN,)),
     printer=SERVICE_ACCOUNT_PRINTER)
+
+TOKEN_REQUEST = Kind(ResourceInfo("authentication.k8s.io", "v1", "tokenrequests", "TokenRequest",
+                                  "tokenrequest", True), served=False)
