@@ -218,13 +218,17 @@ def cleanup_rules(existing: dict[str, set[str]]) -> str:
     return "\n".join(text + [""])
 
 
+# The NetworkPolicy enforcer's chains share the filter table and the prefix (netpol.py owns them).
+NOT_OURS = ("PYCTL-NETPOL", "PYCTL-NP-")
+
+
 def our_chains(saved: str) -> dict[str, set[str]]:
-    """PYCTL- chains declared in each table of `iptables-save` output."""
+    """The proxy's PYCTL- chains declared in each table of `iptables-save` output."""
     found: dict[str, set[str]] = {}
     table = ""
     for line in saved.splitlines():
         if line.startswith("*"):
             table = line[1:].strip()
-        elif line.startswith(":" + PREFIX):
+        elif line.startswith(":" + PREFIX) and not line[1:].startswith(NOT_OURS):
             found.setdefault(table, set()).add(line[1:].split()[0])
     return found

@@ -160,6 +160,13 @@ def test_cleanup_deletes_exactly_our_chains_in_each_table():
     assert "-X PYCTL-SVC-AB" in out and "-X PYCTL-EXTERNAL" in out and "KUBE" not in out and "INPUT" not in out
 
 
+def test_the_network_policy_chains_in_the_filter_table_are_not_the_proxys():
+    saved = ("*filter\n:FORWARD ACCEPT [0:0]\n:PYCTL-SERVICES - [0:0]\n:PYCTL-EXTERNAL - [0:0]\n"
+             ":PYCTL-NETPOL - [0:0]\n:PYCTL-NP-I-ABCDEFGHIJKLMNOP - [0:0]\nCOMMIT\n")
+    assert our_chains(saved) == {"filter": {"PYCTL-SERVICES", "PYCTL-EXTERNAL"}}
+    assert "NETPOL" not in render(pb.ServiceTable(), our_chains(saved))
+
+
 def test_gateway_table_carries_node_ports_addresses_policy_and_endpoint_nodes():
     services = [{"metadata": {"namespace": "default", "name": "lb"},
                  "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.20", "externalTrafficPolicy": "Local",
