@@ -37,6 +37,7 @@ from ..client.urls import object_key
 from ..events import EventRecorder
 from ..machinery import history
 from ..machinery.rollout import template_hash
+from ..machinery.daemonpods import daemon_tolerations
 from ..machinery.types import Obj
 from ..resources.kinds.daemonset import TEMPLATE_GENERATION
 from ..scheduler.plugins.node_affinity import compile_term
@@ -59,35 +60,7 @@ BURST_REPLICAS = 250  # creates or deletes per sync, as kube's DaemonSet control
 GENERATION_LABEL = "pod-template-generation"
 FAILED_BACKOFF = (1.0, 900.0)  # seconds: first and longest wait before deleting a node's next failed pod
 
-# What kube adds to every DaemonSet pod (AddOrUpdateDaemonPodTolerations): node problems
-# never evict it, and it goes where ordinary pods may not (cordoned or pressured nodes).
-DAEMON_TOLERATIONS: tuple[Obj, ...] = tuple(
-    {"key": f"node.kubernetes.io/{key}", "operator": "Exists", "effect": effect}
-    for key, effect in (("not-ready", "NoExecute"), ("unreachable", "NoExecute"), ("disk-pressure", "NoSchedule"),
-                        ("memory-pressure", "NoSchedule"), ("pid-pressure", "NoSchedule"),
-                        ("unschedulable", "NoSchedule")))
-HOST_NETWORK_TOLERATION: Obj = {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists",
-                                "effect": "NoSchedule"}
-
-
 # -- pure decisions --------------------------------------------------------------------------
-
-def _toleration_id(t: Obj) -> tuple[str, str, str, str]:
-    return t.get("key") or "", t.get("operator") or "", t.get("value") or "", t.get("effect") or ""
-
-
-def daemon_tolerations(pod_spec: Obj) -> list[Obj]:
-    """The pod spec's tolerations with the daemon ones added (a same-key one replaced)."""
-    tolerations = [dict(t) for t in pod_spec.get("tolerations") or [] if isinstance(t, dict)]
-    wanted = DAEMON_TOLERATIONS + ((HOST_NETWORK_TOLERATION,) if pod_spec.get("hostNetwork") else ())
-    for want in wanted:
-        same = [i for i, t in enumerate(tolerations) if _toleration_id(t) == _toleration_id(want)]
-        if not same:
-            tolerations.append(dict(want))
-        for i in same:
-            tolerations[i] = dict(want)
-    return tolerations
-
 
 class NodeFit:
     """Where a DaemonSet's pods belong: `fit(node)` is (should run, may keep running) there."""

@@ -14,33 +14,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+from ..machinery.daemonpods import daemon_tolerations
 from ..machinery.types import Obj
 from . import verdict
 from .findings import Finding
 from .plugins import node_affinity, taint_toleration
 from .snapshot import NodeInfo, PodInfo, Snapshot
 
-# What every daemon pod tolerates (hostNetwork pods also the network-unavailable taint).
-TOLERATIONS: tuple[Obj, ...] = (
-    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
-    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
-    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
-)
-HOST_NETWORK_TOLERATION: Obj = {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists",
-                                "effect": "NoSchedule"}
-
-
 def add_tolerations(spec: Obj) -> None:
     """Give a daemon pod's spec the tolerations the DaemonSet controller adds (in place)."""
-    tolerations = list(spec.get("tolerations") or [])
-    wanted = list(TOLERATIONS) + ([HOST_NETWORK_TOLERATION] if spec.get("hostNetwork") else [])
-    for t in wanted:
-        if not any(have.get("key") == t["key"] and have.get("effect") == t["effect"] for have in tolerations):
-            tolerations.append(dict(t))
-    spec["tolerations"] = tolerations
+    spec["tolerations"] = daemon_tolerations(spec)
 
 
 def eligibility(pod: PodInfo, snapshot: Snapshot) -> Callable[[NodeInfo], tuple[Finding, ...]]:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.controllers.daemonset import (DAEMON_TOLERATIONS, NodeFit, calculate_status, daemon_tolerations,
+from controlplane.machinery.daemonpods import DAEMON_TOLERATIONS, daemon_tolerations
+from controlplane.controllers.daemonset import (NodeFit, calculate_status,
                                                 plan_node, plan_rolling, pod_for_node, pod_template,
                                                 surge_and_unavailable, target_node)
 from controlplane.machinery import history
