@@ -23,6 +23,10 @@ What this module owns, on both sides of the fork:
   a minute up). The components are level-triggered: a restarted child converges from the API.
 * Stopping: `stop()` sends SIGTERM and waits while the child hands its leader leases back
   (the API server must still answer then), SIGKILL only after STOP_TIMEOUT.
+* Metrics: the child's Prometheus families (exposition.COMPONENTS) reach the API server's
+  `/metrics` through a private socket pair: the parent writes one byte, the child answers with
+  a length and its exposition (`metrics()`). No port, so nothing bypasses the API server's
+  authentication and RBAC.
 
 The child logs to the inherited stderr with `[components]` in every line.
 """
@@ -37,13 +41,14 @@ import logging
 import os
 import pickle
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, replace
 
-from . import eventloop
+from . import eventloop, exposition
 from .client import ApiClient, credentials
 from .client.credentials import Credentials
 from .components import SCHEDULER_LEASE, ComponentsConfig, run_components, with_identity
@@ -56,6 +61,7 @@ PR_SET_NAME = 15
 PR_SET_PDEATHSIG = 1
 FIRST_BACKOFF, MAX_BACKOFF, STABLE_AFTER = 1.0, 30.0, 60.0
 STOP_TIMEOUT = 30.0
+METRICS_TIMEOUT = 5.0
 READY = b"ready\n"
 
 
@@ -71,6 +77,8 @@ class ChildSpec:
     verbose: bool = False
     ready_fd: int = -1
     """The child writes READY here once its components run (a pipe inherited from the parent)."""
+    metrics_fd: int = -1
+    """The child's end of the socket pair its metrics are asked for on."""
 
 
 class ComponentsFailed(RuntimeError):
@@ -105,23 +113,29 @@ class _Child:
             raise RuntimeError("spawn the components process from the main thread: "
                                "PR_SET_PDEATHSIG fires when the spawning thread ends")
         ready_r, ready_w = os.pipe()
+        self.metrics_sock, theirs = socket.socketpair()
+        self.metrics_sock.setblocking(False)
+        self._metrics_lock = asyncio.Lock()
         try:
             # subprocess.Popen, not the event loop's spawn: uvloop forks (see eventloop.py),
             # Popen without preexec_fn uses vfork and runs no fork handlers of gRPC's threads.
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", __name__, "--parent-pid", str(os.getpid())],
-                stdin=subprocess.PIPE, pass_fds=(ready_w,))
+                stdin=subprocess.PIPE, pass_fds=(ready_w, theirs.fileno()))
         except BaseException:
             os.close(ready_r)
+            self.metrics_sock.close()
             raise
         finally:
             os.close(ready_w)  # the child holds the only write end: EOF means it is gone
+            metrics_fd = theirs.detach()
+            os.close(metrics_fd)
         self.ready_fd, self.started = ready_r, time.monotonic()
         self.identity = spec.config.controllers.identity  # its name in the leader Leases
         self.pidfd = os.pidfd_open(self.proc.pid)
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(pickle.dumps(replace(spec, ready_fd=ready_w)))
+            self.proc.stdin.write(pickle.dumps(replace(spec, ready_fd=ready_w, metrics_fd=metrics_fd)))
             self.proc.stdin.close()
         except BrokenPipeError:
             pass  # it died at once; wait_ready() reports its exit status
@@ -147,11 +161,41 @@ class _Child:
                 self.proc.wait()
         self.close()
 
+    async def metrics(self) -> bytes:
+        """The child's exposition; b"" if it does not answer within METRICS_TIMEOUT."""
+        loop = asyncio.get_running_loop()
+        async with self._metrics_lock:  # one question at a time on the one socket
+            try:
+                return await asyncio.wait_for(_ask(loop, self.metrics_sock), METRICS_TIMEOUT)
+            except (OSError, asyncio.TimeoutError, ValueError) as exc:
+                log.warning("the components process's metrics: %s", exc or type(exc).__name__)
+                # A late answer would be taken for the next question's: start a fresh pair next run.
+                self.metrics_sock.close()
+                return b""
+
     def close(self) -> None:
         for fd in (self.ready_fd, self.pidfd):
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.ready_fd = self.pidfd = -1
+        self.metrics_sock.close()
+
+
+async def _ask(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytes:
+    await loop.sock_sendall(sock, b"?")
+    head = await _read_exactly(loop, sock, 8)
+    return await _read_exactly(loop, sock, int.from_bytes(head, "big"))
+
+
+async def _read_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int) -> bytes:
+    parts, got = [], 0
+    while got < n:
+        part = await loop.sock_recv(sock, min(n - got, 1 << 20))
+        if not part:
+            raise ValueError("the components process closed its metrics socket")
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
 
 
 class ComponentsProcess:
@@ -215,6 +259,11 @@ class ComponentsProcess:
         finally:
             await client.close()
 
+    async def metrics(self) -> bytes:
+        """The running child's Prometheus exposition (b"" while none runs)."""
+        child = self._child
+        return await child.metrics() if child is not None else b""
+
     async def stop(self) -> None:
         """SIGTERM the child and wait for it (it hands its leases back), then SIGKILL if it must."""
         self._stopping = True
@@ -248,12 +297,26 @@ async def _serve(spec: ChildSpec) -> int:
         return 1
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    answering = asyncio.create_task(_answer_metrics(spec.metrics_fd), name="components-metrics")
     try:
         os.write(spec.ready_fd, READY)
         await stop.wait()
     finally:
+        answering.cancel()
         await running.stop()  # hands the leases back while the parent's API server still answers
     return 0
+
+
+async def _answer_metrics(fd: int) -> None:
+    """Answer each byte the parent sends with this process's exposition, until it hangs up."""
+    if fd < 0:
+        return
+    loop = asyncio.get_running_loop()
+    with socket.socket(fileno=fd) as sock:
+        sock.setblocking(False)
+        while await loop.sock_recv(sock, 1):
+            body = exposition.render(exposition.COMPONENTS)
+            await loop.sock_sendall(sock, len(body).to_bytes(8, "big") + body)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,8 @@ import sys
 
 from aiohttp import web
 
-from . import eventloop
+from . import eventloop, exposition
+from .api import metrics as api_metrics
 from .api.app import build_app
 from .api.config import ApiConfig
 from .api.nodeports import parse_port_range
@@ -254,8 +255,13 @@ async def start_components(args: argparse.Namespace, secured: Secured, api_url: 
     return process
 
 
+async def _inline_metrics() -> bytes:
+    return exposition.render(exposition.COMPONENTS)
+
+
 async def serve(args: argparse.Namespace, secured: Secured, listen: list[tuple[str, int]]) -> int:
-    runner = web.AppRunner(build_app(secured.config), access_log=None)
+    app = build_app(secured.config)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     for host, port in listen:
         await web.TCPSite(runner, host, port, ssl_context=secured.ssl).start()
@@ -269,6 +275,10 @@ async def serve(args: argparse.Namespace, secured: Secured, listen: list[tuple[s
         logging.error("%s", exc)
         await runner.cleanup()
         return 1
+    # One /metrics for the whole control plane: the components' families follow the API server's.
+    if set(args.components) - {"apiserver"}:
+        api_metrics.set_components_source(
+            app, running.metrics if isinstance(running, ComponentsProcess) else _inline_metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

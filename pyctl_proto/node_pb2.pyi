@@ -56,7 +56,7 @@ class Certificate(_message.Message):
     def __init__(self, cert_pem: _Optional[bytes] = ..., ca_pem: _Optional[bytes] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
-    __slots__ = ("register", "heartbeat", "pod_status", "pod_deleted", "resync", "events", "volumes")
+    __slots__ = ("register", "heartbeat", "pod_status", "pod_deleted", "resync", "events", "volumes", "metrics")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     POD_STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class AgentMessage(_message.Message):
     RESYNC_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
     register: Register
     heartbeat: Heartbeat
     pod_status: PodStatusBatch
@@ -71,7 +72,8 @@ class AgentMessage(_message.Message):
     resync: Resync
     events: EventBatch
     volumes: VolumeReport
-    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., pod_status: _Optional[_Union[PodStatusBatch, _Mapping]] = ..., pod_deleted: _Optional[_Union[PodDeleted, _Mapping]] = ..., resync: _Optional[_Union[Resync, _Mapping]] = ..., events: _Optional[_Union[EventBatch, _Mapping]] = ..., volumes: _Optional[_Union[VolumeReport, _Mapping]] = ...) -> None: ...
+    metrics: NodeMetrics
+    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., pod_status: _Optional[_Union[PodStatusBatch, _Mapping]] = ..., pod_deleted: _Optional[_Union[PodDeleted, _Mapping]] = ..., resync: _Optional[_Union[Resync, _Mapping]] = ..., events: _Optional[_Union[EventBatch, _Mapping]] = ..., volumes: _Optional[_Union[VolumeReport, _Mapping]] = ..., metrics: _Optional[_Union[NodeMetrics, _Mapping]] = ...) -> None: ...
 
 class NodeAddress(_message.Message):
     __slots__ = ("type", "address")
@@ -242,6 +244,54 @@ class VolumeState(_message.Message):
     message: str
     def __init__(self, name: _Optional[str] = ..., phase: _Optional[_Union[VolumeState.Phase, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
+class NodeMetrics(_message.Message):
+    __slots__ = ("node", "timestamp_unix_ms", "window_ms", "usage", "pods")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    PODS_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    timestamp_unix_ms: int
+    window_ms: int
+    usage: ResourceUsage
+    pods: _containers.RepeatedCompositeFieldContainer[PodUsage]
+    def __init__(self, node: _Optional[str] = ..., timestamp_unix_ms: _Optional[int] = ..., window_ms: _Optional[int] = ..., usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., pods: _Optional[_Iterable[_Union[PodUsage, _Mapping]]] = ...) -> None: ...
+
+class ResourceUsage(_message.Message):
+    __slots__ = ("cpu_nanocores", "memory_working_set_bytes")
+    CPU_NANOCORES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_WORKING_SET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    cpu_nanocores: int
+    memory_working_set_bytes: int
+    def __init__(self, cpu_nanocores: _Optional[int] = ..., memory_working_set_bytes: _Optional[int] = ...) -> None: ...
+
+class PodUsage(_message.Message):
+    __slots__ = ("namespace", "name", "uid", "containers")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    name: str
+    uid: str
+    containers: _containers.RepeatedCompositeFieldContainer[ContainerUsage]
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., uid: _Optional[str] = ..., containers: _Optional[_Iterable[_Union[ContainerUsage, _Mapping]]] = ...) -> None: ...
+
+class ContainerUsage(_message.Message):
+    __slots__ = ("name", "usage")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    usage: ResourceUsage
+    def __init__(self, name: _Optional[str] = ..., usage: _Optional[_Union[ResourceUsage, _Mapping]] = ...) -> None: ...
+
+class NodeMetricsBatch(_message.Message):
+    __slots__ = ("nodes",)
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeMetrics]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeMetrics, _Mapping]]] = ...) -> None: ...
+
 class Resync(_message.Message):
     __slots__ = ("last_seq",)
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -271,12 +321,14 @@ class ServerMessage(_message.Message):
     def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., node_routes: _Optional[_Union[NodeRoutes, _Mapping]] = ..., services: _Optional[_Union[ServiceTable, _Mapping]] = ..., volumes: _Optional[_Union[NodeVolumes, _Mapping]] = ..., policies: _Optional[_Union[PolicyTable, _Mapping]] = ..., ingress: _Optional[_Union[IngressTable, _Mapping]] = ...) -> None: ...
 
 class Registered(_message.Message):
-    __slots__ = ("heartbeat_period_ms", "session_id")
+    __slots__ = ("heartbeat_period_ms", "session_id", "metrics_period_ms")
     HEARTBEAT_PERIOD_MS_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    METRICS_PERIOD_MS_FIELD_NUMBER: _ClassVar[int]
     heartbeat_period_ms: int
     session_id: str
-    def __init__(self, heartbeat_period_ms: _Optional[int] = ..., session_id: _Optional[str] = ...) -> None: ...
+    metrics_period_ms: int
+    def __init__(self, heartbeat_period_ms: _Optional[int] = ..., session_id: _Optional[str] = ..., metrics_period_ms: _Optional[int] = ...) -> None: ...
 
 class HeartbeatAck(_message.Message):
     __slots__ = ("seq",)

@@ -16,7 +16,7 @@ from ..auth.authn import Authenticator, Lookup, ServiceAccountTokens, load_token
 from ..store import Store, keys
 from ..store import encryption
 from ..store.compactor import run_compactor
-from . import discovery, errors, health, nodeproxy, openapi, plan, tokens, watch
+from . import discovery, errors, health, metrics, nodeproxy, openapi, plan, tokens, watch
 from .apiendpoints import ApiEndpoints
 from .access import authorizer as authz, review
 from .access.middleware import auth_middleware
@@ -65,7 +65,7 @@ def build_app(config: ApiConfig) -> web.Application:
 
     authn = authenticator(config, lookup)
     app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[
-        errors.status_middleware, auth_middleware(authn, lambda: app[authz.AUTHORIZER])])
+        metrics.middleware, errors.status_middleware, auth_middleware(authn, lambda: app[authz.AUTHORIZER])])
     app[tokens.AUTHENTICATOR] = authn
     issuer = token_issuer(config)
     if issuer is not None:
@@ -128,6 +128,8 @@ def build_app(config: ApiConfig) -> web.Application:
     app.on_shutdown.append(end_watches)
     health.add_routes(app, health.checks(lambda: app[STORE], lambda: app[CACHE]))
     discovery.add_routes(app)
+    metrics.add_routes(app)
+    metrics.collect_cache(lambda: app.get(CACHE))
     openapi.add_routes(app)
     review.add_routes(app)
     plan.add_routes(app, lambda: app[OBJECTS])

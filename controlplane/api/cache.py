@@ -307,6 +307,11 @@ class WatchCache:
     def count(self, resource: str) -> int:
         return len(self._objects.get(resource, {}))
 
+    def sizes(self) -> tuple[dict[str, int], dict[str, int], int]:
+        """Objects and open watches per resource, and events in the history (for /metrics)."""
+        return ({r: len(objs) for r, objs in self._objects.items()},
+                {r: len(subs) for r, subs in self._subs.items()}, len(self._history))
+
     # -- watch ------------------------------------------------------------------------
 
     def subscribe(self, resource: str, namespace: str,

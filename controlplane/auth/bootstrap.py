@@ -3,8 +3,9 @@
 ClusterRoles cluster-admin, admin, edit and view (the user-facing roles; the last three
 aggregate the system:aggregate-to-* roles and each other, as in Kubernetes), plus the
 system:discovery / system:basic-user / system:public-info-viewer roles every authenticated
-user is bound to (so kubectl can read discovery and ask `auth can-i`), and the
-ClusterRoleBinding cluster-admin -> group system:masters. The API server creates them at start
+user is bound to (so kubectl can read discovery and ask `auth can-i`), system:monitoring (the
+group whose members may scrape /metrics), and the ClusterRoleBinding cluster-admin -> group
+system:masters. The API server creates them at start
 (api/startup.py), leaving objects already present alone: an operator's edits survive restarts.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import rbac
-from .user import AUTHENTICATED, MASTERS
+from .user import AUTHENTICATED, MASTERS, MONITORING
 
 READ = ["get", "list", "watch"]
 WRITE = ["create", "delete", "deletecollection", "patch", "update"]
@@ -31,6 +32,7 @@ _EDIT_CORE = ["pods", "pods/exec", "pods/eviction", "services", "endpoints", "co
               "serviceaccounts", "persistentvolumeclaims"]
 _EDIT_APPS = ["deployments", "deployments/scale", "replicasets", "replicasets/scale",
               "daemonsets", "statefulsets", "statefulsets/scale"]
+_HPA = ["horizontalpodautoscalers", "horizontalpodautoscalers/status"]
 
 
 def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str, Any]:
@@ -45,7 +47,8 @@ def _urls(urls: list[str], verbs: list[str]) -> dict[str, Any]:
 # admin, and an operator extends any of them with a ClusterRole labelled aggregate-to-<role>.
 AGGREGATE_TO_VIEW = [_rule([""], _VIEW_CORE, READ), _rule(["apps"], _VIEW_APPS, READ),
                      _rule(["discovery.k8s.io"], ["endpointslices"], READ),
-                     _rule(["networking.k8s.io"], ["ingresses", "ingresses/status", "networkpolicies"], READ)]
+                     _rule(["networking.k8s.io"], ["ingresses", "ingresses/status", "networkpolicies"], READ),
+                     _rule(["autoscaling"], _HPA, READ)]
 AGGREGATE_TO_EDIT = [_rule([""], _EDIT_CORE, WRITE), _rule([""], ["secrets"], READ),
                      _rule(["apps"], _EDIT_APPS, WRITE),
                      _rule(["networking.k8s.io"], ["ingresses", "networkpolicies"], WRITE),
@@ -66,6 +69,7 @@ AGGREGATE_LABEL = "rbac.authorization.k8s.io/aggregate-to-"
 _AGGREGATION: dict[str, tuple[tuple[str, ...], str]] = {
     "system:aggregate-to-view": (("view",), ""), "system:aggregate-to-edit": (("edit",), ""),
     "system:aggregate-to-admin": (("admin",), ""),
+    "system:aggregated-metrics-reader": (("view", "edit", "admin"), ""),
     "view": (("edit",), "view"), "edit": (("admin",), "edit"), "admin": ((), "admin"),
 }
 
@@ -80,6 +84,11 @@ CLUSTER_ROLES: dict[str, list[dict[str, Any]]] = {
                           _rule(["authentication.k8s.io"], ["selfsubjectreviews"], ["create"])],
     "system:public-info-viewer": [_urls(["/healthz", "/livez", "/readyz", "/version", "/version/"],
                                         ["get"])],
+    # Prometheus: a scraper's identity in the group system:monitoring may read /metrics.
+    "system:monitoring": [_urls(["/healthz", "/healthz/*", "/livez", "/livez/*", "/readyz", "/readyz/*",
+                                 "/metrics", "/metrics/slis"], ["get"])],
+    # As metrics-server installs it: `kubectl top` for whoever may view pods.
+    "system:aggregated-metrics-reader": [_rule(["metrics.k8s.io"], ["pods", "nodes"], READ)],
 }
 # binding name -> (role, group)
 CLUSTER_ROLE_BINDINGS = {
@@ -87,6 +96,7 @@ CLUSTER_ROLE_BINDINGS = {
     "system:discovery": ("system:discovery", AUTHENTICATED),
     "system:basic-user": ("system:basic-user", AUTHENTICATED),
     "system:public-info-viewer": ("system:public-info-viewer", AUTHENTICATED),
+    "system:monitoring": ("system:monitoring", MONITORING),
 }
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 MASTERS = "system:masters"
 """Members are allowed everything, before and without any RBAC object (as in Kubernetes)."""
+MONITORING = "system:monitoring"
+"""Bound to the system:monitoring role: may read /metrics and the health checks (Prometheus)."""
 AUTHENTICATED = "system:authenticated"
 """Added to every authenticated user's groups."""
 LOOPBACK_USER = "system:apiserver"

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Awaitable, Callable, Hashable
 
 from ..client import Conflict
+from .metrics import QueueMetrics
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ class WorkQueue:
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._base, self._max = base_delay, max_delay
         self._closed = False
+        self._added_at: dict[Hashable, float] = {}  # queued keys: since when (for the metrics)
+        self.metrics = QueueMetrics(name, self.__len__)
 
     def __len__(self) -> int:
         return len(self._dirty)
@@ -38,6 +42,8 @@ class WorkQueue:
         if self._closed or key in self._dirty:
             return
         self._dirty.add(key)
+        self.metrics.adds.inc()
+        self._added_at.setdefault(key, time.monotonic())
         if key not in self._processing:
             self._queue.put_nowait(key)
 
@@ -60,6 +66,7 @@ class WorkQueue:
     def add_rate_limited(self, key: Hashable) -> None:
         n = self._failures.get(key, 0)
         self._failures[key] = n + 1
+        self.metrics.retries.inc()
         self.add_after(key, min(self._base * (2 ** n), self._max))
 
     def forget(self, key: Hashable) -> None:
@@ -67,6 +74,7 @@ class WorkQueue:
 
     async def get(self) -> Hashable:
         key = await self._queue.get()
+        self.metrics.queue_duration.observe(time.monotonic() - self._added_at.pop(key, time.monotonic()))
         self._dirty.discard(key)
         self._processing.add(key)
         return key
@@ -89,6 +97,7 @@ class WorkQueue:
     async def _worker(self, sync: Callable[[Hashable], Awaitable[None]]) -> None:
         while True:
             key = await self.get()
+            started = time.monotonic()
             try:
                 await sync(key)
                 self.forget(key)
@@ -103,6 +112,7 @@ class WorkQueue:
                     self.add_after(key, self._conflict_retry)
             except Exception as exc:  # level-triggered: retry later, never crash the loop
                 self._failed(key, exc)
+            self.metrics.work_duration.observe(time.monotonic() - started)
             self.done(key)
 
     def _failed(self, key: Hashable, exc: Exception) -> None:

@@ -10,6 +10,7 @@ latest state of each pod rather than a backlog.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from pyctl_proto import node_pb2 as pb
 
@@ -18,6 +19,7 @@ from ..client.shared import SharedInformer
 from ..client.urls import object_key
 from ..client.kinds import PODS
 from ..machinery import jsonio
+from . import metrics
 from ..machinery.volumes import claim_names
 from .podconfig import ConfigIndex, Ref, references
 from .volumes import VolumeDirectory
@@ -40,6 +42,7 @@ class AssignmentStream:
         self._pending: dict[str, tuple["pb.PodAssignment.Action", Obj]] = {}  # key -> (action, pod)
         self.wake = asyncio.Event()
         self.wake.set()
+        self._since = 0.0  # when the oldest change not yet sent came (stream lag)
 
     def resync(self) -> None:
         """Send a COMPLETE snapshot next (the agent saw a gap)."""
@@ -48,6 +51,7 @@ class AssignmentStream:
 
     def offer(self, action: "pb.PodAssignment.Action", pod: Obj) -> None:
         if not self._needs_complete:
+            self._since = self._since or time.monotonic()
             self._pending[object_key(pod)] = (action, pod)
             self.wake.set()
 
@@ -57,6 +61,7 @@ class AssignmentStream:
         if self._needs_complete:
             self._needs_complete = False
             self._pending.clear()
+            self._since = 0.0
             pods = self._index.pods_on(self.node)
             self.seq += 1
             return pb.Assignments(
@@ -66,6 +71,8 @@ class AssignmentStream:
             return None
         changes = [self._index.assignment(a, p) for a, p in self._pending.values()]
         self._pending.clear()
+        metrics.ASSIGNMENT_LAG.observe(time.monotonic() - self._since)
+        self._since = 0.0
         self.seq += 1
         return pb.Assignments(type=pb.Assignments.INCREMENTAL, seq=self.seq, prev_seq=self.seq - 1,
                               changes=changes)

@@ -12,6 +12,7 @@ from typing import Any, Coroutine, Protocol
 import grpc
 
 from ..client import ApiClient
+from . import metrics
 from .assignments import PodIndex
 from .events import EventWriter
 from .ingresses import IngressDirectory
@@ -73,6 +74,7 @@ class Hub:
         self.ingresses = IngressDirectory(self.client)
         self.policies = PolicyDirectory(self.client, self.pods.informer)
         self.sessions: dict[str, Attached] = {}
+        metrics.watch_sessions(self.sessions)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:

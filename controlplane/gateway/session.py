@@ -24,6 +24,7 @@ from ..client.kinds import PODS
 from ..machinery import jsonio
 from ..machinery.ingress import PROXY_NODE_LABEL
 from ..resources.validation import dns1123_subdomain
+from . import metrics
 from .assignments import AssignmentStream, node_of
 from .hub import Hub
 from .events import EventKey
@@ -90,6 +91,7 @@ class Session:
                 heartbeat_period_ms=int(self.gateway.config.heartbeat_period * 1000),
                 session_id=self.session_id)))
             log.info("node %s registered (session %s)", self.node, self.session_id[:8])
+            metrics.REGISTRATIONS.inc()
             writer = asyncio.create_task(self._write_loop(), name=f"gateway-writer-{self.node}")
             while True:
                 msg = await self.context.read()
@@ -137,6 +139,7 @@ class Session:
 
     def _handle(self, msg: pb.AgentMessage) -> None:
         which = msg.WhichOneof("msg")
+        metrics.received(which or "empty")
         if which == "heartbeat":
             self.gateway.nodes.heartbeat(self.node)
             self.control.put_nowait(pb.ServerMessage(heartbeat_ack=pb.HeartbeatAck(seq=msg.heartbeat.seq)))

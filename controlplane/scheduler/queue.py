@@ -151,6 +151,11 @@ class SchedulingQueue:
     def __len__(self) -> int:
         return len(self._in_active) + len(self._backoff) + len(self._unschedulable)
 
+    def sizes(self) -> dict[str, int]:
+        """Keys in each of the three places (scheduler_pending_pods{queue})."""
+        return {"active": len(self._in_active), "backoff": len(self._backoff),
+                "unschedulable": len(self._unschedulable)}
+
     def where(self, key: str) -> str:
         if key in self._in_active:
             return "active"

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Coroutine
@@ -30,7 +31,7 @@ from ..client.urls import object_key
 from ..events import EventRecorder
 from ..machinery import placement
 from ..machinery.meta import now_rfc3339
-from . import verdict
+from . import metrics, verdict
 from .framework import Decision, Profile, schedule
 from .plugins import DEFAULT_PROFILE
 from .queue import SchedulingQueue
@@ -105,6 +106,7 @@ class Scheduler:
         self.snapshot = Snapshot()
         self.queue = SchedulingQueue(initial_backoff=cfg.initial_backoff, max_backoff=cfg.max_backoff,
                                      unschedulable_timeout=cfg.unschedulable_timeout)
+        metrics.watch_queue(self.queue)
         self._binding: set[str] = set()
         self._next_start = 0  # where the next pod's node search begins (big clusters sample)
         self._reported: dict[str, str] = {}  # pod key -> last unschedulable message written
@@ -226,6 +228,7 @@ class Scheduler:
                 continue
             if key in self._binding:
                 continue
+            started = time.perf_counter()
             try:
                 info = PodInfo.from_pod(pod)
                 decision = schedule(info, self.snapshot, self.profile, self._rng, self._next_start)
@@ -233,9 +236,11 @@ class Scheduler:
             except Exception as exc:  # a pod we cannot make sense of must not stop the others
                 log.warning("cannot schedule %s: %r", key, exc)
                 self.stats["errors"] += 1
+                metrics.attempted("error", self.config.scheduler_name, started)
                 self._unschedulable(key, pod, f"invalid pod spec: {exc}")
                 continue
             if decision.node is None:
+                metrics.attempted("unschedulable", self.config.scheduler_name, started)
                 self._unschedulable(key, pod, decision.message, info)
                 continue
             if not self.volumes.ready_to_bind(pod, key, decision.node, self._spawn):
@@ -243,7 +248,7 @@ class Scheduler:
                 continue
             self.snapshot.assume(info, decision.node)
             self._binding.add(key)
-            self._spawn(self._bind(pod, key, decision.node, self._scores(decision)))
+            self._spawn(self._bind(pod, key, decision.node, self._scores(decision), started))
 
     def _scores(self, decision: Decision) -> dict[str, str] | None:
         """The Binding's annotations: the scores that chose the node."""
@@ -302,7 +307,8 @@ class Scheduler:
 
     # -- I/O at the edge -----------------------------------------------------------------
 
-    async def _bind(self, pod: Obj, key: str, node: str, annotations: dict[str, str] | None = None) -> None:
+    async def _bind(self, pod: Obj, key: str, node: str, annotations: dict[str, str] | None = None,
+                    started: float = 0.0) -> None:
         client = self._client
         assert client is not None
         md = pod["metadata"]
@@ -327,11 +333,13 @@ class Scheduler:
             self.snapshot.forget(key)
             self.queue.retry(key)
             self.stats["bind_errors"] += 1
+            metrics.attempted("error", self.config.scheduler_name, started)
             return
         finally:
             self._binding.discard(key)
             self._progress.set()
         self.stats["scheduled"] += 1
+        metrics.attempted("scheduled", self.config.scheduler_name, started)
         self.queue.delete(key)
         await self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {node}")
 

@@ -25,6 +25,7 @@ from aetcd.exceptions import ClientError
 
 from .encryption import Transformer
 from .errors import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Timeout, Unavailable
+from .metrics import timed
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,7 @@ class Store:
 
     # -- reads ----------------------------------------------------------------------
 
+    @timed("get")
     async def get(self, key: str) -> KV | None:
         resp = await self._call("Range", rpc.RangeRequest(key=key.encode()), read=True)
         if not resp.kvs:
@@ -235,6 +237,7 @@ class Store:
         kv = resp.kvs[0]
         return KV(key, self._open(key, kv.value), kv.mod_revision, kv.create_revision)
 
+    @timed("list")
     async def list(self, prefix: str, *, revision: int = 0, start: str | None = None,
                    limit: int = 0) -> tuple[list[KV], int, bool]:
         """Keys under `prefix` (from `start`, inclusive) at `revision` (0 = now).
@@ -256,6 +259,7 @@ class Store:
 
     # -- writes ---------------------------------------------------------------------
 
+    @timed("create")
     async def create(self, key: str, value: bytes, *, lease: int = 0,
                      also: dict[str, bytes] | None = None) -> int:
         """Store `value` only if `key` is absent; returns the new revision.
@@ -278,6 +282,7 @@ class Store:
             raise KeyExists(taken[0] if taken else key)
         return resp.header.revision
 
+    @timed("update")
     async def update(self, key: str, value: bytes, expected_revision: int, *,
                      also: dict[str, bytes] | None = None, release: tuple[str, ...] = ()) -> int:
         """Replace `key` only if its mod_revision is still `expected_revision`.
@@ -312,6 +317,7 @@ class Store:
         taken = [a for (a, _), r in zip(added, resp.responses[1:]) if r.response_range.kvs]
         raise KeyExists(taken[0] if taken else key)
 
+    @timed("delete")
     async def delete(self, key: str, expected_revision: int = 0,
                      also: tuple[str, ...] = ()) -> tuple[int, KV]:
         """Delete `key` (only at `expected_revision`, when given); returns (revision, last value).
@@ -339,6 +345,7 @@ class Store:
             raise KeyNotFound(key)
         raise RevisionMismatch(key, expected_revision, kvs[0].mod_revision)
 
+    @timed("put")
     async def put(self, key: str, value: bytes, *, lease: int = 0) -> int:
         """Unconditional write, for keys that are not API objects (leases, IPAM)."""
         resp = await self._call("Put", rpc.PutRequest(key=key.encode(), value=self._seal(key, value),
