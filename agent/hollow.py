@@ -25,7 +25,8 @@ from .volumes.hollow import HOLLOW_CAPACITY, HollowVolumes
 def hollow_agent(server: str, name: str, index: int | None = None, *, host_ip: str = "127.0.0.1",
                  pod_timings: PodTimings | None = None,
                  session_config: SessionConfig | None = None, listen: str | None = "127.0.0.1:0",
-                 credentials: NodeCredentials | None = None, volume_capacity: int | None = HOLLOW_CAPACITY) -> Agent:
+                 credentials: NodeCredentials | None = None, volume_capacity: int | None = HOLLOW_CAPACITY,
+                 metrics_listen: str = "") -> Agent:
     """One hollow agent; `index` picks its pod /24 inside the benchmark range (else its name does).
     `listen`: where it serves its (synthetic) logs; by default a free loopback port.
     `credentials`: a joined node's certificate (secured gateway); None: insecure.
@@ -36,7 +37,7 @@ def hollow_agent(server: str, name: str, index: int | None = None, *, host_ip: s
     runtime = HollowRuntime(name, cidr)
     agent = Agent(server, hollow_registration(name, VERSION, host_ip), runtime, host_ip=host_ip,
                   pod_timings=pod_timings, session_config=session_config, listen=listen,
-                  credentials=credentials,
+                  credentials=credentials, metrics_listen=metrics_listen,
                   local_volumes=HollowVolumes(volume_capacity) if volume_capacity is not None else None)
     agent.pods.claims.node_paths = False  # its volumes' paths are not on this machine
     return agent

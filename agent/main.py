@@ -98,6 +98,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--agent-listen", default="0.0.0.0:10250",
                    help="where the agent serves logs and exec to the API server, HOST:PORT "
                         "(default %(default)s, the kubelet's port)")
+    p.add_argument("--metrics-listen", default="127.0.0.1:10255", metavar="HOST:PORT",
+                   help="serve Prometheus metrics (plain HTTP, no authentication) on /metrics here; "
+                        "loopback by default; '' to serve none (default %(default)s)")
     sec = p.add_argument_group("joining a secured control plane (see `pyctl token create`)")
     sec.add_argument("--token", default="", help="a bootstrap token: trade it for this node's "
                      "certificate (kept in --state-dir/pki) on the first start; not needed again")
@@ -277,7 +280,7 @@ async def run(args: argparse.Namespace) -> int:
         from .hollow import hollow_agent
 
         await hollow_agent(args.server, args.node_name, host_ip=host_ip, listen=args.agent_listen,
-                           credentials=creds,
+                           credentials=creds, metrics_listen=args.metrics_listen,
                            **({"volume_capacity": args.volume_capacity} if args.volume_capacity else {})).run()
         return 0
     from pathlib import Path
@@ -321,7 +324,8 @@ async def run(args: argparse.Namespace) -> int:
                   service_proxy=ServiceProxy() if args.service_proxy else None,
                   on_service_cidr=service_route_setter(runtime), dns=dns, local_volumes=volumes,
                   ingress=ingress_proxy(args, args.state_dir),
-                  network_policy=PolicyEnforcer(args.node_name) if args.network_policy else None)
+                  network_policy=PolicyEnforcer(args.node_name) if args.network_policy else None,
+                  metrics_listen=args.metrics_listen)
     try:
         await agent.run()
     finally:

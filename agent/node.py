@@ -18,8 +18,11 @@ import ipaddress
 import logging
 from typing import Callable
 
+from aiohttp import web
+
 from pyctl_proto import node_pb2 as pb
 
+from . import metrics
 from .credentials import NodeCredentials, keep_renewed
 from .ingress import PROXY_NODE_LABEL
 from .ingress.proxy import IngressProxy
@@ -35,6 +38,7 @@ from .server import AgentServer
 from .session import AgentSession, SessionConfig
 from .volumes.local import LocalVolumes
 from .volumes.hollow import HollowVolumes
+from .usage import UsageReporter
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,7 @@ class Agent:
                  dns: DnsServer | None = None,
                  local_volumes: LocalVolumes | HollowVolumes | None = None,
                  ingress: IngressProxy | None = None,
-                 network_policy: PolicyEnforcer | None = None) -> None:
+                 network_policy: PolicyEnforcer | None = None, metrics_listen: str = "") -> None:
         """`listen`: HOST:PORT of the agent's own gRPC API (logs, exec) that the API server
         proxies to; its bound port is reported in the registration. None: not served.
         `pod_cidr`: this node's own (recorded on its Node); else with `learn_pod_cidr` no pod
@@ -62,7 +66,9 @@ class Agent:
         `dns`: the node's cluster DNS responder, served while the agent runs. `local_volumes`: the
         built-in provisioner's volumes on this node (None: it keeps none). `ingress`: the node's
         ingress proxy (None: this node serves no Ingress). `network_policy`: filters this node's
-        pods' traffic by NetworkPolicy (None: nothing)."""
+        pods' traffic by NetworkPolicy (None: nothing). `metrics_listen`: HOST:PORT of its Prometheus
+        /metrics ("": not served)."""
+        runtime = metrics.instrumented(runtime)  # kubelet_runtime_operations_*
         self.node_name = registration.node_name
         self.runtime = runtime
         self.registration = registration
@@ -91,9 +97,11 @@ class Agent:
                                     on_services=self._services, on_volumes=self._volumes,
                                     on_ingress=ingress.update if ingress is not None else None,
                                     on_policies=network_policy.update if network_policy is not None else None,
-                                    credentials=credentials)
+                                    credentials=credentials, usage=UsageReporter(runtime))
         self.server = AgentServer(runtime, listen, credentials) if listen is not None else None
         self.credentials = credentials
+        self.metrics_listen = metrics_listen
+        self._metrics: web.AppRunner | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> "Agent":
@@ -144,6 +152,8 @@ class Agent:
             self.pods.volumes_changed()
 
     async def _run(self) -> None:
+        if self.metrics_listen:
+            self._metrics = await metrics.serve(self.metrics_listen)
         if self.local_volumes is not None:
             # Before any pod starts: volumes unmounted by a reboot are mounted again.
             await asyncio.to_thread(self.local_volumes.restore)
@@ -194,6 +204,9 @@ class Agent:
             await self.dns.stop()
         if self.server is not None:
             await self.server.stop()
+        if self._metrics is not None:
+            await self._metrics.cleanup()
+            self._metrics = None
         if self._volumes_task is not None:
             self._volumes_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import metrics
 from .lookup import Objects
 from .podconfig import PodConfigStore
 from . import events as ev
@@ -114,6 +115,7 @@ class PodWorker:
         self.started_runs: dict[str, tuple[str, str]] = {}
         self.failed_runs: dict[str, tuple[str, str]] = {}
         self.seen_runtime = False  # runs found on the first look were started before us (adopted)
+        self.seen_at: float | None = time.monotonic()  # until it first runs (pod start latency)
         self.stopping = False
         self.task = asyncio.create_task(self._loop(), name=f"pod-{ref.namespace}/{ref.name}")
 
@@ -186,6 +188,7 @@ class PodWorker:
         if not self.seen_runtime:
             self.seen_runtime = True
             self._runs_seen(observed, report=False)
+            self.seen_at = None if observed is not None else self.seen_at  # adopted: not started by us
         final = (self.reported or {}).get("phase") in ("Succeeded", "Failed")
         if observed is None and not final:
             problem = await self.host.prepare_volumes(pod)
@@ -203,6 +206,9 @@ class PodWorker:
             observed = await self._kill_unhealthy(pod, unhealthy)
             next_check = 0.0
         self._runs_seen(observed)
+        if self.seen_at is not None and observed and all(c.state == "running" for c in observed.containers):
+            metrics.POD_START.observe(time.monotonic() - self.seen_at)
+            self.seen_at = None
         self._report(pod_status(pod, observed, self.host.host_ip, backing_off=set(self.restart_at),
                                 previous=self.reported))
         return False, next_check

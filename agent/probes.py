@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+from . import metrics
 from .runtime.base import Pod, Runtime, RuntimePod
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class Prober:
         except Exception as e:  # handler errors are failed checks
             log.debug("%s probe failed: %r", self.kind, e)
             ok, why = False, str(e) or type(e).__name__
+        metrics.probed(self.kind, ok)
         if not ok and self.on_failure is not None:
             self.on_failure(self, why)
         self.observe(ok)

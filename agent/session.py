@@ -17,6 +17,9 @@ next batch (`queue_message`), and the NetworkPolicies, as a `PolicyTable` (`on_p
 
 With node credentials (a joined node, see credentials.py) the stream is mutual TLS; after a
 renewal `reconnect()` ends it so that the next one presents the new certificate.
+
+With a `usage` reporter, the node's resource usage goes out every metrics period the server
+asks for in Registered (NodeMetrics; see usage.py); the server keeps only the latest.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from .credentials import NodeCredentials
 from .nodeinfo import NodeRegistration
 from .podconfig import objects_from
 from .pods import PodManager, parse_pod
+from .usage import UsageReporter
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +71,9 @@ class AgentSession:
                  on_volumes: Callable[[pb.NodeVolumes], None] | None = None,
                  on_ingress: Callable[[pb.IngressTable], None] | None = None,
                  on_policies: Callable[[pb.PolicyTable], None] | None = None,
-                 credentials: NodeCredentials | None = None) -> None:
-        """`credentials`: dial with mutual TLS as the node they name (None: insecure)."""
+                 credentials: NodeCredentials | None = None, usage: UsageReporter | None = None) -> None:
+        """`credentials`: dial with mutual TLS as the node they name (None: insecure).
+        `usage`: where resource usage reports come from (None: send none)."""
         self.server = server
         self.credentials = credentials
         self.registration = registration
@@ -92,6 +97,8 @@ class AgentSession:
         self.on_policies = on_policies
         self.pod_cidr_known = asyncio.Event()
         self.waiting_for_pod_cidr = False  # assignments came and were dropped: no podCIDR yet
+        self.usage = usage
+        self._metrics: pb.NodeMetrics | None = None  # the latest usage report, not yet sent
 
     async def run(self) -> None:
         failures = 0
@@ -134,12 +141,15 @@ class AgentSession:
             self._last_heard = time.monotonic()
             reader = asyncio.create_task(self._read_loop(call))
             writer = asyncio.create_task(self._write_loop(call, period))
+            loops = {reader, writer}
+            if self.usage is not None and first.registered.metrics_period_ms:
+                loops.add(asyncio.create_task(self._sample_loop(first.registered.metrics_period_ms / 1000)))
             try:
-                done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
                 for t in done:
                     t.result()
             finally:
-                for t in (reader, writer):
+                for t in loops:
                     t.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await t
@@ -233,6 +243,20 @@ class AgentSession:
 
     # -- outgoing ------------------------------------------------------------------------------
 
+    async def _sample_loop(self, period: float) -> None:
+        """A usage report every period, handed to the writer (the stream's one writer)."""
+        assert self.usage is not None
+        while True:
+            try:
+                report = await self.usage.sample()
+            except Exception:  # no metrics this time; pods and the session carry on
+                log.exception("node %s: sampling resource usage failed", self.registration.node_name)
+                report = None
+            if report is not None:
+                self._metrics = report
+                self.pods.outbox.wake.set()
+            await asyncio.sleep(period)
+
     _resync = False
     _reconnect = False
     _last_heard = 0.0
@@ -287,6 +311,9 @@ class AgentSession:
                         namespace=r.namespace, name=r.name, uid=r.uid)))
                 while self.outgoing:
                     await call.write(self.outgoing.pop(0))
+                report, self._metrics = self._metrics, None
+                if report is not None:  # lost with a broken stream: the next one comes a period later
+                    await call.write(pb.AgentMessage(metrics=report))
             except BaseException:
                 for r, s in statuses.items():  # not sent: keep them for the next session
                     outbox.statuses.setdefault(r, s)

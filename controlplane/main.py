@@ -118,6 +118,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "as the cluster's default class when absent (default %(default)s); '' makes none")
     p.add_argument("--compaction-interval", type=float, default=300.0,
                    help="seconds between etcd compactions (default %(default)s)")
+    p.add_argument("--metric-resolution", type=float, default=15.0, metavar="SECONDS",
+                   help="how often agents report resource usage for metrics.k8s.io (kubectl top, the "
+                        "HorizontalPodAutoscaler), as metrics-server's flag; 0: never (default %(default)g)")
     p.add_argument("--event-ttl", type=int, default=3600,
                    help="seconds an Event is kept (default %(default)s, one hour)")
     p.add_argument("--encryption-provider-config", metavar="FILE",
@@ -177,6 +180,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         CidrAllocator(args.cluster_cidr, args.node_cidr_mask_size)
     except ValueError as exc:
         p.error(f"--cluster-cidr {args.cluster_cidr} / --node-cidr-mask-size {args.node_cidr_mask_size}: {exc}")
+    if args.metric_resolution < 0:
+        p.error(f"--metric-resolution {args.metric_resolution:g}: must be 0 (off) or a positive number of seconds")
     if args.node_cert_lifetime <= 0:
         p.error(f"--node-cert-lifetime {args.node_cert_lifetime:g}: must be a positive number of seconds")
     if args.write_kubeconfig and not args.pki_dir:
@@ -226,7 +231,7 @@ def gateway_config(args: argparse.Namespace, secured: Secured) -> GatewayConfig:
     """Mutual TLS and joins when the control plane has a PKI; else the insecure gateway."""
     tls = None if secured.pki is None else GatewayTls.from_pki(secured.pki, args.node_cert_lifetime)
     return GatewayConfig(cluster_cidr=args.cluster_cidr, tls=tls, join_listen=args.gateway_join_listen,
-                         service_cidr=args.service_cluster_ip_range)
+                         service_cidr=args.service_cluster_ip_range, metrics_period=args.metric_resolution)
 
 
 def components_config(args: argparse.Namespace, secured: Secured) -> ComponentsConfig:

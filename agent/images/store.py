@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import metrics
 from ..events import NORMAL, WARNING, emit_in_scope, go_duration
 from .reference import InvalidReference, Reference, check_digest, parse_reference
 from .registry import INDEX_TYPES, RegistryClient, RegistryError, sha256_digest
@@ -188,7 +189,12 @@ class ImageStore:
 
     async def _timed_pull(self, r: Reference) -> tuple[Image, float]:
         began = time.monotonic()
-        image = await self._pull(r)
+        try:
+            image = await self._pull(r)
+        except Exception:
+            metrics.pulled(None)
+            raise
+        metrics.pulled(time.monotonic() - began)
         return image, time.monotonic() - began
 
     def size(self, image: Image) -> int:

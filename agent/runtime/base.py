@@ -65,6 +65,31 @@ class RuntimePod:
         return next((c for c in self.containers if c.name == name), None)
 
 
+@dataclass(frozen=True)
+class Counters:
+    """What a cgroup (or the node) has used, at one instant."""
+
+    cpu_ns: int
+    """CPU time used since the cgroup was made, in nanoseconds (cumulative)."""
+    memory_working_set: int
+    """Bytes in use that the kernel could not simply drop (usage less inactive file pages)."""
+
+
+@dataclass
+class PodUsage:
+    namespace: str
+    name: str
+    uid: str
+    containers: dict[str, tuple[str, Counters]] = field(default_factory=dict)
+    """Running container name -> (its container ID, its counters); a new ID restarts the count."""
+
+
+@dataclass
+class NodeUsage:
+    node: Counters | None
+    pods: list[PodUsage] = field(default_factory=list)
+
+
 class Runtime(Protocol):
     name: str
     """Short name: "hollow", "runc"."""
@@ -116,6 +141,10 @@ class Runtime(Protocol):
         """The CRI-format ("k8s-file") log of the container's current run, named
         `<restart count>.log`; earlier runs' logs stay beside it (for `logs --previous`)
         until the pod is stopped. None when the runtime knows no such container."""
+        ...
+
+    async def usage(self) -> NodeUsage:
+        """What the node and each running container have used so far (metrics.k8s.io)."""
         ...
 
     async def close(self) -> None:

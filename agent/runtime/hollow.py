@@ -13,6 +13,15 @@ annotations below, to exercise restarts:
 Each run also writes a small SYNTHETIC log (CRI k8s-file format, every line marked
 "[hollow]") into a temporary directory, so `pyctl logs` / `kubectl logs` work end to end
 without root: three lines when the run starts, one when it exits.
+
+Resource usage (metrics.k8s.io, `kubectl top`) is simulated too: each running container uses
+a steady share of its request (10-40% of its CPU request or of 100m, 30-60% of its memory
+request or of 64Mi, picked from its pod's uid) with a little noise, and the node 100m and
+300Mi on top of its pods. Annotations set it exactly, as a constant or as phases since the run
+started (value, seconds, value, ...), to drive an autoscaler in tests:
+
+    pyctl.io/hollow-cpu: "800m,30s,50m"   # 800m for 30 s, then 50m
+    pyctl.io/hollow-memory: "96Mi"
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import ipaddress
 import itertools
 import logging
 import os
+import random
 import shutil
 import tempfile
 import time
@@ -29,7 +39,8 @@ import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .base import ContainerState, ExecCommand, ExecRefused, Pod, RuntimePod
+from .base import ContainerState, Counters, ExecCommand, ExecRefused, NodeUsage, Pod, PodUsage, RuntimePod
+from .bundle import quantity
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +48,9 @@ VERSION = "hollow://0.1"
 RUN_SECONDS = "pyctl.io/hollow-run-seconds"
 EXIT_CODE = "pyctl.io/hollow-exit-code"
 PROBE_FAIL = "pyctl.io/hollow-probe-fail"
+CPU_USAGE = "pyctl.io/hollow-cpu"
+MEMORY_USAGE = "pyctl.io/hollow-memory"
+NODE_CPU, NODE_MEMORY = 0.1, 300 * 2**20  # what the simulated node itself uses (cores, bytes)
 BENCH_RANGE = ipaddress.ip_network("198.18.0.0/15")
 
 
@@ -51,6 +65,27 @@ def pod_cidr_for(node_name: str) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(f"{BENCH_RANGE.network_address + index * 256}/24")
 
 
+Load = list[tuple[float, float]]
+"""A simulated usage: (value, until seconds after the run started) pairs, the last one forever."""
+
+
+def parse_load(text: str) -> Load:
+    """`800m,30s,50m` -> [(0.8, 30), (0.05, inf)]; ValueError if malformed."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) % 2 == 0:
+        raise ValueError(f"{text!r}: expected value[,seconds,value]...")
+    out, until = [], 0.0
+    for i in range(0, len(parts), 2):
+        seconds = float(parts[i + 1].removesuffix("s")) if i + 1 < len(parts) else float("inf")
+        until += seconds
+        out.append((float(quantity(parts[i])), until))
+    return out
+
+
+def _load_at(load: Load, elapsed: float) -> float:
+    return next((v for v, until in load if elapsed < until), load[-1][0])
+
+
 @dataclass
 class _Run:
     """One hollow container's current run."""
@@ -59,6 +94,11 @@ class _Run:
     run_for: float | None = None  # seconds each run lasts (None: forever)
     ends_at: float | None = None  # monotonic time this run "exits"
     exit_code: int = 0
+    cpu: Load = field(default_factory=lambda: [(0.0, float("inf"))])  # cores
+    memory: Load = field(default_factory=lambda: [(0.0, float("inf"))])  # bytes
+    started: float = field(default_factory=time.monotonic)
+    cpu_ns: float = 0.0  # cumulative, integrated at each read
+    read_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -82,6 +122,8 @@ class HollowRuntime:
         self._ids = itertools.count(1)
         # Made on the first write, removed by close(): a unique directory per runtime.
         self._log_dir = Path(tempfile.gettempdir()) / f"pyctl-hollow-logs-{node_name}-{os.getpid()}-{id(self):x}"
+        self._noise = random.Random(node_name)
+        self._node_cpu_ns, self._node_read_at = 0.0, time.monotonic()
         log.warning("node %s uses the HOLLOW runtime (%s): containers are simulated, nothing runs",
                     node_name, VERSION)
 
@@ -100,6 +142,7 @@ class HollowRuntime:
         run_for, code = _exit_plan(pod)
         for c in spec.get("containers") or []:
             hp.runs[c["name"]] = self._new_run(c["name"], c.get("image", ""), 0, None, run_for, code, uid)
+            hp.runs[c["name"]].cpu, hp.runs[c["name"]].memory = _usage_plan(pod, c)
             hp.probes[c["name"]] = {k: list(((c.get(f"{k}Probe") or {}).get("exec") or {}).get("command") or [])
                                     for k in ("startup", "liveness", "readiness") if c.get(f"{k}Probe")}
         self._pods[uid] = hp
@@ -112,6 +155,7 @@ class HollowRuntime:
         old = hp.runs[name]
         hp.runs[name] = self._new_run(name, old.state.image, old.state.restart_count + 1,
                                       replace(old.state, last_state=None), old.run_for, old.exit_code, uid)
+        hp.runs[name].cpu, hp.runs[name].memory = old.cpu, old.memory
 
     async def stop_container(self, uid: str, name: str, grace: float) -> None:
         hp = self._pods.get(uid)
@@ -166,6 +210,30 @@ class HollowRuntime:
         run = hp.runs.get(name) if hp else None
         return self._log_file(uid, run.state) if run else None
 
+    async def usage(self) -> NodeUsage:
+        """The simulated usage of every running container, and of the node (see the docstring)."""
+        now = time.monotonic()
+        out = NodeUsage(None)
+        cores, memory = NODE_CPU, NODE_MEMORY
+        for hp in self._pods.values():
+            self._observe(hp)  # runs that ended meanwhile stop using anything
+            pod = PodUsage(hp.info.namespace, hp.info.name, hp.info.uid)
+            for name, run in hp.runs.items():
+                if run.state.state != "running":
+                    continue
+                rate = _load_at(run.cpu, now - run.started) * self._noise.uniform(0.95, 1.05)
+                run.cpu_ns += rate * 1e9 * (now - run.read_at)
+                run.read_at = now
+                ws = int(_load_at(run.memory, now - run.started)) // 4096 * 4096  # whole pages, as cgroups count
+                pod.containers[name] = (run.state.container_id, Counters(int(run.cpu_ns), ws))
+                cores, memory = cores + rate, memory + ws
+            if pod.containers:
+                out.pods.append(pod)
+        self._node_cpu_ns += cores * 1e9 * (now - self._node_read_at)
+        self._node_read_at = now
+        out.node = Counters(int(self._node_cpu_ns), memory)
+        return out
+
     async def close(self) -> None:
         shutil.rmtree(self._log_dir, ignore_errors=True)
 
@@ -208,6 +276,25 @@ class HollowRuntime:
                 s.reason = "Completed" if run.exit_code == 0 else "Error"
                 self._log(hp.info.uid, s, f"container {s.name} exited with code {run.exit_code}")
         return replace(hp.info, containers=[replace(r.state) for r in hp.runs.values()])
+
+
+def _usage_plan(pod: Pod, container: dict) -> tuple[Load, Load]:
+    """What one container "uses": its pod's annotations, else a steady share of its requests."""
+    ann = pod["metadata"].get("annotations") or {}
+    requests = (container.get("resources") or {}).get("requests") or {}
+    share = zlib.crc32(f"{pod['metadata']['uid']}/{container.get('name')}".encode()) / 2**32
+    plans = []
+    for key, resource, default, low, high in ((CPU_USAGE, "cpu", 0.1, 0.1, 0.4),
+                                              (MEMORY_USAGE, "memory", 64 * 2**20, 0.3, 0.6)):
+        try:
+            if key in ann:
+                plans.append(parse_load(ann[key]))
+                continue
+            base = float(quantity(requests[resource])) if resource in requests else default
+        except ValueError:
+            base = default
+        plans.append([(base * (low + (high - low) * share), float("inf"))])
+    return plans[0], plans[1]
 
 
 def _exit_plan(pod: Pod) -> tuple[float | None, int]:

@@ -37,7 +37,8 @@ from ..network import netns as nsmod
 from ..network.cni import Attachment, Cni, NetworkConfig, host_port_mappings
 from ..network.dns import resolv_conf
 from . import bundle, conmon, overlay
-from .base import NEVER_RAN, ContainerState, ExecCommand, ExecRefused, Pod, RuntimePod
+from .base import NEVER_RAN, ContainerState, ExecCommand, ExecRefused, NodeUsage, Pod, PodUsage, RuntimePod
+from .cgroups import Cgroups
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class RuncRuntime:
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
         self.pids_limit = pids_limit
         self._locks: dict[str, asyncio.Lock] = {}
+        self.cgroups = Cgroups.detect()
+        self._names: dict[str, tuple[str, str]] = {}  # pod uid -> (namespace, name), for usage()
 
     def _lock(self, uid: str) -> asyncio.Lock:
         return self._locks.setdefault(uid, asyncio.Lock())
@@ -184,6 +187,34 @@ class RuncRuntime:
             return await self._observe(self.pods_dir / uid)
         except (OSError, ValueError):  # never started, or stopped meanwhile
             return None
+
+    async def usage(self) -> NodeUsage:
+        """The node's root cgroup and each running container's, read off the event loop."""
+        return await asyncio.to_thread(self._usage)
+
+    def _usage(self) -> NodeUsage:
+        out = NodeUsage(self.cgroups.read("/"))
+        for pdir in self.pods_dir.iterdir():
+            uid = pdir.name
+            names = self._names.get(uid)
+            try:
+                if names is None:
+                    md = json.loads((pdir / "pod.json").read_text())["pod"]["metadata"]
+                    names = self._names[uid] = (md.get("namespace", "default"), md["name"])
+                pod = PodUsage(names[0], names[1], uid)
+                for meta_path in (pdir / "containers").glob("*/meta.json"):
+                    meta = json.loads(meta_path.read_text())
+                    if meta.get("cid") and not meta.get("error") and _runs(meta):
+                        counters = self.cgroups.read(meta["cgroups_path"])
+                        if counters is not None:
+                            pod.containers[meta["name"]] = (meta["cid"], counters)
+            except (OSError, ValueError, KeyError):
+                continue  # being made or removed right now: next time
+            if pod.containers:
+                out.pods.append(pod)
+        for gone in set(self._names) - {p.name for p in self.pods_dir.iterdir()}:
+            del self._names[gone]
+        return out
 
     async def list_pods(self) -> list[RuntimePod]:
         out = []

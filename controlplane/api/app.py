@@ -16,7 +16,7 @@ from ..auth.authn import Authenticator, Lookup, ServiceAccountTokens, load_token
 from ..store import Store, keys
 from ..store import encryption
 from ..store.compactor import run_compactor
-from . import discovery, errors, health, metrics, nodeproxy, openapi, plan, tokens, watch
+from . import discovery, errors, health, metrics, nodeproxy, openapi, plan, resourcemetrics, tokens, watch
 from .apiendpoints import ApiEndpoints
 from .access import authorizer as authz, review
 from .access.middleware import auth_middleware
@@ -29,6 +29,7 @@ from .handlers import Handlers
 from .portforward import PortForwardProxy
 from .startup import ensure_namespaces, ensure_policy
 from .storage import ObjectStore
+from .usagestore import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ def build_app(config: ApiConfig) -> web.Application:
     discovery.add_routes(app)
     metrics.add_routes(app)
     metrics.collect_cache(lambda: app.get(CACHE))
+    resourcemetrics.add_routes(app, UsageStore(), lambda: app[CACHE])  # metrics.k8s.io, from memory
     openapi.add_routes(app)
     review.add_routes(app)
     plan.add_routes(app, lambda: app[OBJECTS])

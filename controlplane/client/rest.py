@@ -93,7 +93,7 @@ class ApiClient:
 
     async def request(self, method: str, url: str, *, body: Any = None, params: dict[str, str] | None = None,
                       content_type: str = "application/json", accept: str = "") -> Any:
-        data = None if body is None else jsonio.dumps(body)
+        data = body if body is None or isinstance(body, bytes) else jsonio.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else {}
         if accept:
             headers["Accept"] = accept

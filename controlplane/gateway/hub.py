@@ -1,6 +1,6 @@
 """What the gateway's sessions share: its settings, API client, pod index, node networks,
-Service and Ingress directories, NetworkPolicy table, batched status and event writers, and the
-one session of each node."""
+Service and Ingress directories, NetworkPolicy table, batched status and event writers, the usage
+forwarder, and the one session of each node."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from .routes import NodeNetworks
 from .security import GatewayTls
 from .services import ServiceDirectory
 from .status import StatusWriter
+from .usage import UsageForwarder
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ class GatewayConfig:
     """Seconds between batched pod status writes."""
     event_flush_interval: float = 0.5
     """Seconds between batched writes of the Events agents report."""
+    metrics_period: float = 15.0
+    """Seconds between agents' resource usage reports (metrics-server's resolution); 0: none."""
+    metrics_flush_interval: float = 1.0
+    """Seconds between batches of usage reports sent to the API server."""
     cluster_cidr: str = "10.244.0.0/16"
     """The pod network: agents get routes to the other nodes' podCIDRs inside it."""
     service_cidr: str = "10.96.0.0/16"
@@ -69,6 +74,7 @@ class Hub:
                                 renew_interval=config.lease_renew_interval)
         self.statuses = StatusWriter(self.client, interval=config.status_flush_interval)
         self.events = EventWriter(self.client, interval=config.event_flush_interval)
+        self.usage = UsageForwarder(self.client, interval=config.metrics_flush_interval)
         self.networks = NodeNetworks(self.client, config.cluster_cidr)
         self.services = ServiceDirectory(self.client, config.service_cidr)
         self.ingresses = IngressDirectory(self.client)
@@ -85,6 +91,7 @@ class Hub:
         await self.policies.start()
         self.statuses.start()
         self.events.start()
+        self.usage.start()
 
     async def stop(self) -> None:
         for t in list(self._tasks):
@@ -92,6 +99,7 @@ class Hub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.statuses.stop()
         await self.events.stop()
+        await self.usage.stop()
         await self.nodes.stop()
         await self.networks.stop()
         await self.services.stop()

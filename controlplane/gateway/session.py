@@ -89,7 +89,8 @@ class Session:
             self.gateway.policies.subscribe(self.node, self.policies_changed)
             await self.context.write(pb.ServerMessage(registered=pb.Registered(
                 heartbeat_period_ms=int(self.gateway.config.heartbeat_period * 1000),
-                session_id=self.session_id)))
+                session_id=self.session_id,
+                metrics_period_ms=int(self.gateway.config.metrics_period * 1000))))
             log.info("node %s registered (session %s)", self.node, self.session_id[:8])
             metrics.REGISTRATIONS.inc()
             writer = asyncio.create_task(self._write_loop(), name=f"gateway-writer-{self.node}")
@@ -153,6 +154,8 @@ class Session:
         elif which == "volumes":
             for work in self.gateway.pods.volumes.report(self.node, msg.volumes):
                 self.gateway.spawn(work)
+        elif which == "metrics":
+            self._usage(msg.metrics)
         elif which == "resync":
             assert self.stream is not None
             self.stream.resync()
@@ -203,6 +206,17 @@ class Session:
             self.control.put_nowait(pb.ServerMessage(error=pb.Error(
                 message=f"{len(refused)} event(s) refused: pod {refused[0]} is not bound to node {self.node}",
                 namespace=refused[0].partition("/")[0], name=refused[0].partition("/")[2])))
+
+    def _usage(self, report: pb.NodeMetrics) -> None:
+        """A node's resource usage, of its own pods only: the others are dropped without a word
+        (usually pods deleted since the sample; a node speaks for no other node's pods)."""
+        own = [p for p in report.pods if (pod := self.gateway.pods.get(p.namespace, p.name)) is not None
+               and node_of(pod) == self.node and pod["metadata"].get("uid") == p.uid]
+        if len(own) != len(report.pods):
+            del report.pods[:]
+            report.pods.extend(own)
+        report.node = self.node
+        self.gateway.usage.submit(report)
 
     def _deleted(self, d: pb.PodDeleted) -> None:
         pod = self._owned(d.namespace, d.name, d.uid, "deletion confirmation")

@@ -18,6 +18,7 @@ from .event import EVENT
 from .ingress import INGRESS, INGRESS_CLASS
 from .job import JOB
 from .lease import LEASE
+from .metrics import NODE_METRICS, POD_METRICS
 from .namespace import NAMESPACE
 from .networkpolicy import NETWORK_POLICY
 from .node import NODE
@@ -50,6 +51,7 @@ BUILTIN: tuple[Kind, ...] = (
     CUSTOM_RESOURCE_DEFINITION,
     SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_RULES_REVIEW, SELF_SUBJECT_REVIEW, TOKEN_REVIEW,
     PLAN,
+    NODE_METRICS, POD_METRICS,
 )
 
 # Bodies of subresources, validated but not served as resources of their own.
