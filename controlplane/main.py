@@ -38,8 +38,10 @@ from .components import ComponentsConfig, Running, run_components
 from .componentsproc import ChildSpec, ComponentsFailed, ComponentsProcess
 from .controllers.manager import ManagerConfig
 from .controllers.node_ipam import CidrAllocator
+from .controllers.podautoscaler import AutoscalerConfig
 from .gateway import GatewayConfig
 from .gateway.security import GatewayTls
+from .machinery.units import parse_duration
 from .store import encryption
 
 EXAMPLES = """\
@@ -121,6 +123,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--metric-resolution", type=float, default=15.0, metavar="SECONDS",
                    help="how often agents report resource usage for metrics.k8s.io (kubectl top, the "
                         "HorizontalPodAutoscaler), as metrics-server's flag; 0: never (default %(default)g)")
+    hpa = p.add_argument_group("the HorizontalPodAutoscaler controller (kube-controller-manager's flags; "
+                               "durations as 15s, 5m or seconds)")
+    for flag, default, what in (
+            ("sync-period", "15s", "how often each autoscaler is looked at"),
+            ("downscale-stabilization", "5m", "how far back a scale-down looks for higher recommendations"),
+            ("cpu-initialization-period", "5m", "after a pod starts, CPU samples count only once a whole "
+                                                "window after it became ready"),
+            ("initial-readiness-delay", "30s", "after a pod starts, readiness changes within this are "
+                                               "taken as its first readiness")):
+        hpa.add_argument(f"--horizontal-pod-autoscaler-{flag}", default=default, metavar="DURATION",
+                         help=f"{what} (default %(default)s)")
+    hpa.add_argument("--horizontal-pod-autoscaler-tolerance", type=float, default=0.1, metavar="RATIO",
+                     help="no scaling while usage is within this ratio of the target (default %(default)g)")
     p.add_argument("--event-ttl", type=int, default=3600,
                    help="seconds an Event is kept (default %(default)s, one hour)")
     p.add_argument("--encryption-provider-config", metavar="FILE",
@@ -180,6 +195,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         CidrAllocator(args.cluster_cidr, args.node_cidr_mask_size)
     except ValueError as exc:
         p.error(f"--cluster-cidr {args.cluster_cidr} / --node-cidr-mask-size {args.node_cidr_mask_size}: {exc}")
+    try:
+        args.autoscaler = AutoscalerConfig(
+            sync_period=parse_duration(args.horizontal_pod_autoscaler_sync_period),
+            downscale_stabilization=parse_duration(args.horizontal_pod_autoscaler_downscale_stabilization),
+            tolerance=args.horizontal_pod_autoscaler_tolerance,
+            cpu_initialization_period=parse_duration(args.horizontal_pod_autoscaler_cpu_initialization_period),
+            initial_readiness_delay=parse_duration(args.horizontal_pod_autoscaler_initial_readiness_delay))
+    except ValueError as exc:
+        p.error(f"--horizontal-pod-autoscaler-*: {exc}")
+    if args.autoscaler.sync_period <= 0:
+        p.error("--horizontal-pod-autoscaler-sync-period must be positive")
     if args.metric_resolution < 0:
         p.error(f"--metric-resolution {args.metric_resolution:g}: must be 0 (off) or a positive number of seconds")
     if args.node_cert_lifetime <= 0:
@@ -242,7 +268,8 @@ def components_config(args: argparse.Namespace, secured: Secured) -> ComponentsC
                              renew_deadline=lease * 2 / 3, retry_period=max(lease / 7.5, 0.2),
                              cluster_cidr=args.cluster_cidr, node_cidr_mask=args.node_cidr_mask_size,
                              local_storage_class=args.local_storage_class,
-                             root_ca_file=str(secured.pki.ca_cert) if secured.pki is not None else "")
+                             root_ca_file=str(secured.pki.ca_cert) if secured.pki is not None else "",
+                             autoscaler=args.autoscaler)
     return ComponentsConfig(controllers=managers, gateway_listen=args.gateway_listen,
                             gateway=gateway_config(args, secured))
 

@@ -14,6 +14,7 @@ from aiohttp import web
 from ..machinery import jsonio
 from ..resources import registry, tables
 from ..resources.registry import ResourceInfo
+from ..resources.versions import converted
 from ..store import Compacted, keys
 from . import errors, patching, request as req, subresources, watch
 from .cache import CacheBehind, Entry, decode
@@ -70,6 +71,8 @@ class Handlers:
                list_meta: dict[str, Any] | None) -> web.Response:
         """A list, a single object or a Table, as the Accept header asks."""
         version = req.table_version(request)
+        if (view := converted(registry.kind_of(info))) is not None and not version:
+            entries = [view_entry(e, view.from_storage) for e in entries]  # stored in another version
         if version:
             table = tables.table(registry.kind_of(info).printer,
                                  [as_version(e.obj, info.api_version) for e in entries],
@@ -196,6 +199,11 @@ class Handlers:
 
 def _list_options(request: web.Request, info: ResourceInfo, name: str = "") -> req.ListOptions:
     return req.list_options(request, info.group_resource, name=name, selectable=info.selectable_fields)
+
+
+def view_entry(entry: Entry, convert: Any) -> Entry:
+    """The cache's entry as another version of its kind (a new Entry, encoded on its own)."""
+    return Entry(entry.key, entry.resource, entry.namespace, entry.name, convert(entry.obj), entry.rev)
 
 
 async def delete_options(request: web.Request) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from ..resources.kinds.event import EVENT
 from ..resources.kinds.namespace import NAMESPACE
 from ..resources.kinds.service import SERVICE
 from ..resources.registry import ResourceInfo
+from ..resources.versions import converted
 from ..store import KeyExists, KeyNotFound, RevisionMismatch, Store, keys
 from . import errors
 from .cache import Entry, WatchCache
@@ -118,6 +119,8 @@ class ObjectStore:
     async def create(self, info: ResourceInfo, namespace: str, obj: dict[str, Any],
                      opts: WriteOptions) -> dict[str, Any]:
         kind = registry.kind_of(info)
+        if (view := converted(kind)) is not None:  # written as the stored version, answered as asked
+            return view.from_storage(await self.create(view.storage.info, namespace, view.to_storage(obj), opts))
         refused = kind.refuses_create()
         if refused:
             raise errors.ApiError(405, refused, "MethodNotAllowed")
@@ -199,6 +202,11 @@ class ObjectStore:
         current, and the compare-and-swap catches it when not. Only a retry reads etcd."""
         key = self.key(info, namespace, name)
         kind = registry.kind_of(info)
+        if (view := converted(kind)) is not None:  # the mutation sees the version it was asked in
+            stored = await self.guaranteed_update(
+                view.storage.info, namespace, name, lambda obj: view.to_storage(mutate(view.from_storage(obj))),
+                opts, subresource=subresource, precondition_rv=precondition_rv, operation=operation)
+            return view.from_storage(stored)
         for attempt in range(MAX_RETRIES):
             cached = self.cache.get(key) if attempt == 0 else None
             if cached is not None:
@@ -315,6 +323,8 @@ class ObjectStore:
                      options: dict[str, Any], opts: WriteOptions) -> dict[str, Any]:
         """DELETE with DeleteOptions; returns the object (its last state, or marked for deletion)."""
         kind = registry.kind_of(info)
+        if (view := converted(kind)) is not None:
+            return view.from_storage(await self.delete(view.storage.info, namespace, name, options, opts))
         for _ in range(MAX_RETRIES):
             current, rev = await self._read_latest(info, namespace, name)
             _check_preconditions(info, name, current, options.get("preconditions") or {})

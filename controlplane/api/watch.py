@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ..machinery import jsonio
 from ..resources import registry, tables
+from ..resources.versions import converted
 from ..store import Compacted, StoreError, keys
 from . import errors, request as req
 from .cache import SYNC_WAIT, Entry, Event, TooOld, WatchCache, decode
@@ -68,8 +69,11 @@ class _Encoder:
         self.printer = registry.kind_of(target.info).printer
         self.api_version = target.info.api_version
         self.header_sent = False
+        self.view = converted(registry.kind_of(target.info))  # served in a version not stored
 
     def encode(self, type_: str, entry: Entry, shared: Event | None) -> bytes:
+        if self.view is not None and self.table_version is None:
+            return jsonio.dumps({"type": type_, "object": self.view.from_storage(entry.obj)}) + b"\n"
         if self.table_version is None:
             if entry.obj.get("apiVersion") != self.api_version:  # another version of a CRD's
                 return b'{"type":"%s","object":%s}\n' % (

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Protocol
 
 from ..client import ApiClient
@@ -40,6 +40,7 @@ from .node_ipam import NodeIpamConfig, NodeIpamController
 from .node_lifecycle import NodeLifecycleConfig, NodeLifecycleController
 from .persistentvolume import PersistentVolumeController
 from .pod_gc import PodGC
+from .podautoscaler import AutoscalerConfig, HorizontalController
 from .pv_protection import PvProtectionController
 from .pvc_protection import PvcProtectionController
 from .replicaset import ReplicaSetController
@@ -87,6 +88,8 @@ class ManagerConfig:
     """The StorageClass of the built-in local provisioner, made (as the default) when absent; "" for none."""
     root_ca_file: str = ""
     """The cluster CA (PEM) published as `kube-root-ca.crt` in every namespace ("": none)."""
+    autoscaler: AutoscalerConfig = field(default_factory=AutoscalerConfig)
+    """The HorizontalPodAutoscaler controller's sync period, tolerance and windows."""
 
 
 # -- leader election around start/stop ------------------------------------------------------
@@ -193,6 +196,7 @@ CONTROLLERS: dict[str, Callable[[ApiClient, ManagerConfig], Controller]] = {
     "servicelb": lambda client, cfg: ServiceLBController(client),
     "ingress": lambda client, cfg: IngressController(client),
     "root-ca-cert-publisher": lambda client, cfg: RootCAPublisher(client, _read(cfg.root_ca_file)),
+    "horizontalpodautoscaling": lambda client, cfg: HorizontalController(client, cfg.autoscaler),
 }
 
 

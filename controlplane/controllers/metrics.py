@@ -1,7 +1,8 @@
 """The controllers' work-queue metrics, with client-go's names, labelled by queue name:
 `workqueue_depth`, `workqueue_adds_total`, `workqueue_queue_duration_seconds` (added to
 handed out), `workqueue_work_duration_seconds` (one sync), `workqueue_retries_total`.
-Every controller drains a WorkQueue (workqueue.py), so this is where they are all measured."""
+Every controller drains a WorkQueue (workqueue.py), so this is where they are all measured.
+The autoscaler's reconciliation time is kube's horizontal_pod_autoscaler_controller_*."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ WORK_DURATION = Histogram("workqueue_work_duration_seconds", "How long in second
                           "from workqueue takes.", ["name"], buckets=_BUCKETS, registry=exposition.COMPONENTS)
 RETRIES = Counter("workqueue_retries_total", "Total number of retries handled by workqueue", ["name"],
                   registry=exposition.COMPONENTS)
+
+
+HPA_RECONCILE = Histogram("horizontal_pod_autoscaler_controller_reconciliation_duration_seconds",
+                          "The time(seconds) that the HPA controller takes to reconcile once.",
+                          buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10),
+                          registry=exposition.COMPONENTS)
 
 
 class QueueMetrics:

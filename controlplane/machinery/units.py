@@ -5,7 +5,7 @@
   (nanocores) and the HPA controller its milli-values.
 * `binary_quantity(n)`: the canonical BinarySI form of a byte count ("12345Ki", "1Mi", "1000").
 * `go_duration(seconds)`: Go's time.Duration.String() ("15.002s", "1m0s", "250ms"), as a
-  metav1.Duration such as PodMetrics' `window` is written.
+  metav1.Duration such as PodMetrics' `window` is written; `parse_duration` reads one back.
 """
 
 from __future__ import annotations
@@ -64,3 +64,31 @@ def go_duration(seconds: float) -> str:
     if hours:
         return f"{sign}{hours}h{minutes}m{text}"
     return f"{sign}{minutes}m{text}" if minutes else f"{sign}{text}"
+
+
+# "ms" before "m" and "s": the longest unit that matches wins, as in Go.
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go duration ("15s", "1m30s", "250ms", "1.5h") or a bare number of seconds;
+    ValueError when it is neither."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    total, number, rest = 0.0, "", text.lstrip("+")
+    if not rest:
+        raise ValueError(f"invalid duration {text!r}")
+    while rest:
+        i = 0
+        while i < len(rest) and (rest[i].isdigit() or rest[i] == "."):
+            i += 1
+        number, rest = rest[:i], rest[i:]
+        unit = next((u for u in ("ns", "us", "µs", "ms", "s", "m", "h") if rest.startswith(u)), None)
+        if not number or unit is None:
+            raise ValueError(f"invalid duration {text!r}: expected e.g. 15s, 5m or 1m30s")
+        total += float(number) * _UNITS[unit]
+        rest = rest[len(unit):]
+    return total

@@ -7,7 +7,7 @@ send `application/vnd.kubernetes.protobuf`; the rest of the API only ever sees t
   schema.py         table-driven message decoding, and the non-object types (Time, Quantity, ...)
   meta.py           meta/v1 tables (ObjectMeta, LabelSelector, ...)
   core.py, apps.py, batch.py, policy.py, rbac.py, authorization.py, authentication.py,
-  networking.py     tables of the kinds accepted, by API group
+  networking.py, autoscaling.py     tables of the kinds accepted, by API group
   subresources.py   Eviction, Scale and Binding bodies
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import (apps, authentication, authorization, batch, core, meta, networking, policy, rbac,
-               subresources)
+from . import (apps, authentication, authorization, autoscaling, batch, core, meta, networking, policy,
+               rbac, subresources)
 from .schema import Schema
 from .wire import ProtoError, unwrap
 
@@ -26,7 +26,8 @@ MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 
 SCHEMA = Schema()
 meta.install(SCHEMA)
-for _group in (core, apps, batch, policy, rbac, authorization, authentication, networking, subresources):
+for _group in (core, apps, batch, policy, rbac, authorization, authentication, networking, subresources,
+               autoscaling):
     SCHEMA.add(_group.MESSAGES)
 
 # apiVersion -> kind -> message table name.
@@ -34,7 +35,8 @@ _KINDS: dict[str, dict[str, str]] = {
     "v1": {**core.KINDS, **subresources.KINDS["v1"]}, "apps/v1": apps.KINDS,
     "rbac.authorization.k8s.io/v1": rbac.KINDS, "authorization.k8s.io/v1": authorization.KINDS,
     "policy/v1": {**subresources.KINDS["policy/v1"], **policy.KINDS}, "batch/v1": batch.KINDS,
-    "autoscaling/v1": subresources.KINDS["autoscaling/v1"],
+    "autoscaling/v1": {**subresources.KINDS["autoscaling/v1"], **autoscaling.KINDS["autoscaling/v1"]},
+    "autoscaling/v2": autoscaling.KINDS["autoscaling/v2"],
     "networking.k8s.io/v1": networking.KINDS,
     "authentication.k8s.io/v1": authentication.KINDS,
 }

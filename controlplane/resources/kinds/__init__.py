@@ -8,6 +8,7 @@ storage layer all find it through the registry.
 from __future__ import annotations
 
 from ..kind import Kind
+from .autoscaling import HPA_V1, HPA_V2
 from .config import CONFIG_MAP, SECRET
 from .controllerrevision import CONTROLLER_REVISION
 from .crd import CUSTOM_RESOURCE_DEFINITION
@@ -41,6 +42,7 @@ BUILTIN: tuple[Kind, ...] = (
     NAMESPACE, NODE, POD, REPLICATION_CONTROLLER, SERVICE, ENDPOINTS, EVENT, CONFIG_MAP, SECRET, SERVICE_ACCOUNT,
     PERSISTENT_VOLUME_CLAIM, PERSISTENT_VOLUME,
     CONTROLLER_REVISION, DAEMON_SET, DEPLOYMENT, REPLICA_SET, STATEFUL_SET,
+    HPA_V2, HPA_V1,
     CRON_JOB, JOB,
     POD_DISRUPTION_BUDGET,
     ENDPOINT_SLICE,
