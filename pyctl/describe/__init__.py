@@ -84,7 +84,7 @@ def describer(group: str, kind: str) -> Callable[[Describer], Describer]:
 
 def describe(ctx: Context, obj: dict[str, Any]) -> str:
     group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-    from . import cluster, network, storage, workloads  # noqa: F401 - they register their describers
+    from . import autoscaling, cluster, network, storage, workloads  # noqa: F401 - they register their describers
     from . import batch, disruption, replication  # noqa: F401
     fn = DESCRIBERS.get((group, str(obj.get("kind", ""))), generic)
     return fn(ctx, obj)
