@@ -61,9 +61,10 @@ class AutoscalerConfig:
 class MetricFailure(Exception):
     """One metric could not be computed: the ScalingActive condition it sets, and kube's error."""
 
-    def __init__(self, reason: str, message: str, error: str) -> None:
+    def __init__(self, reason: str, message: str, error: str, statuses: list[Obj] | None = None) -> None:
         super().__init__(error)
         self.reason, self.message = reason, message
+        self.statuses = statuses  # what was measured before it failed (kube's status keeps it)
 
 
 def set_condition(conditions: list[Obj], kind: str, status: str, reason: str, message: str, now: str) -> None:
@@ -204,7 +205,7 @@ class HorizontalController:
             try:
                 proposal, metric_name, statuses = await self._compute(hpa, scale, conditions, now, stamp)
             except MetricFailure as exc:
-                self._set_status(hpa, current, status.get("desiredReplicas") or 0, statuses, rescaled=False)
+                self._set_status(hpa, current, status.get("desiredReplicas") or 0, exc.statuses, rescaled=False)
                 await self._write_status(hpa, before)
                 self._event(hpa, "Warning", "FailedComputeMetricsReplicas", str(exc))
                 return
@@ -307,7 +308,7 @@ class HorizontalController:
             set_condition(conditions, "ScalingActive", "False", first.reason,
                           f"the HPA was unable to compute the replica count: {first.message}", stamp)
             raise MetricFailure(first.reason, first.message, f"invalid metrics ({len(failures)} invalid out of "
-                                f"{len(specs)}), first error is: {first}")
+                                f"{len(specs)}), first error is: {first}", statuses)
         set_condition(conditions, "ScalingActive", "True", "ValidMetricFound",
                       f"the HPA was able to successfully calculate a replica count from {name}", stamp)
         return replicas, name, statuses
