@@ -19,7 +19,7 @@ from .plot import cdf_png
 from .profile import top_stages
 
 BENCHMARKS = ("api", "crd", "scheduler", "plan", "daemonset", "podstart", "scaleup", "memory", "dashboard",
-              "jobs", "volumes", "ingress")
+              "jobs", "volumes", "ingress", "resourcemetrics")
 ROOT_ONLY = ("podstart", "scaleup", "volumes")
 
 

@@ -63,11 +63,13 @@ def spawn(name: str, *args: str, log: str | None = None) -> Process:
     return Process(name, proc)
 
 
-async def start_controlplane(etcd: Etcd, components: str = "all", log: str | None = None
+async def start_controlplane(etcd: Etcd, components: str = "all", log: str | None = None, *,
+                             port: int = 0, gateway: str = "", extra: tuple[str, ...] = ()
                              ) -> tuple[Process, str, str]:
-    """`pyctl-controlplane` on free loopback ports; returns (process, API URL, gateway address)."""
-    port, gw = free_port(), f"127.0.0.1:{free_port()}"
-    p = spawn("controlplane", "-m", "controlplane", "--etcd-servers", etcd.url,
+    """`pyctl-controlplane` on free loopback ports (or those given: a restart that agents
+    reconnect to), with `extra` flags; returns (process, API URL, gateway address)."""
+    port, gw = port or free_port(), gateway or f"127.0.0.1:{free_port()}"
+    p = spawn("controlplane", "-m", "controlplane", "--etcd-servers", etcd.url, *extra,
               "--listen", f"127.0.0.1:{port}", "--gateway-listen", gw, "--components", components,
               "--compaction-interval", "3600",
               # 500+ hollow nodes need more than the default /16's 256 podCIDRs (bookkeeping only:
