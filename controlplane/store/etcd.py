@@ -35,6 +35,8 @@ TCP connections (its kernel does), so only a deadline tells it from a slow one."
 DOWN_FOR = 1.0
 """After every endpoint failed a dial, calls fail at once (503) for this long instead of each
 redialling in turn."""
+MAX_RECEIVE = 2**31 - 1
+"""Bytes one answer from etcd may have (a range over the whole registry)."""
 WATCH_PROGRESS_EVERY = 1.0
 """A watch that has heard nothing for this long asks etcd for a progress report."""
 WATCH_SILENCE = 5.0
@@ -138,7 +140,10 @@ class Store:
             for i in range(count):
                 index = (self._first + i) % count
                 host, port = self._endpoints[index]
-                client = aetcd.Client(host=host, port=port, timeout=self._timeout)
+                # Any size of answer, as kube-apiserver's client (MaxCallRecvMsgSize = MaxInt32): the
+                # watch cache lists the whole registry at start, far past gRPC's default 4 MiB.
+                client = aetcd.Client(host=host, port=port, timeout=self._timeout,
+                                      options={"grpc.max_receive_message_length": MAX_RECEIVE})
                 try:
                     await client.connect()
                     # Linearizable: a member cut off from its quorum fails this and is passed over.

@@ -57,6 +57,15 @@ async def test_delete_with_and_without_precondition(store):
         await store.delete("/registry/pods/default/a")
 
 
+async def test_a_list_larger_than_grpcs_default_4_mib(store):
+    """The watch cache lists the whole registry at start: a big cluster answers with far more."""
+    value = b"x" * (1024 * 1024)  # under etcd's 1.5 MiB request limit, six of them over 4 MiB
+    for i in range(6):
+        await store.put(f"/big/{i}", value)
+    items, _, _ = await store.list("/big/")
+    assert len(items) == 6 and all(kv.value == value for kv in items)
+
+
 async def test_list_is_consistent_and_paged(store):
     for i in range(5):
         await store.create(f"/registry/pods/ns/p{i}", str(i).encode())
