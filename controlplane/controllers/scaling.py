@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..machinery.meta import parse_time
 from ..machinery.types import Obj
@@ -151,10 +151,9 @@ def _reversed(before: float, after: float) -> bool:
     return (before < 1.0 < after) or (before > 1.0 > after)
 
 
-def resource_replicas(current: int, target_utilization: int, metrics: dict[str, PodMetric], pods: list[Obj],
-                      resource: str, now: float, tuning: Tuning = Tuning(),
-                      container: str = "") -> tuple[int, int, int]:
-    """(replicas, utilization %, average raw milli-value) for a Utilization target."""
+def _measured(pods: list[Obj], metrics: dict[str, PodMetric], resource: str, now: float,
+              tuning: Tuning) -> tuple[dict[str, PodMetric], int, set[str], set[str]]:
+    """The metrics that count, and (ready count, unready pods, missing pods)."""
     if not pods:
         raise ScalingError("no pods returned by selector while calculating replica count")
     metrics = dict(metrics)
@@ -163,57 +162,53 @@ def resource_replicas(current: int, target_utilization: int, metrics: dict[str, 
         metrics.pop(name, None)
     if not metrics:
         raise ScalingError("did not receive metrics for targeted pods (pods might be unready)")
-    requests = pod_requests(pods, resource, container)
-    ratio, utilization, raw = utilization_ratio(metrics, requests, target_utilization)
+    return metrics, ready, unready, missing
+
+
+def _replicas(current: int, ratio: float, ready: int, metrics: dict[str, PodMetric], unready: set[str],
+              missing: set[str], tuning: Tuning, ratio_of: Callable[[dict[str, PodMetric]], float],
+              missing_use: Callable[[str], int]) -> int:
+    """The proposal from a usage ratio, once unready and missing pods are accounted for as kube does:
+    on a scale-up they use nothing, on a scale-down the missing use `missing_use(pod)`; a result
+    that would reverse the direction keeps `current`."""
     scale_up_with_unready = bool(unready) and ratio > 1.0
     if not scale_up_with_unready and not missing:
-        if _within(ratio, tuning):
-            return current, utilization, raw
-        return math.ceil(ratio * ready), utilization, raw
-    if missing:
-        fallback = max(100, target_utilization)
-        for name in missing:  # scale-down: as using their request; scale-up: as using nothing
-            metrics[name] = PodMetric(requests.get(name, 0) * fallback // 100 if ratio < 1.0 else 0)
+        return current if _within(ratio, tuning) else math.ceil(ratio * ready)
+    for name in missing:
+        metrics[name] = PodMetric(missing_use(name) if ratio < 1.0 else 0)
     if scale_up_with_unready:
         for name in unready:
             metrics[name] = PodMetric(0)
-    new_ratio = utilization_ratio(metrics, requests, target_utilization)[0]
+    new_ratio = ratio_of(metrics)
     if _within(new_ratio, tuning) or _reversed(ratio, new_ratio):
-        return current, utilization, raw
+        return current
     replicas = math.ceil(new_ratio * len(metrics))
     if (new_ratio < 1.0 and replicas > current) or (new_ratio > 1.0 and replicas < current):
-        return current, utilization, raw
+        return current
+    return replicas
+
+
+def resource_replicas(current: int, target_utilization: int, metrics: dict[str, PodMetric], pods: list[Obj],
+                      resource: str, now: float, tuning: Tuning = Tuning(),
+                      container: str = "") -> tuple[int, int, int]:
+    """(replicas, utilization %, average raw milli-value) for a Utilization target."""
+    metrics, ready, unready, missing = _measured(pods, metrics, resource, now, tuning)
+    requests = pod_requests(pods, resource, container)
+    ratio, utilization, raw = utilization_ratio(metrics, requests, target_utilization)
+    fallback = max(100, target_utilization)  # a missing pod on a scale-down: its request, or the target
+    replicas = _replicas(current, ratio, ready, metrics, unready, missing, tuning,
+                         lambda m: utilization_ratio(m, requests, target_utilization)[0],
+                         lambda name: requests.get(name, 0) * fallback // 100)
     return replicas, utilization, raw
 
 
 def average_replicas(current: int, target: int, metrics: dict[str, PodMetric], pods: list[Obj], resource: str,
                      now: float, tuning: Tuning = Tuning()) -> tuple[int, int]:
     """(replicas, average milli-value) for an AverageValue target (calcPlainMetricReplicas)."""
-    if not pods:
-        raise ScalingError("no pods returned by selector while calculating replica count")
-    metrics = dict(metrics)
-    ready, unready, missing, ignored = group_pods(pods, metrics, resource, now, tuning)
-    for name in ignored | unready:
-        metrics.pop(name, None)
-    if not metrics:
-        raise ScalingError("did not receive metrics for targeted pods (pods might be unready)")
+    metrics, ready, unready, missing = _measured(pods, metrics, resource, now, tuning)
     ratio, usage = usage_ratio(metrics, target)
-    scale_up_with_unready = bool(unready) and ratio > 1.0
-    if not scale_up_with_unready and not missing:
-        if _within(ratio, tuning):
-            return current, usage
-        return math.ceil(ratio * ready), usage
-    for name in missing:
-        metrics[name] = PodMetric(target if ratio < 1.0 else 0)
-    if scale_up_with_unready:
-        for name in unready:
-            metrics[name] = PodMetric(0)
-    new_ratio = usage_ratio(metrics, target)[0]
-    if _within(new_ratio, tuning) or _reversed(ratio, new_ratio):
-        return current, usage
-    replicas = math.ceil(new_ratio * len(metrics))
-    if (new_ratio < 1.0 and replicas > current) or (new_ratio > 1.0 and replicas < current):
-        return current, usage
+    replicas = _replicas(current, ratio, ready, metrics, unready, missing, tuning,
+                         lambda m: usage_ratio(m, target)[0], lambda name: target)
     return replicas, usage
 
 

@@ -12,6 +12,7 @@ import pytest
 from agent.hollow import run_hollow_agents, stop_agents
 from controlplane.components import ComponentsConfig, run_components
 from controlplane.controllers.manager import ManagerConfig
+from controlplane.gateway import GatewayConfig
 
 from ..cluster import free_port, wait_until
 from .kubectl import Kubectl
@@ -22,11 +23,11 @@ NODES = ["node-a", "node-b", "node-c"]
 
 
 @contextlib.asynccontextmanager
-async def hollow_cluster(api, client, controllers: ManagerConfig):
+async def hollow_cluster(api, client, controllers: ManagerConfig, gateway: GatewayConfig | None = None):
     """Scheduler, controllers and gateway as pyctl-controlplane runs them, and a hollow agent per
     name in NODES, all Ready; yields the agents."""
     port = free_port()
-    config = ComponentsConfig(controllers=controllers, gateway_listen=f"127.0.0.1:{port}")
+    config = ComponentsConfig(controllers=controllers, gateway_listen=f"127.0.0.1:{port}", gateway=gateway)
     running = await run_components(api.url, {"scheduler", "controllers", "gateway"}, config)
     agents = await run_hollow_agents(f"127.0.0.1:{port}", NODES)
     try:

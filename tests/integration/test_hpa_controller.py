@@ -5,6 +5,7 @@ kubectl autoscale / get / describe and pyctl get / describe work on it."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -185,3 +186,29 @@ async def test_kubectl_autoscale_get_and_describe(cluster, client, api, tmp_path
         return [re.sub(r"\d+% \(\d+m\)", "N% (Nm)", line) for line in text.splitlines()
                 if not line.startswith(("  Normal", "  Warning", "Events"))][:12]
     assert steady(described) == steady(theirs)
+
+
+async def test_the_official_python_client(cluster, client, api):
+    """kubernetes-client: AutoscalingV2Api and V1Api on one object, metrics through CustomObjectsApi."""
+    from kubernetes import client as k8s
+
+    assert (await client.request("POST", DEPLOY, deployment("pyc", 1, "50m", request="100m")))[0] == 201
+
+    def flow() -> tuple:
+        cfg = k8s.Configuration()
+        cfg.host = api.url
+        with k8s.ApiClient(cfg) as c:
+            v2, v1 = k8s.AutoscalingV2Api(c), k8s.AutoscalingV1Api(c)
+            v2.create_namespaced_horizontal_pod_autoscaler("default", hpa("pyc", target=70))
+            read_v1 = v1.read_namespaced_horizontal_pod_autoscaler("pyc", "default")
+            listed = v2.list_namespaced_horizontal_pod_autoscaler("default").items
+            pods = k8s.CustomObjectsApi(c).list_namespaced_custom_object("metrics.k8s.io", "v1beta1", "default", "pods")
+            return read_v1.spec.target_cpu_utilization_percentage, [h.metadata.name for h in listed], pods
+
+    async def measured() -> bool:
+        code, body = await client.request("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods")
+        return code == 200 and len(body["items"]) == 1
+    await wait_until(measured, timeout=20)
+    target, names, pods = await asyncio.to_thread(flow)
+    assert target == 70 and names == ["pyc"]
+    assert pods["kind"] == "PodMetricsList" and pods["items"][0]["containers"][0]["usage"]["cpu"].endswith("n")

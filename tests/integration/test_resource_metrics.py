@@ -8,39 +8,29 @@ import contextlib
 
 import pytest
 
-from agent.hollow import run_hollow_agents, stop_agents
-from controlplane.components import ComponentsConfig, run_components
 from controlplane.controllers.manager import ManagerConfig
 from controlplane.gateway import GatewayConfig
 from controlplane.store import Store
 
-from ..cluster import free_port, wait_until
+from ..cluster import wait_until
 from .kubectl import Kubectl
+from .test_cluster_flows import NODES, hollow_cluster
 from .test_pyctl import pyctl
 
 METRICS = "/apis/metrics.k8s.io/v1beta1"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
-NODES = ["node-a", "node-b"]
 
 
 @contextlib.asynccontextmanager
 async def measured_cluster(api, client, controllers: ManagerConfig | None = None):
-    """Scheduler, controllers and gateway (usage every 0.3 s) and a hollow agent per NODES name."""
-    port = free_port()
-    config = ComponentsConfig(controllers=controllers or ManagerConfig(leader_election=False),
-                              gateway_listen=f"127.0.0.1:{port}",
-                              gateway=GatewayConfig(metrics_period=0.3, metrics_flush_interval=0.1))
-    running = await run_components(api.url, {"scheduler", "controllers", "gateway"}, config)
-    agents = await run_hollow_agents(f"127.0.0.1:{port}", NODES)
-    try:
+    """The hollow cluster of test_cluster_flows, its agents reporting usage every 0.3 s."""
+    gateway = GatewayConfig(metrics_period=0.3, metrics_flush_interval=0.1)
+    async with hollow_cluster(api, client, controllers or ManagerConfig(leader_election=False), gateway) as agents:
         async def measured():
             code, body = await client.request("GET", f"{METRICS}/nodes")
             return code == 200 and len(body["items"]) == len(NODES)
         await wait_until(measured, timeout=20)
         yield agents
-    finally:
-        await stop_agents(agents)
-        await running.stop()
 
 
 @pytest.fixture
