@@ -25,17 +25,17 @@ class ConvertedKind(Kind):
         self.storage = storage
         self._to, self._from = to_storage, from_storage
 
+    @property
+    def storage_version(self) -> str:
+        return self.storage.info.api_version
+
     def to_storage(self, obj: Obj) -> Obj:
         """The served version's object as the stored version (a new object)."""
-        out = self._to(obj)
-        out["apiVersion"], out["kind"] = self.storage.info.api_version, self.storage.info.kind
-        return out
+        return {"kind": self.storage.info.kind, "apiVersion": self.storage.info.api_version, **self._to(obj)}
 
     def from_storage(self, obj: Obj) -> Obj:
         """The stored object as the served version (a new object; `obj` is not changed)."""
-        out = self._from(obj)
-        out["apiVersion"], out["kind"] = self.info.api_version, self.info.kind
-        return out
+        return {"kind": self.info.kind, "apiVersion": self.info.api_version, **self._from(obj)}
 
     def schema(self) -> None:
         return None  # objects are checked as the stored version, after conversion

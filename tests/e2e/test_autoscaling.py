@@ -64,7 +64,7 @@ async def test_a_cpu_bound_deployment_scales_up_and_back_down(cluster) -> None:
     client = cluster
     assert (await client.request("POST", DEPLOY, burner()))[0] == 201
     hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "burn"},
-           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "burn"},
+           "spec": {"scaleTargetRef": dict(apiVersion="apps/v1", kind="Deployment", name="burn"),
                     "minReplicas": 1, "maxReplicas": 3,
                     "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
                         "type": "Utilization", "averageUtilization": 50}}}],

@@ -126,7 +126,7 @@ async def test_pods_without_cpu_requests_cannot_be_measured(cluster, client):
 
 async def test_one_object_through_autoscaling_v1_and_v2(api, client):
     v1 = {"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
-          "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+          "spec": {"scaleTargetRef": dict(apiVersion="apps/v1", kind="Deployment", name="web"),
                    "maxReplicas": 3, "targetCPUUtilizationPercentage": 60}}
     code, created = await client.request("POST", HPAS_V1, v1)
     assert code == 201 and created["apiVersion"] == "autoscaling/v1"

