@@ -1,6 +1,9 @@
 """Prometheus metrics: the API server's /metrics (kube's names, no per-object labels) behind
 authentication and RBAC (system:monitoring), the components' families appended to it from the
-child process or inline, and each agent's own /metrics."""
+child process or inline, and each agent's own /metrics.
+
+A process has one registry of each kind, shared by every server a test process starts: counts
+are read as differences between two scrapes."""
 
 from __future__ import annotations
 
@@ -50,43 +53,51 @@ async def scrape(url: str, session: aiohttp.ClientSession | None = None) -> tupl
             await session.close()
 
 
+def grown(before: dict, after: dict, family: str, **labels: str) -> float:
+    return value(after, family, **labels) - value(before, family, **labels)
+
+
 async def test_api_server_requests_etcd_and_watch_cache(api, client):
+    before = samples((await scrape(api.url))[1])
     assert (await client.request("POST", PODS, POD))[0] == 201
     assert (await client.request("GET", f"{PODS}/very-particular-name"))[0] == 200
     assert (await client.request("GET", f"{PODS}/nosuch"))[0] == 404
     code, text = await scrape(api.url)
     assert code == 200
     found = samples(text)
-    assert value(found, "apiserver_request_total", verb="POST", resource="pods", scope="namespace", code="201") == 1
-    assert value(found, "apiserver_request_total", verb="GET", resource="pods", scope="resource", code="404") == 1
-    assert value(found, "apiserver_request_duration_seconds_count", verb="GET", resource="pods") == 2
-    assert value(found, "etcd_requests_total", operation="create", type="pods") == 1
-    assert value(found, "etcd_request_duration_seconds_count", operation="create", type="pods") == 1
-    assert value(found, "apiserver_storage_objects", resource="pods") == 1
+    assert grown(before, found, "apiserver_request_total", verb="POST", resource="pods", scope="namespace",
+                 code="201") == 1
+    assert grown(before, found, "apiserver_request_total", verb="GET", resource="pods", scope="resource",
+                 code="404") == 1
+    assert grown(before, found, "apiserver_request_duration_seconds_count", verb="GET", resource="pods") == 2
+    assert grown(before, found, "etcd_requests_total", operation="create", type="pods") == 1
+    assert grown(before, found, "etcd_request_duration_seconds_count", operation="create", type="pods") == 1
+    assert value(found, "apiserver_storage_objects", resource="pods") == 1  # this server's cache
     assert value(found, "process_cpu_seconds_total") > 0
     assert "very-particular-name" not in text  # labels never name an object
 
 
 async def test_watches_are_long_running_requests(api, client):
+    before = samples((await scrape(api.url))[1])
+    open_before = value(before, "apiserver_longrunning_requests", verb="WATCH", resource="pods")
     async with aiohttp.ClientSession() as s:
         async with s.get(f"{api.url}{PODS}?watch=1&timeoutSeconds=2") as resp:
             assert resp.status == 200
 
             async def watching():
                 found = samples((await scrape(api.url))[1])
-                return value(found, "apiserver_longrunning_requests", verb="WATCH", resource="pods") == 1 and \
-                    value(found, "apiserver_registered_watchers", kind="Pod") == 1
+                return value(found, "apiserver_longrunning_requests", verb="WATCH", resource="pods") == open_before + 1 \
+                    and value(found, "apiserver_registered_watchers", kind="Pod") == 1
             await wait_until(watching, timeout=5)
             await resp.read()  # the server ends it after timeoutSeconds
-    await wait_until(lambda: _no_watch(api.url), timeout=5)
+
+    async def ended() -> bool:
+        found = samples((await scrape(api.url))[1])
+        return value(found, "apiserver_longrunning_requests", verb="WATCH", resource="pods") == open_before
+    await wait_until(ended, timeout=5)
     found = samples((await scrape(api.url))[1])
-    assert value(found, "apiserver_request_total", verb="WATCH", resource="pods", code="200") == 1
-    assert value(found, "apiserver_request_duration_seconds_count", verb="WATCH") == 0  # long-running: not timed
-
-
-async def _no_watch(url: str) -> bool:
-    found = samples((await scrape(url))[1])
-    return value(found, "apiserver_longrunning_requests", verb="WATCH", resource="pods") == 0
+    assert grown(before, found, "apiserver_request_total", verb="WATCH", resource="pods", code="200") == 1
+    assert grown(before, found, "apiserver_request_duration_seconds_count", verb="WATCH") == 0  # not timed
 
 
 async def test_metrics_need_a_user_the_monitoring_role_allows(secure_api, admin):
@@ -115,13 +126,14 @@ async def test_inline_components_are_appended(api, client):
     async def inline() -> bytes:
         return exposition.render(exposition.COMPONENTS)
     api_metrics.set_components_source(api.app(), inline)
+    before = samples((await scrape(api.url))[1])
     try:
         assert (await client.request("POST", PODS, POD))[0] == 201
 
         async def seen():
             found = samples((await scrape(api.url))[1])
-            return value(found, "workqueue_adds_total", name="serviceaccounts") > 0 and \
-                value(found, "scheduler_schedule_attempts_total", result="unschedulable") >= 1
+            return grown(before, found, "workqueue_adds_total", name="serviceaccounts") > 0 and \
+                grown(before, found, "scheduler_schedule_attempts_total", result="unschedulable") >= 1
         await wait_until(seen, timeout=15)
         found = samples((await scrape(api.url))[1])
         assert ("scheduler_pending_pods", (("queue", "unschedulable"),)) in found
@@ -145,12 +157,12 @@ async def test_the_child_process_families_reach_the_api_servers_metrics(etcd, tm
                 code, text = await scrape(f"http://127.0.0.1:{port}")
             except aiohttp.ClientError:
                 return False
-            return code == 200 and "workqueue_depth" in text and "apiserver_request_total" in text
+            return code == 200 and 'workqueue_depth{name="deployment"}' in text and "apiserver_request_total" in text
         await wait_until(both, timeout=30)
         found = samples((await scrape(f"http://127.0.0.1:{port}"))[1])
         assert value(found, "pyctl_components_process_cpu_seconds_total") > 0
         assert value(found, "process_cpu_seconds_total") > 0  # the API server's own process
-        assert ("workqueue_depth", (("name", "replicaset"),)) in found
+        assert ("workqueue_depth", (("name", "deployment"),)) in found
     finally:
         proc.terminate()
         proc.wait(30)
@@ -163,22 +175,29 @@ async def test_agent_metrics(api, client):
                               gateway_listen=f"127.0.0.1:{port}")
     running = await run_components(api.url, {"scheduler", "gateway"}, config)
     agent = hollow_agent(f"127.0.0.1:{port}", "metered", metrics_listen=f"127.0.0.1:{metrics_port}").start()
+    before: dict = {}
     pod = {**POD, "spec": {"containers": [{"name": "c", "image": "busybox", "readinessProbe": {
         "exec": {"command": ["true"]}, "periodSeconds": 1}}]}}
     try:
         assert (await client.request("POST", PODS, pod))[0] == 201
 
-        async def started():
+        async def serving():
             try:
-                found = samples((await scrape(f"http://127.0.0.1:{metrics_port}"))[1])
+                before.update(samples((await scrape(f"http://127.0.0.1:{metrics_port}"))[1]))
+                return True
             except aiohttp.ClientError:
                 return False
-            return value(found, "kubelet_pod_start_duration_seconds_count") >= 1 and \
-                value(found, "prober_probe_total", probe_type="Readiness", result="successful") >= 1
+        await wait_until(serving, timeout=10)
+        assert (await client.request("POST", PODS, {**pod, "metadata": {"name": "second"}}))[0] == 201
+
+        async def started():
+            found = samples((await scrape(f"http://127.0.0.1:{metrics_port}"))[1])
+            return grown(before, found, "kubelet_pod_start_duration_seconds_count") >= 1 and \
+                grown(before, found, "prober_probe_total", probe_type="Readiness", result="successful") >= 1
         await wait_until(started, timeout=20)
         found = samples((await scrape(f"http://127.0.0.1:{metrics_port}"))[1])
-        assert value(found, "kubelet_runtime_operations_total", operation_type="start_pod") >= 1
-        assert value(found, "kubelet_runtime_operations_duration_seconds_count", operation_type="pod_status") >= 1
+        assert grown(before, found, "kubelet_runtime_operations_total", operation_type="start_pod") >= 1
+        assert grown(before, found, "kubelet_runtime_operations_duration_seconds_count", operation_type="pod_status") >= 1
     finally:
         await agent.stop()
         await running.stop()
