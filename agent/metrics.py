@@ -74,8 +74,12 @@ OPERATIONS = ("start_pod", "restart_container", "stop_container", "stop_containe
               "exec_command", "stop_pod", "pod_status", "list_pods", "usage")
 
 
+_CHILDREN = {name: (RUNTIME_OPS.labels(name), RUNTIME_DURATION.labels(name), RUNTIME_ERRORS.labels(name))
+             for name in OPERATIONS}
+
+
 def _measured(name: str, call: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    ops, duration, errors = RUNTIME_OPS.labels(name), RUNTIME_DURATION.labels(name), RUNTIME_ERRORS.labels(name)
+    ops, duration, errors = _CHILDREN[name]
 
     @functools.wraps(call)
     async def measured(*args: Any, **kwargs: Any) -> Any:
@@ -93,16 +97,16 @@ def _measured(name: str, call: Callable[..., Awaitable[Any]]) -> Callable[..., A
 
 class Instrumented:
     """A runtime whose operations are counted and timed; anything else (its name, the hollow
-    runtime's simulated probes, attributes the agent sets on it) passes through to it."""
+    runtime's simulated probes, attributes the agent sets on it) passes through to it. Each
+    operation is looked up on the runtime when it is called, so replacing one (a test's spy)
+    replaces what is measured."""
 
     def __init__(self, runtime: Any) -> None:
         object.__setattr__(self, "_inner", runtime)
-        for name in OPERATIONS:
-            if hasattr(runtime, name):
-                object.__setattr__(self, name, _measured(name, getattr(runtime, name)))
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        found = getattr(self._inner, name)
+        return _measured(name, found) if name in _CHILDREN else found
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._inner, name, value)
