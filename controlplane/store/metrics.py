@@ -26,6 +26,15 @@ ERRORS = Counter("etcd_request_errors_total", "Etcd failed request counts for ea
                  "type.", _LABELS, registry=exposition.SERVER)
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+_children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+
+
+def _of(labels: tuple[str, str]) -> tuple[Any, Any, Any]:
+    """The labelled children, looked up once per (operation, type): `.labels()` costs per call."""
+    found = _children.get(labels)
+    if found is None:
+        found = _children[labels] = (DURATION.labels(*labels), REQUESTS.labels(*labels), ERRORS.labels(*labels))
+    return found
 
 
 def timed(operation: str) -> Callable[[F], F]:
@@ -33,17 +42,17 @@ def timed(operation: str) -> Callable[[F], F]:
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         async def timed_call(self: Any, key: str, *args: Any, **kwargs: Any) -> Any:
-            labels = (operation, keys.resource_of(key) or "")
+            duration, requests, errors = _of((operation, keys.resource_of(key) or ""))
             started = time.perf_counter()
             try:
                 return await fn(self, key, *args, **kwargs)
             except (KeyExists, KeyNotFound, RevisionMismatch):
                 raise  # etcd answered: a lost race, not a failed request
             except Exception:
-                ERRORS.labels(*labels).inc()
+                errors.inc()
                 raise
             finally:
-                DURATION.labels(*labels).observe(time.perf_counter() - started)
-                REQUESTS.labels(*labels).inc()
+                duration.observe(time.perf_counter() - started)
+                requests.inc()
         return timed_call  # type: ignore[return-value]
     return wrap
