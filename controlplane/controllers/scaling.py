@@ -256,13 +256,8 @@ class Recommender:
         able = Condition("True", "ScaleDownStabilized", "recent recommendations were higher than current one, "
                          "applying the highest recent recommendation") if stabilized != desired else \
             Condition("True", "ReadyForNewScale", "recommended size matches current size")
-        scale_up_limit = int(max(SCALE_UP_LIMIT_FACTOR * current, SCALE_UP_LIMIT_MINIMUM))
-        if max_replicas > scale_up_limit:
-            ceiling, reason, message = scale_up_limit, "ScaleUpLimit", \
-                "the desired replica count is increasing faster than the maximum scale rate"
-        else:
-            ceiling, reason, message = max_replicas, "TooManyReplicas", \
-                "the desired replica count is more than the maximum replica count"
+        ceiling, reason, message = _ceiling(int(max(SCALE_UP_LIMIT_FACTOR * current, SCALE_UP_LIMIT_MINIMUM)),
+                                            max_replicas)
         if stabilized < min_replicas:
             replicas, reason, message = min_replicas, "TooFewReplicas", \
                 "the desired replica count is less than the minimum replica count"
@@ -311,13 +306,8 @@ class Recommender:
     def _limit(self, up: Obj, down: Obj, current: int, desired: int, min_replicas: int, max_replicas: int,
                now: float) -> tuple[int, str, str]:
         if desired > current:
-            limit = max(_scale_up_limit(current, self.scale_up_events, up, now), current)
-            if max_replicas > limit:
-                ceiling, reason, message = limit, "ScaleUpLimit", \
-                    "the desired replica count is increasing faster than the maximum scale rate"
-            else:
-                ceiling, reason, message = max_replicas, "TooManyReplicas", \
-                    "the desired replica count is more than the maximum replica count"
+            ceiling, reason, message = _ceiling(max(_scale_up_limit(current, self.scale_up_events, up, now), current),
+                                                max_replicas)
             if desired > ceiling:
                 return ceiling, reason, message
         elif desired < current:
@@ -340,6 +330,13 @@ class Recommender:
         longest = max((int(p.get("periodSeconds") or 0) for p in rules.get("policies") or []), default=0)
         events = self.scale_up_events if after > before else self.scale_down_events
         events[:] = [(n, t) for n, t in events if t >= now - longest] + [(abs(after - before), now)]
+
+
+def _ceiling(limit: int, max_replicas: int) -> tuple[int, str, str]:
+    """The most replicas a scale-up may reach, and why (the rate limit, or maxReplicas)."""
+    if max_replicas > limit:
+        return limit, "ScaleUpLimit", "the desired replica count is increasing faster than the maximum scale rate"
+    return max_replicas, "TooManyReplicas", "the desired replica count is more than the maximum replica count"
 
 
 def _changed_within(period: float, events: list[tuple[int, float]], now: float) -> int:

@@ -19,10 +19,9 @@ from ..kind import Kind
 from ..tables import AGE, NAME, Column, Printer, Row
 from ..validation import Cause, invalid, not_supported, parse_quantity, required
 from ..versions import ConvertedKind
-from .hpaconversion import v1_to_v2, v2_to_v1
+from .hpaconversion import FIELDS, v1_to_v2, v2_to_v1
 
-SOURCES = {"Object": "object", "Pods": "pods", "Resource": "resource",
-           "ContainerResource": "containerResource", "External": "external"}
+SOURCES = FIELDS
 TARGET_TYPES = ("Utilization", "Value", "AverageValue")
 MAX_WINDOW, MAX_PERIOD = 3600, 1800
 

@@ -26,6 +26,9 @@ CURRENT_METRICS = "autoscaling.alpha.kubernetes.io/current-metrics"
 BEHAVIOR = "autoscaling.alpha.kubernetes.io/behavior"
 CONDITIONS = "autoscaling.alpha.kubernetes.io/conditions"
 _ANNOTATIONS = (METRICS, CURRENT_METRICS, BEHAVIOR, CONDITIONS)
+FIELDS = {"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",
+          "Object": "object", "External": "external"}
+"""A metric's type -> the field of MetricSpec / MetricStatus that holds it."""
 
 
 def _some(**fields: Any) -> Obj:
@@ -101,8 +104,7 @@ def _spec_to_v2(m: Obj) -> Obj:
 def _status_to_v1(m: Obj) -> Obj:
     kind = m.get("type")
     out: Obj = {"type": kind}
-    field = {"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",
-             "Object": "object", "External": "external"}.get(str(kind))
+    field = FIELDS.get(str(kind))
     if field is None:
         return out
     src = m.get(field) or {}
@@ -127,8 +129,7 @@ def _status_to_v1(m: Obj) -> Obj:
 def _status_to_v2(m: Obj) -> Obj:
     kind = m.get("type")
     out: Obj = {"type": kind}
-    field = {"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",
-             "Object": "object", "External": "external"}.get(str(kind))
+    field = FIELDS.get(str(kind))
     if field is None:
         return out
     src = m.get(field) or {}
