@@ -95,7 +95,7 @@ def _metric(metric: Obj, path: str) -> list[Cause]:
     if not kind:
         return [required(f"{path}.type", "must specify a metric source type")]
     if kind not in SOURCES:
-        return [not_supported(f"{path}.type", kind, list(SOURCES))]
+        return [not_supported(f"{path}.type", kind, sorted(SOURCES))]
     field = SOURCES[kind]
     others = [f for f in SOURCES.values() if f != field and metric.get(f) is not None]
     if others:
