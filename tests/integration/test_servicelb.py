@@ -56,7 +56,7 @@ async def test_status_follows_serving_nodes_labels_and_policy(client, nodes):
     await wait_until(lambda: _eq(balancer(client, "web"), all_ips), timeout=30)
     _, svc = await client.request("GET", f"{NS}/services/web")
     assert svc["status"]["loadBalancer"]["ingress"][0]["ipMode"] == "VIP"
-    code, table = await client.request("GET", f"{NS}/services",
+    code, table = await client.request("GET", f"{NS}/services/web",
                                        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
     assert table["rows"][0]["cells"][3] == ",".join(all_ips)  # EXTERNAL-IP, as kubectl shows it
 
