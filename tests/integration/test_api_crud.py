@@ -29,11 +29,17 @@ def pod(name: str, labels: dict | None = None, node: str | None = None) -> dict:
             "spec": spec}
 
 
+# The API server's own heartbeat (its endpoint Lease, renewed every 10 s: apiendpoints.py) is
+# written whatever a client does; "nothing was written" means nothing else was.
+OWN_LEASES = "/registry/leases/kube-system/apiserver-endpoint-"
+
+
 async def raw_keys(etcd, prefix: str = "/registry/") -> dict[str, bytes]:
+    """Every key under `prefix` and its value, but the API servers' own endpoint Leases."""
     store = Store([etcd.url])
     try:
         items, _, _ = await store.list(prefix)
-        return {kv.key: kv.value for kv in items}
+        return {kv.key: kv.value for kv in items if not kv.key.startswith(OWN_LEASES)}
     finally:
         await store.close()
 

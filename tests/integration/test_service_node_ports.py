@@ -33,7 +33,8 @@ async def test_every_port_gets_a_node_port_in_the_range_shown_in_the_table(clien
     ports = [p["nodePort"] for p in body["spec"]["ports"]]
     assert len(set(ports)) == 2 and all(30000 <= p <= 32767 for p in ports)
     assert body["spec"]["externalTrafficPolicy"] == "Cluster"
-    code, table = await client.request("GET", SVCS, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    code, table = await client.request("GET", f"{SVCS}/web",
+                                       headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
     assert [r["cells"][4] for r in table["rows"]] == [f"80:{ports[0]}/TCP,443:{ports[1]}/TCP"]
 
 
