@@ -29,17 +29,19 @@ def pod(name: str, labels: dict | None = None, node: str | None = None) -> dict:
             "spec": spec}
 
 
-# The API server's own heartbeat (its endpoint Lease, renewed every 10 s: apiendpoints.py) is
-# written whatever a client does; "nothing was written" means nothing else was.
-OWN_LEASES = "/registry/leases/kube-system/apiserver-endpoint-"
+# What the API servers write on their own, whatever a client does (apiendpoints.py): the
+# `kubernetes` Service's Endpoints and EndpointSlice, made once after start, and each server's
+# endpoint Lease, renewed every 10 s. "Nothing was written" means nothing else was.
+API_SERVERS_OWN = ("/registry/leases/kube-system/apiserver-endpoint-", "/registry/endpoints/default/kubernetes",
+                   "/registry/endpointslices/default/kubernetes", "/registry/services/default/kubernetes")
 
 
 async def raw_keys(etcd, prefix: str = "/registry/") -> dict[str, bytes]:
-    """Every key under `prefix` and its value, but the API servers' own endpoint Leases."""
+    """Every key under `prefix` and its value, but what the API servers keep on their own."""
     store = Store([etcd.url])
     try:
         items, _, _ = await store.list(prefix)
-        return {kv.key: kv.value for kv in items if not kv.key.startswith(OWN_LEASES)}
+        return {kv.key: kv.value for kv in items if not kv.key.startswith(API_SERVERS_OWN)}
     finally:
         await store.close()
 
