@@ -40,6 +40,7 @@ class EventRecorder:
         self.source = {"component": component, **({"host": host} if host else {})}
         self._recent: dict[tuple, tuple[str, str, int, float]] = {}  # key -> (ns, name, count, t)
         self._locks: dict[tuple, asyncio.Lock] = {}  # one per event key: folds race, others don't wait
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     async def event(self, obj: dict[str, Any], type_: str, reason: str, message: str, *,
                     field_path: str = "", count: int = 1, at: float | None = None) -> None:
@@ -49,6 +50,16 @@ class EventRecorder:
             await self._record(obj, type_, reason, message, field_path, count, at)
         except ApiError as exc:
             log.debug("event %s on %s not recorded: %s", reason, reference(obj)["name"], exc)
+
+    def emit(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """Record an Event in the background, without waiting; `in_flight()` are those under way
+        (a controller's stop waits for them)."""
+        task = asyncio.create_task(self.event(obj, type_, reason, message))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    def in_flight(self) -> list["asyncio.Task[None]"]:
+        return list(self._in_flight)
 
     def normal(self, obj: dict[str, Any], reason: str, message: str) -> "asyncio.Task[None]":
         return asyncio.create_task(self.event(obj, "Normal", reason, message))

@@ -78,7 +78,6 @@ class CronJobController:
         self.queue = WorkQueue("cronjob", conflict_retry=STATUS_BATCH)
         self.recorder = EventRecorder(client, "cronjob-controller")
         self._children: dict[str, set[str]] = {}  # "ns/cronjob name" -> keys of the Jobs it controls
-        self._events: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -89,7 +88,7 @@ class CronJobController:
         self._task = asyncio.create_task(self._run(), name="cronjob-controller")
 
     async def stop(self) -> None:
-        await stop_controller(self.queue, self._task, (self.cronjobs, self.jobs), list(self._events))
+        await stop_controller(self.queue, self._task, (self.cronjobs, self.jobs), self.recorder.in_flight())
         self._task = None
 
     async def _run(self) -> None:
@@ -97,10 +96,6 @@ class CronJobController:
         await self.jobs.wait_synced()
         await self.queue.run(self.sync, self.workers)
 
-    def _event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
-        task = asyncio.create_task(self.recorder.event(obj, type_, reason, message))
-        self._events.add(task)
-        task.add_done_callback(self._events.discard)
 
     # -- handlers ---------------------------------------------------------------------------------------
 
@@ -172,10 +167,10 @@ class CronJobController:
                     status.update(deep_copy(fresh.get("status") or {}))
                     active = list(status.get("active") or [])
                     continue
-                self._event(cj, "Warning", "UnexpectedJob", f"Saw a job that the controller did not create or forgot: {name}")
+                self.recorder.emit(cj, "Warning", "UnexpectedJob", f"Saw a job that the controller did not create or forgot: {name}")
             elif listed and done:
                 active = [r for r in active if r.get("uid") != uid]
-                self._event(cj, "Normal", "SawCompletedJob", f"Saw completed job: {name}, condition: {done}")
+                self.recorder.emit(cj, "Normal", "SawCompletedJob", f"Saw completed job: {name}, condition: {done}")
             if done == COMPLETE:
                 completed = (job.get("status") or {}).get("completionTime")
                 last = parse_time(status.get("lastSuccessfulTime"))
@@ -187,7 +182,7 @@ class CronJobController:
             try:  # not in our cache: gone, or just not seen yet
                 await self.client.get(JOBS, ref.get("name", ""), ref.get("namespace", ""))
             except NotFound:
-                self._event(cj, "Normal", "MissingJob", f"Active job went missing: {ref.get('name')}")
+                self.recorder.emit(cj, "Normal", "MissingJob", f"Active job went missing: {ref.get('name')}")
                 active = [r for r in active if r.get("uid") != ref.get("uid")]
         self._set_active(status, active)
         return cj
@@ -211,19 +206,19 @@ class CronJobController:
         try:
             zone = self._zone(cj)
         except cron.ScheduleError as exc:
-            self._event(cj, "Warning", "UnknownTimeZone", f'invalid timeZone: "{spec.get("timeZone")}": {exc}')
+            self.recorder.emit(cj, "Warning", "UnknownTimeZone", f'invalid timeZone: "{spec.get("timeZone")}": {exc}')
             return None
         if spec.get("suspend") is True:
             return None
         schedule_text = spec.get("schedule") or ""
         if "TZ" in schedule_text:
-            self._event(cj, "Warning", "UnsupportedSchedule",
-                        f'CRON_TZ or TZ used in schedule "{schedule_text}" is not officially supported, see '
-                        "https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/ for more details")
+            self.recorder.emit(cj, "Warning", "UnsupportedSchedule",
+                               f'CRON_TZ or TZ used in schedule "{schedule_text}" is not officially supported, see '
+                               "https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/ for more details")
         try:
             schedule = cron.parse(schedule_text)
         except cron.ScheduleError as exc:
-            self._event(cj, "Warning", "UnparseableSchedule", f'unparseable schedule: "{schedule_text}" : {exc}')
+            self.recorder.emit(cj, "Warning", "UnparseableSchedule", f'unparseable schedule: "{schedule_text}" : {exc}')
             return None
         now = self.clock()
         created = parse_time(md.get("creationTimestamp")) or now
@@ -233,26 +228,26 @@ class CronJobController:
                                       starting_deadline=spec.get("startingDeadlineSeconds"), zone=zone)
             upcoming = (cron.next_run(schedule, missed, now, zone) - now).total_seconds() + NEXT_DELTA
         except cron.ScheduleError as exc:
-            self._event(cj, "Warning", "InvalidSchedule", f"invalid schedule: {schedule_text} : {exc}")
+            self.recorder.emit(cj, "Warning", "InvalidSchedule", f"invalid schedule: {schedule_text} : {exc}")
             return None
         if missed.count > cron.TOO_MANY_MISSED:
-            self._event(cj, "Warning", "TooManyMissedTimes", f"too many missed start times: {missed.count}. "
-                        "Set or decrease .spec.startingDeadlineSeconds or check clock skew")
+            self.recorder.emit(cj, "Warning", "TooManyMissedTimes", f"too many missed start times: {missed.count}. "
+                               "Set or decrease .spec.startingDeadlineSeconds or check clock skew")
         scheduled = missed.latest
         if scheduled is None:
             return upcoming
         deadline = spec.get("startingDeadlineSeconds")
         if deadline is not None and scheduled + dt.timedelta(seconds=int(deadline)) < now:
-            self._event(cj, "Warning", "MissSchedule", "Missed scheduled time to start a job: "
-                        + scheduled.strftime("%a, %d %b %Y %H:%M:%S +0000"))
+            self.recorder.emit(cj, "Warning", "MissSchedule", "Missed scheduled time to start a job: "
+                               + scheduled.strftime("%a, %d %b %Y %H:%M:%S +0000"))
             return upcoming
         name = cron.job_name(md["name"], scheduled)
         active = list(status.get("active") or [])
         if any(r.get("name") == name for r in active) or (last is not None and last == scheduled):
             return upcoming
         if spec.get("concurrencyPolicy") == "Forbid" and active:
-            self._event(cj, "Normal", "JobAlreadyActive",
-                        "Not starting job because prior execution is running and concurrency policy is Forbid")
+            self.recorder.emit(cj, "Normal", "JobAlreadyActive",
+                               "Not starting job because prior execution is running and concurrency policy is Forbid")
             return upcoming
         if spec.get("concurrencyPolicy") == "Replace":
             for ref in active:
@@ -275,15 +270,15 @@ class CronJobController:
             job = await self.client.get(JOBS, name, ns)
             ref = controller_ref(job)
             if ref is None or ref.get("uid") != cj["metadata"]["uid"]:
-                self._event(cj, "Warning", "FailedCreate", f'Error creating job: jobs.batch "{name}" already exists')
+                self.recorder.emit(cj, "Warning", "FailedCreate", f'Error creating job: jobs.batch "{name}" already exists')
                 return None
             return job
         except ApiError as exc:
             if exc.code == 403:  # the namespace is being deleted
                 return None
-            self._event(cj, "Warning", "FailedCreate", f"Error creating job: {exc.message}")
+            self.recorder.emit(cj, "Warning", "FailedCreate", f"Error creating job: {exc.message}")
             raise
-        self._event(cj, "Normal", "SuccessfulCreate", f"Created job {name}")
+        self.recorder.emit(cj, "Normal", "SuccessfulCreate", f"Created job {name}")
         return job
 
     async def _delete_job(self, cj: Obj, name: str, ns: str) -> bool:
@@ -292,9 +287,9 @@ class CronJobController:
         except NotFound:
             return True
         except ApiError as exc:
-            self._event(cj, "Warning", "FailedDelete", f"Deleted job: {exc.message}")
+            self.recorder.emit(cj, "Warning", "FailedDelete", f"Deleted job: {exc.message}")
             return False
-        self._event(cj, "Normal", "SuccessfulDelete", f"Deleted job {name}")
+        self.recorder.emit(cj, "Normal", "SuccessfulDelete", f"Deleted job {name}")
         return True
 
     async def _clean_history(self, cj: Obj, status: Obj, jobs: list[Obj]) -> None:

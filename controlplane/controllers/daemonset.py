@@ -371,7 +371,6 @@ class DaemonSetController:
                            self.expectations)
         self._fits: dict[str, tuple[int, NodeFit]] = {}  # ds uid -> (generation, its NodeFit)
         self._backoff: dict[tuple[str, str], tuple[float, float]] = {}  # (ds uid, node) -> (not before, delay)
-        self._events: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -386,7 +385,7 @@ class DaemonSetController:
 
     async def stop(self) -> None:
         await stop_controller(self.queue, self._task, (self.daemonsets, self.pods, self.nodes, self.revisions),
-                              list(self._events))
+                              self.recorder.in_flight())
         self._task = None
 
     async def _run(self) -> None:
@@ -394,10 +393,6 @@ class DaemonSetController:
             await informer.wait_synced()
         await self.queue.run(self.sync, self.workers)
 
-    def _event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
-        task = asyncio.create_task(self.recorder.event(obj, type_, reason, message))
-        self._events.add(task)
-        task.add_done_callback(self._events.discard)
 
     def _fit(self, ds: Obj) -> NodeFit:
         md = ds["metadata"]
@@ -443,8 +438,8 @@ class DaemonSetController:
         if ds["metadata"].get("deletionTimestamp"):
             return  # its revisions may be going: no status can be trusted (the GC takes its pods)
         if selector_of(ds).empty:
-            self._event(ds, "Warning", "SelectingAll",
-                        "This daemon set is selecting all pods. A non-empty selector is required.")
+            self.recorder.emit(ds, "Warning", "SelectingAll",
+                               "This daemon set is selecting all pods. A non-empty selector is required.")
             return
         try:
             current, old = await self._history(ds)
@@ -510,11 +505,11 @@ class DaemonSetController:
             phase = (pod.get("status") or {}).get("phase")
             name = f"{pod['metadata'].get('namespace', '')}/{pod['metadata']['name']}"
             if phase == "Failed":
-                self._event(ds, "Warning", "FailedDaemonPod",
-                            f"Found failed daemon pod {name} on node {node}, will try to kill it")
+                self.recorder.emit(ds, "Warning", "FailedDaemonPod",
+                                   f"Found failed daemon pod {name} on node {node}, will try to kill it")
             else:
-                self._event(ds, "Normal", "SucceededDaemonPod",
-                            f"Found succeeded daemon pod {name} on node {node}, will try to delete it")
+                self.recorder.emit(ds, "Normal", "SucceededDaemonPod",
+                                   f"Found succeeded daemon pod {name} on node {node}, will try to delete it")
             out.append(pod)
         return out
 
@@ -547,7 +542,7 @@ class DaemonSetController:
                 if not isinstance(result, NotFound):
                     errors.append(result)
             else:
-                self._event(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
+                self.recorder.emit(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
         if errors:
             err = errors[0]
             raise err if isinstance(err, Exception) else RuntimeError(str(err))
@@ -565,11 +560,11 @@ class DaemonSetController:
             errors = [r for r in results if isinstance(r, BaseException)]
             for r in results:
                 if not isinstance(r, BaseException):
-                    self._event(ds, "Normal", "SuccessfulCreate", f"Created pod: {r['metadata']['name']}")
+                    self.recorder.emit(ds, "Normal", "SuccessfulCreate", f"Created pod: {r['metadata']['name']}")
             if errors:
                 # Failed creates will never be observed, nor will the batches skipped now.
                 self.expectations.creation_failed(key, len(errors) + left)
-                self._event(ds, "Warning", "FailedCreate", f"Error creating: {errors[0]}")
+                self.recorder.emit(ds, "Warning", "FailedCreate", f"Error creating: {errors[0]}")
                 if isinstance(errors[0], ApiError) and errors[0].code == 403:
                     log.info("daemonset %s: cannot create pods: %s", key, errors[0])
                     return []

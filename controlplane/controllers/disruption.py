@@ -67,7 +67,6 @@ class DisruptionController:
         self.rcs = SharedInformer(client, REPLICATIONCONTROLLERS)
         self.queue = WorkQueue("disruption", conflict_retry=STATUS_BATCH)
         self.recorder = EventRecorder(client, "controllermanager")
-        self._events: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -86,7 +85,7 @@ class DisruptionController:
         self._task = asyncio.create_task(self._run(), name="disruption-controller")
 
     async def stop(self) -> None:
-        await stop_controller(self.queue, self._task, self._informers, list(self._events))
+        await stop_controller(self.queue, self._task, self._informers, self.recorder.in_flight())
         self._task = None
 
     async def _run(self) -> None:
@@ -94,10 +93,6 @@ class DisruptionController:
             await informer.wait_synced()
         await self.queue.run(self.sync, self.workers)
 
-    def _event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
-        task = asyncio.create_task(self.recorder.event(obj, type_, reason, message))
-        self._events.add(task)
-        task.add_done_callback(self._events.discard)
 
     # -- handlers: which budgets to look at again --------------------------------------------------
 
@@ -135,15 +130,15 @@ class DisruptionController:
         pods = [p for p in self.pods.list() if p["metadata"].get("namespace") == ns
                 and selector.matches(p["metadata"].get("labels") or {})]
         if not pods:
-            self._event(pdb, "Normal", "NoPods", "No matching pods found")
+            self.recorder.emit(pdb, "Normal", "NoPods", "No matching pods found")
         now = self.clock()
         status = deep_copy(pdb.get("status") or {})
         try:
             expected, unmanaged = await self._expected(pdb, pods)
             desired = pdbmath.desired_healthy(spec, expected)
         except (ScaleUnknown, ValueError) as exc:
-            self._event(pdb, "Warning", "CalculateExpectedPodCountFailed",
-                        f"Failed to calculate the number of expected pods: {exc}")
+            self.recorder.emit(pdb, "Warning", "CalculateExpectedPodCountFailed",
+                               f"Failed to calculate the number of expected pods: {exc}")
             status["disruptionsAllowed"] = 0
             status["observedGeneration"] = int(md.get("generation") or 0)
             pdbmath.set_allowed_condition(status, status["observedGeneration"], now, reason="SyncFailed",
@@ -151,11 +146,11 @@ class DisruptionController:
             await self._write(pdb, status)
             return
         if unmanaged:
-            self._event(pdb, "Warning", "UnmanagedPods",
-                        f"Pods selected by this PodDisruptionBudget (selector: {selector}) were found to be "
-                        "unmanaged. As a result, the status of the PDB cannot be calculated correctly, which may "
-                        "result in undefined behavior. To account for these pods please set \".spec.minAvailable\" "
-                        "field of the PDB to an integer value.")
+            self.recorder.emit(pdb, "Warning", "UnmanagedPods",
+                               f"Pods selected by this PodDisruptionBudget (selector: {selector}) were found to be "
+                               "unmanaged. As a result, the status of the PDB cannot be calculated correctly, which may "
+                               "result in undefined behavior. To account for these pods please set \".spec.minAvailable\" "
+                               "field of the PDB to an integer value.")
         disrupted, recheck = pdbmath.recent_disruptions(pods, status.get("disruptedPods") or {}, now)
         current = pdbmath.healthy(pods, disrupted)
         allowed = current - desired if expected > 0 and current > desired else 0

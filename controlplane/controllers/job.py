@@ -80,7 +80,6 @@ class JobController:
         self._unfinalized: dict[str, set[str]] = {}
         self._owned: dict[str, set[str]] = {}  # job uid -> pod keys
         self._orphans: dict[str, set[str]] = {}  # namespace -> keys of pods without a controller
-        self._events: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -92,7 +91,7 @@ class JobController:
         self._task = asyncio.create_task(self._run(), name="job-controller")
 
     async def stop(self) -> None:
-        await stop_controller(self.queue, self._task, (self.jobs, self.pods), list(self._events))
+        await stop_controller(self.queue, self._task, (self.jobs, self.pods), self.recorder.in_flight())
         self._task = None
 
     async def _run(self) -> None:
@@ -100,10 +99,6 @@ class JobController:
         await self.pods.wait_synced()
         await self.queue.run(self.sync, self.config.workers)
 
-    def _event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
-        task = asyncio.create_task(self.recorder.event(obj, type_, reason, message))
-        self._events.add(task)
-        task.add_done_callback(self._events.discard)
 
     # -- handlers ----------------------------------------------------------------------------------
 
@@ -314,13 +309,13 @@ class JobController:
     def _suspension(self, job: Obj, status: Obj, suspended: bool, now: dt.datetime) -> None:
         if suspended:
             if jt.set_condition(status, jt.SUSPENDED, "True", "JobSuspended", "Job suspended", now):
-                self._event(job, "Normal", "Suspended", "Job suspended")
+                self.recorder.emit(job, "Normal", "Suspended", "Job suspended")
             status.pop("startTime", None)  # suspending resets the active deadline's clock
             return
         was = jt.condition(status, jt.SUSPENDED)
         if was is not None and was.get("status") == "True":
             jt.set_condition(status, jt.SUSPENDED, "False", "JobResumed", "Job resumed", now)
-            self._event(job, "Normal", "Resumed", "Job resumed")
+            self.recorder.emit(job, "Normal", "Resumed", "Job resumed")
             # activeDeadlineSeconds counts from the resumption, as from a start.
             status["startTime"] = now_rfc3339(now)
         if not status.get("startTime"):
@@ -329,10 +324,10 @@ class JobController:
     def _finish(self, job: Obj, status: Obj, target: jt.Target, now: dt.datetime) -> None:
         jt.set_condition(status, target.final, "True", target.reason, target.message, now)
         if target.failure:
-            self._event(job, "Warning", target.reason, target.message)
+            self.recorder.emit(job, "Warning", target.reason, target.message)
         else:
             status["completionTime"] = now_rfc3339(now)
-            self._event(job, "Normal", "Completed", "Job completed")
+            self.recorder.emit(job, "Normal", "Completed", "Job completed")
 
     def _requeue_for_deadline(self, key: str, job: Obj, now: dt.datetime) -> None:
         left = jt.active_deadline_left(job, now)
@@ -423,11 +418,11 @@ class JobController:
             for r in results:
                 if not isinstance(r, BaseException):
                     made += 1
-                    self._event(job, "Normal", "SuccessfulCreate", f"Created pod: {r['metadata']['name']}")
+                    self.recorder.emit(job, "Normal", "SuccessfulCreate", f"Created pod: {r['metadata']['name']}")
             if errors:
                 self.expectations.creation_failed(key, len(errors) + len(left))
                 err = errors[0]
-                self._event(job, "Warning", "FailedCreate", f"Error creating: {err}")
+                self.recorder.emit(job, "Warning", "FailedCreate", f"Error creating: {err}")
                 if isinstance(err, ApiError) and err.code == 403:  # a namespace being deleted
                     return made
                 raise err if isinstance(err, Exception) else RuntimeError(str(err))
@@ -451,7 +446,7 @@ class JobController:
                     log.warning("job %s: deleting pod %s: %s", key, pod["metadata"]["name"], result)
                 continue
             gone += 1
-            self._event(job, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
+            self.recorder.emit(job, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
         return gone
 
     def _tracked(self, job_uid: str, pod: Obj | None) -> bool:

@@ -117,7 +117,6 @@ class HorizontalController:
         self.recorder = EventRecorder(client, "horizontal-pod-autoscaler")
         self.targets = ScaleTargets(client)
         self.recommenders: dict[Hashable, Recommender] = {}
-        self._events: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -127,7 +126,7 @@ class HorizontalController:
         self._task = asyncio.create_task(self._run(), name="horizontalpodautoscaler-controller")
 
     async def stop(self) -> None:
-        await stop_controller(self.queue, self._task, (self.hpas, self.pods), list(self._events))
+        await stop_controller(self.queue, self._task, (self.hpas, self.pods), self.recorder.in_flight())
         self._task = None
 
     async def _run(self) -> None:
@@ -148,10 +147,6 @@ class HorizontalController:
     def _deleted(self, hpa: Obj) -> None:
         self.recommenders.pop(object_key(hpa), None)
 
-    def _event(self, hpa: Obj, type_: str, reason: str, message: str) -> None:
-        task = asyncio.create_task(self.recorder.event(hpa, type_, reason, message))
-        self._events.add(task)
-        task.add_done_callback(self._events.discard)
 
     # -- sync ----------------------------------------------------------------------------------
 
@@ -179,7 +174,7 @@ class HorizontalController:
             info = await self.targets.resolve(ref.get("apiVersion", ""), ref.get("kind", ""))
             scale = await self.client.request("GET", self.client.url(info, ns, target, "scale"))
         except (ScalingError, ApiError) as exc:
-            self._event(hpa, "Warning", "FailedGetScale", str(exc))
+            self.recorder.emit(hpa, "Warning", "FailedGetScale", str(exc))
             set_condition(conditions, "AbleToScale", "False", "FailedGetScale",
                           f"the HPA controller was unable to get the target's current scale: {exc}", stamp)
             await self._write_status(hpa, before)
@@ -207,7 +202,7 @@ class HorizontalController:
             except MetricFailure as exc:
                 self._set_status(hpa, current, status.get("desiredReplicas") or 0, exc.statuses, rescaled=False)
                 await self._write_status(hpa, before)
-                self._event(hpa, "Warning", "FailedComputeMetricsReplicas", str(exc))
+                self.recorder.emit(hpa, "Warning", "FailedComputeMetricsReplicas", str(exc))
                 return
             reason = f"{metric_name} above target" if proposal > current else \
                 "All metrics below target" if proposal < current else ""
@@ -226,7 +221,7 @@ class HorizontalController:
                 scale.setdefault("spec", {})["replicas"] = desired
                 await self.client.request("PUT", self.client.url(info, ns, target, "scale"), body=scale)
             except ApiError as exc:
-                self._event(hpa, "Warning", "FailedRescale", f"New size: {desired}; reason: {reason}; error: {exc}")
+                self.recorder.emit(hpa, "Warning", "FailedRescale", f"New size: {desired}; reason: {reason}; error: {exc}")
                 set_condition(conditions, "AbleToScale", "False", "FailedUpdateScale",
                               f"the HPA controller was unable to update the target scale: {exc}", stamp)
                 self._set_status(hpa, current, status.get("desiredReplicas") or 0, statuses, rescaled=False)
@@ -234,7 +229,7 @@ class HorizontalController:
                 return
             set_condition(conditions, "AbleToScale", "True", "SucceededRescale",
                           f"the HPA controller was able to update the target scale to {desired}", stamp)
-            self._event(hpa, "Normal", "SuccessfulRescale", f"New size: {desired}; reason: {reason}")
+            self.recorder.emit(hpa, "Normal", "SuccessfulRescale", f"New size: {desired}; reason: {reason}")
             recommender.record_scale(spec.get("behavior") if isinstance(spec.get("behavior"), dict) else None,
                                      current, desired, now)
             log.info("autoscaler %s rescaled %s from %d to %d: %s", key, reference, current, desired, reason)
@@ -275,7 +270,7 @@ class HorizontalController:
         """The largest proposal of all metrics (computeReplicasForMetrics), their statuses."""
         selector_text = (scale.get("status") or {}).get("selector") or ""
         if not selector_text:
-            self._event(hpa, "Warning", "SelectorRequired", "selector is required")
+            self.recorder.emit(hpa, "Warning", "SelectorRequired", "selector is required")
             set_condition(conditions, "ScalingActive", "False", "InvalidSelector",
                           "the HPA target's scale is missing a selector", stamp)
             raise MetricFailure("InvalidSelector", "", "selector is required")
@@ -283,7 +278,7 @@ class HorizontalController:
             selector = parse_label_selector(selector_text)
         except SelectorError as exc:
             message = f"couldn't convert selector into a corresponding internal selector object: {exc}"
-            self._event(hpa, "Warning", "InvalidSelector", message)
+            self.recorder.emit(hpa, "Warning", "InvalidSelector", message)
             set_condition(conditions, "ScalingActive", "False", "InvalidSelector", message, stamp)
             raise MetricFailure("InvalidSelector", message, message) from None
         ns = hpa["metadata"].get("namespace", "default")
@@ -298,7 +293,7 @@ class HorizontalController:
                 proposal, metric_name, statuses[i] = await self._one(spec, spec_replicas, ns, selector_text,
                                                                      pods, now)
             except MetricFailure as exc:
-                self._event(hpa, "Warning", exc.reason, str(exc))
+                self.recorder.emit(hpa, "Warning", exc.reason, str(exc))
                 failures.append(exc)
                 continue
             if replicas == 0 or proposal > replicas:

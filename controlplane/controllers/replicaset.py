@@ -132,7 +132,6 @@ class ReplicaSetController:
         # instead of scanning every pod in the cluster.
         self._owned: dict[str, set[str]] = {}
         self._orphans: dict[str, set[str]] = {}
-        self._events: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -144,7 +143,7 @@ class ReplicaSetController:
         self._task = asyncio.create_task(self._run(), name=f"{self.kind.name}-controller")
 
     async def stop(self) -> None:
-        await stop_controller(self.queue, self._task, (self.replicasets, self.pods), list(self._events))
+        await stop_controller(self.queue, self._task, (self.replicasets, self.pods), self.recorder.in_flight())
         self._task = None
 
     async def _run(self) -> None:
@@ -153,10 +152,6 @@ class ReplicaSetController:
         await self.pods.wait_synced()
         await self.queue.run(self.sync, self.workers)
 
-    def _event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
-        task = asyncio.create_task(self.recorder.event(obj, type_, reason, message))
-        self._events.add(task)
-        task.add_done_callback(self._events.discard)
 
     # -- handlers: only bookkeeping and keys -----------------------------------------------------
 
@@ -333,13 +328,13 @@ class ReplicaSetController:
             errors = [r for r in results if isinstance(r, BaseException)]
             for r in results:
                 if not isinstance(r, BaseException):
-                    self._event(rs, "Normal", "SuccessfulCreate", f"Created pod: {r['metadata']['name']}")
+                    self.recorder.emit(rs, "Normal", "SuccessfulCreate", f"Created pod: {r['metadata']['name']}")
             left -= batch
             if errors:
                 # Failed creates will never be observed; nor will the batches we now skip.
                 self.expectations.creation_failed(key, len(errors) + left)
                 err = errors[0]
-                self._event(rs, "Warning", "FailedCreate", f"Error creating: {err}")
+                self.recorder.emit(rs, "Warning", "FailedCreate", f"Error creating: {err}")
                 if isinstance(err, ApiError) and err.code == 403:  # e.g. namespace terminating
                     log.info("replicaset %s: cannot create pods: %s", key, err)
                     return
@@ -358,7 +353,7 @@ class ReplicaSetController:
             if isinstance(result, NotFound) or not isinstance(result, BaseException):
                 done.add(uid)
             if not isinstance(result, BaseException):
-                self._event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
+                self.recorder.emit(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
             if isinstance(result, BaseException):
                 self.expectations.deletion_observed(key, uid)  # will never be seen: stop waiting
         failed = [r for r in results if isinstance(r, BaseException) and not isinstance(r, NotFound)]

@@ -235,7 +235,6 @@ class StatefulSetController:
         self.owned = Owned(self.pods, self.sets, "StatefulSet", self.queue,
                            lambda sts, pod: is_member(sts, pod) and
                            selector_of(sts).matches(pod["metadata"].get("labels") or {}))
-        self._events: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -250,7 +249,7 @@ class StatefulSetController:
 
     async def stop(self) -> None:
         await stop_controller(self.queue, self._task, (self.sets, self.pods, self.revisions, self.claims),
-                              list(self._events))
+                              self.recorder.in_flight())
         self._task = None
 
     async def _run(self) -> None:
@@ -259,10 +258,6 @@ class StatefulSetController:
         await self.claims.wait_synced()
         await self.queue.run(self.sync, self.workers)
 
-    def _event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
-        task = asyncio.create_task(self.recorder.event(obj, type_, reason, message))
-        self._events.add(task)
-        task.add_done_callback(self._events.discard)
 
     # -- handlers --------------------------------------------------------------------------------
 
@@ -402,14 +397,14 @@ class StatefulSetController:
     async def _ensure_claims(self, sts: Obj, pod: Obj, n: int) -> None:
         try:
             for name in await self.claims.ensure(sts, pod, n, True):
-                self._event(sts, "Normal", "SuccessfulCreate",
-                            f"create Claim {name} Pod {pod['metadata']['name']} in StatefulSet "
-                            f"{sts['metadata']['name']} success")
+                self.recorder.emit(sts, "Normal", "SuccessfulCreate",
+                                   f"create Claim {name} Pod {pod['metadata']['name']} in StatefulSet "
+                                   f"{sts['metadata']['name']} success")
         except (ClaimsNotServed, ClaimBeingDeleted, ApiError) as exc:
             names = ", ".join(claim_name(sts, t, n) for t in templates(sts))
-            self._event(sts, "Warning", "FailedCreate",
-                        f"create Claim {names} for Pod {pod['metadata']['name']} in StatefulSet "
-                        f"{sts['metadata']['name']} failed error: {exc}")
+            self.recorder.emit(sts, "Warning", "FailedCreate",
+                               f"create Claim {names} for Pod {pod['metadata']['name']} in StatefulSet "
+                               f"{sts['metadata']['name']} failed error: {exc}")
             if isinstance(exc, ClaimsNotServed):
                 raise Requeue(f"volumeClaimTemplates: {exc}", NOT_SERVED_RETRY) from None
             raise Requeue(str(exc), 1.0) from None
@@ -422,10 +417,10 @@ class StatefulSetController:
         except AlreadyExists:
             raise
         except ApiError as exc:
-            self._event(sts, "Warning", "FailedCreate",
-                        f"create Pod {name} in StatefulSet {sts['metadata']['name']} failed error: {exc}")
+            self.recorder.emit(sts, "Warning", "FailedCreate",
+                               f"create Pod {name} in StatefulSet {sts['metadata']['name']} failed error: {exc}")
             raise
-        self._event(sts, "Normal", "SuccessfulCreate", f"create Pod {name} in StatefulSet {sts['metadata']['name']} "
+        self.recorder.emit(sts, "Normal", "SuccessfulCreate", f"create Pod {name} in StatefulSet {sts['metadata']['name']} "
                                                        "successful")
 
     async def _delete_pod(self, sts: Obj, pod: Obj) -> None:
@@ -434,8 +429,8 @@ class StatefulSetController:
             await self.client.delete(PODS, md["name"], md.get("namespace", ""), uid=md.get("uid", ""))
         except (NotFound, Conflict):
             return  # gone, or already another pod of that name
-        self._event(sts, "Normal", "SuccessfulDelete",
-                    f"delete Pod {md['name']} in StatefulSet {sts['metadata']['name']} successful")
+        self.recorder.emit(sts, "Normal", "SuccessfulDelete",
+                           f"delete Pod {md['name']} in StatefulSet {sts['metadata']['name']} successful")
 
     async def _roll(self, sts: Obj, slots: list[Obj], update: str, min_ready: int, now: dt.datetime,
                     monotonic: bool) -> None:
