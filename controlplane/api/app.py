@@ -16,7 +16,7 @@ from ..auth.authn import Authenticator, Lookup, ServiceAccountTokens, load_token
 from ..store import Store, keys
 from ..store import encryption
 from ..store.compactor import run_compactor
-from . import discovery, errors, health, metrics, nodeproxy, openapi, plan, resourcemetrics, tokens, watch
+from . import batch, discovery, errors, health, metrics, nodeproxy, openapi, plan, resourcemetrics, tokens, watch
 from .apiendpoints import ApiEndpoints
 from .access import authorizer as authz, review
 from .access.middleware import auth_middleware
@@ -135,6 +135,7 @@ def build_app(config: ApiConfig) -> web.Application:
     openapi.add_routes(app)
     review.add_routes(app)
     plan.add_routes(app, lambda: app[OBJECTS])
+    batch.add_routes(app, lambda: app[OBJECTS])  # the components' batched writes
     tokens.add_routes(app)
     for prefix in ("/api/{version}/{tail:.+}", "/apis/{group}/{version}/{tail:.+}"):
         app.router.add_route("*", prefix, resource)

@@ -1,0 +1,208 @@
+"""POST /internal/batch against real etcd and the real API server: each item is answered as
+its own request would be (and authorised as it), the items that succeed share etcd
+transactions, and a refused item writes nothing while the others commit."""
+
+from __future__ import annotations
+
+import asyncio
+
+from controlplane.client import ApiClient, Conflict, Invalid, NotFound
+from controlplane.client.batch import BatchWriter
+from controlplane.client.kinds import PODS
+from controlplane.store import multitxn
+
+from .secure_api import admin, call, secure_api  # noqa: F401 (fixtures)
+
+PODS_PATH = "/api/v1/namespaces/default/pods"
+STRATEGIC = "application/strategic-merge-patch+json"
+
+
+def pod(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+
+
+def bind(name: str, node: str) -> dict:
+    return {"method": "POST", "path": f"{PODS_PATH}/{name}/binding",
+            "body": {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+                     "target": {"apiVersion": "v1", "kind": "Node", "name": node}}}
+
+
+def status_patch(name: str, phase: str, **extra) -> dict:
+    return {"method": "PATCH", "path": f"{PODS_PATH}/{name}/status", "contentType": STRATEGIC,
+            "body": {"status": {"phase": phase, **extra}}}
+
+
+def event(name: str, about: str) -> dict:
+    return {"method": "POST", "path": "/api/v1/namespaces/default/events",
+            "body": {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name},
+                     "involvedObject": {"kind": "Pod", "namespace": "default", "name": about},
+                     "reason": "Scheduled", "message": "hello", "type": "Normal"}}
+
+
+async def batch(client, items: list[dict]) -> list[dict]:
+    code, body = await client.request("POST", "/internal/batch", {"items": items})
+    assert code == 200, body
+    assert body["kind"] == "BatchResult"
+    assert len(body["items"]) == len(items)
+    return body["items"]
+
+
+async def make_pods(client, *names: str) -> dict[str, dict]:
+    out = {}
+    for n in names:
+        code, body = await client.request("POST", PODS_PATH, pod(n))
+        assert code == 201, body
+        out[n] = body
+    return out
+
+
+async def get_pod(client, name: str) -> dict:
+    code, body = await client.request("GET", f"{PODS_PATH}/{name}")
+    assert code == 200, body
+    return body
+
+
+async def test_each_item_has_its_own_answer_and_the_good_ones_share_a_transaction(client):
+    before = await make_pods(client, "a", "b", "c")
+    results = await batch(client, [
+        bind("a", "node-1"),
+        status_patch("b", "Running"),
+        event("a.1", "a"),
+        bind("missing", "node-1"),
+        bind("c", "Not_A_Node"),  # invalid: 422, and c is left as it was
+        {"method": "DELETE", "path": f"{PODS_PATH}/b", "body": {}},  # not a batch verb
+    ])
+    assert [r["code"] for r in results] == [201, 200, 201, 404, 422, 405]
+    assert results[3]["status"]["reason"] == "NotFound"
+    assert results[4]["status"]["reason"] == "Invalid"
+    assert results[4]["status"]["details"]["causes"][0]["field"] == "target.name"
+    # One etcd transaction for the three that succeeded: they share its revision.
+    revs = {r["resourceVersion"] for r in results[:3]}
+    assert len(revs) == 1 and revs != {""}
+    a, b, c = [await get_pod(client, n) for n in "abc"]
+    assert a["spec"]["nodeName"] == "node-1"
+    assert a["metadata"]["resourceVersion"] == results[0]["resourceVersion"]
+    assert any(cond["type"] == "PodScheduled" and cond["status"] == "True" for cond in a["status"]["conditions"])
+    assert b["status"]["phase"] == "Running"
+    assert b["metadata"]["managedFields"]  # the same bookkeeping as a single request
+    assert c["metadata"]["resourceVersion"] == before["c"]["metadata"]["resourceVersion"]
+    assert "nodeName" not in c["spec"]
+    code, ev = await client.request("GET", "/api/v1/namespaces/default/events/a.1")
+    assert code == 200 and ev["reason"] == "Scheduled"
+
+
+async def test_a_conflict_fails_its_item_only(client):
+    before = await make_pods(client, "x", "y")
+    assert (await batch(client, [bind("x", "node-1")]))[0]["code"] == 201
+    stale = dict(before["y"], status={"phase": "Failed"})  # pinned at a revision that is no longer current
+    assert (await batch(client, [status_patch("y", "Running")]))[0]["code"] == 200
+    results = await batch(client, [
+        bind("x", "node-2"),  # already bound
+        {"method": "PUT", "path": f"{PODS_PATH}/y/status", "body": stale},
+        status_patch("x", "Running"),
+    ])
+    assert [r["code"] for r in results] == [409, 409, 200]
+    assert 'already assigned to node "node-1"' in results[0]["status"]["message"]
+    assert results[1]["status"]["reason"] == "Conflict"
+    x, y = await get_pod(client, "x"), await get_pod(client, "y")
+    assert x["spec"]["nodeName"] == "node-1" and x["status"]["phase"] == "Running"
+    assert y["status"]["phase"] == "Running"
+
+
+async def test_writes_of_one_object_in_one_batch_land_in_order(client):
+    await make_pods(client, "z")
+    results = await batch(client, [status_patch("z", "Pending", message="first"),
+                                   status_patch("z", "Running", message="second")])
+    assert [r["code"] for r in results] == [200, 200]
+    assert int(results[1]["resourceVersion"]) > int(results[0]["resourceVersion"])
+    z = await get_pod(client, "z")
+    assert (z["status"]["phase"], z["status"]["message"]) == ("Running", "second")
+
+
+async def test_a_batch_larger_than_a_transaction_is_chunked(client):
+    n = multitxn.MAX_ITEMS * 2 + 10
+    names = [f"p{i}" for i in range(n)]
+    created = await batch(client, [{"method": "POST", "path": PODS_PATH, "body": pod(p)} for p in names])
+    assert {r["code"] for r in created} == {201}
+    assert len({r["resourceVersion"] for r in created}) == 3  # three transactions
+    bound = await batch(client, [bind(p, f"node-{i % 7}") for i, p in enumerate(names)])
+    assert {r["code"] for r in bound} == {201}
+    code, listed = await client.request("GET", PODS_PATH)
+    assert code == 200
+    nodes = {p["metadata"]["name"]: p["spec"].get("nodeName") for p in listed["items"]}
+    assert all(nodes[p] == f"node-{i % 7}" for i, p in enumerate(names))
+
+
+async def test_an_invalid_create_writes_nothing(client):
+    bad = pod("bad")
+    bad["spec"]["containers"][0]["name"] = "Not A Name"
+    results = await batch(client, [{"method": "POST", "path": PODS_PATH, "body": bad},
+                                   {"method": "POST", "path": PODS_PATH, "body": pod("good")}])
+    assert [r["code"] for r in results] == [422, 201]
+    assert results[0]["status"]["reason"] == "Invalid"
+    assert (await client.request("GET", f"{PODS_PATH}/bad"))[0] == 404
+    assert (await client.request("GET", f"{PODS_PATH}/good"))[0] == 200
+
+
+async def test_a_malformed_batch_is_refused_whole(client):
+    code, body = await client.request("POST", "/internal/batch", {"writes": []})
+    assert code == 400 and body["kind"] == "Status"
+    results = await batch(client, [{"method": "POST"}, "not an item"])
+    assert [r["code"] for r in results] == [400, 400]
+
+
+async def test_the_batch_writer_sends_concurrent_writes_together_with_typed_errors(api, client):
+    names = [f"w{i}" for i in range(40)]
+    for n in names:
+        assert (await client.request("POST", PODS_PATH, pod(n)))[0] == 201
+    async with ApiClient(api.url) as c:
+        writer = BatchWriter(c)
+        results = await asyncio.gather(
+            *(writer.write("POST", PODS, "default", n, "binding",
+                           body=bind(n, "node-1")["body"]) for n in names),
+            writer.write("POST", PODS, "default", "nope", "binding", body=bind("nope", "node-1")["body"]),
+            writer.write("POST", PODS, "default", names[0], "binding", body=bind(names[0], "node-2")["body"]),
+            writer.write("POST", PODS, "default", names[1], "binding", body=bind(names[1], "Bad_Node")["body"]),
+            return_exceptions=True)
+        await writer.close()
+    assert writer.requests <= 3
+    assert all(isinstance(r, dict) and r["code"] == 201 for r in results[:40])
+    assert isinstance(results[40], NotFound)
+    assert isinstance(results[41], Conflict)  # the second binding of w0, after the first
+    assert isinstance(results[42], (Invalid, Conflict))
+
+
+# -- RBAC: each item as the request it stands for -------------------------------------------
+
+async def test_each_item_is_authorised_as_its_own_request(secure_api, admin):
+    for n in ("r1", "r2"):
+        assert (await call(admin, "POST", PODS_PATH, pod(n)))[0] == 201
+    rules = [{"apiGroups": [""], "resources": ["pods/binding"], "verbs": ["create"]}]
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "binder"}, "rules": rules}
+    assert (await call(admin, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", role))[0] == 201
+    crb = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+           "metadata": {"name": "bob-binder"},
+           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "binder"},
+           "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}]}
+    assert (await call(admin, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", crb))[0] == 201
+    before = (await call(admin, "GET", f"{PODS_PATH}/r2"))[1]
+    async with secure_api.session("bob") as bob:
+        code, body = await call(bob, "POST", "/internal/batch",
+                                {"items": [bind("r1", "node-1"), status_patch("r2", "Running"),
+                                           event("r1.1", "r1")]})
+        assert code == 200, body
+        results = body["items"]
+        assert [r["code"] for r in results] == [201, 403, 403]
+        assert results[1]["status"]["message"] == (
+            'pods "r2" is forbidden: User "bob" cannot patch resource "pods/status" in API group "" '
+            'in the namespace "default"')
+    async with secure_api.session() as nobody:
+        code, _ = await call(nobody, "POST", "/internal/batch", {"items": [bind("r2", "node-1")]})
+        assert code == 401
+    r1, r2 = (await call(admin, "GET", f"{PODS_PATH}/r1"))[1], (await call(admin, "GET", f"{PODS_PATH}/r2"))[1]
+    assert r1["spec"]["nodeName"] == "node-1"
+    assert r2["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert (await call(admin, "GET", "/api/v1/namespaces/default/events/r1.1"))[0] == 404
+
