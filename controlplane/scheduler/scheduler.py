@@ -1,7 +1,8 @@
 """The scheduler process: informers feed the Snapshot and the queue; the loop takes a batch of
 pending pods, decides each against the Snapshot (pure: framework.schedule), assumes the
-placement at once so the next pod in the batch sees it, and binds concurrently through the
-pods/binding subresource. A failed binding forgets the assumed placement and retries.
+placement at once so the next pod in the batch sees it, and binds through the pods/binding
+subresource, a pass's bindings sent together in one batch request (client/batch.py). A failed
+binding forgets the assumed placement and retries.
 
 Pods that fit nowhere get PodScheduled=False (reason Unschedulable, the kube-style message)
 and a FailedScheduling event, written only when the message changes, and the verdict of every
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Coroutine
 
 from ..client import ApiClient, ApiError, Conflict, NotFound
+from ..client.batch import BatchWriter
 from ..client.shared import SharedInformer
 from ..client.kinds import NODES, PODS
 from ..client.urls import object_key
@@ -117,6 +119,7 @@ class Scheduler:
         self._bind_slots = asyncio.Semaphore(cfg.bind_concurrency)
         self._progress = asyncio.Event()
         self._client = ApiClient(self.api_url, user_agent=cfg.user_agent)
+        self._writes = BatchWriter(self._client)
         self.recorder = EventRecorder(self._client, "default-scheduler")
         self.nodes = SharedInformer(self._client, NODES)
         self.pods = SharedInformer(self._client, PODS)
@@ -141,6 +144,7 @@ class Scheduler:
                 await t
         self._tasks.clear()
         self._loop_task = None
+        await self._writes.close()
         await self.pods.stop()
         await self.nodes.stop()
         await self.volumes.stop()
@@ -309,8 +313,6 @@ class Scheduler:
 
     async def _bind(self, pod: Obj, key: str, node: str, annotations: dict[str, str] | None = None,
                     started: float = 0.0) -> None:
-        client = self._client
-        assert client is not None
         md = pod["metadata"]
         ns, name = md.get("namespace") or "default", md["name"]
         body: Obj = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "uid": md.get("uid", "")},
@@ -318,8 +320,8 @@ class Scheduler:
         if annotations:
             body["metadata"]["annotations"] = annotations
         try:
-            async with self._bind_slots:
-                await client.request("POST", client.url(PODS, ns, name, "binding"), body=body)
+            # Batched with the other bindings of this pass: one request, few etcd transactions.
+            await self._writes.write("POST", PODS, ns, name, "binding", body=body)
         except (Conflict, NotFound) as exc:
             # Bound by someone else (an earlier leader, us before a restart) or gone: the
             # informer will tell us where it really is.
