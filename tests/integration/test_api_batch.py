@@ -206,3 +206,19 @@ async def test_each_item_is_authorised_as_its_own_request(secure_api, admin):
     assert r2["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert (await call(admin, "GET", "/api/v1/namespaces/default/events/r1.1"))[0] == 404
 
+
+
+async def test_a_watch_sees_every_object_of_a_batch_transaction(api, client):
+    code, listed = await client.request("GET", PODS_PATH)
+    rv = listed["metadata"]["resourceVersion"]
+    names = [f"w{i}" for i in range(multitxn.MAX_ITEMS + 20)]
+    created = await batch(client, [{"method": "POST", "path": PODS_PATH, "body": pod(p)} for p in names])
+    assert {r["code"] for r in created} == {201}
+    seen: dict[str, str] = {}
+    async with ApiClient(api.url) as c:
+        async for ev in c.watch(PODS, "default", resource_version=rv):
+            seen[ev.object["metadata"]["name"]] = ev.object["metadata"]["resourceVersion"]
+            if len(seen) == len(names):
+                break
+    assert seen == {n: r["resourceVersion"] for n, r in zip(names, created)}
+    assert len(set(seen.values())) == 2
