@@ -120,7 +120,7 @@ class Scheduler:
         self._progress = asyncio.Event()
         self._client = ApiClient(self.api_url, user_agent=cfg.user_agent)
         self._writes = BatchWriter(self._client)
-        self.recorder = EventRecorder(self._client, "default-scheduler")
+        self.recorder = EventRecorder(self._client, "default-scheduler", writes=self._writes)
         self.nodes = SharedInformer(self._client, NODES)
         self.pods = SharedInformer(self._client, PODS)
         self.nodes.add_handlers(self._on_node, lambda old, new: self._on_node(new), self._on_node_delete)
