@@ -157,7 +157,7 @@ async def execute(objects: ObjectStore, raw_items: list[Any], base: WriteOptions
     """Every item's result, in order (see the module's doc)."""
     results: list[dict[str, Any] | None] = [None] * len(raw_items)
     items: list[Item | None] = [None] * len(raw_items)
-    batched: list[tuple[int, Prepared]] = []
+    batched: list[tuple[int, Item, Prepared]] = []
     single: list[int] = []
     keys: set[str] = set()
     for i, raw in enumerate(raw_items):
@@ -182,28 +182,29 @@ async def execute(objects: ObjectStore, raw_items: list[Any], base: WriteOptions
                 raise errors.already_exists(t.info, prepared.name)
             else:
                 keys.add(prepared.key)
-                batched.append((i, prepared))
+                batched.append((i, item, prepared))
         except Exception as exc:  # this item's answer, whatever it is: the others go on
             results[i] = _failed(exc)
     if batched:
         try:
-            answers = await objects.commit([p for _, p in batched])
-        except Exception as exc:
-            answers = [exc if isinstance(exc, errors.ApiError) else errors.internal(exc)] * len(batched)
-            if isinstance(exc, StoreError):
-                answers = [errors.from_store(exc)] * len(batched)
-        for (i, _), answer in zip(batched, answers):
+            answers = await objects.commit([p for _, _, p in batched])
+        except Exception as exc:  # not an item's own failure (those are answers): every item's
+            failed = _failed(exc)
+            for i, _, _ in batched:
+                results[i] = failed
+            answers = []
+        for (i, item, _), answer in zip(batched, answers):
             if answer is None:
                 single.append(i)  # the cache was stale: the single path reads etcd
             elif isinstance(answer, errors.ApiError):
                 results[i] = _failed(answer)
             else:
-                results[i] = _done(items[i], answer)  # type: ignore[arg-type]
+                results[i] = _done(item, answer)
     for i in sorted(single):  # in order: two writes of one object land as sent
-        item = items[i]
-        assert item is not None
+        queued = items[i]
+        assert queued is not None
         try:
-            results[i] = _done(item, await _single(objects, item))
+            results[i] = _done(queued, await _single(objects, queued))
         except Exception as exc:
             results[i] = _failed(exc)
     return [r for r in results if r is not None]
