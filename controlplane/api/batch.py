@@ -10,8 +10,8 @@ as items, each a request in miniature:
                 "contentType": "application/strategic-merge-patch+json", "body": {...}},
                {"method": "POST", "path": "/api/v1/namespaces/ns/events", "body": {...}}]}
 
-and the answer has one result per item, in order: {"code": 201, "resourceVersion": "42"}, or
-{"code": 409, "status": {metav1.Status}}. Each item goes through what the same single request
+and the answer has one result per item, in order: {"code": 201, "resourceVersion": "42"}
+(a create also names what it created: "name"), or {"code": 409, "status": {metav1.Status}}. Each item goes through what the same single request
 does: the caller must be authorised for its verb on its resource (a refused item is its own
 403), then ObjectStore's defaulting, validation, admission and managed fields. Items are
 prepared from the watch cache, as a single update's first try is, and committed together,
@@ -134,8 +134,10 @@ async def _single(objects: ObjectStore, item: Item) -> dict[str, Any]:
 
 
 def _done(item: Item, obj: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"code": item.code,
-                           "resourceVersion": (obj.get("metadata") or {}).get("resourceVersion", "")}
+    md = obj.get("metadata") or {}
+    out: dict[str, Any] = {"code": item.code, "resourceVersion": md.get("resourceVersion", "")}
+    if item.mutate is None:  # a create: the name the server gave (generateName)
+        out["name"] = md.get("name", "")
     if item.opts.warnings:
         out["warnings"] = item.opts.warnings
     return out

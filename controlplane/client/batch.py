@@ -40,7 +40,8 @@ class BatchWriter:
 
     async def write(self, method: str, info: ResourceInfo, namespace: str, name: str = "",
                     subresource: str = "", *, body: Any, content_type: str = "") -> dict[str, Any]:
-        """One write (as ApiClient.request would make it); {"code", "resourceVersion"} when done."""
+        """One write (as ApiClient.request would make it); {"code", "resourceVersion"} when done
+        (and "name" for a create)."""
         item: dict[str, Any] = {"method": method, "path": resource_path(info, namespace, name, subresource),
                                 "body": body}
         if content_type:
@@ -131,7 +132,8 @@ class BatchWriter:
                     fut.set_exception(exc)
                 return
             if not fut.done():
-                md = obj.get("metadata") if isinstance(obj, dict) else None
-                fut.set_result({"code": 200, "resourceVersion": (md or {}).get("resourceVersion", "")})
+                md = (obj.get("metadata") if isinstance(obj, dict) else None) or {}
+                fut.set_result({"code": 200, "resourceVersion": md.get("resourceVersion", ""),
+                                "name": md.get("name", "")})
 
         await asyncio.gather(*(one(item, fut) for item, fut in batch))

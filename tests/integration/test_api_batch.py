@@ -125,6 +125,7 @@ async def test_a_batch_larger_than_a_transaction_is_chunked(client):
     names = [f"p{i}" for i in range(n)]
     created = await batch(client, [{"method": "POST", "path": PODS_PATH, "body": pod(p)} for p in names])
     assert {r["code"] for r in created} == {201}
+    assert [r["name"] for r in created] == names
     assert len({r["resourceVersion"] for r in created}) == 3  # three transactions
     bound = await batch(client, [bind(p, f"node-{i % 7}") for i, p in enumerate(names)])
     assert {r["code"] for r in bound} == {201}
@@ -132,6 +133,16 @@ async def test_a_batch_larger_than_a_transaction_is_chunked(client):
     assert code == 200
     nodes = {p["metadata"]["name"]: p["spec"].get("nodeName") for p in listed["items"]}
     assert all(nodes[p] == f"node-{i % 7}" for i, p in enumerate(names))
+
+
+async def test_a_create_answers_the_name_it_generated(client):
+    generated = pod("")
+    generated["metadata"] = {"generateName": "gen-"}
+    results = await batch(client, [{"method": "POST", "path": PODS_PATH, "body": generated}] * 2)
+    assert [r["code"] for r in results] == [201, 201]
+    first, second = (r["name"] for r in results)
+    assert first.startswith("gen-") and second.startswith("gen-") and first != second
+    assert (await get_pod(client, first))["metadata"]["resourceVersion"] == results[0]["resourceVersion"]
 
 
 async def test_an_invalid_create_writes_nothing(client):
