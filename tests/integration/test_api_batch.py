@@ -233,3 +233,30 @@ async def test_a_watch_sees_every_object_of_a_batch_transaction(api, client):
                 break
     assert seen == {n: r["resourceVersion"] for n, r in zip(names, created)}
     assert len(set(seen.values())) == 2
+
+
+async def test_a_write_prepared_from_a_stale_cache_is_handed_back_for_the_single_path(api, client):
+    from controlplane.api.app import OBJECTS
+    from controlplane.api.options import WriteOptions
+    from controlplane.client.kinds import PODS as INFO
+
+    await make_pods(client, "s")
+    objects = api.app()[OBJECTS]
+
+    def running(p: dict) -> dict:
+        p.setdefault("status", {})["phase"] = "Running"
+        return p
+
+    unpinned = await objects.prepare_update(INFO, "default", "s", running, WriteOptions(), subresource="status")
+    code, current = await client.request("GET", f"{PODS_PATH}/s")
+    pinned = await objects.prepare_update(INFO, "default", "s", running, WriteOptions(), subresource="status",
+                                          precondition_rv=current["metadata"]["resourceVersion"])
+    assert unpinned is not None and pinned is not None
+    # Someone else writes the pod in between: both prepared writes are now stale.
+    assert (await batch(client, [status_patch("s", "Pending", message="other")]))[0]["code"] == 200
+    unpinned_answer, = await objects.commit([unpinned])
+    pinned_answer, = await objects.commit([pinned])
+    assert unpinned_answer is None  # guaranteed_update retries it from etcd
+    assert pinned_answer.code == 409  # the client named the version: its conflict
+    s = await get_pod(client, "s")
+    assert s["status"]["message"] == "other" and s["status"]["phase"] == "Pending"
