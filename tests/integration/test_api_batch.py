@@ -11,6 +11,7 @@ from controlplane.client.batch import BatchWriter
 from controlplane.client.kinds import PODS
 from controlplane.store import multitxn
 
+from ..cluster import ApiServer, Client, wait_until
 from .secure_api import admin, call, secure_api  # noqa: F401 (fixtures)
 
 PODS_PATH = "/api/v1/namespaces/default/pods"
@@ -260,3 +261,25 @@ async def test_a_write_prepared_from_a_stale_cache_is_handed_back_for_the_single
     assert pinned_answer.code == 409  # the client named the version: its conflict
     s = await get_pod(client, "s")
     assert s["status"]["message"] == "other" and s["status"]["phase"] == "Pending"
+
+
+async def test_etcd_gone_fails_each_item_as_unavailable_and_the_batch_works_again_after(etcd):
+    server = await ApiServer(etcd, etcd_request_timeout=2.0, etcd_watch_silence=2.0).start()
+    c = Client(server.url)
+    try:
+        await make_pods(c, "o1", "o2")
+        etcd.kill()
+        results = await batch(c, [bind("o1", "node-1"), status_patch("o2", "Running")])
+        assert [r["code"] for r in results] == [503, 503]
+        assert {r["status"]["reason"] for r in results} == {"ServiceUnavailable"}
+        etcd.start()  # the same data: nothing of the failed batch was stored
+
+        async def bound():
+            code, body = await c.request("POST", "/internal/batch", {"items": [bind("o1", "node-1")]})
+            return code == 200 and body["items"][0]["code"] == 201
+        await wait_until(bound, timeout=30, interval=0.3)
+        o1, o2 = await get_pod(c, "o1"), await get_pod(c, "o2")
+        assert o1["spec"]["nodeName"] == "node-1" and o2["status"].get("phase") != "Running"
+    finally:
+        await c.close()
+        await server.stop()
