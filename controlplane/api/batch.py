@@ -11,12 +11,12 @@ as items, each a request in miniature:
                {"method": "POST", "path": "/api/v1/namespaces/ns/events", "body": {...}}]}
 
 and the answer has one result per item, in order: {"code": 201, "resourceVersion": "42"}
-(a create also names what it created: "name"), or {"code": 409, "status": {metav1.Status}}. Each item goes through what the same single request
-does: the caller must be authorised for its verb on its resource (a refused item is its own
-403), then ObjectStore's defaulting, validation, admission and managed fields. Items are
-prepared from the watch cache, as a single update's first try is, and committed together,
-each under its own compare-and-swap (store/multitxn.py): a stale or refused item fails alone,
-none is ever half written. An item the batch cannot prepare (not cached, a second write of
+(a create also names what it created: "name"), or {"code": 409, "status": {metav1.Status}}.
+Each item goes through what the same single request does: the caller must be authorised for
+its verb on its resource (a refused item is its own 403), then ObjectStore's defaulting,
+validation, admission and managed fields. Items are prepared from the watch cache, as a
+single update's first try is, and committed together, each under its own compare-and-swap
+(store/multitxn.py): a stale or refused item fails alone, none is ever half written. An item the batch cannot prepare (not cached, a second write of
 the same object, a dry run, a kind stored as several keys) or whose compare-and-swap found the
 cache stale goes through the single-request path, which retries from etcd.
 

@@ -42,6 +42,8 @@ from .volumes import SchedulerVolumes
 from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,6 @@ class SchedulerConfig:
     """Pods whose spec.schedulerName is this are ours."""
     batch_size: int = 256
     """Pods decided per pass of the loop before yielding to the informers."""
-    bind_concurrency: int = 32
-    """Binding (and status) requests in flight at once."""
     max_in_flight: int = 1024
     """Decided-but-not-bound pods beyond which the loop waits (back-pressure)."""
     initial_backoff: float = 1.0
@@ -116,7 +116,6 @@ class Scheduler:
         # Explanations of this state of the cluster, by pod template (replicas share one).
         self._explained: dict[tuple[object, ...], dict[str, Any]] = {}
         self._explained_at = -1  # the snapshot generation they explain
-        self._bind_slots = asyncio.Semaphore(cfg.bind_concurrency)
         self._progress = asyncio.Event()
         self._client = ApiClient(self.api_url, user_agent=cfg.user_agent)
         self._writes = BatchWriter(self._client)
@@ -356,17 +355,14 @@ class Scheduler:
     async def _report_unschedulable(self, pod: Obj, message: str, record: dict[str, Any] | None) -> None:
         """The verdict (if new) in the annotation, then the condition and event (if the
         message is new): a reader who sees the new condition finds the verdict beside it."""
-        client = self._client
-        assert client is not None
         md = pod["metadata"]
         ns, key = md.get("namespace") or "default", object_key(pod)
         if record is not None:
             # A merge patch of one annotation on the pod: it never conflicts, and it carries
             # only this pod's verdict (bounded by verdict.MAX_BYTES).
             try:
-                async with self._bind_slots:
-                    await client.patch(PODS, md["name"], {"metadata": {"annotations": {
-                        placement.ANNOTATION: placement.encode(record)}}}, namespace=ns, patch_type="merge")
+                await self._writes.write("PATCH", PODS, ns, md["name"], content_type=MERGE_PATCH, body={
+                    "metadata": {"annotations": {placement.ANNOTATION: placement.encode(record)}}})
             except NotFound:
                 return
             except ApiError as exc:
@@ -377,9 +373,8 @@ class Scheduler:
         condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                      "message": message, "lastProbeTime": None, "lastTransitionTime": now_rfc3339()}
         try:
-            async with self._bind_slots:
-                await client.patch(PODS, md["name"], {"status": {"conditions": [condition]}},
-                                   namespace=ns, patch_type="strategic", subresource="status")
+            await self._writes.write("PATCH", PODS, ns, md["name"], "status", content_type=STRATEGIC_PATCH,
+                                     body={"status": {"conditions": [condition]}})
         except NotFound:
             return
         except ApiError as exc:

@@ -54,7 +54,8 @@ def auth_middleware(authenticator: Authenticator, authorizer: Callable[[], Autho
             user = ANONYMOUS  # no way to log in is configured: the authorizer decides (opt-in auth)
         request[USER_KEY] = user
         decider = authorizer()
-        if isinstance(decider, AlwaysAllow) or request.path == BATCH_PATH:  # the default: skip parsing the request twice
+        # AlwaysAllow, the default: skip parsing the request twice. The batch authorises its items.
+        if isinstance(decider, AlwaysAllow) or request.path == BATCH_PATH:
             return await handler(request)
         attrs = attributes.from_request(user, request.method, request.path, dict(request.query))
         if not decider.allowed(attrs):
