@@ -114,7 +114,7 @@ class ExecSession:
             feeder = asyncio.create_task(self._feed(ws))
             try:
                 final = await self._relay(ws)
-            except (aiohttp.ClientError, OSError):
+            except (aiohttp.ClientError, OSError, ValueError):  # broken, or a Status that is not JSON
                 final = remotecommand.cut_short()
             finally:
                 feeder.cancel()

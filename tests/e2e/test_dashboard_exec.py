@@ -6,7 +6,10 @@ shows is checked against what the command did in the container.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
 from ..browser import Browser, available
@@ -20,7 +23,6 @@ from .test_runtime import pytestmark as runtime_marks
 pytestmark = [*runtime_marks, pytest.mark.skipif(available() is not None, reason=available() or "")]
 
 OUT = "return document.querySelector('#exec-out')?.textContent || ''"
-STATE = "return document.querySelector('#exec-state')?.textContent || ''"
 
 
 async def run(browser: Browser, command: str) -> None:
@@ -87,7 +89,11 @@ async def test_ctrl_d_ends_stdin_and_ctrl_c_stops_the_command(cluster, api, dash
         r = await pyctl(api.url, "exec", "box", "--", "ps")
         return "sleep 987" in r.out
     await wait_until(sleeping, timeout=20)
-    await browser.type("#exec-input", Keys.CONTROL + "c", clear=False)
+    # Its stdin ended (the input line is disabled then): Ctrl-C still reaches the console,
+    # through its Stop button, which has the focus now.
+    await browser.type("#exec-input", Keys.CONTROL + "d", clear=False)
+    assert await browser.wait("return document.activeElement?.id", what="focus") == "exec-stop"
+    await asyncio.to_thread(ActionChains(browser.driver).key_down(Keys.CONTROL).send_keys("c").key_up(Keys.CONTROL).perform)
     assert await state(browser, "stopped") == "^C: stopped"
 
     async def gone() -> bool:  # the connection closed, so the API server stopped the command

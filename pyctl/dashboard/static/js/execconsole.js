@@ -95,7 +95,7 @@ export class ExecConsole {
     this.lines = 0;
     this.el("exec-start").addEventListener("submit", (ev) => { ev.preventDefault(); this.start(); });
     this.el("exec-input-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.sendLine(); });
-    this.el("exec-input").addEventListener("keydown", (ev) => this.onKey(ev));
+    this.el("exec-console").addEventListener("keydown", (ev) => this.onKey(ev));
     this.el("exec-eof").addEventListener("click", () => this.endInput());
     this.el("exec-stop").addEventListener("click", () => this.stopSession("stopped"));
     this.el("exec-close").addEventListener("click", () => this.close());
@@ -157,16 +157,19 @@ export class ExecConsole {
     }
   }
 
+  // Keys anywhere in the console (the input line, the output, its buttons); Ctrl-D and the
+  // history only in the input line.
   onKey(ev) {
-    const input = ev.target;
-    if (ev.ctrlKey && !ev.altKey && !ev.metaKey && (ev.key === "d" || ev.key === "D")) {
+    const input = this.el("exec-input");
+    const inInput = ev.target === input;
+    const ctrl = ev.ctrlKey && !ev.altKey && !ev.metaKey;
+    if (ctrl && inInput && (ev.key === "d" || ev.key === "D")) {
       ev.preventDefault();
       this.endInput();
-    } else if (ev.ctrlKey && !ev.altKey && !ev.metaKey && (ev.key === "c" || ev.key === "C")
-               && input.selectionStart === input.selectionEnd) { // with a selection, Ctrl-C copies
-      ev.preventDefault();
+    } else if (ctrl && (ev.key === "c" || ev.key === "C") && this.session && !selected(inInput ? input : null)) {
+      ev.preventDefault(); // with something selected, Ctrl-C copies it
       this.stopSession("^C: stopped");
-    } else if (ev.key === "ArrowUp" || ev.key === "ArrowDown") {
+    } else if (inInput && (ev.key === "ArrowUp" || ev.key === "ArrowDown")) {
       if (!this.history.length) return;
       ev.preventDefault();
       this.recall = Math.max(0, Math.min(this.history.length, this.recall + (ev.key === "ArrowUp" ? -1 : 1)));
@@ -197,6 +200,7 @@ export class ExecConsole {
     }
     this.session.eof();
     this.setInputOpen(false, true);
+    this.el("exec-stop").focus(); // the input line is disabled: keep the keyboard in the console
     this.setState("stdin closed; running…");
   }
 
@@ -287,6 +291,11 @@ export class ExecConsole {
     }
     if (atEnd) out.scrollTop = out.scrollHeight;
   }
+}
+
+function selected(input) {
+  if (input && input.selectionStart !== input.selectionEnd) return true;
+  return !input && String(window.getSelection() || "") !== "";
 }
 
 function newlines(text) {
