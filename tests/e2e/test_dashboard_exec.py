@@ -115,3 +115,8 @@ async def test_the_console_keeps_the_last_lines_and_shows_the_apis_errors(cluste
     assert 'exec: "nosuch": executable file not found in $PATH' in message
     await run(browser, "'unclosed")
     assert await state(browser, "unclosed") == "unclosed ' in the command"
+    # A narrow window: the console fits (its output wraps), nothing scrolls sideways.
+    await browser.resize(400, 900)
+    await run(browser, "echo " + "x" * 300)
+    assert await state(browser, "exited") == "exited with code 0"
+    assert await browser.js("return document.documentElement.scrollWidth") <= 400
