@@ -109,6 +109,11 @@ async def test_the_console_keeps_the_last_lines_and_shows_the_apis_errors(cluste
     assert await state(browser, "exited") == "exited with code 0"
     lines = (await browser.js(OUT)).split("\n")
     assert lines[0] == "1501" and lines[-2:] == ["6500", ""] and len(lines) == 5001
+    # Output that never ends a line is kept to its last megabyte.
+    await run(browser, "sh -c \"head -c 1500000 /dev/zero | tr '\\\\0' x; echo; echo end\"")
+    assert await state(browser, "exited") == "exited with code 0"
+    out = await browser.js(OUT)
+    assert len(out) == 1 << 20 and out.endswith("x\nend\n") and set(out[:-5]) == {"x"}, (len(out), out[-10:])
     await run(browser, "nosuch --flag")
     message = await browser.wait("const s = document.querySelector('#exec-state');"
                                  "return s?.getAttribute('role') === 'alert' && s.textContent", what="the error")

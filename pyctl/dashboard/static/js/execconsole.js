@@ -10,6 +10,7 @@
 import { html } from "./dom.js";
 
 export const KEEP_LINES = 5000;
+export const KEEP_CHARS = 1 << 20; // and a megabyte of text, for output that never ends a line
 const NODE_CHARS = 65536; // a new text node past this size, so appending stays cheap
 const HISTORY = 100;
 
@@ -93,6 +94,7 @@ export class ExecConsole {
     this.pending = [];
     this.carry = {};
     this.lines = 0;
+    this.chars = 0;
     this.el("exec-start").addEventListener("submit", (ev) => { ev.preventDefault(); this.start(); });
     this.el("exec-input-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.sendLine(); });
     this.el("exec-console").addEventListener("keydown", (ev) => this.onKey(ev));
@@ -128,6 +130,7 @@ export class ExecConsole {
     const out = this.el("exec-out");
     out.textContent = "";
     this.lines = 0;
+    this.chars = 0;
     this.carry = {};
     this.pending = [];
     this.el("exec-shown").textContent = `pyctl exec -i ${this.pod} -n ${this.namespace} -c ${container} -- ${command.map(shellWord).join(" ")}`;
@@ -275,19 +278,23 @@ export class ExecConsole {
         out.append(span);
       }
       this.lines += newlines(text);
+      this.chars += text.length;
     }
-    while (this.lines > KEEP_LINES && out.firstChild) {
+    // The oldest text goes: whole nodes, then the front of one, until both limits hold.
+    while ((this.lines > KEEP_LINES || this.chars > KEEP_CHARS) && out.firstChild) {
       const first = out.firstChild;
-      const n = newlines(first.textContent);
-      if (this.lines - n >= KEEP_LINES) {
-        first.remove();
-        this.lines -= n;
-      } else {
-        let cut = -1;
-        for (let k = this.lines - KEEP_LINES; k > 0; k--) cut = first.textContent.indexOf("\n", cut + 1);
-        first.textContent = first.textContent.slice(cut + 1);
-        this.lines = KEEP_LINES;
+      const text = first.textContent;
+      let cut = Math.min(Math.max(0, this.chars - KEEP_CHARS), text.length);
+      for (let k = this.lines - KEEP_LINES, at = -1; k > 0 && cut < text.length; k--) {
+        at = text.indexOf("\n", at + 1);
+        cut = Math.max(cut, at < 0 ? text.length : at + 1);
+        if (at < 0) break;
       }
+      const gone = cut >= text.length ? text : text.slice(0, cut);
+      if (gone === text) first.remove();
+      else first.textContent = text.slice(cut);
+      this.lines -= newlines(gone);
+      this.chars -= gone.length;
     }
     if (atEnd) out.scrollTop = out.scrollHeight;
   }
