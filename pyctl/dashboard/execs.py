@@ -107,9 +107,9 @@ class ExecSession:
             ws = await self.upstream.websocket(path)
         except remotecommand.HandshakeFailed:
             return await self._refusal(path)
-        except (aiohttp.ClientError, OSError) as exc:
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
             return self._end(502, status(502, "ServiceUnavailable",
-                                         f"the dashboard cannot reach the API server: {exc}"))
+                                         f"the dashboard cannot reach the API server: {exc or type(exc).__name__}"))
         async with ws:
             feeder = asyncio.create_task(self._feed(ws))
             try:
