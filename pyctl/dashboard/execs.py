@@ -94,7 +94,7 @@ class ExecSession:
         """Queue stdin; False when too much waits already (the command does not read it)."""
         if self._input.qsize() >= MAX_PENDING_INPUT:
             return False
-        self._input.put_nowait(data.encode())
+        self._input.put_nowait(data.encode(errors="replace"))  # a lone surrogate is not UTF-8
         return True
 
     def end_input(self) -> None:

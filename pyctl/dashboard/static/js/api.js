@@ -105,8 +105,14 @@ export class Streams {
     this.send({ op: "exec", id, ...request });
     const live = () => this.handlers.has(id);
     return {
-      // In pieces well under the dashboard's 64 KiB message limit.
-      write: (data) => { for (let i = 0; live() && i < data.length; i += STDIN_PIECE) this.send({ op: "stdin", id, data: data.slice(i, i + STDIN_PIECE) }); },
+      // In pieces well under the dashboard's 64 KiB message limit, never splitting a character.
+      write: (data) => {
+        for (let i = 0, end; live() && i < data.length; i = end) {
+          end = Math.min(i + STDIN_PIECE, data.length);
+          if (end < data.length && /[\ud800-\udbff]/.test(data[end - 1])) end--;
+          this.send({ op: "stdin", id, data: data.slice(i, end) });
+        }
+      },
       eof: () => { if (live()) this.send({ op: "eof", id }); },
       close: () => { if (this.handlers.delete(id)) this.send({ op: "close", id }); },
     };
