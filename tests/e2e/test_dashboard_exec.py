@@ -55,17 +55,17 @@ async def test_a_shell_in_the_console_runs_lines_and_shows_its_exit_code(cluster
     await browser.keys(r"printf '\033[1;31mred\033[0m plain\n'", Keys.ENTER)
     await browser.wait(OUT + ".includes('red plain')", what="the coloured line, stripped")
     assert "\x1b" not in await browser.js(OUT)
-    await browser.keys("ls -d /tmp", Keys.ENTER)
-    await browser.wait(OUT + ".includes('/tmp\\n')", what="ls")
+    await browser.keys("ls -d /tmp; echo ünïcode ✓", Keys.ENTER)
+    await browser.wait(OUT + ".includes('/tmp\\nünïcode ✓\\n')", what="ls and UTF-8 both ways")
     await browser.screenshot("exec")
     await browser.keys("exit 3", Keys.ENTER)
     assert await state(browser, "exited with code") == "exited with code 3"
     # Each line typed is shown once (the console echoes it: no terminal does), beside what the
     # command printed (stdout and stderr are two pipes: their order between them is not kept).
     typed = await browser.js("return [...document.querySelectorAll('#exec-out .stdin')].map(e => e.textContent).join('')")
-    assert typed == "echo hello from $((6 * 7)); echo oops >&2\nprintf '\\033[1;31mred\\033[0m plain\\n'\nls -d /tmp\nexit 3\n"
+    assert typed == "echo hello from $((6 * 7)); echo oops >&2\nprintf '\\033[1;31mred\\033[0m plain\\n'\nls -d /tmp; echo ünïcode ✓\nexit 3\n"
     printed = await browser.js("return [...document.querySelectorAll('#exec-out .stdout')].map(e => e.textContent).join('')")
-    assert printed == "hello from 42\nred plain\n/tmp\n"
+    assert printed == "hello from 42\nred plain\n/tmp\nünïcode ✓\n"
     assert await browser.js("return document.querySelector('#exec-input').disabled") is True
     await browser.click("#exec-close")
     assert await browser.js("return document.querySelector('#exec-console').hidden") is True
