@@ -399,8 +399,10 @@ async def viewer_dashboard(etcd, tmp_path: Path):
         path, obj = binding("viewer-view", "view", user="viewer", cluster=True)
         assert (await call(admin, "POST", path, obj))[0] == 201
         assert (await call(admin, "POST", DEPLOY, deployment(1)))[0] == 201
-        box = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "box"},
-               "spec": {"nodeName": "node-a", "containers": [{"name": "c", "image": "busybox"}]}}
+        box = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "box", "annotations": {"kubectl.kubernetes.io/default-container": "side"}},
+               "spec": {"nodeName": "node-a", "initContainers": [{"name": "init", "image": "busybox"}],
+                        "containers": [{"name": "c", "image": "busybox"}, {"name": "side", "image": "busybox"}]}}
         assert (await call(admin, "POST", PODS, box))[0] == 201
     d = await Dashboard(server.kubeconfig("viewer", tmp_path / "viewer.kubeconfig")).start()
     yield d
@@ -480,7 +482,11 @@ async def test_exec_without_pods_exec_permission_shows_the_api_servers_message(v
     # RBAC is checked before anything else of the exec request: the pod's node need not exist.
     # (Commands that run are tested against a real runtime: tests/e2e/test_dashboard_exec.py.)
     await open_page(browser, viewer_dashboard, "pods/default/box")
-    await browser.wait("return document.querySelector('#exec-container option[value=c]')", what="container c")
+    # Every container may be chosen; the one chosen first is pyctl exec's (the annotation's).
+    options = await browser.wait("return [...document.querySelectorAll('#exec-container option')].map(o => o.value)",
+                                 what="the containers")
+    assert options == ["init", "c", "side"]
+    assert await browser.js("return document.querySelector('#exec-container').value") == "side"
     await browser.click("#exec-run")
     refusal = await browser.wait("const s = document.querySelector('#exec-state');"
                                  "return s?.getAttribute('role') === 'alert' && s.textContent", what="the refusal")

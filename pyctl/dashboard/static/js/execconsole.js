@@ -103,12 +103,12 @@ export class ExecConsole {
     this.el("exec-close").addEventListener("click", () => this.close());
   }
 
-  // The containers to choose from, as the pod's spec lists them.
-  setContainers(names) {
+  // The containers to choose from, as the pod's spec lists them; `preferred` first chosen.
+  setContainers(names, preferred) {
     const select = this.el("exec-container");
     const key = names.join(",");
     if (select._names === key) return;
-    const chosen = select.value || names[0] || "";
+    const chosen = select.value || preferred || names[0] || "";
     select._names = key;
     select.innerHTML = names.map((n) => html`<option value="${n}"${n === chosen ? html` selected` : ""}>${n}</option>`.text).join("");
   }

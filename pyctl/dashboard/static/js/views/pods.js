@@ -238,7 +238,9 @@ function renderDetail(ctx, root, ns, name) {
     select._names = names;
     select.innerHTML = containers.map((c) => html`<option value="${c.name}"${c.name === chosen ? html` selected` : ""}>${c.name}</option>`.text).join("");
   }
-  if (execConsole) execConsole.setContainers(containers.map((c) => c.name));
+  // As `pyctl exec` chooses: the pod's default-container annotation, else its first container.
+  const preferred = pod.metadata.annotations?.["kubectl.kubernetes.io/default-container"] || (pod.spec?.containers || [])[0]?.name;
+  if (execConsole) execConsole.setContainers(containers.map((c) => c.name), preferred);
   if (root._logFor !== pod.metadata.uid && pod.spec?.nodeName) {
     root._logFor = pod.metadata.uid;
     startLog(ctx, root, ns, name);
