@@ -190,7 +190,10 @@ async def daemon(workdir: str) -> AsyncIterator[Daemon]:
     name = f"pyctl-bench-swarm-{tag}"  # the netns and the cgroup parent: e2e tests look for leftovers by it
     base = Path(workdir) / f"swarm-{tag}"
     base.mkdir(parents=True)
-    sock = base / "docker.sock"
+    # The exec-root holds containerd's sockets: it needs a short path (a unix socket's is at most 107 bytes).
+    run = Path("/run") / name
+    run.mkdir(parents=True)
+    sock = run / "docker.sock"
     log_path = Path(workdir) / f"swarm-{tag}-dockerd.log"
     proc: subprocess.Popen | None = None
     d: Daemon | None = None
@@ -201,8 +204,8 @@ async def daemon(workdir: str) -> AsyncIterator[Daemon]:
                 ["setpriv", "--pdeathsig", "KILL", "--",
                  "unshare", "--mount", "--propagation", "slave", "--",
                  "nsenter", f"--net=/run/netns/{name}", "--",
-                 dockerd, "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
-                 "--pidfile", str(base / "dockerd.pid"), "-H", f"unix://{sock}", "--log-level", "warn",
+                 dockerd, "--data-root", str(base / "data"), "--exec-root", str(run / "exec"),
+                 "--pidfile", str(run / "dockerd.pid"), "-H", f"unix://{sock}", "--log-level", "warn",
                  "--iptables=false", "--ip6tables=false", "--cgroup-parent", name],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock)))
@@ -227,7 +230,7 @@ async def daemon(workdir: str) -> AsyncIterator[Daemon]:
             finally:
                 await session.close()
     finally:
-        await asyncio.to_thread(_teardown, proc, d.pids if d else set(), name, base)
+        await asyncio.to_thread(_teardown, proc, d.pids if d else set(), name, [base, run])
 
 
 def _netns(name: str) -> None:
@@ -246,7 +249,7 @@ async def _started(d: Daemon, proc: subprocess.Popen, log: Path) -> None:
     async def up() -> bool:
         if proc.poll() is not None:
             text = log.read_text(errors="replace")
-            failed = [line for line in text.splitlines() if "failed to start daemon" in line]
+            failed = [line for line in text.splitlines() if line.startswith("failed to start")]
             raise Unavailable(failed[-1].strip() if failed else f"dockerd exited with {proc.returncode}: {_tail(text)}")
         with contextlib.suppress(aiohttp.ClientError, OSError, RuntimeError, asyncio.TimeoutError):
             await d.call("GET", "/_ping")
@@ -273,22 +276,32 @@ async def _leave(d: Daemon | None) -> None:
         await d.call("POST", "/swarm/leave", params={"force": "true"})
 
 
-def _sessions_alive(sids: set[int]) -> list[int]:
-    """Processes whose session is one of `sids` (dockerd's and containerd's: the shims keep it)."""
-    out = []
+def _started_at(pid: int) -> int | None:
+    """The process's start time (field 22 of /proc/PID/stat): tells it from a later one with its pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rpartition(")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _in_sessions(sids: set[int]) -> dict[int, int | None]:
+    """pid -> start time of the processes whose session is one of `sids` (dockerd's, and
+    containerd's, which its shims keep after they are re-parented)."""
+    out = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError):
                 if os.getsid(int(entry)) in sids:
-                    out.append(int(entry))
+                    out[int(entry)] = _started_at(int(entry))
     return out
 
 
-def _teardown(proc: subprocess.Popen | None, pids: set[int], name: str, base: Path) -> None:
-    """Stop the daemon, then whatever it left in its sessions, by their ids; remove the netns,
-    the cgroups named for this run and the daemon's directory. Every wait is bounded."""
+def _teardown(proc: subprocess.Popen | None, pids: set[int], name: str, dirs: list[Path]) -> None:
+    """Stop the daemon, then whatever of its sessions outlived it, by their ids; remove the
+    netns, the cgroups named for this run and the daemon's directories. Every wait is bounded."""
     if proc is not None:
-        pids = pids | {proc.pid}
+        members = _in_sessions(pids | {proc.pid})  # before the stop: every pid here is the daemon's own
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -297,7 +310,10 @@ def _teardown(proc: subprocess.Popen | None, pids: set[int], name: str, base: Pa
                 proc.kill()
                 proc.wait(10)
         deadline = time.monotonic() + 10
-        while (left := _sessions_alive(pids)) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            left = [pid for pid, t in members.items() if t is not None and _started_at(pid) == t]
+            if not left:
+                break
             for pid in left:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
@@ -311,4 +327,5 @@ def _teardown(proc: subprocess.Popen | None, pids: set[int], name: str, base: Pa
         with contextlib.suppress(OSError):
             root.rmdir()
     subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=20)
-    shutil.rmtree(base, ignore_errors=True)
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
