@@ -94,7 +94,8 @@ def render(command: str, started: str, took: float, host: Table, sections: list[
     head = [
         "# pyctl benchmarks", "",
         "Written by `python -m bench`; every number below was measured in one run, and each "
-        "baseline (raw etcd, raw runc) was measured in that same run on the same machine.", "",
+        "baseline (raw etcd, raw runc, Docker Swarm when `scaleup` measured it) was measured in that "
+        "same run on the same machine.", "",
         f"Command: `{command}`  ", f"Started: {started} UTC, took {took:.0f} s.", "",
         host.markdown(), "", f"Load: {load_note}", "",
     ]
