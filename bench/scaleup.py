@@ -14,6 +14,8 @@ import math
 import sys
 import time
 
+import aiohttp
+
 from . import swarm
 from .cluster import wait_for
 from .podwatch import PodWatch
@@ -73,6 +75,9 @@ async def swarm_steps(workdir: str, quick: bool, steps: tuple[int, ...], install
     except swarm.Unavailable as e:
         print(f"bench: Swarm not measurable: {e}", file=sys.stderr)
         return "", [], f"Swarm not measurable on this machine: {e}"
+    except (TimeoutError, RuntimeError, OSError, aiohttp.ClientError) as e:  # it ran, but a step failed
+        print(f"bench: Swarm measurement failed: {e!r}", file=sys.stderr)
+        return "", [], f"Swarm measurement failed in this run: {e}"
 
 
 async def run(quick: bool, workdir: str, facts: dict) -> Section:

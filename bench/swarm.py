@@ -189,15 +189,15 @@ async def daemon(workdir: str) -> AsyncIterator[Daemon]:
     tag = uuid.uuid4().hex[:5]
     name = f"pyctl-bench-swarm-{tag}"  # the netns and the cgroup parent: e2e tests look for leftovers by it
     base = Path(workdir) / f"swarm-{tag}"
-    base.mkdir(parents=True)
     # The exec-root holds containerd's sockets: it needs a short path (a unix socket's is at most 107 bytes).
     run = Path("/run") / name
-    run.mkdir(parents=True)
     sock = run / "docker.sock"
     log_path = Path(workdir) / f"swarm-{tag}-dockerd.log"
     proc: subprocess.Popen | None = None
     d: Daemon | None = None
     try:
+        base.mkdir(parents=True)
+        run.mkdir(parents=True)
         _netns(name)
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
