@@ -59,9 +59,9 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
                           [f"(the {n} hollow agents' own process, for scale)", f"{facts['scheduler.hollow_rss']:.1f}"]]
     cp_table.rows.append([f"1 hollow node, {AGENT_PODS} pods (this benchmark)", f"{small_cp:.1f}"])
     sec = Section("memory", "Memory and idle CPU",
-                   "RSS is VmRSS from /proc/PID/status; CPU is utime+stime from /proc/PID/stat over the "
-                   "window, as a share of one core. The hollow agent runs every real agent loop (session, "
-                   "heartbeats, pod workers, status reports); only the container runtime is simulated.",
-                   [cp_table, agent_table])
+                  "RSS is VmRSS from /proc/PID/status; CPU is utime+stime from /proc/PID/stat over the "
+                  "window, as a share of one core. The hollow agent runs every real agent loop (session, "
+                  "heartbeats, pod workers, status reports); only the container runtime is simulated.",
+                  [cp_table, agent_table])
     sec.facts = {"agent_rss_idle": idle_rss}
     return sec
