@@ -216,6 +216,10 @@ def section(p: Plan, rows, setup: Samples, profiler: Profiler | None, cpu: tuple
                          "raw etcd get c=16": rows["get", 16][1].latencies,
                          f"API list {LIST_SIZE} c=16": rows[f"list {LIST_SIZE}", 16][0].latencies,
                          "API watch delivery c=16": rows["watch delivery", 16][0].latencies}
+    sec.facts = {"top_c": top} | {
+        f"{key}_ratio": rows[op, top][0].throughput / rows[op, top][1].throughput
+        for key, op in (("create", "create / put"), ("get", "get"), ("list", f"list {LIST_SIZE}"))
+        if rows[op, top][1].throughput}
     if profiler is not None:
         sec.facts["profile"] = profiler.path if profiler.available else ""
     return sec
