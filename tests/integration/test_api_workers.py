@@ -9,6 +9,7 @@ The control plane is the real binary against a real etcd."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -93,6 +94,26 @@ async def test_a_client_reads_its_writes_whichever_worker_answers(started):
         assert (await call(url, "POST", "/api/v1/namespaces", json=ns))[0] == 201
         status, body = await call(url, "POST", f"/api/v1/namespaces/ns{i}/pods", json=pod("x"))
         assert status == 201, body
+
+
+async def test_a_watch_from_a_written_version_sees_what_follows_on_any_worker(started):
+    cp = started("--components", "apiserver")
+    await serving(cp)
+    url = url_of(cp)
+    for i in range(5):
+        status, created = await call(url, "POST", PODS, json=pod(f"w{i}"))
+        assert status == 201, created
+        rv = created["metadata"]["resourceVersion"]
+        async with aiohttp.ClientSession() as s, s.get(url + PODS, params={
+                "watch": "1", "resourceVersion": rv, "fieldSelector": f"metadata.name=w{i}"}) as watch:
+            assert watch.status == 200
+            status, patched = await call(url, "PATCH", f"{PODS}/w{i}", json={"metadata": {"labels": {"v": "2"}}},
+                                         headers={"Content-Type": "application/merge-patch+json"})
+            assert status == 200, patched
+            line = await asyncio.wait_for(watch.content.readline(), 30)
+            event = json.loads(line)
+            assert event["type"] == "MODIFIED" and event["object"]["metadata"]["labels"] == {"v": "2"}, event
+            assert event["object"]["metadata"]["resourceVersion"] == patched["metadata"]["resourceVersion"]
 
 
 async def test_a_killed_worker_is_restarted_while_the_others_serve(started):
