@@ -190,3 +190,26 @@ async def test_the_components_metrics_reach_every_worker(started):
         return status == 200 and "pyctl_components_process_cpu_seconds_total" in text["text"]
     for _ in range(3 * WORKERS):  # whichever worker answers
         await wait_until(complete, timeout=60, interval=0.5)
+
+
+async def test_the_endpoint_lease_is_one_per_server_whatever_its_workers(started, client):
+    cp = started("--components", "apiserver", "--advertise-address", "127.0.0.1")
+    pids = await serving(cp)
+    port = int(url_of(cp).rsplit(":", 1)[1])
+    leases = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases?labelSelector=apiserver.pyctl.io/endpoint"
+
+    async def holders() -> list[str]:
+        status, found = await client.request("GET", leases)
+        assert status == 200
+        return [lease["spec"]["holderIdentity"] for lease in found["items"]]
+    await wait_until(lambda: holders(), timeout=30)
+    assert await holders() == [f"127.0.0.1:{port}"]
+    os.kill(pids[1], signal.SIGKILL)  # a worker's death is not the server's: its lease stays
+    await wait_until(lambda: len(worker_pids(cp)) == WORKERS - 1 and worker_pids(cp)[1] != pids[1], timeout=60)
+    assert await holders() == [f"127.0.0.1:{port}"]
+    cp.proc.send_signal(signal.SIGTERM)  # the server leaves: worker 0 hands its lease back
+    assert await asyncio.to_thread(cp.proc.wait, 60) == 0
+
+    async def gone() -> bool:
+        return await holders() == []
+    await wait_until(gone, timeout=30)
