@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import pytest
 from pyctl_proto import node_pb2 as pb
 
 from ..cluster import wait_until
-from .test_componentsproc import ControlPlane, alive
+from .test_componentsproc import ControlPlane, alive, lease_holder
 
 WORKERS = 3
 PODS = "/api/v1/namespaces/default/pods"
@@ -213,3 +214,16 @@ async def test_the_endpoint_lease_is_one_per_server_whatever_its_workers(started
     async def gone() -> bool:
         return await holders() == []
     await wait_until(gone, timeout=30)
+
+
+async def test_every_worker_serves_tls_and_knows_the_loopback_token(started, client, tmp_path):
+    cp = started("--pki-dir", str(tmp_path / "pki"), "--authorization-mode", "RBAC")
+    await serving(cp)
+    # The components authenticate with the loopback token at whichever worker they reach.
+    await wait_until(lambda: lease_holder(client), timeout=90)
+    await wait_until(lambda: lease_holder(client, "pyctl-scheduler"), timeout=90)
+    context = ssl.create_default_context(cafile=str(tmp_path / "pki" / "ca.crt"))
+    url = url_of(cp).replace("http://", "https://")
+    for _ in range(4 * WORKERS):  # each on a connection of its own: the handshake on every worker
+        async with aiohttp.ClientSession() as s, s.get(url + "/version", ssl=context) as r:
+            assert r.status == 200, await r.text()
