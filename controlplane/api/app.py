@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 STORE = web.AppKey("store", Store)
 CACHE = web.AppKey("cache", WatchCache)
 OBJECTS = web.AppKey("objects", ObjectStore)
+CRDS = web.AppKey("crds", CrdController)
 
 
 def authenticator(config: ApiConfig, lookup: Lookup) -> Authenticator:
@@ -74,7 +75,8 @@ def build_app(config: ApiConfig, link: WorkerLink | None = None) -> web.Applicat
 
     authn = authenticator(config, lookup)
     written = WrittenRevisions(link.written_fd, link.workers, link.index) if link is not None else None
-    caught_up = [consistency.middleware(written, lambda: app[CACHE])] if written is not None else []
+    caught_up = [consistency.middleware(written, lambda: app[CACHE], lambda: app[CRDS])] \
+        if written is not None else []
     app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[
         metrics.middleware, errors.status_middleware, *caught_up,
         auth_middleware(authn, lambda: app[authz.AUTHORIZER])])
@@ -113,7 +115,7 @@ def build_app(config: ApiConfig, link: WorkerLink | None = None) -> web.Applicat
             await ensure_policy(objects)
         if peers is not None:
             await peers.start()
-        app[STORE], app[CACHE], app[OBJECTS] = store, cache, objects
+        app[STORE], app[CACHE], app[OBJECTS], app[CRDS] = store, cache, objects, crds
         app[authz.AUTHORIZER] = authz.build(config.authorization_mode, cache)
         handlers_box["h"] = Handlers(objects)
         tasks: list[asyncio.Task] = []

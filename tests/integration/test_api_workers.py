@@ -23,6 +23,7 @@ import pytest
 from pyctl_proto import node_pb2 as pb
 
 from ..cluster import wait_until
+from .crds import CRDS, widget, widget_crd
 from .test_componentsproc import ControlPlane, alive, lease_holder
 
 WORKERS = 3
@@ -227,3 +228,22 @@ async def test_every_worker_serves_tls_and_knows_the_loopback_token(started, cli
     for _ in range(4 * WORKERS):  # each on a connection of its own: the handshake on every worker
         async with aiohttp.ClientSession() as s, s.get(url + "/version", ssl=context) as r:
             assert r.status == 200, await r.text()
+
+
+async def test_a_crd_established_through_one_worker_is_served_by_every_worker(started):
+    cp = started("--components", "apiserver")
+    await serving(cp)
+    url = url_of(cp)
+    crd = widget_crd()
+    status, body = await call(url, "POST", CRDS, json=crd)
+    assert status == 201, body
+
+    async def established_here() -> bool:
+        status, got = await call(url, "GET", f"{CRDS}/{crd['metadata']['name']}")
+        return status == 200 and any(c["type"] == "Established" and c["status"] == "True"
+                                     for c in (got.get("status") or {}).get("conditions") or [])
+    await wait_until(established_here, timeout=30)
+    for i in range(6 * WORKERS):  # at once, on whichever worker: each serves the new kind
+        status, body = await call(url, "POST", "/apis/example.com/v1/namespaces/default/widgets",
+                                  json=widget(f"w{i}"))
+        assert status == 201, body
