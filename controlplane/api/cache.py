@@ -6,9 +6,9 @@ encoded to JSON once, however many watchers receive it, and an object this API s
 wrote is taken as written rather than decoded back from the watch (expect). Only the most
 recently written or read entries keep their decoded object too (Warm): the others, most
 of the cache and all but the newest of its history, are their JSON alone, which is what
-lists and watches send anyway. A bounded
-history of recent events lets watches resume from a resourceVersion; older ones are served
-from etcd's own history by the watch handler, or get 410 Expired once etcd has compacted it.
+lists and watches send anyway. A bounded history of recent events lets watches resume
+from a resourceVersion; older ones are served from etcd's own history by the watch
+handler, or get 410 Expired once etcd has compacted it.
 
 The cache's watch never ends while the server runs: a broken or silent etcd watch (the store
 detects both) is re-established from the last revision seen, with a relist when etcd has
