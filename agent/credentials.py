@@ -20,13 +20,15 @@ import socket
 import ssl
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import grpc
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography is imported where certificates are read or made, not here: it is a fifth of an
+# idle agent's memory (about 10 MiB), and an agent without credentials never needs it.
 
 from pyctl_proto import node_pb2 as pb
 from pyctl_proto import node_pb2_grpc
@@ -61,6 +63,9 @@ class JoinUnreachable(JoinError):
 
 def ca_cert_hash(ca_pem: bytes) -> str:
     """kubeadm's discovery hash: `sha256:` + hex SHA-256 of the CA's DER SubjectPublicKeyInfo."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     key = x509.load_pem_x509_certificate(ca_pem).public_key()
     return "sha256:" + hashlib.sha256(key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
@@ -78,6 +83,11 @@ def join_flag_error(token: str, ca_hash: str) -> str:
 
 def new_csr(node: str) -> tuple[bytes, bytes]:
     """(key PEM, CSR PEM) for `node`: a fresh P-256 key and a request over it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, NODES_GROUP),
                          x509.NameAttribute(NameOID.COMMON_NAME, NODE_PREFIX + node)])
@@ -127,9 +137,13 @@ class NodeCredentials:
         return data[:marker], data[marker:], ca
 
     def certificate(self) -> x509.Certificate:
+        from cryptography import x509
+
         return x509.load_pem_x509_certificate(self.load()[0])
 
     def node_name(self) -> str:
+        from cryptography.x509.oid import NameOID
+
         cn = self.certificate().subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
         return str(cn).removeprefix(NODE_PREFIX)
 
@@ -144,6 +158,8 @@ class NodeCredentials:
 
 def fetch_ca(join_server: str, pinned: str, timeout: float = 10.0) -> bytes:
     """The CA in the chain the gateway presents, if its SPKI hash is `pinned`; JoinError if none is."""
+    from cryptography import x509
+
     host, _, port = join_server.rpartition(":")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False

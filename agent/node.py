@@ -16,16 +16,13 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from typing import Callable
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Callable
 
 from pyctl_proto import node_pb2 as pb
 
 from . import metrics
 from .credentials import NodeCredentials, keep_renewed
 from .ingress import PROXY_NODE_LABEL
-from .ingress.proxy import IngressProxy
 from .network.dns import DnsServer
 from .network.netpol import PolicyEnforcer
 from .network.routes import HostRoutes, RouteSyncer
@@ -39,6 +36,9 @@ from .session import AgentSession, SessionConfig
 from .volumes.local import LocalVolumes
 from .volumes.hollow import HollowVolumes
 from .usage import UsageReporter
+
+if TYPE_CHECKING:  # built by main only on proxy nodes: its TLS code (cryptography) stays unloaded
+    from .ingress.proxy import IngressProxy
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class Agent:
         self.server = AgentServer(runtime, listen, credentials) if listen is not None else None
         self.credentials = credentials
         self.metrics_listen = metrics_listen
-        self._metrics: web.AppRunner | None = None
+        self._metrics: metrics.Endpoint | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> "Agent":

@@ -30,7 +30,7 @@ from . import configvolumes
 from .lookup import Lookup, Objects, data_of
 from .podtokens import PodTokens
 from .types import Obj
-from .images.registry import POD_AUTHS, Auths, parse_auths
+from .registryauth import POD_AUTHS, Auths, parse_auths
 from .runtime.bundle import ConfigError, Env, quantity
 from .runtime.expansion import expand
 from .serviceenv import service_env

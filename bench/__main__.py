@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only api,scheduler,...] [--out docs/benchmarks.md]`."""
+"""`python -m bench [--quick] [--only api,scheduler,...] [--swarm] [--out docs/benchmarks.md]`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import sys
 import tempfile
 import time
 
-from . import report
-from .plot import cdf_png
+from . import goals, report
+from .plot import cdf_png, timeline_png
 from .profile import top_stages
 
 BENCHMARKS = ("api", "crd", "scheduler", "plan", "daemonset", "podstart", "scaleup", "memory", "dashboard",
@@ -26,13 +26,17 @@ ROOT_ONLY = ("podstart", "scaleup", "volumes")
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small sizes (for tests): under about a minute")
-    p.add_argument("--only", default=",".join(BENCHMARKS),
+    p.add_argument("--only", default=None,
                    help="comma-separated subset of: " + ", ".join(BENCHMARKS))
-    p.add_argument("--out", default="docs/benchmarks.md", help="the report (a PNG plot is written beside it)")
+    p.add_argument("--out", default="docs/benchmarks.md", help="the report (its PNG plots are written beside it)")
+    p.add_argument("--swarm", action="store_true",
+                   help="measure Docker Swarm's scale-up beside pyctl's in `scaleup` (installs Debian's docker.io "
+                   "when dockerd is missing); a full run (no --only, no --quick) does so too")
     p.add_argument("--keep", metavar="DIR", help="keep the processes' logs and the raw py-spy profiles in DIR "
                    "(default: a temporary directory, removed at the end)")
     args = p.parse_args(argv)
-    args.only = [n.strip() for n in args.only.split(",") if n.strip()]
+    args.swarm = args.swarm or (args.only is None and not args.quick)
+    args.only = [n.strip() for n in (args.only or ",".join(BENCHMARKS)).split(",") if n.strip()]
     unknown = [n for n in args.only if n not in BENCHMARKS]
     if unknown:
         p.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
@@ -62,7 +66,7 @@ def profile_section(sections: list[report.Section]) -> report.Section | None:
 
 async def run_all(args: argparse.Namespace, workdir: str) -> list[report.Section]:
     sections: list[report.Section] = []
-    facts: dict[str, object] = {}
+    facts: dict[str, object] = {"options.swarm": args.swarm}  # run options a benchmark reads
     for name in args.only:
         if name in ROOT_ONLY and os.geteuid() != 0:
             print(f"bench: skipping {name}: needs root (runc, netns, CNI)", file=sys.stderr)
@@ -75,6 +79,31 @@ async def run_all(args: argparse.Namespace, workdir: str) -> list[report.Section
         facts.update({f"{name}.{k}": v for k, v in sec.facts.items()})
         sections.append(sec)
     return sections
+
+
+def write_plots(sections: list[report.Section], out: str) -> list[report.Plot]:
+    """The latency CDFs and the pods/s timelines, each a PNG beside the report `out`."""
+    stem, plots = os.path.splitext(os.path.basename(out))[0], []
+    cdfs = {k: v for s in sections for k, v in s.distributions.items()}
+    if cdfs:
+        png, legend = cdf_png(cdfs)
+        plots.append(report.Plot(f"{stem}-latency.png", "latency distributions",
+                                 "The plot shows each latency distribution as a CDF (x: latency, log scale, one "
+                                 "grey line per decade from 0.1 ms; y: fraction of operations, 0 to 1); the "
+                                 "legend is the colour key below.", legend))
+        with open(os.path.join(os.path.dirname(out), plots[-1].file), "wb") as f:
+            f.write(png)
+    timelines = {k: v for s in sections for k, v in s.timelines.items()}
+    if timelines:
+        png, legend = timeline_png(timelines)
+        plots.append(report.Plot(f"{stem}-rate.png", "pods per second over time",
+                                 "Pods per second over time during the scheduler run (x: seconds since the first "
+                                 "Deployment was created; y: pods that reached each state in that bin, per second, "
+                                 "from the moments the benchmark's pod watch first saw each pod created, bound and "
+                                 "Running).", legend))
+        with open(os.path.join(os.path.dirname(out), plots[-1].file), "wb") as f:
+            f.write(png)
+    return plots
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,19 +127,15 @@ def main(argv: list[str] | None = None) -> int:
                     sections.append(report.Section("findings", "Findings: the three slowest stages", f.read().strip()))
     out = os.path.abspath(args.out)
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    series = {k: v for s in sections for k, v in s.distributions.items()}
-    plot, legend = None, []
-    if series:
-        png, legend = cdf_png(series)
-        plot = os.path.splitext(os.path.basename(out))[0] + "-latency.png"
-        with open(os.path.join(os.path.dirname(out), plot), "wb") as f:
-            f.write(png)
+    facts = {f"{s.name}.{k}": v for s in sections for k, v in s.facts.items()}
+    sections.insert(0, goals.section(facts))
+    plots = write_plots(sections, out)
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     load = (f"load average {load_before} before the run and {report.load_average()} after; the machine "
             "was shared with other engineers' test runs, so absolute numbers are noisy — the ratios "
             "compare runs made moments apart under the same load.")
     with open(out, "w") as f:
-        f.write(report.render(command.strip(), started, time.monotonic() - t0, host, sections, plot, legend, load))
+        f.write(report.render(command.strip(), started, time.monotonic() - t0, host, sections, plots, load))
     print(f"bench: wrote {out}", file=sys.stderr)
     return 0
 

@@ -30,7 +30,8 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
             await wait_for(lambda: ready_nodes(s, url), 60, "the agent's node Ready", 0.2)
             await asyncio.sleep(1.0)  # registration work done: what follows is idle
             cpu0 = await asyncio.to_thread(cpu_share, agent.pid, window)
-            rows.append([0, f"{rss_mib(agent.pid):.1f}", f"{cpu0:.2%}"])
+            idle_rss = rss_mib(agent.pid)
+            rows.append([0, f"{idle_rss:.1f}", f"{cpu0:.2%}"])
             watch = await PodWatch(url).start(s)
             async with s.post(url + DEPLOY, json=deployment("mem", AGENT_PODS)) as r:
                 assert r.status == 201, await r.text()
@@ -57,8 +58,10 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
                           [f"{n} hollow nodes, {pods} pods Running", f"{facts['scheduler.controlplane_rss_loaded']:.1f}"],
                           [f"(the {n} hollow agents' own process, for scale)", f"{facts['scheduler.hollow_rss']:.1f}"]]
     cp_table.rows.append([f"1 hollow node, {AGENT_PODS} pods (this benchmark)", f"{small_cp:.1f}"])
-    return Section("memory", "Memory and idle CPU",
-                   "RSS is VmRSS from /proc/PID/status; CPU is utime+stime from /proc/PID/stat over the "
-                   "window, as a share of one core. The hollow agent runs every real agent loop (session, "
-                   "heartbeats, pod workers, status reports); only the container runtime is simulated.",
-                   [cp_table, agent_table])
+    sec = Section("memory", "Memory and idle CPU",
+                  "RSS is VmRSS from /proc/PID/status; CPU is utime+stime from /proc/PID/stat over the "
+                  "window, as a share of one core. The hollow agent runs every real agent loop (session, "
+                  "heartbeats, pod workers, status reports); only the container runtime is simulated.",
+                  [cp_table, agent_table])
+    sec.facts = {"agent_rss_idle": idle_rss}
+    return sec

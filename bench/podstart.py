@@ -115,5 +115,6 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
                   [table, goals])
     sec.distributions = {"pod start pyctl": pyctl.latencies, "pod start pyctl (Deployment)": burst.latencies,
                          "pod start raw runc": raw.latencies}
-    sec.facts = {f"agent_{k}": v for k, v in agent.items()} | {"agent_window": window}
+    sec.facts = {f"agent_{k}": v for k, v in agent.items()} | {"agent_window": window,
+                                                                "p50_s": pyctl.p50, "raw_p50_s": raw.p50}
     return sec

@@ -34,7 +34,9 @@ class Section:
     distributions: dict[str, list[float]] = field(default_factory=dict)
     """label -> latencies in seconds, drawn in the plot."""
     facts: dict[str, object] = field(default_factory=dict)
-    """Numbers other benchmarks may reuse (e.g. the control plane's RSS after the scheduler run)."""
+    """Numbers other benchmarks and the goals table reuse (e.g. the control plane's RSS after the scheduler run)."""
+    timelines: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    """label -> (s since the start, rate) points, drawn in the pods/s-over-time plot."""
 
     def markdown(self) -> str:
         parts = [f"## {self.title}"]
@@ -72,19 +74,31 @@ def machine() -> Table:
     ])
 
 
+@dataclass
+class Plot:
+    """A PNG written beside the report: its file name, what it shows, and its colour key."""
+
+    file: str
+    alt: str
+    caption: str
+    legend: list[tuple[str, str]]
+    """(label, colour name) per series."""
+
+    def markdown(self) -> str:
+        return "\n\n".join([f"![{self.alt}]({self.file})", self.caption,
+                             "; ".join(f"{colour}: {label}" for label, colour in self.legend)])
+
+
 def render(command: str, started: str, took: float, host: Table, sections: list[Section],
-           plot: str | None, legend: list[tuple[str, str]], load_note: str) -> str:
+           plots: list[Plot], load_note: str) -> str:
     head = [
         "# pyctl benchmarks", "",
         "Written by `python -m bench`; every number below was measured in one run, and each "
-        "baseline (raw etcd, raw runc) was measured in that same run on the same machine.", "",
+        "baseline (raw etcd, raw runc, Docker Swarm when `scaleup` measured it) was measured in that "
+        "same run on the same machine.", "",
         f"Command: `{command}`  ", f"Started: {started} UTC, took {took:.0f} s.", "",
         host.markdown(), "", f"Load: {load_note}", "",
     ]
-    if plot:
-        head += [f"![latency distributions]({plot})", "",
-                 "The plot shows each latency distribution as a CDF (x: latency, log scale, one "
-                 "grey line per decade from 0.1 ms; y: fraction of operations, 0 to 1); the "
-                 "legend is the colour key below.", "",
-                 "; ".join(f"{colour}: {label}" for label, colour in legend), ""]
+    for plot in plots:
+        head += [plot.markdown(), ""]
     return "\n".join(head) + "\n" + "\n\n".join(s.markdown() for s in sections) + "\n"

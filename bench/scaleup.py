@@ -2,22 +2,27 @@
 3-node local cluster (`pyctl cluster up --nodes 3`), scaled 0→50 and 0→100, timed until every
 replica is Ready, then back to 0 until every pod is gone (quick: 0→10 and 0→20).
 
-Reference: Docker Swarm's published figures for this kind of machine, 20→50 tasks in
-3.15 s and 100 in 9.6 s; pyctl's goal is half of those.
+Baseline, same run, same machine, after pyctl's cluster is down: Docker Swarm scaling a service
+of the same image (bench/swarm.py), when asked (`--swarm`, or a full run). Goal (issue 20):
+0→50 in at most half of Swarm's time, and 0→100 within 3 s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import sys
 import time
 
+import aiohttp
+
+from . import swarm
 from .cluster import wait_for
 from .podwatch import PodWatch
 from .realnode import RealCluster, real_cluster
 from .report import Section, Table
 
 NODES = 3
-SWARM = {50: 3.15, 100: 9.6}
 LIMIT = 180.0  # seconds allowed for one scaling step
 
 
@@ -33,9 +38,9 @@ def live_ready(watch: PodWatch) -> int:
     return sum(1 for t in watch.pods.values() if t.deleted is None and t.ready is not None)
 
 
-async def run(quick: bool, workdir: str, facts: dict) -> Section:
-    steps = (10, 20) if quick else (50, 100)
-    rows = []
+async def pyctl_steps(workdir: str, steps: tuple[int, ...]) -> dict[int, tuple[float, float, float]]:
+    """n -> (s until all Ready, s until gone from the API, s until every container stopped)."""
+    out = {}
     async with real_cluster(workdir, NODES) as rc:
         await rc.create_deployment("scale", 0)
         watch = await PodWatch(rc.url).start(rc.session)
@@ -53,21 +58,73 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
                 await wait_for(lambda: live(watch) == 0, LIMIT, "every replica gone", 0.05)
                 down = time.perf_counter() - t0
                 await wait_for(lambda: no_containers(rc), LIMIT, "containers gone", 0.1)
-                gone = time.perf_counter() - t0
-                if n not in steps:
-                    continue
-                ref = SWARM.get(n)
-                rows.append([f"0→{n}", f"{up:.2f}", f"{down:.2f}", f"{gone:.2f}",
-                             f"{ref:.2f} (goal {ref / 2:.2f})" if ref else "—",
-                             f"{up / ref:.2f}×" if ref else "—"])
+                if n in steps:
+                    out[n] = (up, down, time.perf_counter() - t0)
         finally:
             watch.stop()
-    table = Table(f"{NODES} real nodes (runc), demo image cached on each by a warm-up step", [
-        "scale", "s until all Ready", "s back to 0: pods gone from the API", "… and every container stopped", "Docker Swarm s (goal)", "pyctl / Swarm"], rows)
-    return Section("scaleup", f"Scaling a Deployment of real pods on {NODES} nodes",
-                   f"A local cluster as `pyctl cluster up --nodes {NODES}` makes it ({NODES} real runc agents, "
-                   "each in its own network namespace). Timed from the `scale` PATCH until this benchmark's pod "
-                   "watch shows every replica Ready (up), and from the PATCH to 0 until it has seen every pod's "
-                   "DELETED event and until `runc list` under every agent's root is empty (down; pods have a 0 s "
-                   "grace period). The Swarm figures are published numbers for a comparable 2-core machine, not "
-                   "measured here (they scale 20→50, this scales 0→50).", [table])
+    return out
+
+
+async def swarm_steps(workdir: str, quick: bool, steps: tuple[int, ...], install: bool
+                      ) -> tuple[str, list[swarm.Step], str]:
+    """(Swarm's version, its steps, "") or ("", [], why it was not measured)."""
+    try:
+        await asyncio.to_thread(swarm.ensure_dockerd, install)
+        version, done = await swarm.measure(workdir, 4 if quick else 20, steps, LIMIT)
+        return version, done, ""
+    except swarm.Unavailable as e:
+        print(f"bench: Swarm not measurable: {e}", file=sys.stderr)
+        return "", [], f"Swarm not measurable on this machine: {e}"
+    except (TimeoutError, RuntimeError, OSError, aiohttp.ClientError) as e:  # it ran, but a step failed
+        print(f"bench: Swarm measurement failed: {e!r}", file=sys.stderr)
+        return "", [], f"Swarm measurement failed in this run: {e}"
+
+
+async def run(quick: bool, workdir: str, facts: dict) -> Section:
+    steps = (10, 20) if quick else (50, 100)
+    ours = await pyctl_steps(workdir, steps)
+    if facts.get("options.swarm"):
+        version, theirs, why = await swarm_steps(workdir, quick, steps, install=True)
+    else:
+        version, theirs, why = "", [], "Swarm not measured in this run (`python -m bench --only scaleup --swarm` measures it)"
+    return section(steps, ours, version, theirs, why)
+
+
+def seconds(v: float) -> str:
+    return "—" if math.isnan(v) else f"{v:.2f}"
+
+
+def section(steps: tuple[int, ...], ours: dict[int, tuple[float, float, float]], version: str,
+            theirs: list[swarm.Step], why: str) -> Section:
+    same = {s.label: s for s in theirs}
+    rows = []
+    for n in steps:
+        up, down, gone = ours[n]
+        ref = same.get(f"0→{n}")
+        rows.append([f"0→{n}", f"{up:.2f}", f"{down:.2f}", f"{gone:.2f}",
+                     f"{ref.up:.2f}" if ref else "not measured", f"{up / ref.up:.2f}×" if ref else "—"])
+    tables = [Table(f"{NODES} real nodes (runc), demo image cached on each by a warm-up step", [
+        "scale", "s until all Ready", "s back to 0: pods gone from the API", "… and every container stopped",
+        "Docker Swarm s until all running (same run)", "pyctl / Swarm"], rows)]
+    notes = []
+    if theirs:
+        tables.append(Table(f"Docker Swarm {version} (one node: dockerd in its own network namespace), the same "
+                            "image, same run", ["scale", "s until every task running", "s back to 0: every container gone"],
+                            [[s.label, seconds(s.up), seconds(s.down)] for s in theirs]))
+        notes.append("Swarm has no readiness: its figure is until every task's state is `running` (its container "
+                     "started), polled every 0.1 s on the Engine API; pyctl's is until the watch shows every pod Ready "
+                     "(the agent saw the container run and reported it), a later event.")
+    else:
+        notes.append(why)
+    sec = Section("scaleup", f"Scaling a Deployment of real pods on {NODES} nodes",
+                  f"A local cluster as `pyctl cluster up --nodes {NODES}` makes it ({NODES} real runc agents, "
+                  "each in its own network namespace). Timed from the `scale` PATCH until this benchmark's pod "
+                  "watch shows every replica Ready (up), and from the PATCH to 0 until it has seen every pod's "
+                  "DELETED event and until `runc list` under every agent's root is empty (down; pods have a 0 s "
+                  "grace period). Docker Swarm runs after pyctl's cluster is down, on the same machine: a "
+                  "replicated service of the same busybox httpd rootfs (imported locally, nothing pulled), "
+                  "stop grace period 0 s, created with a few replicas as its warm-up, then scaled as pyctl is.",
+                  tables, notes)
+    sec.facts = {"up_s": {n: v[0] for n, v in ours.items()},
+                 "swarm_up_s": {s.label: s.up for s in theirs}, "swarm_error": "" if theirs else why}
+    return sec

@@ -21,6 +21,7 @@ from .procstat import cpu_seconds, cpu_share, family_cpu_seconds, family_rss_mib
 from .profile import Profiler
 from .report import Section, Table
 from .stats import Samples, ms
+from .timeline import pods_per_second
 
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
 
@@ -162,7 +163,10 @@ def section(p: Plan, watch: PodWatch, r: dict, profiler: Profiler | None) -> Sec
     sec.distributions = {"scheduler create→bound": to_bound.latencies,
                          "scheduler create→Running": to_running.latencies}
     sec.facts = {"controlplane_rss_idle": r["rss_idle"], "controlplane_rss_loaded": r["rss_loaded"],
-                 "hollow_rss": r["rss_nodes"], "nodes": p.nodes, "pods": total}
+                 "hollow_rss": r["rss_nodes"], "nodes": p.nodes, "pods": total,
+                 "bound_rate": bound_rate, "all_bound": len(bound) >= total,
+                 "cpu_ms_per_pod": r["cpu"][0] / total * 1000}
+    sec.timelines = pods_per_second({"created": [t.added for t in times], "bound": bound, "Running": running}, t0)
     if profiler is not None and profiler.available:
         sec.facts["profile"] = profiler.path
     if r.get("idle_profile"):

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import pickle
@@ -44,11 +43,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 
 from . import eventloop, exposition
+from .children import (FIRST_BACKOFF, MAX_BACKOFF, READY, STABLE_AFTER, check_main_thread, describe as _describe,
+                       die_with_parent, readable as _readable)
 from .client import ApiClient, credentials
 from .client.credentials import Credentials
 from .components import SCHEDULER_LEASE, ComponentsConfig, run_components, with_identity
@@ -57,12 +57,8 @@ from .leader import ElectionConfig, LeaderElector
 
 log = logging.getLogger(__name__)
 
-PR_SET_NAME = 15
-PR_SET_PDEATHSIG = 1
-FIRST_BACKOFF, MAX_BACKOFF, STABLE_AFTER = 1.0, 30.0, 60.0
 STOP_TIMEOUT = 30.0
 METRICS_TIMEOUT = 5.0
-READY = b"ready\n"
 
 
 @dataclass(frozen=True)
@@ -87,31 +83,11 @@ class ComponentsFailed(RuntimeError):
 
 # -- the parent's side ------------------------------------------------------------------------
 
-async def _readable(fd: int) -> None:
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    def ready() -> None:
-        if not done.done():
-            done.set_result(None)
-
-    loop.add_reader(fd, ready)
-    try:
-        await done
-    finally:
-        loop.remove_reader(fd)
-
-
-def _describe(status: int) -> str:
-    return f"signal {signal.Signals(-status).name}" if status < 0 else f"status {status}"
-
-
 class _Child:
     """One run of the child: its process, a pidfd that turns readable when it exits, the ready pipe."""
 
     def __init__(self, spec: ChildSpec) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            raise RuntimeError("spawn the components process from the main thread: "
-                               "PR_SET_PDEATHSIG fires when the spawning thread ends")
+        check_main_thread("components process")
         ready_r, ready_w = os.pipe()
         self.metrics_sock, theirs = socket.socketpair()
         self.metrics_sock.setblocking(False)
@@ -279,15 +255,6 @@ class ComponentsProcess:
 
 # -- the child's side ---------------------------------------------------------------------------
 
-def _die_with_parent(parent: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
-    if os.getppid() != parent:  # it died before the line above: no signal will ever come
-        os._exit(1)
-    libc.prctl(PR_SET_NAME, b"pyctl-comps", 0, 0, 0)  # what ps -o comm / top show
-
-
 async def _serve(spec: ChildSpec) -> int:
     credentials.register(spec.api_url, spec.credentials)
     try:
@@ -325,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                                             "from stdin. Not for running by hand.")
     p.add_argument("--parent-pid", type=int, required=True)
     args = p.parse_args(argv)
-    _die_with_parent(args.parent_pid)
+    die_with_parent(args.parent_pid, b"pyctl-comps")
     # Ctrl-C reaches the whole process group: the parent decides, and stops this one with SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     spec: ChildSpec = pickle.load(sys.stdin.buffer)

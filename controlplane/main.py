@@ -2,7 +2,8 @@
 
 The API server runs in this process; the other components in one child process
 (componentsproc.py), so the control plane uses two cores; `--components-process=inline`
-runs them all in this one process instead.
+runs them all in this one process instead. `--api-workers N` serves the API from N processes
+on the same port, this one and N-1 children (apiworkers.py), for machines with cores to spare.
 
 Several may run against one etcd: API servers are stateless, the gateway serves whichever
 agents dial it, and the scheduler and controllers act only while their process holds
@@ -15,9 +16,11 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import shutil
 import signal
 import ssl
 import sys
+import tempfile
 
 from aiohttp import web
 
@@ -32,7 +35,10 @@ from .auth.pki import missing_sans
 from .auth.authn import load_token_file
 from .api.access.authorizer import MODES
 from .auth.kubeconfig import admin_kubeconfig, write_kubeconfig
+from .api.peers import WorkerLink
 from .api.serving import Secured, secure
+from .api import written
+from .apiworkers import ApiWorkers, WorkersFailed, listen_sockets
 from .client import credentials
 from .components import ComponentsConfig, Running, run_components
 from .componentsproc import ChildSpec, ComponentsFailed, ComponentsProcess
@@ -52,6 +58,10 @@ examples:
   # listen on another address, against a 3-member etcd cluster
   pyctl-controlplane --etcd-servers http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379 \\
       --listen 0.0.0.0:6443
+
+  # the API served by 4 processes on one port (for a machine with 6+ cores: they share them
+  # with etcd and the components process)
+  pyctl-controlplane --etcd-servers http://127.0.0.1:2379 --api-workers 4
 
   # only the API server and the node gateway (scheduler and controllers run elsewhere)
   pyctl-controlplane --etcd-servers http://127.0.0.1:2379 --components apiserver,gateway
@@ -99,6 +109,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "process beside this one's API server, so the control plane uses two cores "
                         "(a Python process runs on one at a time); inline: all in this one process, "
                         "for debugging (one process to attach py-spy or a debugger to, one pid)")
+    p.add_argument("--api-workers", type=int, default=1, metavar="N",
+                   help="API server processes serving the --listen addresses, each with its own etcd "
+                        "client and watch cache (default %(default)s). One process uses about one core; "
+                        "more help only where cores are left beside etcd, the components and the "
+                        "clients: on a 2-core machine keep 1")
     p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
                    help="seconds without a node lease renewal before the node is NotReady "
                         "(default %(default)s)")
@@ -178,6 +193,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--components must include apiserver: the other components reach state through "
                 "this process's API server")
     args.components = comps
+    if not 1 <= args.api_workers <= 64:
+        p.error(f"--api-workers {args.api_workers}: must be between 1 and 64")
     try:
         args.listen_addresses = [split_hostport(a.strip(), 6443) for a in args.listen.split(",") if a.strip()]
         args.advertise = advertise(args.listen_addresses, args.advertise_address)
@@ -292,20 +309,41 @@ async def _inline_metrics() -> bytes:
 
 
 async def serve(args: argparse.Namespace, secured: Secured, listen: list[tuple[str, int]]) -> int:
-    app = build_app(secured.config)
+    link, sockets, workers = None, [], None
+    if args.api_workers > 1:
+        try:
+            sockets = listen_sockets(listen)  # bound here, shared with the workers
+        except OSError as exc:
+            logging.error("cannot listen on %s: %s", args.listen, exc)
+            return 1
+        link = WorkerLink(0, args.api_workers, written.create(args.api_workers),
+                          tempfile.mkdtemp(prefix="pyctl-api-"))  # 0700: the workers' private sockets
+    app = build_app(secured.config, link)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    if sockets:
+        for sock in sockets:
+            await web.SockSite(runner, sock, ssl_context=secured.ssl).start()
+    else:
+        for host, port in listen:
+            await web.TCPSite(runner, host, port, ssl_context=secured.ssl).start()
     for host, port in listen:
-        await web.TCPSite(runner, host, port, ssl_context=secured.ssl).start()
-        logging.info("API server listening on %s://%s:%d (event loop: %s)", secured.scheme, host, port,
-                     type(asyncio.get_running_loop()).__module__.split(".")[0])
+        logging.info("API server listening on %s://%s:%d (event loop: %s, %d process%s)", secured.scheme, host,
+                     port, loop_name, args.api_workers, "es" if args.api_workers > 1 else "")
     host, port = listen[0]
     api_url = f"{secured.scheme}://{local_address(host)}:{port}"
     try:
+        if link is not None:
+            workers = ApiWorkers(secured.config, link, sockets, args.verbose)
+            await workers.start()
         running = await start_components(args, secured, api_url)
-    except ComponentsFailed as exc:
+    except (ComponentsFailed, WorkersFailed) as exc:
         logging.error("%s", exc)
+        if workers is not None:
+            await workers.stop()
         await runner.cleanup()
+        _remove(link)
         return 1
     # One /metrics for the whole control plane: the components' families follow the API server's.
     if set(args.components) - {"apiserver"}:
@@ -319,8 +357,16 @@ async def serve(args: argparse.Namespace, secured: Secured, listen: list[tuple[s
         await stop.wait()
     finally:
         await running.stop()  # first, so leases are handed back while this API server still answers
+        if workers is not None:
+            await workers.stop()
         await runner.cleanup()
+        _remove(link)
     return 0
+
+
+def _remove(link: WorkerLink | None) -> None:
+    if link is not None:
+        shutil.rmtree(link.directory, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, AsyncIterator, BinaryIO
 
 import aiohttp
 
@@ -60,14 +60,29 @@ def resize_message(width: int, height: int) -> bytes:
     return bytes([RESIZE]) + json.dumps({"Width": width, "Height": height}).encode()
 
 
+def stdin_message(data: bytes) -> bytes:
+    return bytes([STDIN]) + data
+
+
+def close_stdin_message() -> bytes:
+    """v5's "stdin ended" (v4 cannot say it: only closing the connection ends stdin there)."""
+    return bytes([CLOSE, STDIN])
+
+
+async def connect(http: aiohttp.ClientSession, url: str, headers: dict[str, str],
+                  ssl: Any = None) -> aiohttp.ClientWebSocketResponse:
+    """Open the exec WebSocket (v5, else v4); HandshakeFailed when the server does not upgrade."""
+    try:
+        return await http.ws_connect(url, protocols=(V5, V4), headers=headers, ssl=ssl,
+                                     autoping=True, max_msg_size=0)
+    except aiohttp.WSServerHandshakeError as exc:
+        raise HandshakeFailed(exc.status, exc.message) from None
+
+
 async def run(url: str, headers: dict[str, str], ssl: Any, streams: Streams) -> dict[str, Any]:
     """Connect, copy the streams until the server sends the final Status, and return it."""
     async with aiohttp.ClientSession() as http:
-        try:
-            ws = await http.ws_connect(url, protocols=(V5, V4), headers=headers, ssl=ssl,
-                                       autoping=True, max_msg_size=0)
-        except aiohttp.WSServerHandshakeError as exc:
-            raise HandshakeFailed(exc.status, exc.message) from None
+        ws = await connect(http, url, headers, ssl)
         async with ws:
             with _terminal(streams, ws):
                 feeder = _feed_stdin(ws, streams.stdin, ws.protocol == V5) if streams.stdin else None
@@ -78,11 +93,21 @@ async def run(url: str, headers: dict[str, str], ssl: Any, streams: Streams) -> 
                         feeder.cancel()
 
 
-async def _receive(ws: aiohttp.ClientWebSocketResponse, streams: Streams) -> dict[str, Any]:
+async def frames(ws: aiohttp.ClientWebSocketResponse) -> AsyncIterator[tuple[int, bytes]]:
+    """(channel, payload) of each message the server sends, until the connection ends."""
     async for msg in ws:
-        if msg.type != aiohttp.WSMsgType.BINARY or not msg.data:
-            continue
-        channel, data = msg.data[0], msg.data[1:]
+        if msg.type == aiohttp.WSMsgType.BINARY and msg.data:
+            yield msg.data[0], msg.data[1:]
+
+
+def cut_short() -> dict[str, Any]:
+    """The Status of a connection that ended without the command's own."""
+    return {"status": "Failure", "reason": "InternalError",
+            "message": "the connection to the server ended before the command's exit status arrived"}
+
+
+async def _receive(ws: aiohttp.ClientWebSocketResponse, streams: Streams) -> dict[str, Any]:
+    async for channel, data in frames(ws):
         if channel in (STDOUT, STDERR):
             out = streams.stdout if channel == STDOUT else streams.stderr
             out.write(data)
@@ -90,8 +115,7 @@ async def _receive(ws: aiohttp.ClientWebSocketResponse, streams: Streams) -> dic
         elif channel == ERROR:
             status: dict[str, Any] = json.loads(data)
             return status
-    return {"status": "Failure", "reason": "InternalError",
-            "message": "the connection to the server ended before the command's exit status arrived"}
+    return cut_short()
 
 
 def _feed_stdin(ws: aiohttp.ClientWebSocketResponse, stdin: BinaryIO, can_close: bool) -> asyncio.Task[None]:
@@ -113,9 +137,9 @@ def _feed_stdin(ws: aiohttp.ClientWebSocketResponse, stdin: BinaryIO, can_close:
 
     async def sender() -> None:
         while data := await chunks.get():
-            await ws.send_bytes(bytes([STDIN]) + data)
+            await ws.send_bytes(stdin_message(data))
         if can_close:
-            await ws.send_bytes(bytes([CLOSE, STDIN]))
+            await ws.send_bytes(close_stdin_message())
 
     threading.Thread(target=reader, name="pyctl-exec-stdin", daemon=True).start()
     return asyncio.create_task(sender())

@@ -18,12 +18,12 @@ import os
 import re
 import socket
 from collections import Counter
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from ..registryauth import POD_AUTHS, load_auths
 from .reference import Reference, check_digest
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -35,12 +35,6 @@ MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 DEFAULT_AUTH_FILE = "/etc/pyctl/auth.json"
 USER_AGENT = "pyctl-agent/0.1"
 _CHUNK = 1 << 20
-
-Auths = dict[str, tuple[str, str]]  # registry host -> (user, password)
-POD_AUTHS: ContextVar[Auths] = ContextVar("pod_registry_auths", default={})
-"""The credentials of the pod whose image the current task pulls (from its imagePullSecrets);
-set by the agent around one container's pull, merged over the node's auth file."""
-
 
 class RegistryError(Exception):
     """A pull/push failure with the registry's message; `temporary` says a retry may succeed."""
@@ -66,33 +60,6 @@ class Manifest:
 
 def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def load_auths(path: str) -> Auths:
-    """Read `{"auths": {host: {"auth": b64(user:pass)} | {"username", "password"}}}`."""
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except FileNotFoundError:
-        return {}
-    return parse_auths(doc)
-
-
-def parse_auths(doc: dict[str, Any]) -> Auths:
-    """The credentials of a Docker config.json document (also a pod's dockerconfigjson secret)."""
-    out: Auths = {}
-    for key, entry in (doc.get("auths") or {}).items():
-        # Keys may be URLs ("https://index.docker.io/v1/"); the host is what matters.
-        host = re.sub(r"^[a-z]+://", "", key).split("/", 1)[0]
-        if host in ("index.docker.io", "registry-1.docker.io"):
-            host = "docker.io"
-        if entry.get("auth"):
-            user, _, pw = base64.b64decode(entry["auth"]).decode().partition(":")
-        else:
-            user, pw = entry.get("username", ""), entry.get("password", "")
-        if user:
-            out[host] = (user, pw)
-    return out
 
 
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:

@@ -23,6 +23,7 @@ import logging
 from typing import Any
 
 from ..resources import registry
+from ..store import StoreError
 from . import errors
 from .options import WriteOptions
 from .storage import ObjectStore
@@ -194,7 +195,7 @@ class ApiEndpoints:
         while True:
             try:
                 await self.reconcile()
-            except (errors.ApiError, OSError) as exc:  # etcd away for a moment: the next pass mends it
+            except (errors.ApiError, StoreError, OSError) as exc:  # etcd away or slow: the next pass mends it
                 log.warning("kubernetes endpoints: %s", exc)
             await asyncio.sleep(self.interval)
 
@@ -205,7 +206,7 @@ class ApiEndpoints:
         try:
             await self.reconcile(without=self.advertise)
             await self.objects.delete(self.leases, LEASE_NAMESPACE, lease_name(*self.advertise), {}, self._opts())
-        except (errors.ApiError, OSError) as exc:
+        except (errors.ApiError, StoreError, OSError) as exc:
             if getattr(exc, "code", 0) != 404:
                 log.warning("kubernetes endpoints: leaving: %s", exc)
 

@@ -16,7 +16,11 @@ from ..auth.authn import Authenticator, Lookup, ServiceAccountTokens, load_token
 from ..store import Store, keys
 from ..store import encryption
 from ..store.compactor import run_compactor
-from . import batch, discovery, errors, health, metrics, nodeproxy, openapi, plan, resourcemetrics, tokens, watch
+from pyctl_proto import node_pb2 as pb
+
+from .. import exposition
+from . import batch, consistency, discovery, errors, health, metrics, nodeproxy, openapi, plan, resourcemetrics, \
+    tokens, watch
 from .apiendpoints import ApiEndpoints
 from .access import authorizer as authz, review
 from .access.middleware import auth_middleware
@@ -26,16 +30,19 @@ from .config import ApiConfig
 from .crds import CrdController
 from .exec import ExecProxy
 from .handlers import Handlers
+from .peers import Peers, WorkerLink
 from .portforward import PortForwardProxy
 from .startup import ensure_namespaces, ensure_policy
 from .storage import ObjectStore
 from .usagestore import UsageStore
+from .written import WrittenRevisions
 
 log = logging.getLogger(__name__)
 
 STORE = web.AppKey("store", Store)
 CACHE = web.AppKey("cache", WatchCache)
 OBJECTS = web.AppKey("objects", ObjectStore)
+CRDS = web.AppKey("crds", CrdController)
 
 
 def authenticator(config: ApiConfig, lookup: Lookup) -> Authenticator:
@@ -59,14 +66,26 @@ def token_issuer(config: ApiConfig) -> tokens.TokenIssuer | None:
     return tokens.TokenIssuer(signer, config.audiences, config.service_account_max_token_expiration)
 
 
-def build_app(config: ApiConfig) -> web.Application:
+def build_app(config: ApiConfig, link: WorkerLink | None = None) -> web.Application:
+    """The API server; with `link`, one of several worker processes serving one port (peers.py):
+    reads wait for every worker's answered writes, and only worker 0 keeps the server's own
+    bookkeeping (bootstrap objects, compaction, the endpoint Lease)."""
     def lookup(resource: str, namespace: str, name: str) -> dict | None:
         entry = app[CACHE].get(keys.object_key(resource, namespace or None, name))
         return entry.obj if entry is not None else None
 
     authn = authenticator(config, lookup)
+    written = WrittenRevisions(link.written_fd, link.workers, link.index) if link is not None else None
+    caught_up = [consistency.middleware(written, lambda: app[CACHE], lambda: app[CRDS])] \
+        if written is not None else []
     app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[
-        metrics.middleware, errors.status_middleware, auth_middleware(authn, lambda: app[authz.AUTHORIZER])])
+        metrics.middleware, errors.status_middleware, *caught_up,
+        auth_middleware(authn, lambda: app[authz.AUTHORIZER])])
+    primary = link is None or link.primary
+    usage = UsageStore()
+    peers = None if link is None else Peers(
+        link, lambda: exposition.render(metrics.REGISTRY), lambda: app[metrics.COMPONENTS][0],
+        lambda raw: usage.ingest(_batch(raw)))
     app[tokens.AUTHENTICATOR] = authn
     issuer = token_issuer(config)
     if issuer is not None:
@@ -87,26 +106,37 @@ def build_app(config: ApiConfig) -> web.Application:
                               service_cidr=config.service_cluster_ip_range,
                               node_port_range=config.service_node_port_range)
         objects.service_account_tokens = issuer is not None
-        await ensure_namespaces(objects)
+        if written is not None:
+            objects.answered = written.publish
+        if primary:  # the other workers start once it serves: all this exists by then
+            await ensure_namespaces(objects)
         crds = CrdController(objects)
         await crds.start()
-        if config.authorization_mode == "RBAC":
+        if config.authorization_mode == "RBAC" and primary:
             await ensure_policy(objects)
-        app[STORE], app[CACHE], app[OBJECTS] = store, cache, objects
+        if peers is not None:
+            await peers.start()
+        app[STORE], app[CACHE], app[OBJECTS], app[CRDS] = store, cache, objects, crds
         app[authz.AUTHORIZER] = authz.build(config.authorization_mode, cache)
         handlers_box["h"] = Handlers(objects)
-        compactor = asyncio.create_task(run_compactor(store, config.compaction_interval))
-        advertise = (config.advertise_address, config.advertise_port) if config.advertise_address else None
-        api_endpoints = ApiEndpoints(objects, config.service_cluster_ip_range, advertise,
-                                     interval=config.endpoint_reconcile_interval)
-        await api_endpoints.ensure_service()  # before serving: nobody else takes its address
-        reconciler = asyncio.create_task(api_endpoints.run())
+        tasks: list[asyncio.Task] = []
+        api_endpoints = None
+        if primary:
+            tasks.append(asyncio.create_task(run_compactor(store, config.compaction_interval)))
+            advertise = (config.advertise_address, config.advertise_port) if config.advertise_address else None
+            api_endpoints = ApiEndpoints(objects, config.service_cluster_ip_range, advertise,
+                                         interval=config.endpoint_reconcile_interval)
+            await api_endpoints.ensure_service()  # before serving: nobody else takes its address
+            tasks.append(asyncio.create_task(api_endpoints.run()))
         yield
-        for task in (compactor, reconciler):
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await api_endpoints.withdraw()
+        if api_endpoints is not None:
+            await api_endpoints.withdraw()
+        if peers is not None:
+            await peers.stop()
         await crds.stop()
         await cache.stop()
         await store.close()
@@ -129,9 +159,12 @@ def build_app(config: ApiConfig) -> web.Application:
     app.on_shutdown.append(end_watches)
     health.add_routes(app, health.checks(lambda: app[STORE], lambda: app[CACHE]))
     discovery.add_routes(app)
-    metrics.add_routes(app)
+    metrics.add_routes(app, peers.metrics if peers is not None else None)
+    if peers is not None and not primary:  # the components run beside worker 0
+        metrics.set_components_source(app, peers.components_metrics)
     metrics.collect_cache(lambda: app.get(CACHE))
-    resourcemetrics.add_routes(app, UsageStore(), lambda: app[CACHE])  # metrics.k8s.io, from memory
+    resourcemetrics.add_routes(app, usage, lambda: app[CACHE],  # metrics.k8s.io, from memory
+                               peers.relay_usage if peers is not None else None)
     openapi.add_routes(app)
     review.add_routes(app)
     plan.add_routes(app, lambda: app[OBJECTS])
@@ -140,3 +173,9 @@ def build_app(config: ApiConfig) -> web.Application:
     for prefix in ("/api/{version}/{tail:.+}", "/apis/{group}/{version}/{tail:.+}"):
         app.router.add_route("*", prefix, resource)
     return app
+
+
+def _batch(raw: bytes) -> pb.NodeMetricsBatch:
+    batch = pb.NodeMetricsBatch()
+    batch.ParseFromString(raw)  # a sibling worker's copy of a report it decoded already
+    return batch

@@ -3,9 +3,12 @@
 GET, LIST and WATCH are served from here, as kube-apiserver's cacher does: etcd sees one
 watch per API server instead of one read per request. Each object and each event is
 encoded to JSON once, however many watchers receive it, and an object this API server
-wrote is taken as written rather than decoded back from the watch (expect). A bounded
-history of recent events lets watches resume from a resourceVersion; older ones are served
-from etcd's own history by the watch handler, or get 410 Expired once etcd has compacted it.
+wrote is taken as written rather than decoded back from the watch (expect). Only the most
+recently written or read entries keep their decoded object too (Warm): the others, most
+of the cache and all but the newest of its history, are their JSON alone, which is what
+lists and watches send anyway. A bounded history of recent events lets watches resume
+from a resourceVersion; older ones are served from etcd's own history by the watch
+handler, or get 410 Expired once etcd has compacted it.
 
 The cache's watch never ends while the server runs: a broken or silent etcd watch (the store
 detects both) is re-established from the last revision seen, with a relist when etcd has
@@ -42,22 +45,81 @@ class CacheBehind(Timeout):
         self.wanted, self.current = wanted, current
 
 
+WARM = 2000
+"""Entries that hold their decoded object at once: the most recently written or read ones."""
+
+
+def kept(encoded: bytes) -> bytes:
+    """`encoded` in a buffer of its own size, for bytes held long. orjson hands back its output
+    buffer over-allocated (a 3.6 KB pod held 8-32 KB), and the cache holds one per object and
+    per history event: the copy costs one memcpy."""
+    return bytes(memoryview(encoded))
+
+
+class Warm:
+    """Which entries hold their decoded object: the `size` most recently written (or decoded
+    again on a read); older ones keep only their encoding. A decoded pod is 4-5 times its JSON,
+    and most states are read rarely or never once written: superseded ones serve only watches
+    resuming from the history, and most current ones serve only lists, which are their bytes."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: deque[Entry] = deque()  # oldest first; each entry at most once
+
+    def add(self, entry: "Entry") -> None:
+        self._entries.append(entry)
+        while len(self._entries) > self.size:
+            self._entries.popleft().compact()
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 @dataclass(slots=True, eq=False)
 class Entry:
-    """One stored object as the cache holds it. `obj` must never be mutated."""
+    """One stored object as the cache holds it. `obj` must never be mutated.
+
+    `obj` is decoded from the encoding again when the entry went cold (see Warm) and is then
+    held until the entry goes cold once more: reads of it in a row get the same dict."""
 
     key: str
     resource: str
     namespace: str
     name: str
-    obj: dict[str, Any]
+    _obj: dict[str, Any] | None
     rev: int
     _json: bytes | None = None
+    _warm: Warm | None = None  # the cache's, for entries it holds; None: never compacted
+    api_version: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        if self._obj is not None:
+            self.api_version = self._obj.get("apiVersion") or ""
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        obj = self._obj
+        if obj is None:
+            assert self._json is not None and self._warm is not None
+            obj = self._obj = jsonio.loads(self._json)
+            self._warm.add(self)
+        return obj
+
+    @obj.setter
+    def obj(self, value: dict[str, Any]) -> None:
+        self._obj, self._json = value, None
+        self.api_version = value.get("apiVersion") or ""
 
     def json(self) -> bytes:
         if self._json is None:
-            self._json = jsonio.dumps(self.obj)
+            self._json = kept(jsonio.dumps(self._obj))
         return self._json
+
+    def compact(self) -> None:
+        """Keep only the encoding (decoded again when read)."""
+        if self._obj is not None:
+            self.json()
+            self._obj = None
 
 
 @dataclass(slots=True, eq=False)
@@ -65,26 +127,33 @@ class Event:
     type: str  # ADDED, MODIFIED, DELETED
     entry: Entry
     prev: Entry | None
-    _json: bytes | None = None
 
     @property
     def rev(self) -> int:
         return self.entry.rev
 
     def json(self) -> bytes:
-        if self._json is None:
-            self._json = b'{"type":"%s","object":%s}\n' % (self.type.encode(), self.entry.json())
-        return self._json
+        # Not kept: the entry's encoding is, and framing it is one copy per watcher; keeping
+        # it too held every event's bytes twice.
+        return b'{"type":"%s","object":%s}\n' % (self.type.encode(), self.entry.json())
 
 
-def decode(key: str, value: bytes, rev: int) -> Entry:
-    return _entry(key, jsonio.loads(value), rev)
+def decode(key: str, value: bytes, rev: int, like: Entry | None = None, warm: Warm | None = None) -> Entry:
+    return _entry(key, jsonio.loads(value), rev, like, warm)
 
 
-def _entry(key: str, obj: dict[str, Any], rev: int) -> Entry:
+def _entry(key: str, obj: dict[str, Any], rev: int, like: Entry | None = None, warm: Warm | None = None) -> Entry:
+    """The entry for `obj` at `key`; `like` (an earlier state of the same key) lends its strings;
+    `warm`: the cache that will hold it (and compact it once cold)."""
     obj.setdefault("metadata", {})["resourceVersion"] = str(rev)
-    resource, namespace, name = keys.split_key(key)
-    return Entry(key, resource, namespace, name, obj, rev)
+    if like is not None:
+        entry = Entry(like.key, like.resource, like.namespace, like.name, obj, rev, None, warm)
+    else:
+        resource, namespace, name = keys.split_key(key)
+        entry = Entry(key, resource, namespace, name, obj, rev, None, warm)
+    if warm is not None:
+        warm.add(entry)
+    return entry
 
 
 class TooOld(Exception):
@@ -121,6 +190,7 @@ class WatchCache:
         self._store = store
         self._objects: dict[str, dict[str, Entry]] = {}  # resource -> key -> entry
         self._history: deque[Event] = deque(maxlen=history)
+        self._warm = Warm(WARM)
         self._subs: dict[str, set[Subscription]] = {}
         self._revision = 0
         self._oldest = 0  # events after this revision are all in the history
@@ -155,8 +225,9 @@ class WatchCache:
     async def _relist(self) -> None:
         items, rev, _ = await self._store.list(keys.ROOT)
         objects: dict[str, dict[str, Entry]] = {}
+        self._warm.clear()  # the old entries stay as they are: only old watch events hold them
         for kv in items:
-            entry = decode(kv.key, kv.value, kv.mod_revision)
+            entry = decode(kv.key, kv.value, kv.mod_revision, warm=self._warm)
             objects.setdefault(entry.resource, {})[kv.key] = entry
         self._objects = objects
         self._history.clear()
@@ -214,16 +285,16 @@ class WatchCache:
                 expected = self._expected.get(ev.key) if self._expected else None
                 if expected is not None and expected[0] == ev.value:  # the very bytes: no decoding
                     del self._expected[ev.key]
-                    entry = _entry(ev.key, expected[1], ev.revision)
+                    entry = _entry(ev.key, expected[1], ev.revision, prev, self._warm)
                 else:
-                    entry = decode(ev.key, ev.value, ev.revision)
+                    entry = decode(ev.key, ev.value, ev.revision, prev, self._warm)
                 objects[ev.key] = entry
                 event = Event("ADDED" if prev is None else "MODIFIED", entry, prev)
             else:
                 objects.pop(ev.key, None)
                 if not ev.value:
                     return
-                event = Event("DELETED", decode(ev.key, ev.value, ev.revision), prev)
+                event = Event("DELETED", decode(ev.key, ev.value, ev.revision, prev, self._warm), prev)
             self._history.append(event)
             if len(self._history) == self._history.maxlen:
                 self._oldest = self._history[0].rev - 1

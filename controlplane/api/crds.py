@@ -77,6 +77,10 @@ class CrdController:
         self._cleanups: dict[str, asyncio.Task] = {}
         self._task: asyncio.Task | None = None
         self._kick = asyncio.Event()
+        # settled()/wait_settled(): whether serving reflects every CRD event the cache delivered
+        self._sub: Any = None
+        self._busy = True
+        self._pulse = asyncio.Event()  # set (and replaced) after each sync
 
     async def start(self) -> None:
         self._sync_serving()  # serve what is Established before the first request
@@ -97,19 +101,42 @@ class CrdController:
         resource = stored_resource(CRD)
         while True:
             sub, _ = self.cache.subscribe(resource, "", None)
+            self._sub = sub
             try:
                 while True:
+                    self._busy = True
                     try:
                         await self._sync()
                     except Exception:  # noqa: BLE001  (keep serving; the next event retries)
                         log.exception("syncing CustomResourceDefinitions")
+                    self._busy = False
+                    self._pulse.set()
+                    self._pulse = asyncio.Event()
                     event = await sub.queue.get()
+                    self._busy = True
                     while event is not None and not sub.queue.empty():
                         event = sub.queue.get_nowait()  # one sync for a burst
                     if event is None:
                         break  # the cache relisted or cut us off: subscribe again
             finally:
                 self.cache.unsubscribe(sub)
+
+    def settled(self) -> bool:
+        """Whether the kinds served reflect every CRD change the watch cache has seen."""
+        return not self._busy and (self._sub is None or self._sub.queue.empty())
+
+    async def wait_settled(self, timeout: float) -> bool:
+        """settled() within `timeout` seconds (with several API workers, a request waits for the
+        CRD a client saw Established through another worker to be served here too)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not self.settled():
+            left = end - loop.time()
+            if left <= 0:
+                return False
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._pulse.wait(), min(left, 0.05))
+        return True
 
     def _crds(self) -> list[dict[str, Any]]:
         return [e.obj for e in self.cache.list(stored_resource(CRD))]

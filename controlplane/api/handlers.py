@@ -84,13 +84,14 @@ class Handlers:
                 table["metadata"]["continue"] = list_meta["continue"]
             return json_response(table)
         if list_meta is None:
-            return raw_json_response(object_json(entries[0].obj, entries[0].json(), info.api_version))
+            return raw_json_response(_encoded(entries[0], info.api_version))
         head = jsonio.dumps({"kind": f"{info.kind}List", "apiVersion": info.api_version,
                              "metadata": list_meta})
-        # Each object is already encoded once in the cache: join, don't re-encode.
+        # Each object is already encoded once in the cache: join, don't re-encode; and join
+        # once more rather than add bytes (each + copied the whole body again: 3 ms a 3.6 MB list).
         v = info.api_version
-        body = head[:-1] + b',"items":[' + b",".join(object_json(e.obj, e.json(), v) for e in entries) + b"]}"
-        return raw_json_response(body)
+        items = b",".join([_encoded(e, v) for e in entries])
+        return raw_json_response(b"".join((head[:-1], b',"items":[', items, b"]}")))
 
     async def get(self, request: web.Request, target: Target) -> web.Response:
         await watch.await_revision(self.cache, req.resource_version(request.query.get("resourceVersion", "")))
@@ -122,7 +123,8 @@ class Handlers:
                 e for e in self.cache.list(stored_resource(target.info), target.namespace) if e.name == name]
         else:
             candidates = self.cache.list(stored_resource(target.info), target.namespace)
-        items = [e for e in candidates if e.key > start and req.matches(opts, e.obj)]
+        everything = req.selects_all(opts)
+        items = [e for e in candidates if e.key > start and (everything or req.matches(opts, e.obj))]
         list_meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
         if opts.limit and len(items) > opts.limit:
             items = items[: opts.limit]
@@ -199,6 +201,14 @@ class Handlers:
 
 def _list_options(request: web.Request, info: ResourceInfo, name: str = "") -> req.ListOptions:
     return req.list_options(request, info.group_resource, name=name, selectable=info.selectable_fields)
+
+
+def _encoded(entry: Entry, api_version: str) -> bytes:
+    """The entry's JSON as a client of `api_version` reads it (its object decoded only when that
+    differs: see responses.object_json)."""
+    if entry.api_version == api_version:
+        return entry.json()
+    return object_json(entry.obj, entry.json(), api_version)
 
 
 def view_entry(entry: Entry, convert: Any) -> Entry:

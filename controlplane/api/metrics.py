@@ -186,17 +186,24 @@ COMPONENTS = web.AppKey("metrics_components", list)
 """A one-item list holding where the components' exposition comes from (None: not here)."""
 
 
+SERVER_SOURCE = web.AppKey("metrics_server", list)
+"""A one-item list: where the API server's own families come from (None: this process's registry;
+with several API workers, all of theirs, labelled: peers.py)."""
+
+
 async def serve(request: web.Request) -> web.Response:
     """GET /metrics: the API server's families, then the components' (when they run)."""
-    body = exposition.render(REGISTRY)
+    server = request.app[SERVER_SOURCE][0] if SERVER_SOURCE in request.app else None
+    body = await server() if server is not None else exposition.render(REGISTRY)
     source = request.app[COMPONENTS][0] if COMPONENTS in request.app else None
     if source is not None:
         body += await source()
     return web.Response(body=body, headers={"Content-Type": exposition.CONTENT_TYPE})
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, server: ComponentsSource | None = None) -> None:
     app[COMPONENTS] = [None]
+    app[SERVER_SOURCE] = [server]
     app.router.add_get("/metrics", serve)
 
 

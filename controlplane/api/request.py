@@ -196,6 +196,12 @@ def resource_version(value: str) -> int:
     return number
 
 
+def selects_all(opts: ListOptions) -> bool:
+    """No selector: every object matches, without looking at it (the watch cache's cold
+    entries then need not be decoded)."""
+    return opts.label is None and opts.field is None
+
+
 def matches(opts: ListOptions, obj: dict[str, Any]) -> bool:
     if opts.label is not None and not opts.label.matches(obj.get("metadata", {}).get("labels")):
         return False

@@ -69,6 +69,7 @@ class ResourceMetrics:
     def __init__(self, usage: UsageStore, cache: Callable[[], WatchCache]) -> None:
         self.usage = usage
         self.cache = cache
+        self.relay: Callable[[bytes], None] | None = None
 
     # -- what exists and was measured ---------------------------------------------------------
 
@@ -138,6 +139,8 @@ class ResourceMetrics:
         except Exception as exc:  # protobuf's DecodeError
             raise errors.bad_request(f"the NodeMetricsBatch cannot be decoded: {exc}") from None
         taken = self.usage.ingest(batch)
+        if self.relay is not None:
+            self.relay(raw)
         return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                               "message": f"{taken} node report(s) taken", "code": 200})
 
@@ -152,9 +155,12 @@ def _not_found(kind: str, name: str) -> errors.ApiError:
                            {"name": name, "group": "metrics.k8s.io", "kind": kind})
 
 
-def add_routes(app: web.Application, usage: UsageStore, cache: Callable[[], WatchCache]) -> None:
-    """Before the generic /apis routes: these resources are not in the store."""
+def add_routes(app: web.Application, usage: UsageStore, cache: Callable[[], WatchCache],
+               relay: Callable[[bytes], None] | None = None) -> None:
+    """Before the generic /apis routes: these resources are not in the store. `relay` is told
+    each report taken (the raw NodeMetricsBatch), to pass it on to the other API workers."""
     served = ResourceMetrics(usage, cache)
+    served.relay = relay
     base = f"/apis/{API_VERSION}"
     app.router.add_get(f"{base}/nodes", served.nodes)
     app.router.add_get(f"{base}/nodes/{{name}}", served.nodes)

@@ -94,6 +94,14 @@ class ObjectStore:
         self._hooks: dict[Kind, StorageHooks] = {SERVICE: services, EVENT: Expiring(store, event_ttl)}
         self.service_account_tokens = False
         """Whether new pods get a ServiceAccount token volume (the API server can issue tokens)."""
+        self.answered: Callable[[int], None] | None = None
+        """Told the revision of every write answered (written.py: the other API workers' reads wait for it)."""
+
+    async def _settle(self, rev: int) -> None:
+        """Before answering a write committed at `rev`: let the cache see it (bounded), tell `answered`."""
+        await self.cache.wait_for(rev, WRITE_WAIT)
+        if self.answered is not None:
+            self.answered(rev)
 
     def _hooks_of(self, kind: Kind) -> StorageHooks:
         return self._hooks.get(kind, self._plain)
@@ -136,7 +144,7 @@ class ObjectStore:
 
         try:
             rev = await self._hooks_of(kind).create(key, obj, encode)
-            await self.cache.wait_for(rev, WRITE_WAIT)
+            await self._settle(rev)
         except KeyExists:
             raise errors.already_exists(info, md["name"]) from None
         finally:
@@ -241,7 +249,7 @@ class ObjectStore:
                 else:
                     self.cache.expect(key, encoded, stored)
                     new_rev = await hooks.update(key, current, new, encoded, rev)
-                await self.cache.wait_for(new_rev, WRITE_WAIT)
+                await self._settle(new_rev)
             except RevisionMismatch:
                 if precondition_rv:
                     raise errors.conflict(info, name) from None
@@ -311,7 +319,7 @@ class ObjectStore:
                                                       for p in prepared])
             revs = [r for r in done if isinstance(r, int)]
             if revs:
-                await self.cache.wait_for(max(revs), WRITE_WAIT)
+                await self._settle(max(revs))
         finally:
             for p in prepared:
                 self.cache.forget(p.key, p.value)
@@ -413,7 +421,7 @@ class ObjectStore:
             try:
                 if marked is None:
                     new_rev, _ = await self.store.delete(key, rev, self._hooks_of(kind).release_keys(current))
-                    await self.cache.wait_for(new_rev, WRITE_WAIT)
+                    await self._settle(new_rev)
                     return as_version(_with_rv(current, new_rev), info.api_version)
                 encoded, stored = _encoding(marked, kind.storage_version)
                 if encoded == _encode(current, kind.storage_version):
@@ -421,7 +429,7 @@ class ObjectStore:
                 self.cache.expect(key, encoded, stored)
                 try:
                     new_rev = await self.store.update(key, encoded, rev)
-                    await self.cache.wait_for(new_rev, WRITE_WAIT)
+                    await self._settle(new_rev)
                 finally:
                     self.cache.forget(key, encoded)
                 return as_version(_with_rv(marked, new_rev), info.api_version)

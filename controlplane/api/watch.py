@@ -75,7 +75,7 @@ class _Encoder:
         if self.view is not None and self.table_version is None:
             return jsonio.dumps({"type": type_, "object": self.view.from_storage(entry.obj)}) + b"\n"
         if self.table_version is None:
-            if entry.obj.get("apiVersion") != self.api_version:  # another version of a CRD's
+            if entry.api_version != self.api_version:  # another version of a CRD's
                 return b'{"type":"%s","object":%s}\n' % (
                     type_.encode(), object_json(entry.obj, b"", self.api_version))
             if shared is not None and shared.type == type_ and shared.entry is entry:
@@ -92,6 +92,8 @@ class _Encoder:
 
 def _transition(opts: req.ListOptions, ev: Event) -> str | None:
     """The event type this watcher sees, given its selectors (None: not at all)."""
+    if req.selects_all(opts):
+        return ev.type
     now = req.matches(opts, ev.entry.obj)
     if ev.type == "DELETED":
         return "DELETED" if now else None
@@ -137,8 +139,9 @@ async def serve(objects: ObjectStore, request: web.Request, target: Target,
     enc = _Encoder(request, target)
     try:
         if initial:
+            everything = req.selects_all(opts)
             for entry in cache.list(stored_resource(target.info), target.namespace):
-                if req.matches(opts, entry.obj):
+                if everything or req.matches(opts, entry.obj):
                     await resp.write(enc.encode("ADDED", entry, None))
             if opts.send_initial_events:
                 await resp.write(_bookmark(target, cache.revision, initial_end=True))

@@ -37,11 +37,12 @@ class Handlers:
 
 class Informer:
     def __init__(self, client: ApiClient, info: ResourceInfo, namespace: str = "", *,
-                 label_selector: str = "", field_selector: str = "", resync_period: float = 0.0) -> None:
+                 label_selector: str = "", field_selector: str = "", resync_period: float = 0.0,
+                 transform: Callable[[Obj], Obj] | None = None) -> None:
         self.info = info
         self.resync_period = resync_period
         self._watcher = Watcher(client, info, namespace, label_selector=label_selector,
-                                field_selector=field_selector)
+                                field_selector=field_selector, transform=transform)
         self._handlers: list[Handlers] = []
         self._tasks: list[asyncio.Task[None]] = []
 

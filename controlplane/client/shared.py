@@ -10,7 +10,11 @@ SharedInformerFactory idea). Reference-counted: the first `start()` opens the wa
 that user's handlers, and a user that starts while the cache is already synced gets every
 cached object replayed to its on_add, as if it had listed itself.
 
-Cached objects are shared by every user: read them, never mutate them (copy first).
+Cached objects are shared by every user: read them, never mutate them (copy first). They come
+without `metadata.managedFields`, as in kube-scheduler's and kube-controller-manager's informers:
+field ownership is a third to two fifths of a decoded pod or Event, and no component reads it;
+an update sent without it keeps the stored ownership (the API server takes the live object's).
+Their short strings are interned (cached_form).
 
 `where` narrows one user's view with a predicate instead of a field selector, so that view
 needs no watch of its own: objects entering the predicate are reported as added, objects
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -73,11 +78,42 @@ def _acquire(client: ApiClient, info: ResourceInfo, namespace: str, label_select
         cfg = client.config
         own = ApiClient(cfg.base_url, user_agent=USER_AGENT, headers=cfg.headers, timeout=cfg.timeout,
                         credentials=cfg.credentials)
-        informer = Informer(own, info, namespace, label_selector=label_selector, field_selector=field_selector)
+        informer = Informer(own, info, namespace, label_selector=label_selector, field_selector=field_selector,
+                            transform=cached_form)
         watch = watches[key] = _Watch(key, informer, own)
         informer.start()
     watch.users += 1
     return watch
+
+
+def cached_form(obj: Obj) -> Obj:
+    """`obj` (freshly decoded, not yet shared) as the shared cache keeps it: without
+    metadata.managedFields, and with its short strings interned. The same names, namespaces,
+    owner and node names, images, reasons and timestamps recur across thousands of objects;
+    held once each, a cached pod or Event takes about 30% less memory, for ~20 µs per pod."""
+    md = obj.get("metadata")
+    if isinstance(md, dict):
+        md.pop("managedFields", None)
+    _intern_strings(obj)
+    return obj
+
+
+def _intern_strings(node: dict | list, intern: Callable[[str], str] = sys.intern) -> None:
+    stack: list[dict | list] = [node]
+    while stack:
+        item = stack.pop()
+        pairs = item.items() if type(item) is dict else enumerate(item)
+        for k, v in pairs:
+            t = type(v)
+            if t is str:
+                if len(v) <= INTERN_MAX:
+                    item[k] = intern(v)  # type: ignore[index]  # same keys: no resize while iterating
+            elif t is dict or t is list:
+                stack.append(v)
+
+
+INTERN_MAX = 64
+"""Longer strings (annotations' JSON, messages) are rarely the same twice."""
 
 
 async def _release(watch: _Watch) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Protocol
+from typing import Any, AsyncIterator, Callable, Protocol
 
 from ..machinery import jsonio
 from ..resources.registry import ResourceInfo
@@ -53,8 +53,9 @@ class Watcher:
 
     def __init__(self, client: ListWatchClient, info: ResourceInfo, namespace: str = "", *,
                  resource_version: str = "", label_selector: str = "", field_selector: str = "",
-                 timeout_seconds: int = 0) -> None:
+                 timeout_seconds: int = 0, transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         self.client, self.info, self.namespace = client, info, namespace
+        self.transform = transform  # applied to each object before it is kept and reported
         self.timeout_seconds = timeout_seconds  # per request; 0: the server's default
         self.label_selector, self.field_selector = label_selector, field_selector
         self.resource_version = resource_version
@@ -105,6 +106,8 @@ class Watcher:
         listed = await self.client.list(self.info, self.namespace, label_selector=self.label_selector,
                                         field_selector=self.field_selector)
         fresh = {object_key(o): _with_kind(self.info, o) for o in listed.items}
+        if self.transform is not None:
+            fresh = {key: self.transform(obj) for key, obj in fresh.items()}
         events = [WatchEvent("DELETED", obj, obj) for key, obj in self.objects.items() if key not in fresh]
         for key, obj in fresh.items():
             old = self.objects.get(key)
@@ -138,6 +141,8 @@ class Watcher:
                 self.resource_version = rv
             if type_ == "BOOKMARK":
                 continue
+            if self.transform is not None:
+                obj = self.transform(obj)
             key = object_key(obj)
             if type_ == "DELETED":
                 old = self.objects.pop(key, None)

@@ -8,6 +8,7 @@ RBAC applies unchanged and the API server gains no new surface. Its parts:
                   Host and Origin checks), the read-only API proxy
     upstream.py   the connection to the API server: TLS and credentials from the kubeconfig
     streams.py    one WebSocket per browser tab carrying many API watches and log streams
+    execs.py      exec sessions on that WebSocket: pods/exec without a terminal
     actions.py    the changes the page may ask for, each run as the pyctl command that does it
     static/       the page: hand-written HTML, CSS and JavaScript modules (no build step)
 """

@@ -2,7 +2,8 @@
 
     GET  /                       the page (static/index.html); its assets under /static/
     GET  /api/..., /apis/...     read-only proxy to the API server, as `kubectl proxy`
-    GET  /dashboard/streams      the WebSocket multiplexing watches and logs (streams.py)
+    GET  /dashboard/streams      the WebSocket multiplexing watches, logs (streams.py) and
+                                 exec sessions (execs.py)
     GET  /dashboard/config       what the page needs to know (server, context, namespace)
     POST /dashboard/actions/NAME a change, run as the equivalent pyctl command (actions.py)
 
@@ -11,7 +12,8 @@ Whoever can talk to this server acts with the user's credentials, so:
   HttpOnly, SameSite=Strict cookie (other local users and other sites do not have it);
 * the Host header must name this server (a DNS-rebinding page's host does not);
 * WebSockets and POSTs must come from this server's own origin (no cross-site requests);
-* the proxy passes GETs only; changes are the few actions the page may ask for.
+* the proxy passes GETs only; changes are the few actions the page may ask for, and a command
+  runs in a container only as pods/exec on the streams WebSocket (cookie and origin checked).
 """
 
 from __future__ import annotations

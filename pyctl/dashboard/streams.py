@@ -11,7 +11,8 @@ opens one WebSocket here and asks for streams on it:
     server  → {"id": 7, "end": true, "code": 200, "status": <metav1.Status or null>}
 
 Each stream is a GET of the API with the user's credentials (so RBAC decides), relayed
-without decoding: a burst of watch events becomes one message of many events.
+without decoding: a burst of watch events becomes one message of many events. Exec sessions
+(ops "exec", "stdin", "eof") share the socket and its ids; execs.py owns them.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from .execs import BadExec, ExecRequest, ExecSession
 from .upstream import Upstream, status
 
 log = logging.getLogger(__name__)
 
 MAX_STREAMS = 64  # per tab: the page opens about ten; more means a bug or abuse
+MAX_EXECS = 8  # exec sessions per tab, within MAX_STREAMS
 MAX_MESSAGE = 1 << 20  # bytes of raw events relayed in one WebSocket message
 MODES = ("lines", "text")
 
@@ -50,6 +53,7 @@ class Mux:
         self.upstream = upstream
         self.ws = ws
         self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.execs: dict[int, ExecSession] = {}
         self._send_lock = asyncio.Lock()
 
     async def send(self, text: str) -> None:
@@ -69,8 +73,12 @@ class Mux:
             return
         if op == "close":
             task = self.tasks.pop(sid, None)
+            self.execs.pop(sid, None)
             if task is not None:
                 task.cancel()
+            return
+        if op in ("exec", "stdin", "eof"):
+            await self._exec_op(op, sid, msg)
             return
         if op != "open":
             return
@@ -82,6 +90,36 @@ class Mux:
             await self._end(sid, 429, status(429, "TooManyRequests", "too many streams on this page"))
             return
         self.tasks[sid] = asyncio.create_task(self._relay(sid, path, mode))
+
+    async def _exec_op(self, op: str, sid: int, msg: dict[str, Any]) -> None:
+        session = self.execs.get(sid)
+        if op == "stdin" and session is not None:
+            data = msg.get("data")
+            if isinstance(data, str) and not session.write(data):
+                await self.send(json.dumps({"id": sid, "text": "[dashboard] input dropped: the command "
+                                            "is not reading its stdin\n", "stream": "dashboard"}))
+        elif op == "eof" and session is not None:
+            session.end_input()
+        elif op == "exec":
+            try:
+                request = ExecRequest.parse(msg)
+            except BadExec as exc:
+                await self._end(sid, 400, status(400, "BadRequest", str(exc)))
+                return
+            if sid in self.tasks or len(self.tasks) >= MAX_STREAMS or len(self.execs) >= MAX_EXECS:
+                await self._end(sid, 429, status(429, "TooManyRequests", "too many streams on this page"))
+                return
+            self.execs[sid] = ExecSession(self.upstream, request, lambda m: self.send(json.dumps(m)), sid)
+            self.tasks[sid] = asyncio.create_task(self._exec(sid, self.execs[sid]))
+
+    async def _exec(self, sid: int, session: ExecSession) -> None:
+        try:
+            end = await session.run()
+        finally:
+            if self.tasks.get(sid) is asyncio.current_task():
+                del self.tasks[sid]
+                self.execs.pop(sid, None)
+        await self.send(json.dumps(end))
 
     async def _end(self, sid: int, code: int, body: dict[str, Any] | None) -> None:
         await self.send(json.dumps({"id": sid, "end": True, "code": code, "status": body}))
@@ -151,6 +189,7 @@ class Mux:
     async def close(self) -> None:
         tasks = list(self.tasks.values())
         self.tasks.clear()
+        self.execs.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

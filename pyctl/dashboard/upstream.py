@@ -2,8 +2,8 @@
 
 TLS settings and the Authorization header come from the same `Connection` and helpers the
 `pyctl` HTTP client uses, so the dashboard authenticates exactly as `pyctl get` does (client
-certificate, bearer token or basic auth). Only GET is ever sent from here: changes go
-through `actions.py`.
+certificate, bearer token or basic auth). Only GET is ever sent from here (pods/exec is a GET
+upgraded to a WebSocket): changes go through `actions.py`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import urllib.parse
 import aiohttp
 from aiohttp import web
 
+from .. import remotecommand
 from ..client import ApiClient, _ssl_context
 from ..config import Connection
 
@@ -58,6 +59,11 @@ class Upstream:
         return await self._session.get(
             self._base + path_qs, headers=self.headers(accept), allow_redirects=False,
             timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=10))
+
+    async def websocket(self, path_qs: str) -> aiohttp.ClientWebSocketResponse:
+        """Open a pods/exec WebSocket (remotecommand.HandshakeFailed when it is refused)."""
+        assert self._session is not None, "Upstream.start() first"
+        return await remotecommand.connect(self._session, self._base + path_qs, self.headers("*/*"))
 
     async def proxy(self, request: web.Request) -> web.StreamResponse:
         """Pass one GET through to the API server and its answer back, streamed as it comes."""

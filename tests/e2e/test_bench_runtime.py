@@ -36,6 +36,8 @@ def test_quick_podstart_and_scaleup_report(tmp_path: Path) -> None:
         assert re.search(rf"\| {step} \| {NUMBER} \| {NUMBER} \| {NUMBER} \|", report), step
 
     assert "**3 real nodes (runc), demo image cached" in report
+    # Without --swarm no Docker daemon is started, and the report says so rather than quoting a figure.
+    assert "Swarm not measured in this run (`python -m bench --only scaleup --swarm` measures it)" in report
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == forward
     assert processes_mentioning("pyctl-bench-") == []
     assert processes_mentioning("/var/lib/pyctl/clusters/bench-") == []

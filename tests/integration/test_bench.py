@@ -56,6 +56,20 @@ def test_quick_api_and_scheduler_report(tmp_path: Path) -> None:
 
     plot = re.search(r"!\[latency distributions\]\((.+\.png)\)", report)
     assert plot and (out.parent / plot.group(1)).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    rate = re.search(r"!\[pods per second over time\]\((.+-rate\.png)\)", report)
+    assert rate and (out.parent / rate.group(1)).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert "pods bound per second (0.25 s bins)" in report
+
+    # The goals table, from this run's own figures: the API ratios are judged (c=64 ran), the
+    # quick scheduler's size is not the goal's, and what did not run says so.
+    assert report.index("## Goals (issue 20)") < report.index("## API server vs raw etcd")
+    creates, = rows(report, "API creates / raw etcd puts, same run, same concurrency")
+    assert re.fullmatch(rf"{NUMBER}× \(c=64\)", creates[2]) and creates[3] in ("yes", "no"), creates
+    placed, = rows(report, "pods created → bound, 5,000 pods on 500 hollow nodes (end to end: API, etcd, scheduler)")
+    assert re.fullmatch(rf"{NUMBER} pods/s \({NUMBER} ms control-plane CPU per pod\)", placed[2]), placed
+    assert placed[3] == "not measured: this run placed 200 pods on 20 nodes"
+    swarm, = rows(report, "0→50 real pods Ready on 3 nodes / Docker Swarm 0→50 tasks running, same run")
+    assert swarm[3] == "not measured: `scaleup` did not run"
 
 
 def test_quick_daemonset_report(tmp_path: Path) -> None:

@@ -393,12 +393,17 @@ async def test_the_page_recovers_when_the_browser_drops_its_requests(dashboard, 
 @pytest.fixture
 async def viewer_dashboard(etcd, tmp_path: Path):
     """A secured API server (HTTPS, tokens, RBAC) and a dashboard as `viewer`, who may read
-    everything (ClusterRole view) but change nothing."""
+    everything (ClusterRole view) but change nothing (nor exec into pod `box`)."""
     server = await SecureApiServer(etcd, tmp_path).start()
     async with server.session("admin") as admin:
         path, obj = binding("viewer-view", "view", user="viewer", cluster=True)
         assert (await call(admin, "POST", path, obj))[0] == 201
         assert (await call(admin, "POST", DEPLOY, deployment(1)))[0] == 201
+        box = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "box", "annotations": {"kubectl.kubernetes.io/default-container": "side"}},
+               "spec": {"nodeName": "node-a", "initContainers": [{"name": "init", "image": "busybox"}],
+                        "containers": [{"name": "c", "image": "busybox"}, {"name": "side", "image": "busybox"}]}}
+        assert (await call(admin, "POST", PODS, box))[0] == 201
     d = await Dashboard(server.kubeconfig("viewer", tmp_path / "viewer.kubeconfig")).start()
     yield d
     await d.stop()
@@ -471,3 +476,73 @@ async def test_dashboard_refuses_a_non_loopback_address(api, tmp_path: Path):
     assert r.code == 1
     assert r.err.startswith("error: refusing to serve the dashboard on 0.0.0.0: whoever reaches it acts with "
                             "your credentials.")
+
+
+async def test_exec_without_pods_exec_permission_shows_the_api_servers_message(viewer_dashboard, browser):
+    # RBAC is checked before anything else of the exec request: the pod's node need not exist.
+    # (Commands that run are tested against a real runtime: tests/e2e/test_dashboard_exec.py.)
+    await open_page(browser, viewer_dashboard, "pods/default/box")
+    # Every container may be chosen; the one chosen first is pyctl exec's (the annotation's).
+    options = await browser.wait("return [...document.querySelectorAll('#exec-container option')].map(o => o.value)",
+                                 what="the containers")
+    assert options == ["init", "c", "side"]
+    assert await browser.js("return document.querySelector('#exec-container').value") == "side"
+    await browser.click("#exec-run")
+    refusal = await browser.wait("const s = document.querySelector('#exec-state');"
+                                 "return s?.getAttribute('role') === 'alert' && s.textContent", what="the refusal")
+    assert refusal == ('pods "box" is forbidden: User "viewer" cannot create resource "pods/exec" in API group "" '
+                       'in the namespace "default"'), refusal
+    assert await browser.js("return document.querySelector('#exec-input').disabled") is True
+    await browser.screenshot("exec-forbidden")
+
+
+async def test_exec_requests_on_the_streams_socket(cluster, client, dashboard):
+    # The exec protocol of the page's WebSocket, without a browser: what it refuses itself, and
+    # what the API server answers (a hollow node runs nothing, so it refuses every exec).
+    sim = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sim"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    assert (await client.request("POST", PODS, sim))[0] == 201
+
+    async def running():
+        _, pod = await client.request("GET", f"{PODS}/sim")
+        return any("running" in (c.get("state") or {}) for c in pod.get("status", {}).get("containerStatuses") or [])
+    await wait_until(running, timeout=20)
+    ask = {"op": "exec", "namespace": "default", "pod": "sim", "container": "c", "command": ["ls", "/"]}
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        async with s.get(dashboard.url, allow_redirects=False) as r:
+            assert r.status == 302  # and the cookie
+        async with s.ws_connect(dashboard.base.replace("http", "ws") + "/dashboard/streams",
+                                headers={"Origin": dashboard.base}) as ws:
+            for sid, change in enumerate(({"pod": "--all"}, {"command": "ls /"}, {"command": []},
+                                          {"container": "other"}, {}), 1):
+                await ws.send_json({**ask, "id": sid, **change})
+            ends = {}
+            while len(ends) < 5:
+                msg = await asyncio.wait_for(ws.receive_json(), 30)
+                assert msg.get("end"), msg  # nothing ran: no output
+                ends[msg["id"]] = msg
+    assert (ends[1]["code"], ends[1]["status"]["message"]) == (400, "pod: '--all' is not a valid name")
+    for sid in (2, 3):
+        assert ends[sid]["code"] == 400 and ends[sid]["status"]["message"].startswith("command: a list of 1 to 64")
+    # The API server's own answers: its Status before the upgrade, then one on the error channel.
+    assert (ends[4]["code"], ends[4]["status"]["message"]) == (400, "container other is not valid for pod sim")
+    assert ends[5]["code"] == 200 and ends[5]["exitCode"] is None
+    assert ends[5]["status"]["reason"] == "BadRequest"
+    assert "containers are simulated and nothing runs, so there is nothing to exec into" in ends[5]["status"]["message"]
+
+
+async def test_the_consoles_text_handling(dashboard, browser):
+    # execconsole.js's pure parts, run in the page: escape sequences and command lines.
+    await open_page(browser, dashboard)
+    got = await browser.js("""
+        const { stripAnsi, splitCommand } = await import('/static/js/execconsole.js');
+        const split = (line) => { try { return splitCommand(line); } catch (e) { return e.message; } };
+        return {
+          colour: stripAnsi('\\x1b[1;31mred\\x1b[0m and \\x1b]0;title\\x07plain\\r\\n'),
+          cut: stripAnsi('text \\x1b[3'), bell: stripAnsi('a\\x07b\\x1b=\\x1b(Bc\\x1b('),
+          words: split(`sh -c 'echo "a  b"; exit 3'`), escaped: split('echo a\\\\ b "q\\\\"x" \\'\\''),
+          unclosed: split('echo "open'),
+        };""")
+    assert got == {"colour": ["red and plain\n", ""], "cut": ["text ", "\x1b[3"], "bell": ["abc", "\x1b("],
+                   "words": ["sh", "-c", 'echo "a  b"; exit 3'], "escaped": ["echo", "a b", 'q"x', ""],
+                   "unclosed": 'unclosed " in the command'}

@@ -204,3 +204,33 @@ async def test_wait_synced_before_start_waits_for_the_start(api, clients):
         assert informer.synced
     finally:
         await informer.stop()
+
+
+async def test_cached_objects_come_without_managed_fields_and_updates_from_them_keep_ownership(api, clients):
+    # (and with their short strings interned: one string object for a value cached many times)
+    a, b = clients
+    await a.create(PODS, pod("listed", nodeName="n1"))
+    informer = started(a)
+    try:
+        await informer.wait_synced(10)
+        await a.create(PODS, pod("watched"))
+        await wait_until(lambda: informer.get("default/watched") is not None)
+        for name in ("listed", "watched"):  # from the initial list and from the watch
+            assert "managedFields" not in informer.get(f"default/{name}")["metadata"]
+            assert (await a.get(PODS, name, "default"))["metadata"]["managedFields"]  # the server keeps it
+        listed, watched = informer.get("default/listed"), informer.get("default/watched")
+        assert listed["spec"]["containers"][0]["image"] is watched["spec"]["containers"][0]["image"]
+        assert listed["metadata"]["namespace"] is watched["metadata"]["namespace"]
+        # A component's update from a copy of its cached object: the stored ownership stays, and
+        # the component's own change is recorded as its own.
+        before = (await b.get(PODS, "watched", "default"))["metadata"]["managedFields"]
+        cached = informer.get("default/watched")
+        change = {**cached, "metadata": {**cached["metadata"], "labels": {"tier": "web"}}}
+        updated = await b.update(PODS, change, "default")
+        managers = {e["manager"] for e in updated["metadata"]["managedFields"]}
+        assert {e["manager"] for e in before} <= managers and "pyctl-b" in managers
+        assert "managedFields" not in informer.get("default/watched")["metadata"]
+        await wait_until(lambda: (informer.get("default/watched")["metadata"].get("labels") or {}) == {"tier": "web"})
+        assert "managedFields" not in informer.get("default/watched")["metadata"]
+    finally:
+        await informer.stop()

@@ -349,3 +349,31 @@ def test_apply_never_mutates_its_inputs():
     apply(live, config, force=True)
     update(live, config, "someone")
     assert (live, config) == before
+
+
+def test_subtrees_added_again_own_the_same_fields_as_walked_afresh():
+    """Creates remember the paths of a subtree by its JSON text (apply._ADDED): a second create
+    of the same spec owns what the first did, and any difference in the spec shows."""
+    from controlplane.machinery import apply
+
+    def created(obj: dict) -> set[str]:
+        entry = apply.managed_fields_after_update(None, obj, "m", kind="Deployment", api_version="apps/v1",
+                                                  now=T0)[0]
+        return {path_string(p) for p in from_fields_v1(entry["fieldsV1"])}
+
+    apply._ADDED.clear()
+    first = created(manifest())
+    assert apply._ADDED, "the spec was not remembered"
+    again = manifest()
+    again["metadata"]["name"] = "other"  # metadata is never remembered: it differs in every object
+    assert created(again) == first
+    apply._ADDED.clear()
+    assert created(manifest()) == first  # the same as walking it afresh
+
+    changed = manifest()
+    changed["spec"]["template"]["spec"]["containers"].append({"name": "third", "image": "x"})
+    changed["spec"]["replicas"] = 2.0  # equal to 2 for ==, not in JSON
+    fields = created(changed)
+    assert fields - first == {'.spec.template.spec.containers[name="third"]',
+                              '.spec.template.spec.containers[name="third"].name',
+                              '.spec.template.spec.containers[name="third"].image'}

@@ -47,6 +47,8 @@ export async function action(name, params, preview = false) {
   return resp.json();
 }
 
+const STDIN_PIECE = 8192; // characters of stdin per message
+
 // One WebSocket carrying many streams; reconnects by itself, and each stream learns of a lost
 // socket through onEnd (code 0) so its owner can resume.
 export class Streams {
@@ -88,11 +90,32 @@ export class Streams {
     const h = this.handlers.get(msg.id);
     if (!h) return;
     if (msg.events) h.onEvents(msg.events);
-    else if (msg.text !== undefined) h.onText(msg.text);
+    else if (msg.text !== undefined) h.onText(msg.text, msg.stream);
     else if (msg.end) {
       this.handlers.delete(msg.id);
-      h.onEnd({ code: msg.code, status: msg.status });
+      h.onEnd({ code: msg.code, status: msg.status, exitCode: msg.exitCode });
     }
+  }
+
+  // A command in a container (pyctl/dashboard/execs.py): onText(chunk, "stdout" | "stderr"),
+  // onEnd({code, status, exitCode}). Returns the session's stdin and its end.
+  exec(request, { onText = () => {}, onEnd = () => {} }) {
+    const id = this.next++;
+    this.handlers.set(id, { onEvents: () => {}, onText, onEnd });
+    this.send({ op: "exec", id, ...request });
+    const live = () => this.handlers.has(id);
+    return {
+      // In pieces well under the dashboard's 64 KiB message limit, never splitting a character.
+      write: (data) => {
+        for (let i = 0, end; live() && i < data.length; i = end) {
+          end = Math.min(i + STDIN_PIECE, data.length);
+          if (end < data.length && /[\ud800-\udbff]/.test(data[end - 1])) end--;
+          this.send({ op: "stdin", id, data: data.slice(i, end) });
+        }
+      },
+      eof: () => { if (live()) this.send({ op: "eof", id }); },
+      close: () => { if (this.handlers.delete(id)) this.send({ op: "close", id }); },
+    };
   }
 
   // mode "lines": onEvents(list of watch events); mode "text": onText(chunk). Returns a closer.

@@ -1,7 +1,9 @@
 // Pods: a filtered, paged table (namespace, label selector, node, status, name) and a pod's
-// own page: why it is Pending, its containers, conditions, events, and its log, followed.
+// own page: why it is Pending, its containers, conditions, events, its log, followed, and a
+// console to run a command in one of its containers (execconsole.js).
 
 import { html, patchList } from "../dom.js";
+import { ExecConsole, section as execSection } from "../execconsole.js";
 import { age, byName, parseSelector, podInfo, podSummary, selectorMatches } from "../format.js";
 import { pendingReason } from "../pending.js";
 import { actionButton, badge, eventRows, eventsFor, heading, parts, runAction, statusClass } from "./common.js";
@@ -9,6 +11,7 @@ import { actionButton, badge, eventRows, eventsFor, heading, parts, runAction, s
 const PAGE = 100;
 const LOG_KEEP = 200000; // characters of log kept on the page
 let logStream = null;
+let execConsole = null;
 
 export function title(ctx, params) {
   return params.rest.length >= 2 ? `Pod ${params.rest[0]}/${params.rest[1]}` : "Pods";
@@ -54,6 +57,8 @@ export function unmount() {
   const root = document.getElementById("main");
   root.removeEventListener("click", onClick);
   stopLog();
+  if (execConsole) execConsole.stop();
+  execConsole = null;
 }
 
 function onClick(ev) {
@@ -135,8 +140,10 @@ function mountDetail(root, ctx, ns, name) {
         <span id="log-state" class="muted" aria-live="polite"></span>
       </form>
       <pre id="log" class="log" tabindex="0" aria-label="container log"></pre>
-    </section>`.text;
+    </section>
+    ${execSection()}`.text;
   root._logFor = null;
+  execConsole = new ExecConsole(root, ctx.streams, ns, name);
   const restart = () => startLog(ctx, root, ns, name);
   root.querySelector("#log-controls").addEventListener("change", restart);
   root.querySelector("#log-reload").addEventListener("click", restart);
@@ -231,6 +238,9 @@ function renderDetail(ctx, root, ns, name) {
     select._names = names;
     select.innerHTML = containers.map((c) => html`<option value="${c.name}"${c.name === chosen ? html` selected` : ""}>${c.name}</option>`.text).join("");
   }
+  // As `pyctl exec` chooses: the pod's default-container annotation, else its first container.
+  const preferred = pod.metadata.annotations?.["kubectl.kubernetes.io/default-container"] || (pod.spec?.containers || [])[0]?.name;
+  if (execConsole) execConsole.setContainers(containers.map((c) => c.name), preferred);
   if (root._logFor !== pod.metadata.uid && pod.spec?.nodeName) {
     root._logFor = pod.metadata.uid;
     startLog(ctx, root, ns, name);
