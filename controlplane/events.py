@@ -14,11 +14,13 @@ import time
 from typing import Any
 
 from .client import ApiClient, ApiError, NotFound
+from .client.batch import BatchWriter
 from .machinery.meta import now_rfc3339, random_suffix
 from .client.kinds import EVENTS
 
 log = logging.getLogger(__name__)
 
+MERGE_PATCH = "application/merge-patch+json"
 FOLD_WINDOW = 600.0  # seconds in which a repeat updates the existing Event
 
 
@@ -35,8 +37,12 @@ def reference(obj: dict[str, Any]) -> dict[str, Any]:
 class EventRecorder:
     """Writes Events for one component (`default-scheduler`, `deployment-controller`, ...)."""
 
-    def __init__(self, client: ApiClient, component: str, host: str = "") -> None:
+    def __init__(self, client: ApiClient, component: str, host: str = "", *,
+                 writes: BatchWriter | None = None) -> None:
         self.client = client
+        # Events recorded in one turn of the loop (a burst of creates, a batch of bindings)
+        # go as one request; recorders of one component may share `writes`.
+        self.writes = writes or BatchWriter(client)
         self.source = {"component": component, **({"host": host} if host else {})}
         self._recent: dict[tuple, tuple[str, str, int, float]] = {}  # key -> (ns, name, count, t)
         self._locks: dict[tuple, asyncio.Lock] = {}  # one per event key: folds race, others don't wait
@@ -84,8 +90,8 @@ class EventRecorder:
             if seen and time.monotonic() - seen[3] < FOLD_WINDOW:
                 ns, name, count, _ = seen
                 try:
-                    await self.client.patch(EVENTS, name, {"count": count + n, "lastTimestamp": now},
-                                            namespace=ns)
+                    await self.writes.write("PATCH", EVENTS, ns, name, content_type=MERGE_PATCH,
+                                            body={"count": count + n, "lastTimestamp": now})
                     self._recent[key] = (ns, name, count + n, time.monotonic())
                     return
                 except NotFound:
@@ -100,7 +106,7 @@ class EventRecorder:
                 "reportingComponent": self.source["component"],
                 "reportingInstance": self.source.get("host", ""),
             }
-            await self.client.create(EVENTS, event, namespace=namespace)
+            await self.writes.write("POST", EVENTS, namespace, body=event)
             self._recent[key] = (namespace, name, n, time.monotonic())
             if len(self._recent) > 4096:  # forget the oldest half; a fold is only an optimisation
                 for k in sorted(self._recent, key=lambda k: self._recent[k][3])[:2048]:

@@ -19,7 +19,8 @@ from ..store.compactor import run_compactor
 from pyctl_proto import node_pb2 as pb
 
 from .. import exposition
-from . import consistency, discovery, errors, health, metrics, nodeproxy, openapi, plan, resourcemetrics, tokens, watch
+from . import batch, consistency, discovery, errors, health, metrics, nodeproxy, openapi, plan, resourcemetrics, \
+    tokens, watch
 from .apiendpoints import ApiEndpoints
 from .access import authorizer as authz, review
 from .access.middleware import auth_middleware
@@ -167,6 +168,7 @@ def build_app(config: ApiConfig, link: WorkerLink | None = None) -> web.Applicat
     openapi.add_routes(app)
     review.add_routes(app)
     plan.add_routes(app, lambda: app[OBJECTS])
+    batch.add_routes(app, lambda: app[OBJECTS])  # the components' batched writes
     tokens.add_routes(app)
     for prefix in ("/api/{version}/{tail:.+}", "/apis/{group}/{version}/{tail:.+}"):
         app.router.add_route("*", prefix, resource)

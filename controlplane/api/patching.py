@@ -14,6 +14,7 @@ from .paths import Target
 from .responses import check_kind, json_response
 from .scale import replicas_of, set_replicas, to_scale
 from .options import WriteOptions
+from ..resources.registry import ResourceInfo
 from .storage import ObjectStore
 
 JSON_PATCH = "application/json-patch+json"
@@ -49,6 +50,18 @@ async def patch(objects: ObjectStore, request: web.Request, target: Target,
             raise errors.method_not_allowed("PATCH (apply)", target.describe)
         return await server_side_apply(objects, request, target, body, opts)
     info = target.info
+    mutate, wanted_rv = patcher(info, ctype, body, subresource)
+    obj = await objects.guaranteed_update(info, target.namespace, target.name, mutate, opts,
+                                            subresource="status" if subresource == "status" else "",
+                                            precondition_rv=wanted_rv)
+    if subresource == "scale":
+        return json_response(to_scale(info, obj), warnings=opts.warnings)
+    return json_response(obj, warnings=opts.warnings)
+
+
+def patcher(info: ResourceInfo, ctype: str, body: Any,
+            subresource: str = "") -> tuple[Callable[[dict[str, Any]], dict[str, Any]], str]:
+    """The mutation a (non-apply) patch makes, and the resourceVersion it is pinned to ('': none)."""
     if ctype == STRATEGIC and info.custom and subresource != "scale":
         raise errors.ApiError(415, "the body of the request was in an unknown format - accepted media types "
                                    f"include: {JSON_PATCH}, {MERGE_PATCH}, {APPLY}", "UnsupportedMediaType")
@@ -69,12 +82,7 @@ async def patch(objects: ObjectStore, request: web.Request, target: Target,
             raise errors.bad_request("the patch must leave an object")
         return patched
 
-    obj = await objects.guaranteed_update(info, target.namespace, target.name, mutate, opts,
-                                            subresource="status" if subresource == "status" else "",
-                                            precondition_rv=wanted_rv)
-    if subresource == "scale":
-        return json_response(to_scale(info, obj), warnings=opts.warnings)
-    return json_response(obj, warnings=opts.warnings)
+    return mutate, wanted_rv
 
 
 async def server_side_apply(objects: ObjectStore, request: web.Request, target: Target, body: Any,

@@ -26,13 +26,14 @@ from ..resources.kinds.namespace import NAMESPACE
 from ..resources.kinds.service import SERVICE
 from ..resources.registry import ResourceInfo
 from ..resources.versions import converted
-from ..store import KeyExists, KeyNotFound, RevisionMismatch, Store, keys
+from ..store import KeyExists, KeyNotFound, RevisionMismatch, Store, keys, multitxn
 from . import errors
 from .cache import Entry, WatchCache
 from .nodeports import NodePorts
 from .serviceip import ServiceIPs
 from .servicestorage import ServiceStorage
 from .options import WriteOptions
+from .prepared import Prepared
 from .responses import as_version
 from .storagehooks import Expiring, StorageHooks
 
@@ -129,6 +130,31 @@ class ObjectStore:
         kind = registry.kind_of(info)
         if (view := converted(kind)) is not None:  # written as the stored version, answered as asked
             return view.from_storage(await self.create(view.storage.info, namespace, view.to_storage(obj), opts))
+        md = self._prepare_create(kind, info, namespace, obj, opts)
+        if opts.dry_run:
+            return obj
+        key = self.key(info, namespace, md["name"])
+        sent: list[bytes] = []
+
+        def encode(obj: dict[str, Any]) -> bytes:
+            value, stored = _encoding(obj, kind.storage_version)
+            self.cache.expect(key, value, stored)
+            sent.append(value)
+            return value
+
+        try:
+            rev = await self._hooks_of(kind).create(key, obj, encode)
+            await self._settle(rev)
+        except KeyExists:
+            raise errors.already_exists(info, md["name"]) from None
+        finally:
+            for value in sent:
+                self.cache.forget(key, value)
+        return _with_rv(obj, rev)
+
+    def _prepare_create(self, kind: Kind, info: ResourceInfo, namespace: str, obj: dict[str, Any],
+                        opts: WriteOptions) -> dict[str, Any]:
+        """Everything a create does before it stores `obj` (changed in place); its metadata."""
         refused = kind.refuses_create()
         if refused:
             raise errors.ApiError(405, refused, "MethodNotAllowed")
@@ -156,26 +182,7 @@ class ObjectStore:
         self._validate(kind, obj, None, opts)
         admission.admit(self.cache, info, obj, None, opts.warnings, user=opts.user)
         self._own(None, obj, info, opts, "Update")
-        if opts.dry_run:
-            return obj
-        key = self.key(info, namespace, md["name"])
-        sent: list[bytes] = []
-
-        def encode(obj: dict[str, Any]) -> bytes:
-            value, stored = _encoding(obj, kind.storage_version)
-            self.cache.expect(key, value, stored)
-            sent.append(value)
-            return value
-
-        try:
-            rev = await self._hooks_of(kind).create(key, obj, encode)
-            await self._settle(rev)
-        except KeyExists:
-            raise errors.already_exists(info, md["name"]) from None
-        finally:
-            for value in sent:
-                self.cache.forget(key, value)
-        return _with_rv(obj, rev)
+        return md
 
     def _check_namespace(self, info: ResourceInfo, namespace: str, name: str) -> None:
         entry = self.cache.get(self.key(NAMESPACE.info, "", namespace))
@@ -228,11 +235,8 @@ class ObjectStore:
                 if cached is not None:
                     continue  # the cache may lag the client: ask etcd before calling it a conflict
                 raise errors.conflict(info, name)
-            new = mutate(m.deep_copy(current))
-            new = self._prepare_update(kind, current, new, opts, subresource, operation)
+            new, encoded, stored = await self._next_version(kind, current, mutate, opts, subresource, operation)
             hooks = self._hooks_of(kind)
-            await hooks.prepare_update(current, new)
-            encoded, stored = _encoding(new, kind.storage_version)
             if encoded == _encode(current, kind.storage_version):
                 if cached is not None:
                     continue  # "nothing to do" is only true of the current object, not a cached one
@@ -258,6 +262,80 @@ class ObjectStore:
                 self.cache.forget(key, encoded)
             return as_version(_with_rv(new, new_rev), info.api_version)
         raise errors.conflict(info, name, "too many concurrent writers; try again")
+
+    async def _next_version(self, kind: Kind, current: dict[str, Any], mutate: Mutator, opts: WriteOptions,
+                            subresource: str, operation: str) -> tuple[dict[str, Any], bytes, dict[str, Any]]:
+        """`current` mutated and prepared as an update of it, and its encoding for the store."""
+        new = mutate(m.deep_copy(current))
+        new = self._prepare_update(kind, current, new, opts, subresource, operation)
+        await self._hooks_of(kind).prepare_update(current, new)
+        encoded, stored = _encoding(new, kind.storage_version)
+        return new, encoded, stored
+
+    # -- batched writes: prepared here, committed together by api/batch.py ----------------
+
+    def batchable(self, info: ResourceInfo) -> bool:
+        """Whether `info`'s writes can be prepared and committed apart: one key per object
+        (an Event's lease aside), stored in the version it is served in."""
+        kind = registry.kind_of(info)
+        return converted(kind) is None and type(self._hooks_of(kind)) in (StorageHooks, Expiring)
+
+    async def prepare_create(self, info: ResourceInfo, namespace: str, obj: dict[str, Any],
+                             opts: WriteOptions) -> Prepared | None:
+        """create() up to its commit; None for a dry run (create() answers it). ApiError as create()."""
+        kind = registry.kind_of(info)
+        md = self._prepare_create(kind, info, namespace, obj, opts)
+        if opts.dry_run:
+            return None
+        value, stored = _encoding(obj, kind.storage_version)
+        return Prepared(info, md["name"], self.key(info, namespace, md["name"]), 0, value, stored, obj,
+                        await self._hooks_of(kind).lease())
+
+    async def prepare_update(self, info: ResourceInfo, namespace: str, name: str, mutate: Mutator,
+                             opts: WriteOptions, *, subresource: str = "", precondition_rv: str = "",
+                             operation: str = "Update") -> Prepared | None:
+        """guaranteed_update()'s first try, from the watch cache, up to its commit. None when
+        only guaranteed_update() can answer: not cached, cached at another version than the
+        precondition, nothing would change, the write deletes, or a dry run."""
+        key = self.key(info, namespace, name)
+        kind = registry.kind_of(info)
+        cached = self.cache.get(key)
+        if cached is None or opts.dry_run or (precondition_rv and precondition_rv != str(cached.rev)):
+            return None
+        current = _with_rv({**cached.obj, "metadata": dict(cached.obj.get("metadata") or {})}, cached.rev)
+        new, encoded, stored = await self._next_version(kind, current, mutate, opts, subresource, operation)
+        if encoded == _encode(current, kind.storage_version) or _finalized(kind, new):
+            return None
+        return Prepared(info, name, key, cached.rev, encoded, stored, new, pinned=bool(precondition_rv))
+
+    async def commit(self, prepared: list[Prepared]) -> list[dict[str, Any] | errors.ApiError | None]:
+        """Store prepared writes of distinct keys in as few etcd transactions as etcd takes.
+        Each answer is the object written, its own ApiError, or None for an update whose
+        compare-and-swap failed unpinned: the cache was stale, guaranteed_update() retries it."""
+        for p in prepared:
+            self.cache.expect(p.key, p.value, p.stored)
+        try:
+            done = await multitxn.commit(self.store, [multitxn.Write(p.key, p.value, p.rev, p.lease)
+                                                      for p in prepared])
+            revs = [r for r in done if isinstance(r, int)]
+            if revs:
+                await self._settle(max(revs))
+        finally:
+            for p in prepared:
+                self.cache.forget(p.key, p.value)
+        out: list[dict[str, Any] | errors.ApiError | None] = []
+        for p, r in zip(prepared, done):
+            if isinstance(r, int):
+                out.append(as_version(_with_rv(p.obj, r), p.info.api_version) if p.rev else _with_rv(p.obj, r))
+            elif isinstance(r, KeyExists):
+                out.append(errors.already_exists(p.info, p.name))
+            elif isinstance(r, KeyNotFound):
+                out.append(errors.not_found(p.info, p.name))
+            elif isinstance(r, RevisionMismatch):
+                out.append(errors.conflict(p.info, p.name) if p.pinned else None)
+            else:
+                out.append(errors.from_store(r))
+        return out
 
     def _prepare_update(self, kind: Kind, old: dict[str, Any], new: dict[str, Any],
                         opts: WriteOptions, subresource: str, operation: str) -> dict[str, Any]:

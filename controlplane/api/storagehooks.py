@@ -27,6 +27,10 @@ class StorageHooks:
         """Store `obj` at `key` if absent (KeyExists otherwise); returns the revision."""
         return await self.store.create(key, encode(obj))
 
+    async def lease(self) -> int:
+        """The etcd lease a new object is written with (0: none)."""
+        return 0
+
     async def prepare_update(self, old: Obj, new: Obj) -> None:
         """Fill in what `new` needs before it is encoded (allocations); may raise ApiError."""
 
@@ -48,5 +52,8 @@ class Expiring(StorageHooks):
         # One lease per reuse window, shared by every object written in it.
         self._leases = LeasePool(store, ttl)
 
+    async def lease(self) -> int:
+        return await self._leases.lease()
+
     async def create(self, key: str, obj: Obj, encode: Encode) -> int:
-        return await self.store.create(key, encode(obj), lease=await self._leases.lease())
+        return await self.store.create(key, encode(obj), lease=await self.lease())

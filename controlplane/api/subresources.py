@@ -4,7 +4,7 @@ portforward). Status is the handlers' own."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -61,6 +61,16 @@ async def put_scale(objects: ObjectStore, request: web.Request, target: Target) 
 
 async def bind(objects: ObjectStore, request: web.Request, target: Target) -> dict[str, Any]:
     body = await req.read_object(request)
+    await objects.guaranteed_update(target.info, target.namespace, target.name, binder(target, body),
+                                    req.write_options(request), subresource="binding")
+    return BOUND
+
+
+BOUND = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+
+def binder(target: Target, body: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The mutation a Binding makes to its pod; 422 for a Binding that names no valid node."""
     node = (body.get("target") or {}).get("name")
     if not node:
         raise errors.ApiError(422, f'Binding "{target.name}" is invalid: target.name: Required value',
@@ -105,9 +115,7 @@ async def bind(objects: ObjectStore, request: web.Request, target: Target) -> di
         status["conditions"] = conds
         return pod
 
-    await objects.guaranteed_update(target.info, target.namespace, target.name, assign,
-                                      req.write_options(request), subresource="binding")
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+    return assign
 
 
 async def finalize(objects: ObjectStore, request: web.Request, target: Target) -> web.Response:

@@ -169,9 +169,11 @@ async def _stream(resp: web.StreamResponse, sub, target: Target, opts: req.ListO
                   enc: _Encoder, timeout: float, cache, since: int) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    last = 0  # the revision of the last event sent
     while True:
         left = deadline - loop.time()
         if left <= 0:
+            await _end_revision(resp, sub, opts, enc, last)
             return
         if sub.queue.empty():
             try:
@@ -193,11 +195,31 @@ async def _stream(resp: web.StreamResponse, sub, target: Target, opts: req.ListO
                 kind = _transition(opts, ev)
                 if kind:
                     batch.append(enc.encode(kind, ev.entry, ev))
+                    last = ev.rev
             if len(batch) >= WRITE_BATCH or sub.queue.empty():
                 break
             ev = sub.queue.get_nowait()
         if batch:
             await resp.write(b"".join(batch))
+
+
+async def _end_revision(resp: web.StreamResponse, sub, opts: req.ListOptions, enc: "_Encoder",
+                        last: int) -> None:
+    """Before a stream ends, the rest of the revision it last sent. One transaction may store
+    many objects at one revision (api/batch.py), and a client resumes after the last
+    resourceVersion it saw: a stream cut inside a revision would lose the rest of it. All of a
+    revision's events are queued at once (the cache applies an etcd response in one go); what
+    follows them is dropped here and replayed to the client's next watch."""
+    tail: list[bytes] = []
+    while last and not sub.queue.empty():
+        ev = sub.queue.get_nowait()
+        if ev is None or ev.rev != last:
+            break
+        kind = _transition(opts, ev)
+        if kind:
+            tail.append(enc.encode(kind, ev.entry, ev))
+    if tail:
+        await resp.write(b"".join(tail))
 
 
 async def _serve_from_etcd(objects: ObjectStore, request: web.Request, target: Target,

@@ -105,7 +105,7 @@ class ApiClient:
                 if resp.status >= 400:
                     raise errors.from_response(resp.status, decoded)
                 return decoded
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             raise errors.unavailable(f"{method} {url}: {exc or type(exc).__name__}") from exc
 
     # -- verbs --------------------------------------------------------------------------------
@@ -185,7 +185,8 @@ class ApiClient:
                     for line in lines:
                         if line.strip():
                             yield line
-        except aiohttp.ClientConnectionError as exc:
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            # A payload error: the server went away mid-stream (an API server restarting).
             raise errors.unavailable(f"watch {url}: {exc or type(exc).__name__}") from exc
 
 

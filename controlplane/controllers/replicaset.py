@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Hashable
 
 from ..client import ApiClient, ApiError, Conflict, NotFound
+from ..client.batch import BatchWriter
 from ..client.shared import SharedInformer
 from ..client.kinds import PODS, REPLICASETS
 from ..client.urls import object_key
@@ -127,7 +128,10 @@ class ReplicaSetController:
         self.pods = SharedInformer(client, PODS)
         self.queue = WorkQueue(kind.name)
         self.expectations = Expectations()
-        self.recorder = EventRecorder(client, f"{kind.name}-controller")
+        # A sync's creates (slow-start batches of up to BURST_REPLICAS) and their Events go
+        # as one batch request each, not one request per pod.
+        self.writes = BatchWriter(client)
+        self.recorder = EventRecorder(client, f"{kind.name}-controller", writes=self.writes)
         # Pod keys by controller uid, and orphans by namespace: a sync reads its own pods
         # instead of scanning every pod in the cluster.
         self._owned: dict[str, set[str]] = {}
@@ -323,12 +327,12 @@ class ReplicaSetController:
         ns = rs["metadata"].get("namespace", "")
         left = n
         for batch in slow_start_batches(n):
-            results = await asyncio.gather(*(self.client.create(PODS, pod, ns) for _ in range(batch)),
-                                           return_exceptions=True)
+            results = await asyncio.gather(*(self.writes.write("POST", PODS, ns or "default", body=pod)
+                                             for _ in range(batch)), return_exceptions=True)
             errors = [r for r in results if isinstance(r, BaseException)]
             for r in results:
                 if not isinstance(r, BaseException):
-                    self.recorder.emit(rs, "Normal", "SuccessfulCreate", f"Created pod: {r['metadata']['name']}")
+                    self.recorder.emit(rs, "Normal", "SuccessfulCreate", f"Created pod: {r['name']}")
             left -= batch
             if errors:
                 # Failed creates will never be observed; nor will the batches we now skip.

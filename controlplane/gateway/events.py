@@ -5,8 +5,8 @@ is bound to it). Submissions land in one dict keyed by (node, pod, fieldPath, ty
 message), so repeats that arrive between two flushes become ONE write whose count is their
 sum; every `interval` the batch is written through one EventRecorder per node (source
 component `pyctl-agent`, host = the node), which folds repeats within its window into the
-existing Event (count, lastTimestamp) instead of creating another. Writes of one flush run
-with bounded concurrency. As the kubelet's --event-qps/--event-burst, each node may add new
+existing Event (count, lastTimestamp) instead of creating another. The writes of one flush
+go together in one batch request (client/batch.py). As the kubelet's --event-qps/--event-burst, each node may add new
 events at `node_qps` (bursts of `node_burst`), and the dict is bounded: under a flood (5,000
 hollow pods starting at once) what does not fit is dropped and counted, never queued without
 end, so status writes keep the API server. Events expire by the API server's TTL.
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..client import ApiClient
+from ..client.batch import BatchWriter
 from ..events import EventRecorder
 from .batching import FlushLoop
 
@@ -41,7 +42,7 @@ class EventKey:
 class EventWriter(FlushLoop):
     task_name = "gateway-event-writer"
 
-    def __init__(self, client: ApiClient, *, interval: float = 0.5, concurrency: int = 8,
+    def __init__(self, client: ApiClient, *, interval: float = 0.5, concurrency: int = 1024,
                  limit: int = 10000, node_qps: float = 50.0, node_burst: int = 100) -> None:
         self.client = client
         self.interval = interval
@@ -51,6 +52,7 @@ class EventWriter(FlushLoop):
         self._pending: dict[EventKey, list[Any]] = {}  # key -> [pod, count]
         self._recorders: dict[str, EventRecorder] = {}
         self._sem = asyncio.Semaphore(concurrency)
+        self._writes = BatchWriter(client)  # every node's recorder: a flush is one request or a few
         self.written = 0  # writes made (one per distinct event per flush), for tests and metrics
         self.dropped = 0  # events refused: the batch was full or their node over its rate
 
@@ -86,7 +88,7 @@ class EventWriter(FlushLoop):
     def _recorder(self, node: str) -> EventRecorder:
         rec = self._recorders.get(node)
         if rec is None:
-            rec = self._recorders[node] = EventRecorder(self.client, COMPONENT, host=node)
+            rec = self._recorders[node] = EventRecorder(self.client, COMPONENT, host=node, writes=self._writes)
         return rec
 
     async def _write(self, k: EventKey, pod: dict[str, Any], count: int, at: float = 0.0) -> None:

@@ -17,6 +17,7 @@ import time
 from pyctl_proto import node_pb2 as pb
 
 from ..client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
+from ..client.batch import BatchWriter
 from ..client.kinds import LEASES, NODES
 from ..machinery.types import Obj
 from .volumes import node_annotations
@@ -78,6 +79,7 @@ class NodeWriter:
 
     def __init__(self, client: ApiClient, *, lease_duration: int = 40, renew_interval: float = 10.0) -> None:
         self.client = client
+        self._writes = BatchWriter(client)  # renewals due in one turn of the loop: one request
         self.lease_duration = lease_duration
         self.renew_interval = renew_interval
         self._last_renew: dict[str, float] = {}
@@ -150,20 +152,24 @@ class NodeWriter:
             spec = {"holderIdentity": node, "leaseDurationSeconds": self.lease_duration,
                     "renewTime": now_micro()}
             try:
-                await self.client.patch(LEASES, node, {"spec": spec}, LEASE_NAMESPACE)
+                await self._renew(node, spec)
             except NotFound:
                 try:
-                    await self.client.create(LEASES, {
+                    await self._writes.write("POST", LEASES, LEASE_NAMESPACE, body={
                         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                         "metadata": {"name": node, "namespace": LEASE_NAMESPACE},
-                        "spec": spec | {"acquireTime": spec["renewTime"]}}, LEASE_NAMESPACE)
+                        "spec": spec | {"acquireTime": spec["renewTime"]}})
                 except AlreadyExists:
-                    await self.client.patch(LEASES, node, {"spec": spec}, LEASE_NAMESPACE)
+                    await self._renew(node, spec)
             self._last_renew[node] = time.monotonic()
         except ApiError as exc:
             log.warning("renewing lease of node %s: %s", node, exc)
         finally:
             self._renewing.discard(node)
+
+    async def _renew(self, node: str, spec: Obj) -> None:
+        await self._writes.write("PATCH", LEASES, LEASE_NAMESPACE, node, body={"spec": spec},
+                                 content_type="application/merge-patch+json")
 
     async def stop(self) -> None:
         for t in list(self._tasks):

@@ -2,7 +2,7 @@
 
 As SwarmKit's dispatcher does, updates from all sessions land in one dict keyed by pod
 (a newer report replaces an older unsent one) that is flushed every `interval`, the
-writes of one flush running concurrently. A pod that is gone is simply skipped.
+writes of one flush sent together in one batch request (client/batch.py). A pod that is gone is simply skipped.
 `settle(pod)` writes that pod's status at once (and waits for a write already under way):
 an agent's last report of a pod it stopped lands before the deletion it then confirms.
 """
@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..client import ApiClient, ApiError, NotFound
+from ..client.batch import BatchWriter
 from ..client.kinds import PODS
 from .batching import FlushLoop
 
 log = logging.getLogger(__name__)
-
+STRATEGIC = "application/strategic-merge-patch+json"
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,9 @@ class PendingStatus:
 class StatusWriter(FlushLoop):
     task_name = "gateway-status-writer"
 
-    def __init__(self, client: ApiClient, *, interval: float = 0.1, concurrency: int = 32) -> None:
+    def __init__(self, client: ApiClient, *, interval: float = 0.1, concurrency: int = 1024) -> None:
         self.client = client
+        self._writes = BatchWriter(client)  # a flush's writes go as one request (or a few)
         self.interval = interval
         self._pending: dict[tuple[str, str], PendingStatus] = {}
         self._writing: dict[tuple[str, str], asyncio.Future[None]] = {}  # writes under way
@@ -73,8 +75,9 @@ class StatusWriter(FlushLoop):
             try:
                 # Strategic merge: conditions merge by type, so the scheduler's PodScheduled
                 # and anything else another writer owns survive; the uid pins the pod.
-                await self.client.patch(PODS, u.name, {"metadata": {"uid": u.uid}, "status": u.status},
-                                        u.namespace, patch_type="strategic", subresource="status")
+                await self._writes.write("PATCH", PODS, u.namespace, u.name, "status",
+                                         body={"metadata": {"uid": u.uid}, "status": u.status},
+                                         content_type=STRATEGIC)
                 self.written += 1
             except NotFound:
                 pass

@@ -1,7 +1,8 @@
 """The scheduler process: informers feed the Snapshot and the queue; the loop takes a batch of
 pending pods, decides each against the Snapshot (pure: framework.schedule), assumes the
-placement at once so the next pod in the batch sees it, and binds concurrently through the
-pods/binding subresource. A failed binding forgets the assumed placement and retries.
+placement at once so the next pod in the batch sees it, and binds through the pods/binding
+subresource, a pass's bindings sent together in one batch request (client/batch.py). A failed
+binding forgets the assumed placement and retries.
 
 Pods that fit nowhere get PodScheduled=False (reason Unschedulable, the kube-style message)
 and a FailedScheduling event, written only when the message changes, and the verdict of every
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Coroutine
 
 from ..client import ApiClient, ApiError, Conflict, NotFound
+from ..client.batch import BatchWriter
 from ..client.shared import SharedInformer
 from ..client.kinds import NODES, PODS
 from ..client.urls import object_key
@@ -40,6 +42,8 @@ from .volumes import SchedulerVolumes
 from ..machinery.types import Obj
 
 log = logging.getLogger(__name__)
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,6 @@ class SchedulerConfig:
     """Pods whose spec.schedulerName is this are ours."""
     batch_size: int = 256
     """Pods decided per pass of the loop before yielding to the informers."""
-    bind_concurrency: int = 32
-    """Binding (and status) requests in flight at once."""
     max_in_flight: int = 1024
     """Decided-but-not-bound pods beyond which the loop waits (back-pressure)."""
     initial_backoff: float = 1.0
@@ -114,10 +116,10 @@ class Scheduler:
         # Explanations of this state of the cluster, by pod template (replicas share one).
         self._explained: dict[tuple[object, ...], dict[str, Any]] = {}
         self._explained_at = -1  # the snapshot generation they explain
-        self._bind_slots = asyncio.Semaphore(cfg.bind_concurrency)
         self._progress = asyncio.Event()
         self._client = ApiClient(self.api_url, user_agent=cfg.user_agent)
-        self.recorder = EventRecorder(self._client, "default-scheduler")
+        self._writes = BatchWriter(self._client)
+        self.recorder = EventRecorder(self._client, "default-scheduler", writes=self._writes)
         self.nodes = SharedInformer(self._client, NODES)
         self.pods = SharedInformer(self._client, PODS)
         self.nodes.add_handlers(self._on_node, lambda old, new: self._on_node(new), self._on_node_delete)
@@ -141,6 +143,7 @@ class Scheduler:
                 await t
         self._tasks.clear()
         self._loop_task = None
+        await self._writes.close()
         await self.pods.stop()
         await self.nodes.stop()
         await self.volumes.stop()
@@ -309,8 +312,6 @@ class Scheduler:
 
     async def _bind(self, pod: Obj, key: str, node: str, annotations: dict[str, str] | None = None,
                     started: float = 0.0) -> None:
-        client = self._client
-        assert client is not None
         md = pod["metadata"]
         ns, name = md.get("namespace") or "default", md["name"]
         body: Obj = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "uid": md.get("uid", "")},
@@ -318,8 +319,8 @@ class Scheduler:
         if annotations:
             body["metadata"]["annotations"] = annotations
         try:
-            async with self._bind_slots:
-                await client.request("POST", client.url(PODS, ns, name, "binding"), body=body)
+            # Batched with the other bindings of this pass: one request, few etcd transactions.
+            await self._writes.write("POST", PODS, ns, name, "binding", body=body)
         except (Conflict, NotFound) as exc:
             # Bound by someone else (an earlier leader, us before a restart) or gone: the
             # informer will tell us where it really is.
@@ -354,17 +355,14 @@ class Scheduler:
     async def _report_unschedulable(self, pod: Obj, message: str, record: dict[str, Any] | None) -> None:
         """The verdict (if new) in the annotation, then the condition and event (if the
         message is new): a reader who sees the new condition finds the verdict beside it."""
-        client = self._client
-        assert client is not None
         md = pod["metadata"]
         ns, key = md.get("namespace") or "default", object_key(pod)
         if record is not None:
             # A merge patch of one annotation on the pod: it never conflicts, and it carries
             # only this pod's verdict (bounded by verdict.MAX_BYTES).
             try:
-                async with self._bind_slots:
-                    await client.patch(PODS, md["name"], {"metadata": {"annotations": {
-                        placement.ANNOTATION: placement.encode(record)}}}, namespace=ns, patch_type="merge")
+                await self._writes.write("PATCH", PODS, ns, md["name"], content_type=MERGE_PATCH, body={
+                    "metadata": {"annotations": {placement.ANNOTATION: placement.encode(record)}}})
             except NotFound:
                 return
             except ApiError as exc:
@@ -375,9 +373,8 @@ class Scheduler:
         condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                      "message": message, "lastProbeTime": None, "lastTransitionTime": now_rfc3339()}
         try:
-            async with self._bind_slots:
-                await client.patch(PODS, md["name"], {"status": {"conditions": [condition]}},
-                                   namespace=ns, patch_type="strategic", subresource="status")
+            await self._writes.write("PATCH", PODS, ns, md["name"], "status", content_type=STRATEGIC_PATCH,
+                                     body={"status": {"conditions": [condition]}})
         except NotFound:
             return
         except ApiError as exc:
