@@ -268,9 +268,9 @@ class RuncRuntime:
             return await self.cni.add(self._cni_id(md["uid"]), ns.net, host_port_mappings(pod))
 
         try:
-            att, *_ = await asyncio.gather(network(), *alongside, return_exceptions=True)
-            if isinstance(att, BaseException):
-                raise att
+            net = asyncio.ensure_future(network())
+            await asyncio.gather(net, *alongside, return_exceptions=True)
+            att = net.result()  # (its exception, if it failed)
             # Write pod.json first so a crash from here on is cleaned by stop_pod.
             _write_json(pdir / "pod.json", {"pod": pod, "attachment": att.to_json(),
                                             "started_at": _rfc3339()})
