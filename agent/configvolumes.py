@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from .lookup import Lookup
+from .network.netns import MS_NODEV, MS_NOEXEC, MS_NOSUID, mount
 from .runtime.bundle import ConfigError
 from .types import Obj
 
@@ -164,8 +164,7 @@ def ensure_tmpfs(root: Path) -> None:
     """One tmpfs per pod for all its config volumes (secrets stay in memory), root only."""
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not os.path.ismount(root):
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0700,size=64m,nosuid,nodev,noexec",
-                        "tmpfs", str(root)], check=True, capture_output=True, timeout=30)
+        mount("tmpfs", str(root), "tmpfs", "mode=0700,size=64m", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.chmod(root, 0o700)  # also a tmpfs mounted 0755 by an older agent, adopted after an upgrade
 
 

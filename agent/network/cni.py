@@ -1,4 +1,5 @@
-"""CNI invocation for pods: the node's conflist (bridge + host-local [+ portmap]) and loopback.
+"""CNI invocation for pods: the node's conflist (bridge + host-local [+ portmap]); the pod's `lo` is
+up already (agent.network.netns.create).
 
 The agent is its own tiny libcni: it runs each plugin of the chain with CNI_COMMAND /
 CNI_CONTAINERID / CNI_NETNS / CNI_IFNAME / CNI_PATH in the environment and the plugin's
@@ -126,7 +127,6 @@ class Cni:
                   port_mappings: list[dict[str, Any]] | None = None) -> Attachment:
         att = Attachment(container_id, str(netns), self.config.conflist(bool(port_mappings)),
                          port_mappings=port_mappings or [])
-        await self._loopback("ADD", att)
         try:
             prev: dict[str, Any] | None = None
             for plugin in att.conflist["plugins"]:
@@ -151,10 +151,6 @@ class Cni:
                 errors.append(e)
         if errors:
             raise errors[0]
-
-    async def _loopback(self, command: str, att: Attachment) -> None:
-        conf = {"cniVersion": CNI_VERSION, "name": "lo", "type": "loopback"}
-        await self._run(command, att, conf, ifname="lo")
 
     async def _exec(self, command: str, att: Attachment, plugin: dict[str, Any],
                     prev: dict[str, Any] | None) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Per-pod namespaces the agent creates and owns: network, IPC and UTS, bind-mounted as files.
 
-A pod's sandbox is pause-less: `unshare(1)` creates fresh net/ipc/uts namespaces and pins them
-by bind-mounting their nsfs files under `<state>/ns/<uid>/`; every container of the pod joins
-them by path in its config.json. Only files under our own directory are ever unmounted, so a
+A pod's sandbox is pause-less: a short-lived thread unshare(2)s fresh net/ipc/uts namespaces, brings
+`lo` up and pins them by bind-mounting its nsfs files under `<state>/ns/<uid>/`; every container of
+the pod joins them by path in its config.json. Only files under our own directory are ever unmounted, so a
 namespace the agent did not create is never touched.
 """
 
@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import fcntl
 import os
 import shutil
 import socket
-import subprocess
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 KINDS = ("net", "ipc", "uts")
 CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUTS = 0x04000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND = 0x2, 0x4, 0x8, 0x1000
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 IP_FREEBIND = 15  # bind before the address exists (a pod bridge gets its address with the first pod)
 
 
@@ -70,6 +76,14 @@ def unmount(target: str, lazy: bool = True) -> bool:
     return _LIBC.umount2(os.fsencode(target), _MNT_DETACH if lazy else 0) == 0
 
 
+def mount(source: str, target: str, fstype: str, options: str = "", flags: int = 0) -> None:
+    """mount(2); OSError when it fails. A syscall, not the `mount` binary (a process per pod)."""
+    if _LIBC.mount(os.fsencode(source), os.fsencode(target), os.fsencode(fstype), flags,
+                   os.fsencode(options) if options else None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {fstype} on {target}: {os.strerror(err)}")
+
+
 def create(dir: Path, hostname: str) -> PodNamespaces:
     """Create and pin net/ipc/uts namespaces under `dir`; idempotent."""
     ns = PodNamespaces(dir)
@@ -79,11 +93,50 @@ def create(dir: Path, hostname: str) -> PodNamespaces:
     dir.mkdir(parents=True, exist_ok=True)
     for kind in KINDS:
         ns.path(kind).touch()
-    args = ["unshare"] + [f"--{k}={ns.path(k)}" for k in KINDS]
-    # Set the hostname once inside the new UTS namespace; containers share it.
-    args += ["hostname", hostname]
-    subprocess.run(args, check=True, capture_output=True, timeout=10)
+    _in_thread(_unshare_and_pin, ns, hostname)
     return ns
+
+
+def _unshare_and_pin(ns: PodNamespaces, hostname: str) -> None:
+    """What `unshare --net=F --ipc=F --uts=F hostname H` did, as syscalls in this (fresh)
+    thread: net, IPC and UTS namespaces are per thread, the mount table is the process's."""
+    if _LIBC.unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(net, ipc, uts)")
+    name = hostname.encode()
+    # Set the hostname once inside the new UTS namespace; containers share it.
+    if _LIBC.sethostname(name, len(name)) != 0:
+        raise OSError(ctypes.get_errno(), f"sethostname {hostname!r}")
+    _loopback_up()
+    own = f"/proc/self/task/{threading.get_native_id()}/ns"
+    for kind in KINDS:
+        mount(f"{own}/{kind}", str(ns.path(kind)), "none", flags=MS_BIND)
+
+
+def _loopback_up() -> None:
+    """`lo` up in this thread's network namespace (the kernel gives it 127.0.0.1 and ::1): what
+    the CNI loopback plugin does, by one ioctl instead of a plugin process per pod."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # a socket of this thread's netns
+        ifreq = fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH22x", b"lo", 0))
+        flags = struct.unpack("16sH22x", ifreq)[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+
+
+def _in_thread(fn: Callable[..., None], *args: Any) -> None:
+    """Run `fn` in a thread of its own that ends with it, so whatever namespace it entered
+    ends with it too; its exception is raised here."""
+    result: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # handed to the caller
+            result.append(exc)
+
+    t = threading.Thread(target=run, name="netns")
+    t.start()
+    t.join()
+    if result:
+        raise result[0]
 
 
 def delete(dir: Path) -> None:

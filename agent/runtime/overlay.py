@@ -7,10 +7,9 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
-from ..network.netns import unmount
+from ..network.netns import mount, unmount
 
 
 def mount_rootfs(lowerdirs: list[str], container_dir: Path) -> Path:
@@ -26,8 +25,7 @@ def mount_rootfs(lowerdirs: list[str], container_dir: Path) -> Path:
     if is_mounted(rootfs):
         return rootfs
     opts = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
-    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(rootfs)],
-                   check=True, capture_output=True, timeout=30)
+    mount("overlay", str(rootfs), "overlay", opts)
     return rootfs
 
 

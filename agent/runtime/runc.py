@@ -30,7 +30,7 @@ import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Union
+from typing import Any, Awaitable, Callable, Iterable, Union
 
 from .. import events
 from ..network import netns as nsmod
@@ -51,6 +51,10 @@ RootfsResolver = Callable[[str, str], Union[RootfsResult, Awaitable[RootfsResult
 
 class _ImageError(Exception):
     """rootfs_for(image, policy) failed."""
+
+
+Prepared = Union[tuple[Path, ImageConfig], Exception]
+"""A first run's rootfs made ahead of its start (`RuncRuntime._prepare`), or why it failed."""
 
 
 def _rfc3339(ts: float | None = None) -> str:
@@ -108,11 +112,19 @@ class RuncRuntime:
         uid = pod["metadata"]["uid"]
         async with self._lock(uid):
             pdir = self.pods_dir / uid
+            new = [c for c in (pod.get("spec") or {}).get("containers") or []
+                   if not (pdir / "containers" / c["name"] / "meta.json").exists()]
+            prepared: dict[str, Prepared] = {}
             if not (pdir / "pod.json").exists():
-                await self._create_sandbox(pod, pdir)
-            for c in (pod.get("spec") or {}).get("containers") or []:
-                if not (pdir / "containers" / c["name"] / "meta.json").exists():
-                    await self._start_container(pdir, c["name"], 0, None)
+                # Rootfs (image + overlay) and ServiceAccount tokens do not need the sandbox: made
+                # while netns + CNI are, instead of after them (most of a start is waiting on those).
+                pdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                alongside = [self._prepare(pod, pdir, c, prepared) for c in new]
+                if self.config_source is not None:
+                    alongside.append(self._prefetch_config(pod))
+                await self._create_sandbox(pod, pdir, alongside)
+            for c in new:
+                await self._start_container(pdir, c["name"], 0, None, prepared.get(c["name"]))
             return await self._observe(pdir)
 
     async def restart_container(self, uid: str, name: str) -> None:
@@ -244,13 +256,21 @@ class RuncRuntime:
 
     # -- sandbox -------------------------------------------------------------------------------
 
-    async def _create_sandbox(self, pod: Pod, pdir: Path) -> None:
+    async def _create_sandbox(self, pod: Pod, pdir: Path, alongside: Iterable[Awaitable[None]] = ()) -> None:
+        """netns + CNI ADD + pod files; `alongside` (which never raise) run meanwhile and have
+        all ended when this returns or raises, so a teardown never races one of their mounts."""
         md, spec = pod["metadata"], pod.get("spec") or {}
         hostname = (spec.get("hostname") or md["name"])[:63]
         pdir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
+
+        async def network() -> Attachment:
             ns = await asyncio.to_thread(nsmod.create, pdir / "ns", hostname)
-            att = await self.cni.add(self._cni_id(md["uid"]), ns.net, host_port_mappings(pod))
+            return await self.cni.add(self._cni_id(md["uid"]), ns.net, host_port_mappings(pod))
+
+        try:
+            net = asyncio.ensure_future(network())
+            await asyncio.gather(net, *alongside, return_exceptions=True)
+            att = net.result()  # (its exception, if it failed)
             # Write pod.json first so a crash from here on is cleaned by stop_pod.
             _write_json(pdir / "pod.json", {"pod": pod, "attachment": att.to_json(),
                                             "started_at": _rfc3339()})
@@ -311,13 +331,48 @@ class RuncRuntime:
     def _cgroups_path(self, uid: str, cid: str) -> str:
         return f"{self.cgroup_parent}/pod{uid}/{cid}"
 
+    def _cid(self, uid: str, name: str, restarts: int) -> str:
+        return f"pyctl-{uid[:13]}-{name[:24]}-{restarts}"
+
+    async def _rootfs(self, pod: Pod, container: dict[str, Any], bdir: Path) -> tuple[Path, ImageConfig]:
+        """The container's image (pulled when needed) mounted as its overlay rootfs in `bdir`."""
+        name = container["name"]
+        try:
+            pulling = self.config_source.pulling(pod) if self.config_source else contextlib.nullcontext()
+            # The pod's imagePullSecrets for this pull; its pull events are about this container.
+            with pulling, events.container(name):
+                lowerdirs, image_cfg = await self._resolve(container.get("image", ""),
+                                                           container.get("imagePullPolicy", ""))
+        except Exception as e:  # the images hook's failure, reported under its own reason
+            raise _ImageError(str(e)) from e
+        bdir.mkdir(parents=True, exist_ok=True)
+        return await asyncio.to_thread(overlay.mount_rootfs, lowerdirs, bdir), image_cfg
+
+    async def _prepare(self, pod: Pod, pdir: Path, container: dict[str, Any],
+                       prepared: dict[str, "Prepared"]) -> None:
+        """`_rootfs` of a first run ahead of its start; a failure is kept for the start to report."""
+        name = container["name"]
+        bdir = pdir / "containers" / name / self._cid(pod["metadata"]["uid"], name, 0)
+        try:
+            prepared[name] = await self._rootfs(pod, container, bdir)
+        except Exception as e:
+            prepared[name] = e
+
+    async def _prefetch_config(self, pod: Pod) -> None:
+        """The pod's ServiceAccount tokens ahead of its first container's start (which asks
+        again, and then reports a failure: tokens held are not fetched twice)."""
+        try:
+            await self.config_source.prepare(pod)
+        except Exception as e:
+            log.debug("pod %s: tokens ahead of start: %s", pod["metadata"]["uid"], e)
+
     async def _start_container(self, pdir: Path, name: str, restarts: int,
-                               last: ContainerState | None) -> None:
+                               last: ContainerState | None, prepared: "Prepared | None" = None) -> None:
         info = json.loads((pdir / "pod.json").read_text())
         pod = info["pod"]
         uid = pod["metadata"]["uid"]
         container = next(c for c in pod["spec"]["containers"] if c["name"] == name)
-        cid = f"pyctl-{uid[:13]}-{name[:24]}-{restarts}"
+        cid = self._cid(uid, name, restarts)
         cdir = pdir / "containers" / name
         bdir = cdir / cid
         bdir.mkdir(parents=True, exist_ok=True)
@@ -326,15 +381,9 @@ class RuncRuntime:
                                 "log": str(pdir / "logs" / name / f"{restarts}.log"),
                                 "last": asdict(last) if last else None}
         try:
-            try:
-                pulling = self.config_source.pulling(pod) if self.config_source else contextlib.nullcontext()
-                # The pod's imagePullSecrets for this pull; its pull events are about this container.
-                with pulling, events.container(name):
-                    lowerdirs, image_cfg = await self._resolve(container.get("image", ""),
-                                                               container.get("imagePullPolicy", ""))
-            except Exception as e:  # the images hook's failure, reported under its own reason
-                raise _ImageError(str(e)) from e
-            rootfs = await asyncio.to_thread(overlay.mount_rootfs, lowerdirs, bdir)
+            if isinstance(prepared, Exception):
+                raise prepared
+            rootfs, image_cfg = prepared or await self._rootfs(pod, container, bdir)
             ns = nsmod.PodNamespaces(pdir / "ns")
             env, config_volumes, private = None, {}, None
             if self.config_source is not None:  # Secrets/ConfigMaps: memory and a tmpfs only

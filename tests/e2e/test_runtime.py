@@ -299,6 +299,11 @@ async def test_cni_add_check_and_an_idempotent_del(node: Node) -> None:
     cni = Cni(node.net)
     ns = nsmod.create(node.state / "cni-test-ns", "cni-test")
     try:
+        # The namespace comes with `lo` up (no CNI loopback plugin), and only `lo`.
+        code, out, _ = await nsmod.run_in_netns(ns.net, "ip", "-o", "addr")
+        assert code == 0 and "127.0.0.1/8" in out and {ln.split()[1] for ln in out.splitlines()} == {"lo"}, out
+        code, out, _ = await nsmod.run_in_netns(ns.net, "ip", "-o", "link", "show", "lo")
+        assert ",UP," in out, out
         att = await cni.add("pyctl-cni-test", ns.net)
         assert att.pod_ip.startswith(node.cidr.rsplit(".", 1)[0] + ".")
         await cni.check(att)
