@@ -36,7 +36,8 @@ class GatewayConfig:
     lease_renew_interval: float = 10.0
     """At most one lease write per node per this many seconds; keep it well under the grace period."""
     status_flush_interval: float = 0.1
-    """Seconds between batched pod status writes."""
+    """Pod statuses are written as soon as they arrive (batched while a write is under way);
+    this paces only the retry of a write that failed for a moment."""
     event_flush_interval: float = 0.5
     """Seconds between batched writes of the Events agents report."""
     metrics_period: float = 15.0

@@ -1,8 +1,9 @@
 """Pod status write-back: accepted at once, written in batches.
 
 As SwarmKit's dispatcher does, updates from all sessions land in one dict keyed by pod
-(a newer report replaces an older unsent one) that is flushed every `interval`, the
-writes of one flush sent together in one batch request (client/batch.py). A pod that is gone is simply skipped.
+(a newer report replaces an older unsent one), flushed eagerly (batching.py): at once when no
+flush is under way, else right after it, the writes of one flush sent together in one batch
+request (client/batch.py); a periodic flush every 0.1 s added ~50 ms to every pod's Ready. A pod that is gone is simply skipped.
 `settle(pod)` writes that pod's status at once (and waits for a write already under way):
 an agent's last report of a pod it stopped lands before the deletion it then confirms.
 """
@@ -33,6 +34,7 @@ class PendingStatus:
 
 class StatusWriter(FlushLoop):
     task_name = "gateway-status-writer"
+    eager = True
 
     def __init__(self, client: ApiClient, *, interval: float = 0.1, concurrency: int = 1024) -> None:
         self.client = client
@@ -45,6 +47,7 @@ class StatusWriter(FlushLoop):
 
     def submit(self, update: PendingStatus) -> None:
         self._pending[(update.namespace, update.name)] = update
+        self.wake()
 
     async def flush(self) -> None:
         batch, self._pending = self._pending, {}

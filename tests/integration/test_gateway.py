@@ -183,3 +183,24 @@ async def test_a_deleted_pod_goes_not_ready_with_its_containers_terminated_befor
     assert cs["ready"] is False and cs["state"]["terminated"]["exitCode"] == 137
     assert {c["type"]: c["status"] for c in first["status"]["conditions"]}["ContainersReady"] == "False"
     assert _ready(seen[-1]["object"]) == "False"  # the DELETED object is the stopped pod
+
+
+async def test_pod_status_is_written_on_arrival_not_on_a_timer(api, client):
+    # With the retry pace at an hour, a status written on a tick would never arrive within the
+    # wait below: the writer flushes when a report comes in (and batches only what arrives
+    # while a write is under way).
+    handle = await start_gateway(api.url, "127.0.0.1:0", GatewayConfig(
+        heartbeat_period=0.2, lease_renew_interval=0.5, status_flush_interval=3600))
+    started = []
+    try:
+        started = await run_hollow_agents(handle.address, ["node-slow-tick"],
+                                          pod_timings=PodTimings(resync_period=0.5, backoff_base=0.2),
+                                          session_config=SessionConfig(backoff_base=0.05, backoff_max=0.5))
+        await wait_until(lambda: node_ready(client, "node-slow-tick"), timeout=15)
+        for i in range(3):  # one after another: each write finds the writer idle
+            status, _ = await client.request("POST", PODS, pod(f"eager-{i}", "node-slow-tick"))
+            assert status == 201
+            await wait_until(lambda i=i: _running_ready(client, f"eager-{i}"), timeout=15)
+    finally:
+        await stop_agents(started)
+        await handle.stop()
