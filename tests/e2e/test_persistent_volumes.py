@@ -23,6 +23,7 @@ from typing import Any, AsyncIterator
 import pytest
 
 from agent.images.build import busybox_image
+from agent.ingress.proxy import IngressProxy
 from agent.network.netns import mounts_under
 from agent.runtime.runc import RuncRuntime
 from controlplane.components import ComponentsConfig, run_components
@@ -76,8 +77,11 @@ class AgentProcess:
 
 
 async def _leave_nothing(node: Node, state: Path) -> None:
-    """What the agent process made: its pods (by the runtime's own ids), then its mounts (the
-    loop volumes: autoclear frees their devices), then anything still backed by an image here."""
+    """What the agent process made: its pods (by the runtime's own ids), its ingress HAProxy
+    (which outlives an agent by design, and a SIGTERM ends the agent without its cleanup), then
+    its mounts (the loop volumes: autoclear frees their devices), then anything still backed by
+    an image here."""
+    await IngressProxy(state / "ingress").stop()
     rt = RuncRuntime(state / "runtime", node.net, lambda image, policy: ([], {}), cgroup_parent=node.cgroup_parent)
     for rp in await rt.list_pods():
         await rt.stop_pod(rp.uid, 0)
