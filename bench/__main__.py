@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             findings = os.path.join(os.path.dirname(__file__), "findings.md")
             if os.path.exists(findings):  # a person's reading of a full run's profile, kept beside the code
                 with open(findings) as f:
-                    sections.append(report.Section("findings", "Findings: the three slowest stages", f.read().strip()))
+                    sections.append(report.Section("findings", "Findings: what the profiles showed, and what was done", f.read().strip()))
     out = os.path.abspath(args.out)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     facts = {f"{s.name}.{k}": v for s in sections for k, v in s.facts.items()}

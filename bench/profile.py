@@ -10,10 +10,12 @@ a stage is "everything under controlplane/api/storage.py:create", say.
 from __future__ import annotations
 
 import collections
+import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 
 OURS = re.compile(r"\((?:.*/)?((?:controlplane|agent|pyctl)/[\w/]+\.py)(?::\d+)?\)")
@@ -32,13 +34,19 @@ class Stage:
     self_share: float  # share of samples where it is the innermost pyctl frame
 
 
+def py_spy() -> str | None:
+    """py-spy from the project's environment (a test extra), else from PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    return beside if os.access(beside, os.X_OK) else shutil.which("py-spy")
+
+
 class Profiler:
     def __init__(self, pid: int, path: str, rate: int = 67) -> None:
         self.path = path
         self.proc: subprocess.Popen | None = None
-        if shutil.which("py-spy"):
+        if exe := py_spy():
             self.proc = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(pid), "--subprocesses", "--rate", str(rate),
+                [exe, "record", "--pid", str(pid), "--subprocesses", "--rate", str(rate),
                  "--format", "raw",
                  "--output", path, "--nonblocking", "--duration", "600"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
