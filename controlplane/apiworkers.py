@@ -38,12 +38,11 @@ from .api.app import build_app
 from .api.config import ApiConfig
 from .api.peers import WorkerLink
 from .api.serving import secure
-from .children import (FIRST_BACKOFF, MAX_BACKOFF, READY, check_main_thread, describe, die_with_parent,
-                       next_backoff, readable)
+from .children import (FIRST_BACKOFF, MAX_BACKOFF, READY, ChildRun, check_main_thread, describe,
+                       die_with_parent, next_backoff)
 
 log = logging.getLogger(__name__)
 
-STOP_TIMEOUT = 30.0
 BACKLOG = 1024
 
 
@@ -81,8 +80,10 @@ def listen_sockets(addresses: list[tuple[str, int]]) -> list[socket.socket]:
 
 # -- the parent's side ------------------------------------------------------------------------
 
-class _Worker:
+class _Worker(ChildRun):
     """One run of one worker process."""
+
+    what = "API worker"
 
     def __init__(self, spec: WorkerSpec) -> None:
         check_main_thread("API workers")
@@ -97,39 +98,7 @@ class _Worker:
             raise
         finally:
             os.close(ready_w)  # the worker holds the only write end: EOF means it is gone
-        self.ready_fd, self.started = ready_r, time.monotonic()
-        self.pidfd = os.pidfd_open(self.proc.pid)
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(pickle.dumps(replace(spec, ready_fd=ready_w)))
-            self.proc.stdin.close()
-        except BrokenPipeError:
-            pass  # it died at once; wait_ready() reports its exit status
-
-    async def wait_ready(self) -> bool:
-        await readable(self.ready_fd)
-        return os.read(self.ready_fd, len(READY)) == READY
-
-    async def wait_exit(self) -> int:
-        await readable(self.pidfd)
-        return self.proc.wait()
-
-    async def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.wait_exit(), STOP_TIMEOUT)
-            except asyncio.TimeoutError:
-                log.warning("API worker %d did not stop within %.0fs; killing it", self.proc.pid, STOP_TIMEOUT)
-                self.proc.kill()
-                self.proc.wait()
-        self.close()
-
-    def close(self) -> None:
-        for fd in (self.ready_fd, self.pidfd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self.ready_fd = self.pidfd = -1
+        self._started(ready_r, replace(spec, ready_fd=ready_w))
 
 
 class ApiWorkers:

@@ -15,15 +15,24 @@ on stdin, and supervised the same way:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
+import logging
 import os
+import pickle
 import signal
+import subprocess
 import threading
+import time
+from typing import Any
 
 PR_SET_NAME = 15
 PR_SET_PDEATHSIG = 1
 FIRST_BACKOFF, MAX_BACKOFF, STABLE_AFTER = 1.0, 30.0, 60.0
 READY = b"ready\n"
+STOP_TIMEOUT = 30.0
+
+log = logging.getLogger(__name__)
 
 
 def check_main_thread(what: str) -> None:
@@ -64,3 +73,50 @@ def die_with_parent(parent: int, name: bytes) -> None:
     if os.getppid() != parent:  # it died before the line above: no signal will ever come
         os._exit(1)
     libc.prctl(PR_SET_NAME, name[:15], 0, 0, 0)
+
+
+class ChildRun:
+    """One run of a child, on the parent's side: its process, a pidfd that turns readable when it
+    exits, and the read end of its ready pipe. A subclass spawns the process, then `_started()`
+    hands it its configuration."""
+
+    what = "child process"  # for log lines
+    proc: "subprocess.Popen[bytes]"
+    ready_fd = pidfd = -1
+    started = 0.0
+
+    def _started(self, ready_fd: int, spec: Any) -> None:
+        self.ready_fd, self.started = ready_fd, time.monotonic()
+        self.pidfd = os.pidfd_open(self.proc.pid)
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(pickle.dumps(spec))
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass  # it died at once; wait_ready() reports its exit status
+
+    async def wait_ready(self) -> bool:
+        """True once the child says it is ready; False if it exits first."""
+        await readable(self.ready_fd)
+        return os.read(self.ready_fd, len(READY)) == READY
+
+    async def wait_exit(self) -> int:
+        await readable(self.pidfd)
+        return self.proc.wait()
+
+    async def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.wait_exit(), STOP_TIMEOUT)
+            except asyncio.TimeoutError:
+                log.warning("%s %d did not stop within %.0fs; killing it", self.what, self.proc.pid, STOP_TIMEOUT)
+                self.proc.kill()
+                self.proc.wait()
+        self.close()
+
+    def close(self) -> None:
+        for fd in (self.ready_fd, self.pidfd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.ready_fd = self.pidfd = -1

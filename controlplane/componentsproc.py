@@ -47,8 +47,8 @@ import time
 from dataclasses import dataclass, replace
 
 from . import eventloop, exposition
-from .children import (FIRST_BACKOFF, MAX_BACKOFF, READY, STABLE_AFTER, check_main_thread, describe as _describe,
-                       die_with_parent, readable as _readable)
+from .children import (FIRST_BACKOFF, MAX_BACKOFF, READY, STABLE_AFTER, ChildRun, check_main_thread,
+                       describe as _describe, die_with_parent)
 from .client import ApiClient, credentials
 from .client.credentials import Credentials
 from .components import SCHEDULER_LEASE, ComponentsConfig, run_components, with_identity
@@ -57,7 +57,6 @@ from .leader import ElectionConfig, LeaderElector
 
 log = logging.getLogger(__name__)
 
-STOP_TIMEOUT = 30.0
 METRICS_TIMEOUT = 5.0
 
 
@@ -83,8 +82,10 @@ class ComponentsFailed(RuntimeError):
 
 # -- the parent's side ------------------------------------------------------------------------
 
-class _Child:
-    """One run of the child: its process, a pidfd that turns readable when it exits, the ready pipe."""
+class _Child(ChildRun):
+    """One run of the components process, with the socket its metrics are asked on."""
+
+    what = "components process"
 
     def __init__(self, spec: ChildSpec) -> None:
         check_main_thread("components process")
@@ -106,36 +107,8 @@ class _Child:
             os.close(ready_w)  # the child holds the only write end: EOF means it is gone
             metrics_fd = theirs.detach()
             os.close(metrics_fd)
-        self.ready_fd, self.started = ready_r, time.monotonic()
         self.identity = spec.config.controllers.identity  # its name in the leader Leases
-        self.pidfd = os.pidfd_open(self.proc.pid)
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(pickle.dumps(replace(spec, ready_fd=ready_w, metrics_fd=metrics_fd)))
-            self.proc.stdin.close()
-        except BrokenPipeError:
-            pass  # it died at once; wait_ready() reports its exit status
-
-    async def wait_ready(self) -> bool:
-        """True once the child reports its components running; False if it exits first."""
-        await _readable(self.ready_fd)
-        return os.read(self.ready_fd, len(READY)) == READY
-
-    async def wait_exit(self) -> int:
-        await _readable(self.pidfd)
-        return self.proc.wait()
-
-    async def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.wait_exit(), STOP_TIMEOUT)
-            except asyncio.TimeoutError:
-                log.warning("components process %d did not stop within %.0fs; killing it",
-                            self.proc.pid, STOP_TIMEOUT)
-                self.proc.kill()
-                self.proc.wait()
-        self.close()
+        self._started(ready_r, replace(spec, ready_fd=ready_w, metrics_fd=metrics_fd))
 
     async def metrics(self) -> bytes:
         """The child's exposition; b"" if it does not answer within METRICS_TIMEOUT."""
@@ -150,10 +123,7 @@ class _Child:
                 return b""
 
     def close(self) -> None:
-        for fd in (self.ready_fd, self.pidfd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self.ready_fd = self.pidfd = -1
+        super().close()
         self.metrics_sock.close()
 
 
