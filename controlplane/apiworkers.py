@@ -18,12 +18,10 @@ Workers log to the inherited stderr with `[api-worker I]` in every line.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import os
-import pickle
 import signal
 import socket
 import subprocess
@@ -38,8 +36,8 @@ from .api.app import build_app
 from .api.config import ApiConfig
 from .api.peers import WorkerLink
 from .api.serving import secure
-from .children import (FIRST_BACKOFF, MAX_BACKOFF, READY, ChildRun, check_main_thread, describe,
-                       die_with_parent, next_backoff)
+from .children import (FIRST_BACKOFF, MAX_BACKOFF, READY, ChildRun, check_main_thread, child_spec, describe,
+                       next_backoff)
 
 log = logging.getLogger(__name__)
 
@@ -191,15 +189,9 @@ async def _serve(spec: WorkerSpec) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m controlplane.apiworkers",
-                                description="Started by pyctl-controlplane --api-workers; reads its "
-                                            "configuration from stdin. Not for running by hand.")
-    p.add_argument("--parent-pid", type=int, required=True)
-    args = p.parse_args(argv)
-    die_with_parent(args.parent_pid, b"pyctl-api")
-    # Ctrl-C reaches the whole process group: the parent decides, and stops this one with SIGTERM.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    spec: WorkerSpec = pickle.load(sys.stdin.buffer)
+    spec: WorkerSpec = child_spec(argv, "python -m controlplane.apiworkers",
+                                  "Started by pyctl-controlplane --api-workers; reads its configuration "
+                                  "from stdin. Not for running by hand.", b"pyctl-api")
     logging.basicConfig(level=logging.DEBUG if spec.verbose else logging.INFO,
                         format=f"%(asctime)s %(levelname)s [api-worker {spec.link.index}] %(name)s: %(message)s")
     return eventloop.run(_serve(spec))

@@ -19,9 +19,11 @@ import contextlib
 import ctypes
 import logging
 import os
+import argparse
 import pickle
 import signal
 import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -120,3 +122,15 @@ class ChildRun:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.ready_fd = self.pidfd = -1
+
+
+def child_spec(argv: list[str] | None, prog: str, description: str, name: bytes) -> Any:
+    """In the child, first thing: tie it to the parent named by --parent-pid, leave Ctrl-C to
+    the parent (it reaches the whole process group; the parent stops this one with SIGTERM),
+    and read the configuration the parent pickled onto stdin."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--parent-pid", type=int, required=True)
+    args = p.parse_args(argv)
+    die_with_parent(args.parent_pid, name)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return pickle.load(sys.stdin.buffer)

@@ -33,12 +33,10 @@ The child logs to the inherited stderr with `[components]` in every line.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import os
-import pickle
 import signal
 import socket
 import subprocess
@@ -47,8 +45,8 @@ import time
 from dataclasses import dataclass, replace
 
 from . import eventloop, exposition
-from .children import (FIRST_BACKOFF, MAX_BACKOFF, READY, STABLE_AFTER, ChildRun, check_main_thread,
-                       describe as _describe, die_with_parent)
+from .children import (FIRST_BACKOFF, MAX_BACKOFF, READY, STABLE_AFTER, ChildRun, check_main_thread, child_spec,
+                       describe as _describe)
 from .client import ApiClient, credentials
 from .client.credentials import Credentials
 from .components import SCHEDULER_LEASE, ComponentsConfig, run_components, with_identity
@@ -257,15 +255,9 @@ async def _answer_metrics(fd: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m controlplane.componentsproc",
-                                description="Started by pyctl-controlplane; reads its configuration "
-                                            "from stdin. Not for running by hand.")
-    p.add_argument("--parent-pid", type=int, required=True)
-    args = p.parse_args(argv)
-    die_with_parent(args.parent_pid, b"pyctl-comps")
-    # Ctrl-C reaches the whole process group: the parent decides, and stops this one with SIGTERM.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    spec: ChildSpec = pickle.load(sys.stdin.buffer)
+    spec: ChildSpec = child_spec(argv, "python -m controlplane.componentsproc",
+                                 "Started by pyctl-controlplane; reads its configuration "
+                                 "from stdin. Not for running by hand.", b"pyctl-comps")
     logging.basicConfig(level=logging.DEBUG if spec.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s [components] %(name)s: %(message)s")
     return eventloop.run(_serve(spec))
