@@ -129,7 +129,10 @@ async def test_lost_node_goes_not_ready_then_its_pods_are_evicted_and_it_can_com
         forever["spec"]["tolerations"] = [{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute"}]
         assert (await client.request("POST", PODS, forever))[0] == 201
 
-        await wait_until(lambda: _pod_ready(client, "on-a"), timeout=10)
+        # Both of node-a's pods Ready first: only a Ready pod is marked not Ready (as kube's
+        # node lifecycle controller does), so a pod still starting would never change.
+        for name in ("on-a", "stays"):
+            await wait_until(lambda name=name: _pod_ready(client, name), timeout=10)
         await agents[0].stop()  # node-a's agent dies: no more heartbeats, no more lease renewals
         await wait_until(lambda: _is(client, "node-a", ("Unknown", True)), timeout=15)
         # Before the eviction timeout: still there, but no longer Ready.

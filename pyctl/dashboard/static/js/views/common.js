@@ -100,10 +100,16 @@ export function eventTime(e) {
     ?? parseTime(e.firstTimestamp) ?? parseTime(e.metadata.creationTimestamp) ?? 0;
 }
 
-// Newest first; events of the same second (timestamps have one-second resolution) in the
-// order they were written, which their resourceVersions (etcd revisions) give.
+// When an event last happened, as finely as it says: lastTimestamp has one-second resolution
+// but eventTime (its first occurrence) keeps microseconds, so of two events in the same second
+// the later one sorts first even when one etcd transaction wrote both (same resourceVersion).
+function latest(e) {
+  return Math.max(eventTime(e), parseTime(e.eventTime) ?? 0);
+}
+
+// Newest first; exact ties in the order they were written (resourceVersions are etcd revisions).
 export function sortEvents(list) {
-  return list.map((e) => [eventTime(e), Number(e.metadata.resourceVersion) || 0, e])
+  return list.map((e) => [latest(e), Number(e.metadata.resourceVersion) || 0, e])
     .sort((a, b) => b[0] - a[0] || b[1] - a[1]).map(([, , e]) => e);
 }
 
