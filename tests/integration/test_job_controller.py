@@ -117,8 +117,14 @@ async def test_indexed_job_gives_each_pod_its_index(client, apiclient, nodes, jo
 
 
 async def test_deadline_fails_a_running_job_and_stops_its_pods(client, apiclient, nodes, job_controller):
-    await client.request("POST", JOBS, job("slow", run=3600, activeDeadlineSeconds=1, parallelism=2, completions=2))
+    # Both pods Running first, then the deadline shortened (the field is mutable, as in
+    # Kubernetes): a deadline of 1 s from the start could pass before both pods ran.
+    await client.request("POST", JOBS, job("slow", run=3600, activeDeadlineSeconds=3600, parallelism=2, completions=2))
     await wait_until(lambda: _running(apiclient, "slow", 2), timeout=30)
+    assert not await has_condition(client, "slow", "Failed")
+    status, _ = await client.request("PATCH", f"{JOBS}/slow", {"spec": {"activeDeadlineSeconds": 1}},
+                                     headers={"Content-Type": "application/merge-patch+json"})
+    assert status == 200
     failed = await wait_until(lambda: has_condition(client, "slow", "Failed"), timeout=60)
     assert failed["reason"] == "DeadlineExceeded"
     assert failed["message"] == "Job was active longer than specified deadline"
