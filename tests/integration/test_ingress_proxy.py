@@ -356,6 +356,34 @@ async def test_a_new_agent_adopts_the_running_proxy_and_a_bad_configuration_is_r
     assert first.pid() is None and not _haproxies(tmp_path)
 
 
+async def test_the_proxy_reads_as_running_all_through_its_reloads(tmp_path):
+    """A reload re-executes HAProxy's master and rewrites its pidfile; in that moment (an empty
+    pidfile, a command line not yet ours) the proxy must not read as stopped, or the agent's next
+    pass would start a second HAProxy. Twenty reloads, `pid()` read without pause through each."""
+    settings = Settings(http_port=free_port(), https_port=free_port(), address="127.0.0.1")
+    table = semantics.routing([{"metadata": {"name": "k", "namespace": "d"},
+                                "spec": {"rules": [rule("kept.example", ("/", "Prefix", "kept", 80))]}}])
+    from controlplane.gateway.ingresses import ingress_table
+    proxy = IngressProxy(tmp_path / "ingress", settings)
+    try:
+        proxy.update(ingress_table(table, {}.get, {}.get, {}.get))
+        await proxy.sync()
+        pid = proxy.pid()
+        assert pid is not None
+        reads, wrong = 0, []
+        for _ in range(20):
+            os.kill(pid, signal.SIGUSR2)
+            end = asyncio.get_running_loop().time() + 0.1
+            while asyncio.get_running_loop().time() < end:
+                reads += 1
+                if (seen := proxy.pid()) != pid:
+                    wrong.append(seen)
+        assert reads > 1000 and not wrong, (reads, wrong[:5])
+    finally:
+        await proxy.stop()
+    assert proxy.pid() is None and not _haproxies(tmp_path)
+
+
 async def _fetch_text(settings: Settings, host: str) -> str:
     try:
         return (await fetch(settings, host, "/"))[1]
