@@ -16,6 +16,7 @@ from controlplane.controllers.job import JobConfig, JobController
 from controlplane.controllers.ttl_after_finished import TTLAfterFinishedController
 
 from ..cluster import wait_until
+from .test_api_watch import WatchStream
 from .test_replicaset_controller import apiclient, nodes  # noqa: F401 - fixtures
 
 JOBS = "/apis/batch/v1/namespaces/default/jobs"
@@ -161,9 +162,18 @@ async def test_ttl_after_finished_deletes_the_job_and_its_pods(client, api, apic
     ttl = TTLAfterFinishedController(ApiClient(api.url, user_agent="ttl"))
     await ttl.start()
     try:
-        await client.request("POST", JOBS, job("brief", ttlSecondsAfterFinished=1))
-        await wait_until(lambda: has_condition(client, "brief", "Complete"), timeout=60)
-        await wait_until(lambda: _gone(client, "brief"), timeout=30)
+        # Watched, not polled: with a TTL of 1 s a loaded machine can complete and delete the
+        # Job between two polls; the watch sees it Complete, then DELETED.
+        url = f"{client.base}{JOBS}?watch=1&fieldSelector=metadata.name%3Dbrief"
+        async with WatchStream(client.session, url) as stream:
+            await client.request("POST", JOBS, job("brief", ttlSecondsAfterFinished=1))
+            seen: list[tuple[str, bool]] = []
+            while not seen or seen[-1][0] != "DELETED":
+                ev = await stream.next(timeout=60)
+                assert ev is not None, seen
+                seen.append((ev["type"], (conditions(ev["object"]).get("Complete") or {}).get("status") == "True"))
+            assert any(complete for kind, complete in seen if kind == "MODIFIED"), seen
+        assert await _gone(client, "brief")
         await wait_until(lambda: _count(apiclient, "brief", 0), timeout=30)
     finally:
         await ttl.stop()
