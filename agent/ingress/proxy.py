@@ -110,6 +110,7 @@ class IngressProxy:
         command line not yet ours. Neither may read as "not running", or a pass in that moment
         would start a second HAProxy: the pid last seen stands in for an empty pidfile, and its
         command line is looked at again for up to 50 ms."""
+        pid: int | None
         try:
             pid = int(self.layout.pidfile.read_text().split()[0])
         except (OSError, ValueError, IndexError):
