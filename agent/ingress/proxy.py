@@ -33,6 +33,7 @@ from pathlib import Path
 
 from pyctl_proto import node_pb2 as pb
 
+from ..runtime.conmon import start_time, still_running
 from . import certs
 from .config import Layout, Settings, cert_file, render
 
@@ -80,7 +81,7 @@ class IngressProxy:
         self.generation = 0
         self.reloads = 0   # for tests and logs
         self.restarts = 0
-        self._master: int | None = None  # the master's pid when last seen running ours
+        self._master: tuple[int, str | None] | None = None  # (pid, start time) last seen running ours
         self.problems: list[str] = []  # what the table in force left out, and why
         self._wake = asyncio.Event()
         self._last_apply = 0.0
@@ -108,20 +109,19 @@ class IngressProxy:
         A reload (SIGUSR2) makes the master re-execute itself and rewrite its pidfile: for a
         moment (measured here: ~0.3 ms and ~2 ms of each reload) the pidfile is empty and the
         command line not yet ours. Neither may read as "not running", or a pass in that moment
-        would start a second HAProxy: the pid last seen stands in for an empty pidfile, and its
-        command line is looked at again for up to 50 ms."""
-        pid: int | None
+        would start a second HAProxy. The re-executed master keeps its pid and start time, so
+        the master last seen is recognised by those (and stands in for an empty pidfile)."""
         try:
-            pid = int(self.layout.pidfile.read_text().split()[0])
+            pid: int | None = int(self.layout.pidfile.read_text().split()[0])
         except (OSError, ValueError, IndexError):
-            pid = self._master
-        for _ in range(25 if pid is not None and pid == self._master else 1):
-            if pid is None or not _alive(pid):
-                break
-            if self._marker in _cmdline(pid):
-                self._master = pid
-                return pid
-            time.sleep(0.002)
+            pid = self._master[0] if self._master else None
+        if pid is None:
+            return None
+        if self._master is not None and self._master[0] == pid and still_running(*self._master):
+            return pid
+        if _alive(pid) and self._marker in _cmdline(pid):
+            self._master = (pid, start_time(pid))
+            return pid
         return None
 
     def _argv(self, *args: str) -> list[str]:

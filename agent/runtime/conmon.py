@@ -220,9 +220,10 @@ def start_time(pid: int) -> str | None:
 
 
 def still_running(pid: int | None, started: str | None) -> bool:
-    """Whether the container init `pid`, started at `started`, still runs: the test `runc state`
-    makes (same pid, same start time, neither zombie nor dead), without running runc. Only for
-    a container `runc start` has started; pyctl never pauses one."""
+    """Whether the process `pid`, started at `started`, still runs: same pid, same start time
+    (an exec keeps it; a later process given the pid has another), neither zombie nor dead. For
+    a container init it is the test `runc state` makes, without running runc (only for a
+    container `runc start` has started; pyctl never pauses one)."""
     if not pid or not started:
         return False
     stat = _stat(pid)
