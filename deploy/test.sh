@@ -6,8 +6,8 @@ bash deploy/install-deps.sh test
 echo "==> running the test suite"
 set +e
 # A failed test runs once more before it counts as failed; `-rR` lists each rerun in the summary,
-# so a test that needed one is visible (and gets fixed: every rerun seen so far was a race in a
-# test, and one in the ingress proxy). A test that fails twice fails the run.
+# so a test that needed one is visible and gets fixed (of those diagnosed so far, all were races
+# in tests but one, in the ingress proxy). A test that fails twice fails the run.
 .venv/bin/python -m pytest -q -p no:cacheprovider --reruns 1 -rfER "$@"
 rc=$?
 set -e

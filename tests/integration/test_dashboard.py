@@ -306,8 +306,9 @@ async def test_services_with_their_endpoints_and_events_newest_first(cluster, cl
     def when(e: dict) -> tuple:
         # Last occurrence as finely as the event says (eventTime keeps microseconds, lastTimestamp
         # seconds), then write order; one batch transaction gives several events one revision.
+        # Milliseconds, exactly, as the page's Date.parse keeps them.
         last = max(parse_time(e.get(f)) or EPOCH for f in ("lastTimestamp", "eventTime"))
-        return last.timestamp() // 0.001, int(e["metadata"]["resourceVersion"])
+        return last.replace(microsecond=last.microsecond // 1000 * 1000), int(e["metadata"]["resourceVersion"])
 
     async def newest_first() -> bool:
         # The API's newest event heads the page's list (any of them, if several tie exactly).

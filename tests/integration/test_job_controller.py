@@ -62,9 +62,13 @@ def conditions(j: dict) -> dict[str, dict]:
     return {c["type"]: c for c in (j.get("status") or {}).get("conditions") or []}
 
 
-async def has_condition(client, name: str, kind: str) -> dict | None:
-    c = conditions(await get_job(client, name)).get(kind)
+def true_condition(j: dict, kind: str) -> dict | None:
+    c = conditions(j).get(kind)
     return c if c and c["status"] == "True" else None
+
+
+async def has_condition(client, name: str, kind: str) -> dict | None:
+    return true_condition(await get_job(client, name), kind)
 
 
 async def test_job_runs_its_completions_and_counts_each_pod_once(client, apiclient, nodes, job_controller):
@@ -171,7 +175,7 @@ async def test_ttl_after_finished_deletes_the_job_and_its_pods(client, api, apic
             while not seen or seen[-1][0] != "DELETED":
                 ev = await stream.next(timeout=60)
                 assert ev is not None, seen
-                seen.append((ev["type"], (conditions(ev["object"]).get("Complete") or {}).get("status") == "True"))
+                seen.append((ev["type"], true_condition(ev["object"], "Complete") is not None))
             assert any(complete for kind, complete in seen if kind == "MODIFIED"), seen
         assert await _gone(client, "brief")
         await wait_until(lambda: _count(apiclient, "brief", 0), timeout=30)
