@@ -26,7 +26,26 @@ def _not_found() -> ApiError:
     return ApiError(404, "the server could not find the requested resource", "NotFound")
 
 
+_MEMO_SIZE = 4096
+_memo: dict[str, Target] = {}
+_memo_generation = -1
+
+
 def parse(path: str) -> Target:
+    """The target of a resource path; ApiError (404) when it names nothing served. Remembered
+    until the served kinds change: each request's path is parsed by the metrics, authorization
+    and the handler, and a controller's requests repeat the same few paths."""
+    global _memo_generation
+    if _memo_generation != registry.REGISTRY.generation or len(_memo) >= _MEMO_SIZE:
+        _memo.clear()
+        _memo_generation = registry.REGISTRY.generation
+    target = _memo.get(path)
+    if target is None:
+        target = _memo[path] = _parse(path)
+    return target
+
+
+def _parse(path: str) -> Target:
     parts = [p for p in path.split("/") if p]
     if parts[:1] == ["api"] and len(parts) >= 2:
         group, version, rest = "", parts[1], parts[2:]

@@ -21,6 +21,7 @@ class Registry:
         self._served: list[Kind] = []
         self._by_path: dict[tuple[str, str, str], Kind] = {}
         self._by_kind: dict[tuple[str, str, str], Kind] = {}  # (group, version, kind)
+        self.generation = 0  # changes with every (un)registration: memos of lookups compare it
         for kind in kinds:
             self.register(kind)
         for body in bodies:
@@ -35,10 +36,12 @@ class Registry:
         self._served.append(kind)
         self._by_path[_path_key(info)] = kind
         self._by_kind[_kind_key(info)] = kind
+        self.generation += 1
 
     def unregister(self, info: ResourceInfo) -> None:
         kind = self._by_path.pop(_path_key(info), None)
         if kind is not None:
+            self.generation += 1
             self._served.remove(kind)
             if self._by_kind.get(_kind_key(info)) is kind:
                 del self._by_kind[_kind_key(info)]
