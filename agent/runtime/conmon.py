@@ -3,10 +3,10 @@
 conmon (API version 1) runs `runc create` for us, double-forks so it outlives the agent,
 holds the container's stdio, writes the CRI "k8s-file" log, and writes the exit code to
 `<exit-dir>/<id>` when the container ends. We learn the container's PID through conmon's
-sync pipe, then `runc start` it. Every runc call uses the agent's own `--root`, so `runc
-list` there shows pyctl's containers and nothing else. Stop is SIGTERM, a grace period,
-then SIGKILL; `runc delete` after the process is gone (a forced delete of a running
-container waits 100 ms by itself).
+sync pipe (`create`), then `runc start` it (`begin`), possibly after other work. Every
+runc call uses the agent's own `--root`, so `runc list` there shows pyctl's containers and
+nothing else. Stop is SIGTERM, a grace period, then SIGKILL; `runc delete` after the
+process is gone (a forced delete of a running container waits 100 ms by itself).
 """
 
 from __future__ import annotations
@@ -83,9 +83,10 @@ class Runc:
         await _run(*self._argv("delete", "--force", cid), check=False)
 
 
-async def start(runc: Runc, cid: str, name: str, bundle: Path, log_path: Path,
-                timeout: float = 30) -> int:
-    """Create the container under conmon, start it, and return its PID."""
+async def create(runc: Runc, cid: str, name: str, bundle: Path, log_path: Path,
+                 timeout: float = 30) -> int:
+    """Create the container under conmon (`runc create`: namespaces, mounts, cgroups made, the
+    process held before the image's entrypoint until `begin`), and return its PID."""
     paths = runc.paths
     paths.ensure()
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,8 +125,12 @@ async def start(runc: Runc, cid: str, name: str, bundle: Path, log_path: Path,
         detail = msg.get("message") or _tail(errlog) or "no pid from conmon"
         await runc.delete(cid)
         raise RuntimeCommandError(f"create {name}: {detail}")
-    await _run(*runc._argv("start", cid))
     return pid
+
+
+async def begin(runc: Runc, cid: str) -> None:
+    """`runc start` a created container: its process runs the image's entrypoint from here."""
+    await _run(*runc._argv("start", cid))
 
 
 def _tail(path: Path) -> str:

@@ -67,6 +67,20 @@ def _runs(meta: dict[str, Any]) -> bool:
     return conmon.still_running(meta.get("pid"), meta.get("pid_started"))
 
 
+def names_pod_ip(pod: Pod) -> bool:
+    """Whether anything in the pod's spec takes the pod's IP (a `fieldRef` to status.podIP or
+    status.podIPs, in an env var or a downward API volume): its containers' configuration then
+    waits for CNI to have given the pod its address."""
+    def walk(node: Any) -> bool:
+        if isinstance(node, dict):
+            ref = node.get("fieldRef")
+            if isinstance(ref, dict) and str(ref.get("fieldPath", "")).startswith("status.podIP"):
+                return True
+            return any(walk(v) for v in node.values())
+        return isinstance(node, list) and any(walk(v) for v in node)
+    return walk(pod.get("spec") or {})
+
+
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
@@ -115,6 +129,7 @@ class RuncRuntime:
             new = [c for c in (pod.get("spec") or {}).get("containers") or []
                    if not (pdir / "containers" / c["name"] / "meta.json").exists()]
             prepared: dict[str, Prepared] = {}
+            created: dict[str, dict[str, Any]] = {}  # containers made while CNI ran, to start
             if not (pdir / "pod.json").exists():
                 # Rootfs (image + overlay) and ServiceAccount tokens do not need the sandbox: made
                 # while netns + CNI are, instead of after them (most of a start is waiting on those).
@@ -122,9 +137,22 @@ class RuncRuntime:
                 alongside = [self._prepare(pod, pdir, c, prepared) for c in new]
                 if self.config_source is not None:
                     alongside.append(self._prefetch_config(pod))
-                await self._create_sandbox(pod, pdir, alongside)
+
+                async def create_ahead() -> None:
+                    for c in new:
+                        created[c["name"]] = await self._create_container(
+                            pdir, pod, "", c["name"], 0, None, prepared.get(c["name"]))
+
+                # `runc create` needs the namespaces, not the interface CNI puts in them, unless
+                # the container's configuration carries the pod's IP.
+                ahead = None if names_pod_ip(pod) else create_ahead
+                await self._create_sandbox(pod, pdir, alongside, ahead)
             for c in new:
-                await self._start_container(pdir, c["name"], 0, None, prepared.get(c["name"]))
+                meta = created.get(c["name"])
+                if meta is None:
+                    await self._start_container(pdir, c["name"], 0, None, prepared.get(c["name"]))
+                else:
+                    await self._begin(pdir, meta)
             return await self._observe(pdir)
 
     async def restart_container(self, uid: str, name: str) -> None:
@@ -256,20 +284,37 @@ class RuncRuntime:
 
     # -- sandbox -------------------------------------------------------------------------------
 
-    async def _create_sandbox(self, pod: Pod, pdir: Path, alongside: Iterable[Awaitable[None]] = ()) -> None:
-        """netns + CNI ADD + pod files; `alongside` (which never raise) run meanwhile and have
-        all ended when this returns or raises, so a teardown never races one of their mounts."""
+    async def _create_sandbox(self, pod: Pod, pdir: Path, alongside: Iterable[Awaitable[None]] = (),
+                              ahead: Callable[[], Awaitable[None]] | None = None) -> None:
+        """netns + CNI ADD + pod files; `alongside` (which never raise) run meanwhile. Once they
+        have ended and the namespaces exist, `ahead` (which never raises) runs while CNI ADD
+        still does, with the pod files made as far as they can be without the pod's IP. All
+        have ended when this returns or raises, so a teardown never races one of their mounts."""
         md, spec = pod["metadata"], pod.get("spec") or {}
         hostname = (spec.get("hostname") or md["name"])[:63]
         pdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        namespaces = asyncio.ensure_future(asyncio.to_thread(nsmod.create, pdir / "ns", hostname))
 
         async def network() -> Attachment:
-            ns = await asyncio.to_thread(nsmod.create, pdir / "ns", hostname)
+            ns = await namespaces
             return await self.cni.add(self._cni_id(md["uid"]), ns.net, host_port_mappings(pod))
+
+        async def before_network() -> None:
+            await asyncio.gather(*alongside, return_exceptions=True)
+            if ahead is None:
+                return
+            try:
+                await namespaces
+            except Exception:  # noqa: BLE001  (network() raises it for the sandbox)
+                return
+            # /etc/hosts is bind-mounted by inode: rewritten in place with the IP below.
+            self._write_etc(pdir, pod, hostname, "")
+            self._make_volumes(pdir, pod)
+            await ahead()
 
         try:
             net = asyncio.ensure_future(network())
-            await asyncio.gather(net, *alongside, return_exceptions=True)
+            await asyncio.gather(net, before_network(), return_exceptions=True)
             att = net.result()  # (its exception, if it failed)
             # Write pod.json first so a crash from here on is cleaned by stop_pod.
             _write_json(pdir / "pod.json", {"pod": pod, "attachment": att.to_json(),
@@ -369,7 +414,15 @@ class RuncRuntime:
     async def _start_container(self, pdir: Path, name: str, restarts: int,
                                last: ContainerState | None, prepared: "Prepared | None" = None) -> None:
         info = json.loads((pdir / "pod.json").read_text())
-        pod = info["pod"]
+        pod_ip = Attachment.from_json(info["attachment"]).pod_ip
+        meta = await self._create_container(pdir, info["pod"], pod_ip, name, restarts, last, prepared)
+        await self._begin(pdir, meta)
+
+    async def _create_container(self, pdir: Path, pod: Pod, pod_ip: str, name: str, restarts: int,
+                                last: ContainerState | None, prepared: "Prepared | None") -> dict[str, Any]:
+        """The run's bundle and its container created under conmon, not yet started; its
+        meta.json names no PID until `_begin` (a created container is not running). A failure is
+        recorded in the meta, as the run's end."""
         uid = pod["metadata"]["uid"]
         container = next(c for c in pod["spec"]["containers"] if c["name"] == name)
         cid = self._cid(uid, name, restarts)
@@ -387,7 +440,6 @@ class RuncRuntime:
             ns = nsmod.PodNamespaces(pdir / "ns")
             env, config_volumes, private = None, {}, None
             if self.config_source is not None:  # Secrets/ConfigMaps: memory and a tmpfs only
-                pod_ip = Attachment.from_json(info["attachment"]).pod_ip
                 env = self.config_source.env(pod, container, pod_ip)
                 await self.config_source.prepare(pod)  # its ServiceAccount tokens, via the gateway
                 config_volumes = await asyncio.to_thread(self.config_source.volumes, pod,
@@ -408,16 +460,31 @@ class RuncRuntime:
             bundle.write(bdir, cfg, private)
             meta["started_at"] = _rfc3339()
             _write_json(cdir / "meta.json", meta)
-            meta["pid"] = await conmon.start(self.runc, cid, name, bdir, Path(meta["log"]))
-            meta["pid_started"] = conmon.start_time(meta["pid"])
+            meta["created_pid"] = await conmon.create(self.runc, cid, name, bdir, Path(meta["log"]))
         except (_ImageError, conmon.RuntimeCommandError, ValueError, OSError, LookupError) as e:
-            # Reported as Kubernetes does for containerd: terminated, StartError, exit 128 (an
-            # exited state, so the pod worker retries it with back-off).
-            log.warning("pod %s container %s failed to start: %s", uid, name, e)
-            reason = "ErrImagePull" if isinstance(e, _ImageError) else \
-                "CreateContainerConfigError" if isinstance(e, bundle.ConfigError) else "StartError"
-            meta.update(error=str(e), error_reason=reason, finished_at=_rfc3339())
-        _write_json(cdir / "meta.json", meta)
+            self._failed(meta, uid, e)
+            _write_json(cdir / "meta.json", meta)
+        return meta
+
+    async def _begin(self, pdir: Path, meta: dict[str, Any]) -> None:
+        """`runc start` a run `_create_container` made, and record its PID: from now it runs."""
+        pid = meta.pop("created_pid", None)
+        if pid is not None:
+            try:
+                await conmon.begin(self.runc, meta["cid"])
+                meta["pid"], meta["pid_started"] = pid, conmon.start_time(pid)
+            except conmon.RuntimeCommandError as e:
+                self._failed(meta, pdir.name, e)
+        _write_json(pdir / "containers" / meta["name"] / "meta.json", meta)
+
+    @staticmethod
+    def _failed(meta: dict[str, Any], uid: str, e: Exception) -> None:
+        # Reported as Kubernetes does for containerd: terminated, StartError, exit 128 (an
+        # exited state, so the pod worker retries it with back-off).
+        log.warning("pod %s container %s failed to start: %s", uid, meta["name"], e)
+        reason = "ErrImagePull" if isinstance(e, _ImageError) else \
+            "CreateContainerConfigError" if isinstance(e, bundle.ConfigError) else "StartError"
+        meta.update(error=str(e), error_reason=reason, finished_at=_rfc3339())
 
     async def _resolve(self, image: str, policy: str) -> RootfsResult:
         res = self.rootfs_for(image, policy)

@@ -105,6 +105,27 @@ async def test_env_and_volumes_from_a_secret_and_a_configmap_and_updates(cluster
     await wait_until(updated, timeout=60)
 
 
+async def test_the_pod_ip_reaches_env_and_hosts_with_or_without_a_field_ref_to_it(cluster, node: Node) -> None:  # noqa: F811
+    """A container whose env names status.podIP is configured once CNI has given the pod its
+    address; one that names nothing of it is created while CNI runs, and its /etc/hosts (bind
+    mounted at create) still shows the address."""
+    client = cluster
+    for name, env in (("by-ref", [{"name": "ME", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                                  {"name": "ALL", "valueFrom": {"fieldRef": {"fieldPath": "status.podIPs"}}}]),
+                      ("no-ref", [{"name": "ME", "value": "unset"}])):
+        manifest = {"metadata": {"name": name}, "spec": {"nodeName": "e1", "containers": [{
+            "name": "c", "image": "busybox", "command": ["sleep", "3600"], "env": env}]}}
+        status, created = await client.request("POST", f"{NS}/pods", manifest)
+        assert status == 201, created
+        await wait_until(lambda: running(client, name), timeout=60)
+        _, got = await client.request("GET", f"{NS}/pods/{name}")
+        ip = got["status"]["podIP"]
+        assert ip
+        seen = await run_in(node, created["metadata"]["uid"], 'echo "$ME $ALL"; grep -F "$(hostname)" /etc/hosts')
+        expected_env = f"{ip} {ip}" if name == "by-ref" else "unset"
+        assert [line.strip() for line in seen.splitlines()] == [expected_env, f"{ip}\t{name}"], seen
+
+
 async def test_a_missing_secret_waits_with_create_container_config_error_until_created(
         cluster, node: Node) -> None:  # noqa: F811
     client = cluster

@@ -363,6 +363,37 @@ async def test_a_sandbox_half_made_before_a_crash_is_removed_on_adoption(node: N
     assert not half.exists() and nsmod.mounts_under(node.state) == []
 
 
+async def test_a_container_created_while_cni_ran_is_removed_when_the_agent_died_meanwhile(node: Node) -> None:
+    """`runc create` runs beside CNI ADD (the pod's config names no pod IP): an agent that dies
+    before the sandbox is recorded leaves a created container, its conmon and an IP; the next
+    agent's adoption removes them all."""
+    p = pod("early", [container("c", "sleep", "3600")])
+    uid = p["metadata"]["uid"]
+    rt, add, frozen = node.rt, node.rt.cni.add, asyncio.Event()
+
+    async def add_then_die(*args, **kwargs):
+        await add(*args, **kwargs)
+        await frozen.wait()  # never set: the agent "died" right after CNI ADD
+    rt.cni.add = add_then_die  # type: ignore[method-assign]
+    starting = asyncio.create_task(rt.start_pod(p))
+
+    def created() -> bool:
+        out = subprocess.run(["runc", "--root", str(node.state / "runc"), "list", "--format", "json"],
+                             capture_output=True, text=True, check=True).stdout
+        return any(uid[:13] in c["id"] and c["status"] == "created" for c in json.loads(out or "null") or [])
+    for _ in range(200):  # bounded: the create takes well under a second
+        if created():
+            break
+        await asyncio.sleep(0.05)
+    assert created() and not starting.done()
+    assert host_local_allocations(node.state / "cni", uid) != []
+    assert await node.runtime().list_pods() == []  # the restarted agent's first look
+    node.assert_nothing_left(uid)
+    starting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await starting
+
+
 async def test_limits_user_and_privileges_take_effect_in_the_container(node: Node) -> None:
     sec = {"runAsUser": 1000, "runAsGroup": 1000, "allowPrivilegeEscalation": False}
     res = {"requests": {"cpu": "250m"}, "limits": {"cpu": "500m", "memory": "64Mi"}}

@@ -187,3 +187,17 @@ def test_an_update_after_teardown_recreates_nothing(tmp_path: Path):
     shutil.rmtree(tmp_path / "vols")  # the runtime stopped the pod
     store.set(p, {**OBJECTS, ("ConfigMap", "ns", "app"): {**CONFIG, "data": {"mode": "slow"}}})
     assert not (tmp_path / "vols").exists()
+
+
+def test_a_pod_names_its_ip_only_through_a_field_ref_to_status_pod_ip() -> None:
+    from agent.runtime.runc import names_pod_ip
+
+    def env(path: str) -> dict:
+        return {"spec": {"containers": [{"name": "c", "env": [
+            {"name": "X", "valueFrom": {"fieldRef": {"fieldPath": path}}}]}]}}
+    assert names_pod_ip(env("status.podIP")) and names_pod_ip(env("status.podIPs"))
+    assert not names_pod_ip(env("status.hostIP")) and not names_pod_ip(env("metadata.name"))
+    volume = {"spec": {"containers": [{"name": "c"}], "volumes": [{"name": "info", "projected": {"sources": [
+        {"downwardAPI": {"items": [{"path": "ip", "fieldRef": {"fieldPath": "status.podIP"}}]}}]}}]}}
+    assert names_pod_ip(volume)
+    assert not names_pod_ip({"spec": {"containers": [{"name": "c", "env": [{"name": "status.podIP", "value": "x"}]}]}})
