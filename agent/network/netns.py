@@ -43,7 +43,17 @@ class PodNamespaces:
         return self.path("net")
 
     def exists(self) -> bool:
-        return all(is_mountpoint(self.path(k)) for k in KINDS)
+        return all(_pinned(self.path(k)) for k in KINDS)
+
+
+def _pinned(path: Path) -> bool:
+    """Whether a namespace is bind-mounted on `path`: its file is then nsfs's, a device other
+    than its directory's. Two stat calls, where reading /proc/self/mountinfo costs as much as
+    the node has mounts (a few per pod)."""
+    try:
+        return path.stat().st_dev != path.parent.stat().st_dev
+    except OSError:
+        return False
 
 
 def is_mountpoint(path: Path) -> bool:
