@@ -1,8 +1,15 @@
 """Recording core/v1 Events: what `describe` shows under "Events:".
 
-Repeats of the same (object, reason, message) within a short window are folded into one
-Event whose count grows, as Kubernetes' event correlator does, so a crash-looping pod or
-an unschedulable replica does not write a new object every few seconds.
+As Kubernetes' event correlator (client-go's tools/record) does, so that a crash-looping pod,
+an unschedulable replica or a 5,000-replica scale-up does not write an Event per occurrence:
+
+* repeats of the same (object, reason, message) within ten minutes are folded into one Event
+  whose count grows;
+* from the tenth distinct message of one (object, type, reason), they are folded into one
+  Event "(combined from similar events): <latest message>" ("Created pod: web-x" for each of
+  a ReplicaSet's pods);
+* each component writes at most 25 Events (or count updates) about one object, then one
+  more per five minutes; the rest are dropped (the spam filter).
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 from .client import ApiClient, ApiError, NotFound
 from .client.batch import BatchWriter
@@ -22,6 +29,19 @@ log = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
 FOLD_WINDOW = 600.0  # seconds in which a repeat updates the existing Event
+SIMILAR_MAX = 10  # distinct messages of one (object, type, reason) before they are combined
+COMBINED = "(combined from similar events): "
+SPAM_BURST = 25  # Events (and count updates) per component and object...
+SPAM_REFILL = 300.0  # ...then one more per this many seconds
+MEMORY = 4096  # keys remembered per table; past it the oldest half is forgotten
+
+
+def _forget_oldest(table: dict[Any, Any], when: Callable[[Any], float]) -> None:
+    """Keep `table` bounded: drop the older half once it is full (each table is only an
+    optimisation or a limit; forgetting a key errs towards writing an Event)."""
+    if len(table) > MEMORY:
+        for k in sorted(table, key=lambda k: when(table[k]))[:MEMORY // 2]:
+            del table[k]
 
 
 def reference(obj: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +65,8 @@ class EventRecorder:
         self.writes = writes or BatchWriter(client)
         self.source = {"component": component, **({"host": host} if host else {})}
         self._recent: dict[tuple, tuple[str, str, int, float]] = {}  # key -> (ns, name, count, t)
+        self._similar: dict[tuple[str, ...], tuple[set[str], float]] = {}  # (object, type, reason) -> messages, t
+        self._tokens: dict[tuple[str, ...], tuple[float, float]] = {}  # object -> (tokens, t)
         self._locks: dict[tuple, asyncio.Lock] = {}  # one per event key: folds race, others don't wait
         self._in_flight: set[asyncio.Task[None]] = set()
 
@@ -79,7 +101,14 @@ class EventRecorder:
         if field_path:
             ref["fieldPath"] = field_path
         namespace = ref.get("namespace") or "default"
-        key = (ref["uid"], ref["name"], field_path, type_, reason, message)
+        involved = (ref["kind"], ref.get("namespace", ""), ref["name"], ref["uid"], ref["apiVersion"])
+        if not self._allowed(involved):
+            log.debug("event %s on %s dropped: over %d for this object", reason, ref["name"], SPAM_BURST)
+            return
+        message = self._combined(involved + (type_, reason), message)
+        # A combined Event is one Event, whatever its latest message.
+        key = (ref["uid"], ref["name"], field_path, type_, reason,
+               COMBINED if message.startswith(COMBINED) else message)
         # `at`: when it happened where it was seen (a node); eventTime keeps microseconds, so
         # readers can order events of the same second as they happened.
         when = dt.datetime.fromtimestamp(at if at is not None else time.time(), dt.timezone.utc)
@@ -90,8 +119,10 @@ class EventRecorder:
             if seen and time.monotonic() - seen[3] < FOLD_WINDOW:
                 ns, name, count, _ = seen
                 try:
-                    await self.writes.write("PATCH", EVENTS, ns, name, content_type=MERGE_PATCH,
-                                            body={"count": count + n, "lastTimestamp": now})
+                    patch: dict[str, Any] = {"count": count + n, "lastTimestamp": now}
+                    if key[-1] == COMBINED:
+                        patch["message"] = message[:1024]
+                    await self.writes.write("PATCH", EVENTS, ns, name, content_type=MERGE_PATCH, body=patch)
                     self._recent[key] = (ns, name, count + n, time.monotonic())
                     return
                 except NotFound:
@@ -108,7 +139,33 @@ class EventRecorder:
             }
             await self.writes.write("POST", EVENTS, namespace, body=event)
             self._recent[key] = (namespace, name, n, time.monotonic())
-            if len(self._recent) > 4096:  # forget the oldest half; a fold is only an optimisation
-                for k in sorted(self._recent, key=lambda k: self._recent[k][3])[:2048]:
-                    del self._recent[k]
-                    self._locks.pop(k, None)
+            if len(self._recent) > MEMORY:
+                _forget_oldest(self._recent, lambda v: v[3])
+                for k in set(self._locks) - set(self._recent):
+                    if not self._locks[k].locked():
+                        del self._locks[k]
+
+    def _allowed(self, involved: tuple[str, ...]) -> bool:
+        """The spam filter: a token bucket per object (SPAM_BURST, one more per SPAM_REFILL s)."""
+        now = time.monotonic()
+        tokens, last = self._tokens.get(involved, (float(SPAM_BURST), now))
+        tokens = min(float(SPAM_BURST), tokens + (now - last) / SPAM_REFILL)
+        allowed = tokens >= 1.0
+        self._tokens[involved] = (tokens - 1.0 if allowed else tokens, now)
+        _forget_oldest(self._tokens, lambda v: v[1])
+        return allowed
+
+    def _combined(self, similar: tuple[str, ...], message: str) -> str:
+        """The message to record: itself while fewer than SIMILAR_MAX distinct messages of this
+        (object, type, reason) were seen in FOLD_WINDOW, else the combined Event's."""
+        now = time.monotonic()
+        messages, last = self._similar.get(similar, (set(), now))
+        if now - last > FOLD_WINDOW:
+            messages = set()
+        messages.add(message)
+        self._similar[similar] = (messages, now)
+        _forget_oldest(self._similar, lambda v: v[1])
+        if len(messages) < SIMILAR_MAX:
+            return message
+        messages.pop()  # as client-go: the set never grows past the limit
+        return COMBINED + message
