@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything the test suite needs, then runs it. Usage: sudo bash deploy/test.sh [pytest args]
+# Installs everything the test suite needs, then runs it. Usage: bash deploy/test.sh [pytest args]
 set -euo pipefail
+. "$(dirname "$0")/as-root.sh"
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh test
 echo "==> running the test suite"

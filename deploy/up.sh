@@ -5,8 +5,9 @@
 # Secure by default: HTTPS with a cluster CA, RBAC, nodes joining with a bootstrap token and
 # Secrets encrypted in etcd. The client config (context "pyctl": the CA and the admin's client
 # certificate) goes to ~/.pyctl/config (or $PYCTL_CONFIG). Safe to re-run: it starts only what
-# is missing and keeps the CA. Stop everything with: sudo bash deploy/down.sh
+# is missing and keeps the CA. Stop everything with: bash deploy/down.sh
 set -euo pipefail
+. "$(dirname "$0")/as-root.sh"
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
 
@@ -19,4 +20,4 @@ echo "==> waiting for the example deployment"
 echo
 echo "pyctl is running: try '.venv/bin/pyctl get all' or '.venv/bin/pyctl cluster status';"
 echo "kubectl works too: 'kubectl --kubeconfig ~/.pyctl/config get pods' (HTTPS, admin certificate)."
-echo "Logs: /var/lib/pyctl/clusters/pyctl/logs/. Stop: sudo bash deploy/down.sh"
+echo "Logs: /var/lib/pyctl/clusters/pyctl/logs/. Stop: bash deploy/down.sh"
