@@ -462,8 +462,7 @@ class RuncRuntime:
             _write_json(cdir / "meta.json", meta)
             meta["created_pid"] = await conmon.create(self.runc, cid, name, bdir, Path(meta["log"]))
         except (_ImageError, conmon.RuntimeCommandError, ValueError, OSError, LookupError) as e:
-            self._failed(meta, uid, e)
-            _write_json(cdir / "meta.json", meta)
+            self._failed(meta, uid, e)  # meta.json is written by `_begin`, which follows every create
         return meta
 
     async def _begin(self, pdir: Path, meta: dict[str, Any]) -> None:
