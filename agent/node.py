@@ -80,7 +80,8 @@ class Agent:
         self._volumes_wanted: pb.NodeVolumes | None = None
         self._volumes_task: asyncio.Task[None] | None = None
         # Projected ServiceAccount tokens: asked of the gateway, with the node's own identity.
-        self.pods.configs.tokens = PodTokens(GatewayTokens(server, registration.node_name, credentials))
+        self._tokens = GatewayTokens(server, registration.node_name, credentials)
+        self.pods.configs.tokens = PodTokens(self._tokens)
         self.pod_cidr = pod_cidr
         self.on_pod_cidr = on_pod_cidr
         self.routes = RouteSyncer(routes, host_ip) if routes is not None else None
@@ -212,4 +213,5 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._volumes_task
         await self.pods.stop()
+        await self._tokens.close()
         await self.runtime.close()

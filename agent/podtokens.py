@@ -119,17 +119,33 @@ class PodTokens:
 
 
 class GatewayTokens:
-    """`Fetch` over the gateway: one short call per token (a few per pod per hour)."""
+    """`Fetch` over the gateway, on one channel kept open: every pod start waits for its token
+    (its first container is created only then), and a channel per call cost a TLS handshake
+    each time. The channel is made again when the node certificate has been renewed."""
 
     def __init__(self, server: str, node_name: str, credentials: NodeCredentials | None = None,
                  timeout: float = 15.0) -> None:
         self.server, self.node_name, self.credentials, self.timeout = server, node_name, credentials, timeout
+        self._channel: Any = None
+        self._generation = -1  # of the credentials the channel was made with
+
+    def _stub(self) -> Any:
+        generation = self.credentials.generation if self.credentials is not None else 0
+        if self._channel is None or generation != self._generation:
+            old = self._channel
+            if old is not None:  # calls under way on it end first (close's grace)
+                asyncio.get_running_loop().create_task(old.close(grace=self.timeout))
+            self._channel = (grpc.aio.insecure_channel(self.server) if self.credentials is None else
+                             grpc.aio.secure_channel(self.server, self.credentials.channel_credentials()))
+            self._generation = generation
+        return node_pb2_grpc.NodeServiceStub(self._channel)
 
     async def __call__(self, request: pb.PodTokenRequest) -> pb.IssuedToken:
-        # The credentials are read per call: a renewed node certificate is used at once.
-        channel: Any = (grpc.aio.insecure_channel(self.server) if self.credentials is None else
-                        grpc.aio.secure_channel(self.server, self.credentials.channel_credentials()))
         if self.credentials is None:
             request.node_name = self.node_name
-        async with channel:
-            return await node_pb2_grpc.NodeServiceStub(channel).PodToken(request, timeout=self.timeout)
+        return await self._stub().PodToken(request, timeout=self.timeout)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None

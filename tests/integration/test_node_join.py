@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from agent.credentials import NodeCredentials, fetch_ca, join
 from agent.hollow import hollow_agent
+from agent.podtokens import GatewayTokens
 from agent.pods import PodTimings
 from agent.session import SessionConfig
 from controlplane.auth import bootstrap_token as bt
@@ -305,6 +306,45 @@ async def test_without_a_node_cert_there_is_no_session(secure_api, gateway):
         err = await session_error(as_admin)
         assert err.code() == grpc.StatusCode.UNAUTHENTICATED and "is not a node's" in err.details()
     assert gateway.gateway.sessions == {}
+
+
+async def test_pod_tokens_go_over_one_channel_made_again_with_a_renewed_certificate(secure_api, gateway,
+                                                                                        tmp_path):
+    """The agent keeps one channel for its pods' tokens (a channel per pod start cost a TLS
+    handshake each); a certificate saved since is used from the next request on."""
+    creds = await joined(secure_api, gateway, tmp_path, "node-a")
+    other = await joined(secure_api, gateway, tmp_path, "node-b")
+    async with secure_api.session("admin") as admin:
+        status, body = await call(admin, "POST", "/api/v1/namespaces/default/serviceaccounts",
+                                  {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
+    assert status == 201, body
+    await create_pod(secure_api, "on-a", "node-a")
+    async with secure_api.session("admin") as admin:
+        _, pod = await call(admin, "GET", f"{PODS}/on-a")
+    def request() -> pb.PodTokenRequest:
+        return pb.PodTokenRequest(namespace="default", pod="on-a", uid=pod["metadata"]["uid"],
+                                  expiration_seconds=3600)
+    fetch = GatewayTokens(gateway.address, "node-a", creds)
+    try:
+        # The gateway learns the pod from its watch: asked until it has (refused until then).
+        async def issued() -> bool:
+            try:
+                return bool((await fetch(request())).token)
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.PERMISSION_DENIED, exc.details()
+                return False
+        await wait_until(issued, timeout=30)
+        channel = fetch._channel
+        assert (await fetch(request())).token and fetch._channel is channel
+        # node-b's certificate saved as this node's: the next request is node-b's, and refused.
+        cert, key, ca = other.load()
+        creds.save(key, cert, ca)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await fetch(request())
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "is not bound to node node-b" in refused.value.details()
+    finally:
+        await fetch.close()
 
 
 # -- renewal -----------------------------------------------------------------------------------

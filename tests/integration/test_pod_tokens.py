@@ -47,6 +47,7 @@ async def make_pod(client: Client, name: str, node: str) -> dict:
 
 async def test_a_node_gets_tokens_for_its_own_pods_only(signing_api, gateway):
     client = Client(signing_api.url)
+    fetch = GatewayTokens(gateway.address, "n1")
     try:
         assert (await client.request("POST", "/api/v1/namespaces/default/serviceaccounts",
                                      {"apiVersion": "v1", "kind": "ServiceAccount",
@@ -57,7 +58,7 @@ async def test_a_node_gets_tokens_for_its_own_pods_only(signing_api, gateway):
         assert volume["name"].startswith("kube-api-access-")
         uid = created["metadata"]["uid"]
 
-        tokens = PodTokens(GatewayTokens(gateway.address, "n1"))
+        tokens = PodTokens(fetch)
         source = volume["projected"]["sources"][0]["serviceAccountToken"]
         assert await tokens.ensure(created)
         token = tokens.token(created, source).decode()
@@ -73,7 +74,11 @@ async def test_a_node_gets_tokens_for_its_own_pods_only(signing_api, gateway):
         async def ask(node: str, **fields) -> pb.IssuedToken:
             request = pb.PodTokenRequest(**{"namespace": "default", "pod": "p", "uid": uid,
                                             "expiration_seconds": 3600, **fields})
-            return await GatewayTokens(gateway.address, node)(request)
+            as_node = GatewayTokens(gateway.address, node)
+            try:
+                return await as_node(request)
+            finally:
+                await as_node.close()
 
         for node, fields, code in (("n2", {}, grpc.StatusCode.PERMISSION_DENIED),   # not its pod
                                    ("n1", {"uid": "other"}, grpc.StatusCode.PERMISSION_DENIED),  # a former pod
@@ -84,6 +89,7 @@ async def test_a_node_gets_tokens_for_its_own_pods_only(signing_api, gateway):
         assert "is not bound to node n2" in (await _details(ask, "n2"))
         assert (await ask("n1", audience="vault")).token
     finally:
+        await fetch.close()
         await client.close()
 
 
