@@ -25,7 +25,7 @@ import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from ..machinery import jsonio
 from ..store import Compacted, Store, StoreError, Timeout
@@ -156,6 +156,10 @@ def _entry(key: str, obj: dict[str, Any], rev: int, like: Entry | None = None, w
     return entry
 
 
+def _by_key(entry: Entry) -> str:
+    return entry.key
+
+
 class TooOld(Exception):
     """The requested revision is older than the cache's history."""
 
@@ -189,6 +193,10 @@ class WatchCache:
     def __init__(self, store: Store, history: int = 50000) -> None:
         self._store = store
         self._objects: dict[str, dict[str, Entry]] = {}  # resource -> key -> entry
+        self._by_ns: dict[str, dict[str, dict[str, Entry]]] = {}  # resource -> namespace -> key -> entry
+        # (resource, namespace or "") -> its entries in key order, until one of them changes:
+        # lists (and RBAC's role bindings, per request) are served without a scan or a sort.
+        self._sorted: dict[tuple[str, str], tuple[Entry, ...]] = {}
         self._history: deque[Event] = deque(maxlen=history)
         self._warm = Warm(WARM)
         self._subs: dict[str, set[Subscription]] = {}
@@ -225,11 +233,13 @@ class WatchCache:
     async def _relist(self) -> None:
         items, rev, _ = await self._store.list(keys.ROOT)
         objects: dict[str, dict[str, Entry]] = {}
+        by_ns: dict[str, dict[str, dict[str, Entry]]] = {}
         self._warm.clear()  # the old entries stay as they are: only old watch events hold them
         for kv in items:
             entry = decode(kv.key, kv.value, kv.mod_revision, warm=self._warm)
             objects.setdefault(entry.resource, {})[kv.key] = entry
-        self._objects = objects
+            by_ns.setdefault(entry.resource, {}).setdefault(entry.namespace, {})[kv.key] = entry
+        self._objects, self._by_ns, self._sorted = objects, by_ns, {}
         self._history.clear()
         self._revision = self._oldest = rev
         # Watchers cannot be told what changed across a relist: end them so they re-watch.
@@ -289,9 +299,14 @@ class WatchCache:
                 else:
                     entry = decode(ev.key, ev.value, ev.revision, prev, self._warm)
                 objects[ev.key] = entry
+                self._by_ns.setdefault(resource, {}).setdefault(entry.namespace, {})[ev.key] = entry
+                self._changed(resource, entry.namespace)
                 event = Event("ADDED" if prev is None else "MODIFIED", entry, prev)
             else:
                 objects.pop(ev.key, None)
+                if prev is not None:
+                    self._by_ns[resource][prev.namespace].pop(ev.key, None)
+                    self._changed(resource, prev.namespace)
                 if not ev.value:
                     return
                 event = Event("DELETED", decode(ev.key, ev.value, ev.revision, prev, self._warm), prev)
@@ -302,6 +317,12 @@ class WatchCache:
                 if not sub.namespace or sub.namespace == event.entry.namespace:
                     sub.offer(event)
         self._wake()
+
+    def _changed(self, resource: str, namespace: str) -> None:
+        sorted_ = self._sorted
+        if sorted_:
+            sorted_.pop((resource, namespace), None)
+            sorted_.pop((resource, ""), None)
 
     def expect(self, key: str, value: bytes, obj: dict[str, Any]) -> None:
         """This server is about to store `value`, the encoding of `obj`, at `key`.
@@ -369,11 +390,14 @@ class WatchCache:
     def get(self, key: str) -> Entry | None:
         return self._objects.get(keys.resource_of(key), {}).get(key)
 
-    def list(self, resource: str, namespace: str = "") -> list[Entry]:
-        entries: Iterable[Entry] = self._objects.get(resource, {}).values()
-        if namespace:
-            entries = (e for e in entries if e.namespace == namespace)
-        return sorted(entries, key=lambda e: e.key)
+    def list(self, resource: str, namespace: str = "") -> tuple[Entry, ...]:
+        """The entries of `resource` (in `namespace`, if given) in key order, as etcd lists them."""
+        out = self._sorted.get((resource, namespace))
+        if out is None:
+            entries = (self._by_ns.get(resource, {}).get(namespace, {}) if namespace else
+                       self._objects.get(resource, {}))
+            out = self._sorted[resource, namespace] = tuple(sorted(entries.values(), key=_by_key))
+        return out
 
     def count(self, resource: str) -> int:
         return len(self._objects.get(resource, {}))

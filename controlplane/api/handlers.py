@@ -7,7 +7,7 @@ import binascii
 import datetime as dt
 import json
 from dataclasses import replace
-from typing import Any
+from typing import Any, Sequence
 
 from aiohttp import web
 
@@ -116,6 +116,7 @@ class Handlers:
                 # page's revision, so the pages together are one consistent list.
                 return await self._page_at(request, target, opts, list_rv, start)
         name = opts.field.exact_name() if opts.field is not None else None
+        candidates: Sequence[Entry]
         if name:
             entry = self.cache.get(self.objects.key(target.info, target.namespace, name)) \
                 if target.namespace or not target.info.namespaced else None

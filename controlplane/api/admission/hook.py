@@ -11,7 +11,7 @@ nothing is stored; warnings go to the response's `Warning` headers.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 from ...auth.user import UserInfo
 from ...resources.registry import ResourceInfo
@@ -27,7 +27,7 @@ class _Entry(Protocol):
 class _Cache(Protocol):
     def get(self, key: str) -> _Entry | None: ...
 
-    def list(self, resource: str, namespace: str = "") -> list[Any]: ...
+    def list(self, resource: str, namespace: str = "") -> Sequence[Any]: ...
 
 
 def mutate(cache: _Cache, info: ResourceInfo, obj: dict[str, Any], *, service_account_tokens: bool) -> None:

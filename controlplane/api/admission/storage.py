@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 from ...machinery import volumes as v
 from ...resources.registry import ResourceInfo
@@ -28,7 +28,7 @@ class _Entry(Protocol):
 class _Cache(Protocol):
     def get(self, key: str) -> _Entry | None: ...
 
-    def list(self, resource: str, namespace: str = "") -> list[Any]: ...
+    def list(self, resource: str, namespace: str = "") -> Sequence[Any]: ...
 
 
 def _classes(cache: _Cache) -> list[dict[str, Any]]:
