@@ -208,6 +208,10 @@ class WatchCache:
         # key -> (value, object) of a write of this server in flight (see expect)
         self._expected: dict[str, tuple[bytes, dict[str, Any]]] = {}
         self._task: asyncio.Task | None = None
+        # etcd revision reads for consistent lists: the one under way, and the one callers
+        # that came meanwhile wait for (see _etcd_revision)
+        self._reading: asyncio.Future[int] | None = None
+        self._next_read: asyncio.Future[int] | None = None
         self.ready = asyncio.Event()
         self._watching = False  # the etcd watch is established (cleared whenever it breaks)
         self._heard = 0.0  # loop time etcd last spoke on the watch (events or progress)
@@ -369,9 +373,28 @@ class WatchCache:
 
         Raises the store's Unavailable/Timeout when etcd does not answer, CacheBehind when the
         cache does not catch up within `timeout`."""
-        rev = await self._store.revision()
+        rev = await self._etcd_revision()
         if not await self.wait_for(rev, timeout):
             raise CacheBehind(rev, self._revision)
+
+    async def _etcd_revision(self) -> int:
+        """etcd's current revision, read after this call began. Reads under way began earlier
+        and may miss a write the caller saw, so calls that come meanwhile share the next read
+        instead: many lists at once cost one etcd round trip each "wave", not one each."""
+        if self._next_read is None:
+            self._next_read = asyncio.ensure_future(self._read_after(self._reading))
+        return await asyncio.shield(self._next_read)
+
+    async def _read_after(self, before: asyncio.Future[int] | None) -> int:
+        if before is not None:
+            await asyncio.wait([before])  # its outcome is its own callers'
+        this = self._next_read
+        self._reading, self._next_read = this, None  # callers from now on share the next read
+        try:
+            return await self._store.revision()
+        finally:
+            if self._reading is this:
+                self._reading = None
 
     # -- health -------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ over a random run of creates, updates and deletes, and a relist."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 
@@ -82,3 +83,48 @@ async def test_lists_by_namespace_and_in_all_stay_in_key_order_and_current():
     # Entries are the cache's own: a get and a list hand out the same one.
     some = next(iter(model))
     assert cache.get(some) in cache.list(some.split("/")[2], "" if some.count("/") == 3 else some.split("/")[3])
+
+
+class SlowRevisions:  # Store.revision as the test releases each read (no etcd in a unit test)
+    def __init__(self) -> None:
+        self.reads: list[asyncio.Future[int]] = []
+
+    async def revision(self) -> int:
+        fut = asyncio.get_running_loop().create_future()
+        self.reads.append(fut)
+        return await fut
+
+
+async def until(cond) -> None:
+    for _ in range(100):
+        if cond():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
+
+
+async def test_consistent_reads_share_an_etcd_read_that_began_after_them():
+    store = SlowRevisions()
+    cache = WatchCache(store=store)
+    first = asyncio.ensure_future(cache._etcd_revision())
+    await until(lambda: len(store.reads) == 1)
+    # These come while the first read is under way: it may predate a write they have seen,
+    # so they must not take its answer; they share one read begun after it.
+    later = [asyncio.ensure_future(cache._etcd_revision()) for _ in range(5)]
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert len(store.reads) == 1 and not any(f.done() for f in later)
+    store.reads[0].set_result(10)
+    assert await first == 10
+    await until(lambda: len(store.reads) == 2)
+    store.reads[1].set_result(11)
+    assert await asyncio.gather(*later) == [11] * 5 and len(store.reads) == 2
+    # A failed read fails those sharing it, and the next call reads again.
+    failing = [asyncio.ensure_future(cache._etcd_revision()) for _ in range(2)]
+    await until(lambda: len(store.reads) == 3)
+    store.reads[2].set_exception(TimeoutError("etcd did not answer"))
+    assert all(isinstance(r, TimeoutError) for r in await asyncio.gather(*failing, return_exceptions=True))
+    again = asyncio.ensure_future(cache._etcd_revision())
+    await until(lambda: len(store.reads) == 4)
+    store.reads[3].set_result(12)
+    assert await again == 12
