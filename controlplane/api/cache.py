@@ -309,7 +309,10 @@ class WatchCache:
             else:
                 objects.pop(ev.key, None)
                 if prev is not None:
-                    self._by_ns[resource][prev.namespace].pop(ev.key, None)
+                    in_ns = self._by_ns[resource][prev.namespace]
+                    in_ns.pop(ev.key, None)
+                    if not in_ns:  # namespaces come and go: none is kept once empty
+                        del self._by_ns[resource][prev.namespace]
                     self._changed(resource, prev.namespace)
                 if not ev.value:
                     return
@@ -419,7 +422,9 @@ class WatchCache:
         if out is None:
             entries = (self._by_ns.get(resource, {}).get(namespace, {}) if namespace else
                        self._objects.get(resource, {}))
-            out = self._sorted[resource, namespace] = tuple(sorted(entries.values(), key=_by_key))
+            out = tuple(sorted(entries.values(), key=_by_key))
+            if out:  # an empty list costs nothing to make again, and any name may be asked for
+                self._sorted[resource, namespace] = out
         return out
 
     def count(self, resource: str) -> int:

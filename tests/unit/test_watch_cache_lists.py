@@ -128,3 +128,14 @@ async def test_consistent_reads_share_an_etcd_read_that_began_after_them():
     await until(lambda: len(store.reads) == 4)
     store.reads[3].set_result(12)
     assert await again == 12
+
+
+def test_empty_namespaces_leave_nothing_behind():
+    cache = WatchCache(store=None)
+    for i in range(50):
+        k = key("pods", f"ns-{i}", "p")
+        cache._apply(Ev("PUT", k, value("pods", f"ns-{i}", "p", i), 2 * i + 1))
+        assert [e.key for e in cache.list("pods", f"ns-{i}")] == [k]
+        cache._apply(Ev("DELETE", k, value("pods", f"ns-{i}", "p", i), 2 * i + 2))
+        assert cache.list("pods", f"ns-{i}") == () and cache.list("pods", f"never-{i}") == ()
+    assert cache._by_ns["pods"] == {} and cache._sorted == {}
