@@ -12,13 +12,7 @@ from dataclasses import dataclass
 from controlplane.api.cache import WatchCache
 from controlplane.machinery import jsonio
 
-
-@dataclass
-class Ev:  # what Store.watch yields, as far as the cache reads it
-    type: str
-    key: str
-    value: bytes
-    revision: int
+from .watch_events import Ev
 
 
 @dataclass

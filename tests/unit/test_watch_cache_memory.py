@@ -5,19 +5,12 @@ encodings it keeps are right-sized; a watch resuming from the history gets every
 from __future__ import annotations
 
 import tracemalloc
-from dataclasses import dataclass
 
 from controlplane.api import cache as cache_mod
 from controlplane.api.cache import WatchCache, kept
 from controlplane.machinery import jsonio
 
-
-@dataclass
-class Ev:  # what Store.watch yields, as far as the cache reads it
-    type: str
-    key: str
-    value: bytes
-    revision: int
+from .watch_events import Ev
 
 
 def pod(name: str, n: int) -> bytes:

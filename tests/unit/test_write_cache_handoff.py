@@ -5,21 +5,14 @@ wake in revision order, and remembered FieldsV1 decodings are never shared with 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 from controlplane.api.cache import WatchCache
 from controlplane.machinery import jsonio
 from controlplane.machinery.apply import read_managed_fields, to_fields_v1
 
+from .watch_events import Ev
+
 KEY = "/registry/pods/default/p"
-
-
-@dataclass
-class Ev:  # what Store.watch yields, as far as the cache reads it
-    type: str
-    key: str
-    value: bytes
-    revision: int
 
 
 def written(labels: dict) -> tuple[dict, bytes]:
