@@ -20,7 +20,7 @@ import socket
 import ssl
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import grpc
 
@@ -154,6 +154,15 @@ class NodeCredentials:
     def channel_credentials(self) -> grpc.ChannelCredentials:
         cert, key, ca = self.load()
         return grpc.ssl_channel_credentials(ca, key, cert)
+
+
+def gateway_channel(server: str, credentials: NodeCredentials | None,
+                    options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
+    """A channel to the gateway: mutual TLS with the node certificate as it is on disk now, or
+    plaintext where the cluster runs without node credentials (`credentials` None)."""
+    if credentials is None:
+        return grpc.aio.insecure_channel(server, options=options)
+    return grpc.aio.secure_channel(server, credentials.channel_credentials(), options=options)
 
 
 def fetch_ca(join_server: str, pinned: str, timeout: float = 10.0) -> bytes:

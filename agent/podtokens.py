@@ -20,7 +20,7 @@ import grpc
 from pyctl_proto import node_pb2 as pb
 from pyctl_proto import node_pb2_grpc
 
-from .credentials import NodeCredentials
+from .credentials import NodeCredentials, gateway_channel
 from .runtime.bundle import ConfigError
 from .types import Obj
 
@@ -128,15 +128,17 @@ class GatewayTokens:
         self.server, self.node_name, self.credentials, self.timeout = server, node_name, credentials, timeout
         self._channel: Any = None
         self._generation = -1  # of the credentials the channel was made with
+        self._closing: set[asyncio.Task[None]] = set()  # replaced channels, closing (held: not collected)
 
     def _stub(self) -> Any:
         generation = self.credentials.generation if self.credentials is not None else 0
         if self._channel is None or generation != self._generation:
             old = self._channel
             if old is not None:  # calls under way on it end first (close's grace)
-                asyncio.get_running_loop().create_task(old.close(grace=self.timeout))
-            self._channel = (grpc.aio.insecure_channel(self.server) if self.credentials is None else
-                             grpc.aio.secure_channel(self.server, self.credentials.channel_credentials()))
+                closing = asyncio.get_running_loop().create_task(old.close(grace=self.timeout))
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
+            self._channel = gateway_channel(self.server, self.credentials)
             self._generation = generation
         return node_pb2_grpc.NodeServiceStub(self._channel)
 
@@ -149,3 +151,5 @@ class GatewayTokens:
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)

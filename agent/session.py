@@ -38,7 +38,7 @@ import grpc
 from pyctl_proto import node_pb2 as pb
 from pyctl_proto import node_pb2_grpc
 
-from .credentials import NodeCredentials
+from .credentials import NodeCredentials, gateway_channel
 from .nodeinfo import NodeRegistration
 from .podconfig import objects_from
 from .pods import PodManager, parse_pod
@@ -120,8 +120,7 @@ class AgentSession:
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.enable_retries", 0)]
         self._reconnect = False
         # Credentials read at each connection: a renewed certificate is used from the next one.
-        channel = (grpc.aio.insecure_channel(self.server, options=options) if self.credentials is None else
-                   grpc.aio.secure_channel(self.server, self.credentials.channel_credentials(), options=options))
+        channel = gateway_channel(self.server, self.credentials, options)
         async with channel:
             call = node_pb2_grpc.NodeServiceStub(channel).Session()
             register = self.registration.to_proto()
