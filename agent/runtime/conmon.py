@@ -3,9 +3,9 @@
 conmon (API version 1) runs `runc create` for us, double-forks so it outlives the agent,
 holds the container's stdio, writes the CRI "k8s-file" log, and writes the exit code to
 `<exit-dir>/<id>` when the container ends. We learn the container's PID through conmon's
-sync pipe (`create`), then `runc start` it (`begin`), possibly after other work. Every
-runc call uses the agent's own `--root`, so `runc list` there shows pyctl's containers and
-nothing else. Stop is SIGTERM, a grace period, then SIGKILL; `runc delete` after the
+sync pipe (`create`), then start it as `runc start` would (`begin`), possibly after other
+work. Every runc call uses the agent's own `--root`, so `runc list` there shows pyctl's
+containers and nothing else. Stop is SIGTERM, a grace period, then SIGKILL; `runc delete` after the
 process is gone (a forced delete of a running container waits 100 ms by itself).
 """
 
@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import signal
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,9 +129,60 @@ async def create(runc: Runc, cid: str, name: str, bundle: Path, log_path: Path,
     return pid
 
 
-async def begin(runc: Runc, cid: str) -> None:
-    """`runc start` a created container: its process runs the image's entrypoint from here."""
-    await _run(*runc._argv("start", cid))
+EXEC_FIFO = "exec.fifo"
+"""After `runc create`, the container's init waits to write one byte into this fifo in runc's
+state directory; `runc start` is nothing but reading that byte and removing the fifo."""
+
+
+async def begin(runc: Runc, cid: str, pid: int, timeout: float = 30) -> None:
+    """Let a created container's process (`pid`) run the image's entrypoint.
+
+    We do what `runc start` does (read the byte runc's init waits to write into its exec fifo,
+    then remove the fifo, which is how runc tells "created" from "running"): 0.5 ms instead of
+    a 5-6 ms Go process on every container start. Where that fifo is not (another runtime's
+    layout) it is `runc start` itself."""
+    fifo = runc.paths.runc_root / cid / EXEC_FIFO
+    try:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        await _run(*runc._argv("start", cid))
+        return
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            raise RuntimeCommandError(f"start {cid}: {fifo} is not a fifo")
+        if not await _read_start_byte(fd, pid, timeout):
+            raise RuntimeCommandError(f"start {cid}: the container's process is already dead")
+    finally:
+        os.close(fd)
+    fifo.unlink(missing_ok=True)
+
+
+async def _read_start_byte(fd: int, pid: int, timeout: float) -> bool:
+    """Whether runc's init wrote its byte. A reader opened without blocking lets the init's
+    open for writing through; until it writes, the fifo is not readable. An init that died
+    before writing never makes it readable, so, as runc does, look every 100 ms."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        readable: asyncio.Future[None] = loop.create_future()
+
+        def ready(fut: asyncio.Future[None] = readable) -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        loop.add_reader(fd, ready)
+        try:
+            await asyncio.wait_for(readable, 0.1)
+        except asyncio.TimeoutError:
+            if _alive(pid) and loop.time() < deadline:
+                continue
+        finally:
+            loop.remove_reader(fd)
+        try:
+            return bool(os.read(fd, 16))  # empty: the init closed the fifo without writing
+        except BlockingIOError:
+            if not _alive(pid) or loop.time() >= deadline:
+                return False
 
 
 def _tail(path: Path) -> str:
@@ -228,7 +280,7 @@ def still_running(pid: int | None, started: str | None) -> bool:
     """Whether the process `pid`, started at `started`, still runs: same pid, same start time
     (an exec keeps it; a later process given the pid has another), neither zombie nor dead. For
     a container init it is the test `runc state` makes, without running runc (only for a
-    container `runc start` has started; pyctl never pauses one)."""
+    container that was started; pyctl never pauses one)."""
     if not pid or not started:
         return False
     stat = _stat(pid)

@@ -466,11 +466,11 @@ class RuncRuntime:
         return meta
 
     async def _begin(self, pdir: Path, meta: dict[str, Any]) -> None:
-        """`runc start` a run `_create_container` made, and record its PID: from now it runs."""
+        """Start what `_create_container` made, and record its PID: from now it runs."""
         pid = meta.pop("created_pid", None)
         if pid is not None:
             try:
-                await conmon.begin(self.runc, meta["cid"])
+                await conmon.begin(self.runc, meta["cid"], pid)
                 meta["pid"], meta["pid_started"] = pid, conmon.start_time(pid)
             except conmon.RuntimeCommandError as e:
                 self._failed(meta, pdir.name, e)

@@ -13,6 +13,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ import pytest
 
 from agent.network import netns as nsmod
 from agent.network.cni import NetworkConfig
-from agent.runtime import overlay
+from agent.runtime import conmon, overlay
 from agent.runtime.base import RuntimePod
 from agent.runtime.runc import RuncRuntime
 
@@ -183,6 +184,65 @@ async def test_a_container_whose_image_fails_is_retried_without_counting_restart
     # The kubelet counts restarts of containers that ran; pulling again is not one.
     assert c is not None and c.restart_count == 0 and c.last_state is None
     assert attempts == [("busybox", "Always")] * 3  # the container's pull policy reaches the store
+    await node.rt.stop_pod(uid, 0)
+    node.assert_nothing_left(uid)
+
+
+def _runc_ids(node: Node, uid: str) -> list[str]:
+    out = subprocess.run(["runc", "--root", str(node.state / "runc"), "list", "--format", "json"],
+                         capture_output=True, text=True, check=True).stdout
+    return [c["id"] for c in json.loads(out or "null") or [] if uid[:13] in c["id"]]
+
+
+async def test_a_container_starts_through_runcs_exec_fifo_without_a_runc_start(node: Node,
+                                                                               tmp_path: Path) -> None:
+    # A runc that refuses `start` (and runs everything else): the pod still runs, because the
+    # agent lets the created process through runc's exec fifo itself, as `runc start` does.
+    wrapper = tmp_path / "runc-without-start"
+    wrapper.write_text('#!/bin/sh\nfor a; do [ "$a" = start ] && { echo "start refused" >&2; exit 97; }; done\n'
+                       f'exec {conmon.RUNC} "$@"\n')
+    wrapper.chmod(0o755)
+    node.rt.runc.binary = str(wrapper)
+    p = pod("fifo", [container("c", "sh", "-c", "echo up; exec sleep 3600")])
+    uid = p["metadata"]["uid"]
+    await node.rt.start_pod(p)
+    c = (await node.wait(uid, "c", "running")).container("c")
+    assert c is not None and c.reason != "StartError"
+    [cid] = _runc_ids(node, uid)
+    state = json.loads(subprocess.run([conmon.RUNC, "--root", str(node.state / "runc"), "state", cid],
+                                      capture_output=True, text=True, check=True).stdout)
+    assert state["status"] == "running"  # runc itself agrees: the fifo is gone
+    assert not (node.state / "runc" / cid / conmon.EXEC_FIFO).exists()
+    log = node.rt.log_path(uid, "c")
+    for _ in range(100):  # bounded: the entrypoint runs once let through
+        if log is not None and log.exists() and "stdout F up" in log.read_text():
+            break
+        await asyncio.sleep(0.05)
+    assert log is not None and "stdout F up" in log.read_text()
+    # Without the fifo (here: started already) it is `runc start`'s own answer.
+    with pytest.raises(conmon.RuntimeCommandError, match="already running"):
+        await conmon.begin(conmon.Runc(node.rt.paths), cid, state["pid"])
+    await node.rt.stop_pod(uid, 0)
+    node.assert_nothing_left(uid)
+
+
+async def test_a_container_whose_process_died_before_its_start_is_a_start_error(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_begin = conmon.begin
+
+    async def killed_first(runc: conmon.Runc, cid: str, pid: int, timeout: float = 30) -> None:
+        os.kill(pid, signal.SIGKILL)  # runc's init, waiting at its exec fifo
+        await real_begin(runc, cid, pid, timeout=5)
+
+    monkeypatch.setattr(conmon, "begin", killed_first)
+    p = pod("dead", [container("c", "sleep", "3600")])
+    uid = p["metadata"]["uid"]
+    started = time.monotonic()
+    rp = await node.rt.start_pod(p)
+    assert time.monotonic() - started < 5, "the start waited for its whole timeout"
+    c = rp.container("c")
+    assert c is not None and (c.state, c.reason) == ("exited", "StartError"), c
+    assert "already dead" in (c.message or "")
     await node.rt.stop_pod(uid, 0)
     node.assert_nothing_left(uid)
 
