@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     sections.insert(0, goals.section(facts))
     plots = write_plots(sections, out)
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    load = (f"load average {load_before} before the run and {report.load_average()} after; the machine "
-            "was shared with other engineers' test runs, so absolute numbers are noisy — the ratios "
-            "compare runs made moments apart under the same load.")
+    load = (f"load average {load_before} before the run and {report.load_average()} after; whatever "
+            "else ran on the machine moves the absolute numbers — the ratios compare runs made "
+            "moments apart under the same load.")
     with open(out, "w") as f:
         f.write(report.render(command.strip(), started, time.monotonic() - t0, host, sections, plots, load))
     print(f"bench: wrote {out}", file=sys.stderr)
