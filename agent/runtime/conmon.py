@@ -150,17 +150,17 @@ async def begin(runc: Runc, cid: str, pid: int, timeout: float = 30) -> None:
     try:
         if not stat.S_ISFIFO(os.fstat(fd).st_mode):
             raise RuntimeCommandError(f"start {cid}: {fifo} is not a fifo")
-        if not await _read_start_byte(fd, pid, timeout):
-            raise RuntimeCommandError(f"start {cid}: the container's process is already dead")
+        await _read_start_byte(cid, fd, pid, timeout)
     finally:
         os.close(fd)
     fifo.unlink(missing_ok=True)
 
 
-async def _read_start_byte(fd: int, pid: int, timeout: float) -> bool:
-    """Whether runc's init wrote its byte. A reader opened without blocking lets the init's
-    open for writing through; until it writes, the fifo is not readable. An init that died
-    before writing never makes it readable, so, as runc does, look every 100 ms."""
+async def _read_start_byte(cid: str, fd: int, pid: int, timeout: float) -> None:
+    """Read the byte runc's init writes. A reader opened without blocking lets the init's open
+    for writing through; until it writes, the fifo is not readable (and reads as empty while the
+    init has not opened it yet). An init that died before writing never makes it readable, so,
+    as runc does, look at the process every 100 ms."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -174,15 +174,21 @@ async def _read_start_byte(fd: int, pid: int, timeout: float) -> bool:
         try:
             await asyncio.wait_for(readable, 0.1)
         except asyncio.TimeoutError:
-            if _alive(pid) and loop.time() < deadline:
-                continue
+            pass
         finally:
             loop.remove_reader(fd)
         try:
-            return bool(os.read(fd, 16))  # empty: the init closed the fifo without writing
-        except BlockingIOError:
-            if not _alive(pid) or loop.time() >= deadline:
-                return False
+            data: bytes | None = os.read(fd, 16)
+        except BlockingIOError:  # the init has it open and has not written yet
+            data = None
+        if data:
+            return
+        if not _alive(pid):
+            raise RuntimeCommandError(f"start {cid}: the container's process is already dead")
+        if loop.time() >= deadline:
+            raise RuntimeCommandError(f"start {cid}: its process did not take the start within {timeout:g}s")
+        if data == b"":  # no writer: not there yet, or it closed without writing (then it is dying)
+            await asyncio.sleep(0.01)
 
 
 def _tail(path: Path) -> str:
