@@ -20,7 +20,6 @@ import shutil
 import signal
 import ssl
 import sys
-import tempfile
 
 from aiohttp import web
 
@@ -35,7 +34,7 @@ from .auth.pki import missing_sans
 from .auth.authn import load_token_file
 from .api.access.authorizer import MODES
 from .auth.kubeconfig import admin_kubeconfig, write_kubeconfig
-from .api.peers import WorkerLink
+from .api.peers import WorkerLink, worker_directory
 from .api.serving import Secured, secure
 from .api import written
 from .apiworkers import ApiWorkers, WorkersFailed, listen_sockets
@@ -317,7 +316,7 @@ async def serve(args: argparse.Namespace, secured: Secured, listen: list[tuple[s
             logging.error("cannot listen on %s: %s", args.listen, exc)
             return 1
         link = WorkerLink(0, args.api_workers, written.create(args.api_workers),
-                          tempfile.mkdtemp(prefix="pyctl-api-"))  # 0700: the workers' private sockets
+                          worker_directory())  # 0700: the workers' private sockets
     app = build_app(secured.config, link)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

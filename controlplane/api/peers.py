@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
@@ -59,6 +61,31 @@ class WorkerLink:
 
     def others(self) -> list[int]:
         return [i for i in range(self.workers) if i != self.index]
+
+
+DIRECTORY_PREFIX = "pyctl-api-"
+
+
+def worker_directory() -> str:
+    """A new private (0700) directory for the workers' sockets, named after this process, so a
+    directory left by a server that was killed outright names a dead process and is removed
+    here, by the next server's start (one stopped normally removes its own)."""
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        pid = name[len(DIRECTORY_PREFIX):].partition("-")[0]
+        if name.startswith(DIRECTORY_PREFIX) and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{DIRECTORY_PREFIX}{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    return True
 
 
 Exposition = Callable[[], Awaitable[bytes]]

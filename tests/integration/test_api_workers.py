@@ -9,11 +9,13 @@ The control plane is the real binary against a real etcd."""
 from __future__ import annotations
 
 import asyncio
+import glob
 import json
 import os
 import re
 import signal
 import ssl
+import tempfile
 import time
 from pathlib import Path
 
@@ -181,6 +183,11 @@ async def test_workers_go_with_the_parent(started):
     cp.proc.send_signal(signal.SIGKILL)
     await asyncio.to_thread(cp.proc.wait, 10)
     await wait_until(lambda: not any(alive(p) for p in pids.values()), timeout=30, interval=0.1)
+    # Killed outright, it left its sockets' directory; the next server's start removes it.
+    left = glob.glob(os.path.join(tempfile.gettempdir(), f"pyctl-api-{cp.proc.pid}-*"))
+    assert len(left) == 1
+    await serving(started("--components", "apiserver"))
+    assert not os.path.exists(left[0])
 
 
 async def test_the_components_metrics_reach_every_worker(started):

@@ -9,11 +9,14 @@ API server (the `client` fixture) on the same etcd, so they can be read after it
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -51,6 +54,9 @@ class ControlPlane:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        # Killed outright, it could not remove its API workers' sockets' directory (peers.py).
+        for left in glob.glob(os.path.join(tempfile.gettempdir(), f"pyctl-api-{self.proc.pid}-*")):
+            shutil.rmtree(left, ignore_errors=True)
 
 
 def alive(pid: int) -> bool:
