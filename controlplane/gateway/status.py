@@ -51,8 +51,12 @@ class StatusWriter(FlushLoop):
 
     async def flush(self) -> None:
         batch, self._pending = self._pending, {}
-        if batch:
-            await asyncio.gather(*(self._write(u) for u in batch.values()))
+        claimed = [(u, self._claim(u)) for u in batch.values()]
+        try:
+            await asyncio.gather(*(self._write(u, done) for u, done in claimed))
+        finally:  # cancelled before a write began: nobody may wait for it forever
+            for u, done in claimed:
+                self._release(u, done)
 
     async def settle(self, namespace: str, name: str) -> None:
         """Write what is pending for that pod now, after any write of it under way."""
@@ -61,16 +65,26 @@ class StatusWriter(FlushLoop):
             await asyncio.shield(busy)
         update = self._pending.pop(key, None)
         if update is not None:
-            await self._write(update)
+            await self._write(update, self._claim(update))
 
-    async def _write(self, u: PendingStatus) -> None:
-        key = (u.namespace, u.name)
-        done = self._writing[key] = asyncio.get_running_loop().create_future()
+    def _claim(self, u: PendingStatus) -> asyncio.Future[None]:
+        """Mark the pod's write as under way the moment it leaves `_pending`, before anything
+        yields: a write's coroutine starts a loop turn later, and a `settle` in between would
+        find the pod neither pending nor being written, and let its deletion overtake it."""
+        done = self._writing[(u.namespace, u.name)] = asyncio.get_running_loop().create_future()
+        return done
+
+    async def _write(self, u: PendingStatus, done: asyncio.Future[None]) -> None:
         try:
             await self._send(u)
         finally:
-            if self._writing.get(key) is done:
-                del self._writing[key]
+            self._release(u, done)
+
+    def _release(self, u: PendingStatus, done: asyncio.Future[None]) -> None:
+        key = (u.namespace, u.name)
+        if self._writing.get(key) is done:
+            del self._writing[key]
+        if not done.done():
             done.set_result(None)
 
     async def _send(self, u: PendingStatus) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from agent.hollow import run_hollow_agents, stop_agents
 from agent.pods import PodTimings
 from agent.session import SessionConfig
+from controlplane.client import ApiClient
 from controlplane.gateway import GatewayConfig, start_gateway
+from controlplane.gateway.status import PendingStatus, StatusWriter
 
 from ..cluster import wait_until
 from .test_api_watch import WatchStream
@@ -183,6 +187,29 @@ async def test_a_deleted_pod_goes_not_ready_with_its_containers_terminated_befor
     assert cs["ready"] is False and cs["state"]["terminated"]["exitCode"] == 137
     assert {c["type"]: c["status"] for c in first["status"]["conditions"]}["ContainersReady"] == "False"
     assert _ready(seen[-1]["object"]) == "False"  # the DELETED object is the stopped pod
+
+
+async def test_settle_waits_for_a_status_its_flush_has_taken_but_not_begun_to_write(api, client):
+    # A deletion the agent confirms waits (settle) for the status it reported before. A flush
+    # takes its statuses in one go and their writes begin a loop turn later: a settle in that
+    # turn once found the pod neither pending nor being written, and the deletion overtook its
+    # last status (the test above then saw DELETED still Ready, now and then).
+    status, created = await client.request("POST", PODS, pod("settled", "node-x"))
+    assert status == 201
+    writer = StatusWriter(ApiClient(api.url))
+    try:
+        writer.submit(PendingStatus("default", "settled", created["metadata"]["uid"],
+                                    {"phase": "Running", "message": "the last report"}))
+        flushing = asyncio.ensure_future(writer.flush())
+        await asyncio.sleep(0)  # the flush has taken the status; its write has not begun
+        assert writer.written == 0
+        await writer.settle("default", "settled")
+        assert writer.written == 1
+        _, body = await client.request("GET", f"{PODS}/settled")
+        assert body["status"]["message"] == "the last report"
+        await flushing
+    finally:
+        await writer.client.close()
 
 
 async def test_pod_status_is_written_on_arrival_not_on_a_timer(api, client):
