@@ -5,8 +5,8 @@ holds the container's stdio, writes the CRI "k8s-file" log, and writes the exit 
 `<exit-dir>/<id>` when the container ends. We learn the container's PID through conmon's
 sync pipe (`create`), then start it as `runc start` would (`begin`), possibly after other
 work. Every runc call uses the agent's own `--root`, so `runc list` there shows pyctl's
-containers and nothing else. Stop is SIGTERM, a grace period, then SIGKILL; `runc delete` after the
-process is gone (a forced delete of a running container waits 100 ms by itself).
+containers and nothing else. Stop is SIGTERM, a grace period, then SIGKILL; `runc delete`
+after the process is gone (a forced delete of a running container waits 100 ms by itself).
 """
 
 from __future__ import annotations
@@ -164,19 +164,7 @@ async def _read_start_byte(cid: str, fd: int, pid: int, timeout: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        readable: asyncio.Future[None] = loop.create_future()
-
-        def ready(fut: asyncio.Future[None] = readable) -> None:
-            if not fut.done():
-                fut.set_result(None)
-
-        loop.add_reader(fd, ready)
-        try:
-            await asyncio.wait_for(readable, 0.1)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            loop.remove_reader(fd)
+        await _readable(fd, 0.1)
         try:
             data: bytes | None = os.read(fd, 16)
         except BlockingIOError:  # the init has it open and has not written yet
@@ -202,21 +190,10 @@ async def _read_line(fd: int) -> str:
     """One line from conmon's sync pipe, read on the event loop: `runc create` takes a while
     under load, and a blocking read would hold one of the few default-executor threads that
     every pod start also needs (netns, overlay mount), so starts would queue behind it."""
-    loop = asyncio.get_running_loop()
     os.set_blocking(fd, False)
     buf = b""
     while not buf.endswith(b"\n"):
-        readable: asyncio.Future[None] = loop.create_future()
-
-        def ready(fut: asyncio.Future[None] = readable) -> None:
-            if not fut.done():
-                fut.set_result(None)
-
-        loop.add_reader(fd, ready)
-        try:
-            await readable
-        finally:
-            loop.remove_reader(fd)
+        await _readable(fd)
         try:
             chunk = os.read(fd, 4096)
         except BlockingIOError:
@@ -225,6 +202,25 @@ async def _read_line(fd: int) -> str:
             break
         buf += chunk
     return buf.decode(errors="replace").strip()
+
+
+async def _readable(fd: int, timeout: float | None = None) -> None:
+    """Until `fd` (non-blocking) is readable, waited for on the event loop; after `timeout`
+    seconds (None: no limit) this returns all the same, and the caller's read tells."""
+    loop = asyncio.get_running_loop()
+    readable: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_reader(fd, ready)
+    try:
+        await asyncio.wait_for(readable, timeout)
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        loop.remove_reader(fd)
 
 
 def exit_code(paths: Paths, cid: str) -> tuple[int, float] | None:
