@@ -315,8 +315,7 @@ class ObjectStore:
         for p in prepared:
             self.cache.expect(p.key, p.value, p.stored)
         try:
-            done = await multitxn.commit(self.store, [multitxn.Write(p.key, p.value, p.rev, p.lease)
-                                                      for p in prepared])
+            done = await self.store.commit([multitxn.Write(p.key, p.value, p.rev, p.lease) for p in prepared])
             revs = [r for r in done if isinstance(r, int)]
             if revs:
                 await self._settle(max(revs))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, AsyncGenerator, Awaitable, Callable
+from typing import Any, AsyncGenerator, Awaitable, Callable, Sequence
 from urllib.parse import urlparse
 
 import aetcd
@@ -24,7 +24,9 @@ from aetcd import rpc
 from aetcd.exceptions import ClientError
 
 from .encryption import Transformer
+from . import multitxn
 from .errors import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Timeout, Unavailable
+from .groupcommit import GroupCommit
 from .metrics import timed
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,8 @@ class Store:
         self._retired: dict[aetcd.Client, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task] = set()
         self._lock = asyncio.Lock()
+        # Single-key creates and updates made while others are in flight share a transaction.
+        self._group = GroupCommit(self._write_one, self.commit)
 
     @property
     def timeout(self) -> float:
@@ -272,6 +276,11 @@ class Store:
         `also` are companion keys (a Service's ClusterIP allocation) created in the same
         transaction, each only if absent: all are written or none; KeyExists names the first
         key that was already there."""
+        if not also:
+            return await self._group.write(multitxn.Write(key, value, 0, lease))
+        return await self._create(key, value, lease, also)
+
+    async def _create(self, key: str, value: bytes, lease: int, also: dict[str, bytes] | None) -> int:
         pairs = [(key, value, lease)] + [(k, v, 0) for k, v in (also or {}).items()]
         txn = rpc.TxnRequest(
             compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=k.encode(),
@@ -296,6 +305,12 @@ class Store:
         companion keys created in the same transaction, each only if absent, and `release`
         companion keys deleted in it (a Service's allocations as its type changes): all or
         nothing. RevisionMismatch first; else KeyExists names the first companion taken."""
+        if not also and not release:
+            return await self._group.write(multitxn.Write(key, value, expected_revision))
+        return await self._update(key, value, expected_revision, also, release)
+
+    async def _update(self, key: str, value: bytes, expected_revision: int, also: dict[str, bytes] | None,
+                      release: tuple[str, ...]) -> int:
         k = key.encode()
         added = sorted((also or {}).items())
         txn = rpc.TxnRequest(
@@ -321,6 +336,30 @@ class Store:
             raise RevisionMismatch(key, expected_revision, kvs[0].mod_revision)
         taken = [a for (a, _), r in zip(added, resp.responses[1:]) if r.response_range.kvs]
         raise KeyExists(taken[0] if taken else key)
+
+    async def commit(self, writes: Sequence[multitxn.Write]) -> multitxn.Outcomes:
+        """Many single-key writes of distinct keys in as few transactions as etcd takes (multitxn.py).
+
+        Each write's revision, or why it was not made: KeyExists, RevisionMismatch, KeyNotFound,
+        or etcd's own failure (Unavailable, Timeout) for every write of the chunk it hit, which
+        may or may not have been made, as for any single write."""
+        if len({w.key for w in writes}) != len(writes):
+            raise ValueError("a key may be written only once per batch")
+        out: multitxn.Outcomes = []
+        for chunk in multitxn.chunks(list(writes)):
+            try:
+                resp = await self._call("Txn", multitxn.request(chunk, self._seal))
+            except (Unavailable, Timeout) as exc:
+                out.extend(exc for _ in chunk)
+                continue
+            out.extend(multitxn.outcomes(chunk, resp))
+        return out
+
+    async def _write_one(self, w: multitxn.Write) -> int:
+        """A write with nothing else in flight: a plain transaction, as before there were groups."""
+        if w.expected_revision:
+            return await self._update(w.key, w.value, w.expected_revision, None, ())
+        return await self._create(w.key, w.value, w.lease, None)
 
     @timed("delete")
     async def delete(self, key: str, expected_revision: int = 0,

@@ -5,17 +5,17 @@ each write is a nested transaction (etcd >= 3.3) with its own compare, so a batc
 raft proposal and one revision, yet a failed compare-and-swap fails only its own write.
 etcd refuses a transaction with more than --max-txn-ops (128 by default) operations at any
 level, counting the nested ones against the outer budget, and one that touches a key twice:
-callers give distinct keys, and `commit` chunks.
+callers give distinct keys, and `Store.commit` chunks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from aetcd import rpc
 
-from .errors import KeyExists, KeyNotFound, RevisionMismatch, StoreError, Timeout, Unavailable
-from .etcd import Store
+from .errors import KeyExists, KeyNotFound, RevisionMismatch, StoreError
 
 MAX_ITEMS = 96
 """Writes per transaction: the outer level's ops plus one nested level's (at most 3 each)
@@ -34,15 +34,20 @@ class Write:
     lease: int = 0
 
 
-def _nested(store: Store, w: Write) -> rpc.RequestOp:
+Seal = Callable[[str, bytes], bytes]
+Outcomes = list[int | StoreError]
+"""Each write's revision, or why it was not made."""
+
+
+def _nested(seal: Seal, w: Write) -> rpc.RequestOp:
     k = w.key.encode()
     if w.expected_revision:
         compare = rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.MOD, key=k,
                               mod_revision=w.expected_revision)
-        put = rpc.PutRequest(key=k, value=store._seal(w.key, w.value), ignore_lease=True)
+        put = rpc.PutRequest(key=k, value=seal(w.key, w.value), ignore_lease=True)
     else:
         compare = rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=k, create_revision=0)
-        put = rpc.PutRequest(key=k, value=store._seal(w.key, w.value), lease=w.lease)
+        put = rpc.PutRequest(key=k, value=seal(w.key, w.value), lease=w.lease)
     return rpc.RequestOp(request_txn=rpc.TxnRequest(
         compare=[compare], success=[rpc.RequestOp(request_put=put)],
         failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k, keys_only=True))]))
@@ -61,30 +66,24 @@ def chunks(writes: list[Write]) -> list[list[Write]]:
     return out
 
 
-async def commit(store: Store, writes: list[Write]) -> list[int | StoreError]:
-    """Each write's revision, or why it was not made, in order: KeyExists, RevisionMismatch,
-    KeyNotFound, or etcd's own failure (Unavailable, Timeout) for every write of the chunk it
-    hit, which may or may not have been made, as for any single write."""
-    if len({w.key for w in writes}) != len(writes):
-        raise ValueError("a key may be written only once per batch")
-    out: list[int | StoreError] = []
-    for chunk in chunks(writes):
-        txn = rpc.TxnRequest(success=[_nested(store, w) for w in chunk])
-        try:
-            resp = await store._call("Txn", txn)
-        except (Unavailable, Timeout) as exc:
-            out.extend(exc for _ in chunk)
+def request(chunk: list[Write], seal: Seal) -> rpc.TxnRequest:
+    """One chunk's transaction: every write a nested compare-and-swap of its own."""
+    return rpc.TxnRequest(success=[_nested(seal, w) for w in chunk])
+
+
+def outcomes(chunk: list[Write], resp: rpc.TxnResponse) -> Outcomes:
+    """Each write's revision, or why it was not made: KeyExists, RevisionMismatch, KeyNotFound."""
+    out: Outcomes = []
+    for w, r in zip(chunk, resp.responses):
+        nested = r.response_txn
+        if nested.succeeded:
+            out.append(resp.header.revision)
             continue
-        for w, r in zip(chunk, resp.responses):
-            nested = r.response_txn
-            if nested.succeeded:
-                out.append(resp.header.revision)
-                continue
-            kvs = nested.responses[0].response_range.kvs
-            if not w.expected_revision:
-                out.append(KeyExists(w.key))
-            elif not kvs:
-                out.append(KeyNotFound(w.key))
-            else:
-                out.append(RevisionMismatch(w.key, w.expected_revision, kvs[0].mod_revision))
+        kvs = nested.responses[0].response_range.kvs
+        if not w.expected_revision:
+            out.append(KeyExists(w.key))
+        elif not kvs:
+            out.append(KeyNotFound(w.key))
+        else:
+            out.append(RevisionMismatch(w.key, w.expected_revision, kvs[0].mod_revision))
     return out
