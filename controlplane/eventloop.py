@@ -5,6 +5,8 @@ loop, aiohttp's transports and sockets; uvloop runs that part in C. grpc.aio (no
 the etcd client) and aiohttp work on it unchanged. PYCTL_UVLOOP=0 in the environment
 selects the standard library loop, e.g. to compare or to rule uvloop out when debugging.
 
+And how often its garbage collector runs (`collect_less`): see GC_THRESHOLD.
+
 Only for processes that start no children: uvloop spawns with a real fork(), which runs
 gRPC's fork handlers while gRPC threads are busy, and such children were seen to die of
 SIGSEGV before exec; asyncio's loop spawns with vfork and is safe. The control plane spawns
@@ -15,10 +17,29 @@ only its components process, with subprocess.Popen (vfork), never through the lo
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from typing import Any, Callable, Coroutine
 
 ENV = "PYCTL_UVLOOP"
+GC_THRESHOLD = (20_000, 20, 50)
+"""Allocations between young collections, and young (middle) collections between older ones.
+Python's default (700, 10, 10) runs a full collection every 70,000 container allocations net;
+a create allocates a few hundred, and each full collection walks every live object of the
+watch cache and the informers. Profiled under creates at c=64, collections (samples at
+whichever line allocated, e.g. uuid4, create_future) were ~10% of the API server's CPU. Runs
+of 3,000 creates, two rounds each: API CPU per create 0.280-0.310 ms with the default (four
+rounds), 0.257/0.270 with this threshold and the start-up objects frozen; creates/s
+3,117-3,441 -> 3,739/3,595; (50,000, 50, 100) did no better. Nearly all garbage is
+freed by reference counting the moment it is dropped, so memory does not grow with it: the
+collector is only for cycles."""
+
+
+def collect_less() -> None:
+    """Freeze what exists now (modules, compiled schemas: never garbage) out of the collector's
+    walks, and collect young objects less often (GC_THRESHOLD)."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -33,6 +54,7 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def run(main: Coroutine[Any, Any, Any]) -> Any:
-    """asyncio.run(main) on the loop loop_factory chooses."""
+    """asyncio.run(main) on the loop loop_factory chooses, collecting less (collect_less)."""
+    collect_less()
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(main)
