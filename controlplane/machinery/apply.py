@@ -71,9 +71,11 @@ class ManagedEntry:
             text += f" using {self.api_version}"
         return text
 
-    def to_json(self) -> dict:
+    def to_json(self, fields_v1: FieldsV1 | None = None) -> dict:
+        """As it is stored; `fields_v1`: this entry's fields, already encoded."""
         entry = {"manager": self.manager, "operation": self.operation, "apiVersion": self.api_version,
-                 "time": self.time, "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(self.fields)}
+                 "time": self.time, "fieldsType": "FieldsV1",
+                 "fieldsV1": to_fields_v1(self.fields) if fields_v1 is None else fields_v1}
         if self.subresource:
             entry["subresource"] = self.subresource
         return entry
@@ -428,6 +430,33 @@ def _object_diff(old: dict, new: dict, kind: str, api_version: str, subresource:
     return _Diff(tracked(diff.added), tracked(diff.modified), tracked(diff.removed))
 
 
+# A create's fields, remembered by the JSON text of what it can own: the objects made from one
+# template (a workload's pods, a client's creates) differ only in server-owned metadata (name,
+# uid, creationTimestamp), which owns nothing. Same text, same paths; b"" when none.
+_CREATED: dict[tuple, bytes] = {}
+
+
+def _created_fields(new: dict, kind: str, api_version: str, subresource: str | None) -> FieldsV1 | None:
+    """The FieldsV1 a create of `new` (no managedFields sent) gives its manager; None: nothing."""
+    view = dict(new)
+    if isinstance(new.get("metadata"), dict):
+        view["metadata"] = {k: v for k, v in new["metadata"].items() if "f:" + k not in _SERVER_OWNED}
+    try:
+        key: tuple | None = (kind, api_version, subresource, jsonio.dumps(view))
+    except (TypeError, ValueError):
+        key = None
+    text = _CREATED.get(key) if key is not None else None
+    if text is None:
+        diff = _object_diff({}, view, kind, api_version, subresource)
+        paths = diff.added | diff.modified
+        text = jsonio.dumps(_encode_paths(frozenset(paths))) if paths else b""
+        if key is not None:
+            if len(_CREATED) >= _MEMO_MAX:
+                _CREATED.clear()
+            _CREATED[key] = text
+    return jsonio.loads(text) if text else None
+
+
 # --------------------------------------------------------------------------- managedFields I/O
 
 
@@ -491,8 +520,13 @@ def managed_fields_after_update(old: dict | None, new: dict, manager: str, *, ki
                                 now: str, subresource: str | None = None) -> list[dict]:
     """What ``record_update`` sets as ``new``'s managedFields (``[]``: none), leaving ``new`` as it is:
     the write path needs only this, not a copy of the object."""
-    entries = read_managed_fields(old)
     sent_json = (new.get("metadata") or {}).get("managedFields")
+    if old is None and not sent_json:
+        fields = _created_fields(new, kind, api_version, subresource)
+        if fields is None:
+            return []
+        return [ManagedEntry(manager, "Update", api_version, now, set(), subresource or "").to_json(fields)]
+    entries = read_managed_fields(old)
     # Usually the client sent back what it read: the same ownership, not worth decoding again.
     if sent_json and not _unchanged(sent_json, ((old or {}).get("metadata") or {}).get("managedFields")):
         sent = read_managed_fields(new)

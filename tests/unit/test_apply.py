@@ -362,18 +362,88 @@ def test_subtrees_added_again_own_the_same_fields_as_walked_afresh():
         return {path_string(p) for p in from_fields_v1(entry["fieldsV1"])}
 
     apply._ADDED.clear()
+    apply._CREATED.clear()  # the whole object remembered would not walk the spec at all
     first = created(manifest())
     assert apply._ADDED, "the spec was not remembered"
     again = manifest()
     again["metadata"]["name"] = "other"  # metadata is never remembered: it differs in every object
+    apply._CREATED.clear()
     assert created(again) == first
     apply._ADDED.clear()
+    apply._CREATED.clear()
     assert created(manifest()) == first  # the same as walking it afresh
 
     changed = manifest()
     changed["spec"]["template"]["spec"]["containers"].append({"name": "third", "image": "x"})
     changed["spec"]["replicas"] = 2.0  # equal to 2 for ==, not in JSON
+    apply._CREATED.clear()
     fields = created(changed)
     assert fields - first == {'.spec.template.spec.containers[name="third"]',
                               '.spec.template.spec.containers[name="third"].name',
                               '.spec.template.spec.containers[name="third"].image'}
+
+
+def _corpus() -> list[dict]:
+    import pathlib
+
+    import yaml
+    root = pathlib.Path(__file__).resolve().parents[2]
+    files = sorted((root / "manifests").glob("*.yaml")) + [root / "tests/data/kube-prometheus/objects.yaml"]
+    found = [manifest()]
+    for path in files:
+        found += [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict) and d.get("kind")]
+    return found
+
+
+def _variants(obj: dict) -> list[dict]:
+    """The object, and the same as another create of its template would send it."""
+    out = [copy.deepcopy(obj)]
+    renamed = copy.deepcopy(obj)
+    md = renamed.setdefault("metadata", {})
+    md.update(name=(md.get("name") or "x") + "-2", uid="u-2", creationTimestamp=T1, generation=1)
+    out.append(renamed)
+    relabelled = copy.deepcopy(renamed)
+    relabelled["metadata"].setdefault("labels", {})["extra"] = "yes"
+    out.append(relabelled)
+    generated = copy.deepcopy(obj)
+    generated["metadata"].pop("name", None)
+    generated["metadata"]["generateName"] = "gen-"
+    out.append(generated)
+    return out
+
+
+def test_a_creates_fields_are_those_of_walking_it_whatever_was_remembered():
+    """Creates remember their whole FieldsV1 by the JSON of what they can own (apply._CREATED):
+    each create owns exactly what the general path (a write over an empty object) gives it,
+    whether remembered or not, for every manifest in the repository and variations of them."""
+    from controlplane.machinery import apply
+
+    objects = _corpus()
+    assert len(objects) > 10
+    for remembered in (False, True):
+        for obj in objects:
+            for variant in _variants(obj):
+                if not remembered:
+                    apply._CREATED.clear()
+                kind, version = variant["kind"], variant.get("apiVersion", "v1")
+                for subresource in (None, "status"):
+                    fast = apply.managed_fields_after_update(None, variant, "m", kind=kind, api_version=version,
+                                                             now=T0, subresource=subresource)
+                    walked = apply.managed_fields_after_update({}, variant, "m", kind=kind, api_version=version,
+                                                               now=T0, subresource=subresource)
+                    assert fast == walked, (kind, variant.get("metadata"), subresource)
+
+
+def test_creates_of_one_template_share_one_remembered_field_set():
+    from controlplane.machinery import apply
+
+    apply._CREATED.clear()
+    first, renamed, relabelled, _ = _variants(manifest())
+    owned = [apply.managed_fields_after_update(None, o, "m", kind="Deployment", api_version="apps/v1", now=T0)
+             for o in (first, renamed)]
+    assert len(apply._CREATED) == 1 and owned[0] == owned[1]  # name, uid, timestamps own nothing
+    apply.managed_fields_after_update(None, relabelled, "m", kind="Deployment", api_version="apps/v1", now=T0)
+    assert len(apply._CREATED) == 2  # a label is owned: another field set
+    owned[0][0]["fieldsV1"]["f:spec"].clear()  # each caller's tree is its own
+    again = apply.managed_fields_after_update(None, first, "m", kind="Deployment", api_version="apps/v1", now=T0)
+    assert again[0]["fieldsV1"]["f:spec"]
