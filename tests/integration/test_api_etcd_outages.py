@@ -56,7 +56,7 @@ def assert_retry_status(status: int, body, code: int, reason: str) -> None:
 
 async def test_an_etcd_stall_with_a_write_in_flight_does_not_wedge_the_server(etcd, fast_api):
     """The issue's reproduction: etcd frozen past the request deadline while a write waits on
-    it. The write is a 504 (etcd may yet apply it); once etcd is back every write succeeds
+    it. The write is a 504 (etcd may yet apply it), or a 503 if it never left; once etcd is back every write succeeds
     and reads see it, where the server used to answer 500 to every write for good."""
     client = Client(fast_api.url)
     try:
@@ -66,7 +66,13 @@ async def test_an_etcd_stall_with_a_write_in_flight_does_not_wedge_the_server(et
             in_flight = asyncio.create_task(client.request("POST", CMS, configmap("during")))
             await asyncio.sleep(FAST["etcd_request_timeout"] + 1)  # past the deadline and the watch's bound
             status, body = await in_flight
-            assert_retry_status(status, body, 504, "Timeout")
+            if status == 503:
+                # It queued behind a write of the server's own (the kubernetes Endpoints) already
+                # on its way (store/groupcommit.py), and when that timed out, the next dial found
+                # no etcd: it never left, and says so.
+                assert_retry_status(status, body, 503, "ServiceUnavailable")
+            else:
+                assert_retry_status(status, body, 504, "Timeout")
             status, text = await readyz(client, "?verbose")
             assert status == 500 and "[-]etcd failed: reason withheld" in text, text
             assert text.endswith("readyz check failed\n")

@@ -56,7 +56,11 @@ async def test_a_scheduler_stopped_mid_batch_is_succeeded_by_one_that_binds_the_
         # What the first one bound stayed where it was; the second bound the rest, once each.
         assert all(placed[n] == where for n, where in partial.items() if where)
         assert not second.stats["bind_errors"]
-        assert second.stats["scheduled"] + sum(1 for w in partial.values() if w) >= N
+        # The server may still commit the cut-off batch after `partial` was read (a client that
+        # goes away does not cancel its request's handler): the second scheduler's bindings of
+        # those pods are conflicts, and the pods stay where the first one put them.
+        late = second.stats["bind_conflicts"]
+        assert second.stats["scheduled"] + late + sum(1 for w in partial.values() if w) >= N
     finally:
         await second.stop()
 
