@@ -153,13 +153,17 @@ _MEMO_MAX = 1024
 
 def to_fields_v1(paths: Iterable[Path]) -> FieldsV1:
     """Encode a set of paths as FieldsV1 (children sorted, ``.`` first)."""
-    members = frozenset(paths)
+    return jsonio.loads(_fields_v1_text(frozenset(paths)))  # the caller's to keep
+
+
+def _fields_v1_text(members: frozenset[Path]) -> bytes:
+    """The JSON text of `members` as FieldsV1, remembered."""
     text = _ENCODED.get(members)
     if text is None:
         if len(_ENCODED) >= _MEMO_MAX:
             _ENCODED.clear()
         text = _ENCODED[members] = jsonio.dumps(_encode_paths(members))
-    return jsonio.loads(text)  # the caller's to keep
+    return text
 
 
 def _decoded(tree: FieldsV1) -> set[Path]:
@@ -449,7 +453,7 @@ def _created_fields(new: dict, kind: str, api_version: str, subresource: str | N
     if text is None:
         diff = _object_diff({}, view, kind, api_version, subresource)
         paths = diff.added | diff.modified
-        text = jsonio.dumps(_encode_paths(frozenset(paths))) if paths else b""
+        text = _fields_v1_text(frozenset(paths)) if paths else b""
         if key is not None:
             if len(_CREATED) >= _MEMO_MAX:
                 _CREATED.clear()

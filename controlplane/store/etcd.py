@@ -23,8 +23,8 @@ import grpc
 from aetcd import rpc
 from aetcd.exceptions import ClientError
 
-from .encryption import Transformer
 from . import multitxn
+from .encryption import Transformer
 from .errors import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Timeout, Unavailable
 from .groupcommit import GroupCommit
 from .metrics import timed

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Callable
 
-from .multitxn import MAX_BYTES, MAX_ITEMS, Outcomes, Write
+from .multitxn import Outcomes, Write, full
 
 One = Callable[[Write], Awaitable[int]]
 Many = Callable[[list[Write]], Awaitable[Outcomes]]
@@ -66,7 +66,7 @@ class GroupCommit:
             w, fut = item
             if fut.done():  # its caller was cancelled before it was sent
                 continue
-            if w.key in keys or len(group) >= MAX_ITEMS or (group and size + len(w.value) > MAX_BYTES):
+            if w.key in keys or full(len(group), size, w):
                 left.append(item)
                 continue
             group.append(item)

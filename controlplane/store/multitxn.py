@@ -53,12 +53,18 @@ def _nested(seal: Seal, w: Write) -> rpc.RequestOp:
         failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k, keys_only=True))]))
 
 
+def full(count: int, size: int, w: Write) -> bool:
+    """Whether a transaction of `count` writes and `size` bytes of values must not take `w` too
+    (a first write always goes, however large)."""
+    return count >= MAX_ITEMS or (count > 0 and size + len(w.value) > MAX_BYTES)
+
+
 def chunks(writes: list[Write]) -> list[list[Write]]:
     """`writes` in order, cut into transactions etcd accepts."""
     out: list[list[Write]] = []
     size = 0
     for w in writes:
-        if not out or len(out[-1]) >= MAX_ITEMS or (size + len(w.value) > MAX_BYTES and out[-1]):
+        if not out or full(len(out[-1]), size, w):
             out.append([])
             size = 0
         out[-1].append(w)
