@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import jsonio
+from .memo import Memo
 from .meta import deep_copy
 from .patch import PatchError, interleave, json_equal
 from .patchmeta import FieldMeta, field_meta, is_atomic_type, root_type
@@ -146,9 +147,8 @@ def _json(value: Any) -> str:
 # Encodings already made, both ways: the objects of one template (a Deployment's pods) own
 # the same fields, and every write reads the managedFields it rewrites. Kept as JSON text so
 # each caller gets a tree of its own from C (loads), not from a copy made in Python.
-_ENCODED: dict[frozenset[Path], bytes] = {}
-_DECODED: dict[bytes, frozenset[Path]] = {}
-_MEMO_MAX = 1024
+_ENCODED: Memo[frozenset[Path], bytes] = Memo()
+_DECODED: Memo[bytes, frozenset[Path]] = Memo()
 
 
 def to_fields_v1(paths: Iterable[Path]) -> FieldsV1:
@@ -158,23 +158,12 @@ def to_fields_v1(paths: Iterable[Path]) -> FieldsV1:
 
 def _fields_v1_text(members: frozenset[Path]) -> bytes:
     """The JSON text of `members` as FieldsV1, remembered."""
-    text = _ENCODED.get(members)
-    if text is None:
-        if len(_ENCODED) >= _MEMO_MAX:
-            _ENCODED.clear()
-        text = _ENCODED[members] = jsonio.dumps(_encode_paths(members))
-    return text
+    return _ENCODED.get(members, lambda: jsonio.dumps(_encode_paths(members)))
 
 
 def _decoded(tree: FieldsV1) -> set[Path]:
     """from_fields_v1(tree), remembered by the tree's JSON text (the caller may change the set)."""
-    text = jsonio.dumps(tree)
-    members = _DECODED.get(text)
-    if members is None:
-        if len(_DECODED) >= _MEMO_MAX:
-            _DECODED.clear()
-        members = _DECODED[text] = frozenset(from_fields_v1(tree))
-    return set(members)
+    return set(_DECODED.get(jsonio.dumps(tree), lambda: frozenset(from_fields_v1(tree))))
 
 
 def _encode_paths(members: frozenset[Path]) -> FieldsV1:
@@ -360,7 +349,7 @@ def _unchanged(old: Any, new: Any) -> bool:
         return False
 
 
-_ADDED: dict[tuple, frozenset[Path]] = {}
+_ADDED: Memo[tuple, frozenset[Path]] = Memo()
 
 
 def _added_paths(value: Any, meta: FieldMeta | None, path: Path, out: set[Path]) -> None:
@@ -377,14 +366,12 @@ def _added_paths(value: Any, meta: FieldMeta | None, path: Path, out: set[Path])
     except (TypeError, ValueError):
         _value_paths(value, meta, path, out, containers=True)
         return
-    found = _ADDED.get(key)
-    if found is None:
+
+    def walk() -> frozenset[Path]:
         paths: set[Path] = set()
         _value_paths(value, meta, path, paths, containers=True)
-        if len(_ADDED) >= _MEMO_MAX:
-            _ADDED.clear()
-        found = _ADDED[key] = frozenset(paths)
-    out |= found
+        return frozenset(paths)
+    out |= _ADDED.get(key, walk)
 
 
 def _compare(old: Any, new: Any, meta: FieldMeta | None, path: Path, diff: _Diff) -> None:
@@ -437,7 +424,7 @@ def _object_diff(old: dict, new: dict, kind: str, api_version: str, subresource:
 # A create's fields, remembered by the JSON text of what it can own: the objects made from one
 # template (a workload's pods, a client's creates) differ only in server-owned metadata (name,
 # uid, creationTimestamp), which owns nothing. Same text, same paths; b"" when none.
-_CREATED: dict[tuple, bytes] = {}
+_CREATED: Memo[tuple, bytes] = Memo()
 
 
 def _created_fields(new: dict, kind: str, api_version: str, subresource: str | None) -> FieldsV1 | None:
@@ -445,19 +432,17 @@ def _created_fields(new: dict, kind: str, api_version: str, subresource: str | N
     view = dict(new)
     if isinstance(new.get("metadata"), dict):
         view["metadata"] = {k: v for k, v in new["metadata"].items() if "f:" + k not in _SERVER_OWNED}
-    try:
-        key: tuple | None = (kind, api_version, subresource, jsonio.dumps(view))
-    except (TypeError, ValueError):
-        key = None
-    text = _CREATED.get(key) if key is not None else None
-    if text is None:
+
+    def walk() -> bytes:
         diff = _object_diff({}, view, kind, api_version, subresource)
         paths = diff.added | diff.modified
-        text = _fields_v1_text(frozenset(paths)) if paths else b""
-        if key is not None:
-            if len(_CREATED) >= _MEMO_MAX:
-                _CREATED.clear()
-            _CREATED[key] = text
+        return _fields_v1_text(frozenset(paths)) if paths else b""
+    try:
+        key = (kind, api_version, subresource, jsonio.dumps(view))
+    except (TypeError, ValueError):
+        text = walk()
+    else:
+        text = _CREATED.get(key, walk)
     return jsonio.loads(text) if text else None
 
 

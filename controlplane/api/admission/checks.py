@@ -3,13 +3,17 @@
 Each check has the id, reason and detail wording of Kubernetes' pod-security-admission, so
 a refusal reads the same as on a real cluster. A check returns None when the pod passes,
 else the detail text. `BASELINE` and `RESTRICTED` list the checks of each level; restricted
-replaces some baseline checks with stricter ones.
+replaces some baseline checks with stricter ones. Of the metadata, checks read only the
+annotations: `violations` remembers its answers by the level, the annotations and the spec.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Iterator
+
+from ...machinery import jsonio
+from ...machinery.memo import Memo
 from ...machinery.types import Obj
 
 
@@ -281,8 +285,17 @@ RESTRICTED = sorted([c for c in BASELINE if c.id not in _OVERRIDES.values()] + _
 LEVELS = {"privileged": [], "baseline": BASELINE, "restricted": RESTRICTED}
 
 
+# Pods of one template are judged once (machinery/memo.py).
+_JUDGED: Memo[tuple[str, bytes, bytes], tuple[tuple[str, str], ...]] = Memo(512)
+
+
 def violations(level: str, md: Obj, spec: Obj) -> list[tuple[str, str]]:
     """(reason, detail) for each check of `level` the pod fails, in Kubernetes' order (by id)."""
+    key = (level, jsonio.dumps(md.get("annotations") or {}), jsonio.dumps(spec))
+    return list(_JUDGED.get(key, lambda: tuple(_violations(level, md, spec))))
+
+
+def _violations(level: str, md: Obj, spec: Obj) -> list[tuple[str, str]]:
     out = []
     for check in LEVELS[level]:
         detail = check.run(md, spec)

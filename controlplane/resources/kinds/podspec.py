@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ...machinery import jsonio
+from ...machinery.memo import Memo
 from ...machinery.types import Obj
 from ..fields import as_dict, as_int, as_list, as_str, at, child, dict_or_none, dicts, fill, fill_positive
 from ..rules import (MAX_INT32, TAINT_EFFECTS, annotation_errors, enum, labels, name_errors, nonnegative,
@@ -280,7 +282,17 @@ def _tolerations(tolerations: Any, path: str) -> list[Cause]:
     return out
 
 
+# A pure function of the spec: pods of one template are checked once (machinery/memo.py).
+_CHECKED: Memo[tuple[str, bytes], tuple[Cause, ...]] = Memo(512)
+
+
 def pod_spec(spec: Obj, path: str) -> list[Cause]:
+    """Every problem of the pod spec at `path` (ValidatePodSpec)."""
+    found = _CHECKED.get((path, jsonio.dumps(spec)), lambda: tuple(_pod_spec(spec, path)))
+    return [c.copy() for c in found]
+
+
+def _pod_spec(spec: Obj, path: str) -> list[Cause]:
     volumes, out = _volumes(spec, path)
     containers = as_list(spec.get("containers"))
     if not containers:
