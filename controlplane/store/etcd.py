@@ -25,7 +25,7 @@ from aetcd.exceptions import ClientError
 
 from . import multitxn
 from .encryption import Transformer
-from .errors import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Timeout, Unavailable
+from .errors import Compacted, KeyExists, KeyNotFound, RevisionMismatch, StoreError, Timeout, Unavailable
 from .groupcommit import GroupCommit
 from .metrics import timed
 
@@ -280,15 +280,15 @@ class Store:
             return await self._group.write(multitxn.Write(key, value, 0, lease))
         return await self._create(key, value, lease, also)
 
-    async def _create(self, key: str, value: bytes, lease: int, also: dict[str, bytes] | None) -> int:
-        pairs = [(key, value, lease)] + [(k, v, 0) for k, v in (also or {}).items()]
+    async def _create(self, key: str, value: bytes, lease: int, also: dict[str, bytes]) -> int:
+        pairs = [(key, value, lease)] + [(k, v, 0) for k, v in also.items()]
         txn = rpc.TxnRequest(
             compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=k.encode(),
                                  create_revision=0) for k, _, _ in pairs],
             success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k.encode(), value=self._seal(k, v),
                                                               lease=ls)) for k, v, ls in pairs],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k.encode(), keys_only=True))
-                     for k, _, _ in pairs] if also else [],
+                     for k, _, _ in pairs],
         )
         resp = await self._call("Txn", txn)
         if not resp.succeeded:
@@ -356,10 +356,12 @@ class Store:
         return out
 
     async def _write_one(self, w: multitxn.Write) -> int:
-        """A write with nothing else in flight: a plain transaction, as before there were groups."""
-        if w.expected_revision:
-            return await self._update(w.key, w.value, w.expected_revision, None, ())
-        return await self._create(w.key, w.value, w.lease, None)
+        """A write with nothing else in flight: its compare-and-swap as a transaction of its own."""
+        resp = await self._call("Txn", multitxn.single(w, self._seal))
+        result = multitxn.outcome(w, resp, resp.header.revision)
+        if isinstance(result, StoreError):
+            raise result
+        return result
 
     @timed("delete")
     async def delete(self, key: str, expected_revision: int = 0,

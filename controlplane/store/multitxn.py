@@ -39,18 +39,27 @@ Outcomes = list[int | StoreError]
 """Each write's revision, or why it was not made."""
 
 
-def _nested(seal: Seal, w: Write) -> rpc.RequestOp:
+_EQUAL, _MOD, _CREATE = rpc.Compare.EQUAL, rpc.Compare.MOD, rpc.Compare.CREATE
+
+
+def _cas(txn: rpc.TxnRequest, seal: Seal, w: Write) -> None:
+    """Fill the empty `txn` with `w`'s compare-and-swap; on failure it reads the key's revision.
+
+    Built in place, not from constructors: a message passed to a constructor is copied, value
+    and all, at every level of nesting (7 -> 2.3 us per write, the same bytes on the wire)."""
     k = w.key.encode()
+    put = txn.success.add().request_put
+    put.key = k
+    put.value = seal(w.key, w.value)
     if w.expected_revision:
-        compare = rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.MOD, key=k,
-                              mod_revision=w.expected_revision)
-        put = rpc.PutRequest(key=k, value=seal(w.key, w.value), ignore_lease=True)
+        txn.compare.add(result=_EQUAL, target=_MOD, key=k, mod_revision=w.expected_revision)
+        put.ignore_lease = True
     else:
-        compare = rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=k, create_revision=0)
-        put = rpc.PutRequest(key=k, value=seal(w.key, w.value), lease=w.lease)
-    return rpc.RequestOp(request_txn=rpc.TxnRequest(
-        compare=[compare], success=[rpc.RequestOp(request_put=put)],
-        failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k, keys_only=True))]))
+        txn.compare.add(result=_EQUAL, target=_CREATE, key=k, create_revision=0)
+        put.lease = w.lease
+    absent_or_moved = txn.failure.add().request_range
+    absent_or_moved.key = k
+    absent_or_moved.keys_only = True
 
 
 def full(count: int, size: int, w: Write) -> bool:
@@ -74,22 +83,31 @@ def chunks(writes: list[Write]) -> list[list[Write]]:
 
 def request(chunk: list[Write], seal: Seal) -> rpc.TxnRequest:
     """One chunk's transaction: every write a nested compare-and-swap of its own."""
-    return rpc.TxnRequest(success=[_nested(seal, w) for w in chunk])
+    req = rpc.TxnRequest()
+    for w in chunk:
+        _cas(req.success.add().request_txn, seal, w)
+    return req
+
+
+def single(w: Write, seal: Seal) -> rpc.TxnRequest:
+    """`w` alone, in a transaction of its own (nothing else in flight to go with it)."""
+    txn = rpc.TxnRequest()
+    _cas(txn, seal, w)
+    return txn
+
+
+def outcome(w: Write, txn: rpc.TxnResponse, revision: int) -> int | StoreError:
+    """`w`'s revision (that of the transaction it went in), or why its compare-and-swap failed."""
+    if txn.succeeded:
+        return revision
+    kvs = txn.responses[0].response_range.kvs
+    if not w.expected_revision:
+        return KeyExists(w.key)
+    if not kvs:
+        return KeyNotFound(w.key)
+    return RevisionMismatch(w.key, w.expected_revision, kvs[0].mod_revision)
 
 
 def outcomes(chunk: list[Write], resp: rpc.TxnResponse) -> Outcomes:
     """Each write's revision, or why it was not made: KeyExists, RevisionMismatch, KeyNotFound."""
-    out: Outcomes = []
-    for w, r in zip(chunk, resp.responses):
-        nested = r.response_txn
-        if nested.succeeded:
-            out.append(resp.header.revision)
-            continue
-        kvs = nested.responses[0].response_range.kvs
-        if not w.expected_revision:
-            out.append(KeyExists(w.key))
-        elif not kvs:
-            out.append(KeyNotFound(w.key))
-        else:
-            out.append(RevisionMismatch(w.key, w.expected_revision, kvs[0].mod_revision))
-    return out
+    return [outcome(w, r.response_txn, resp.header.revision) for w, r in zip(chunk, resp.responses)]
