@@ -14,7 +14,6 @@ what create/update/delete return shares its parts with the cache, so callers rea
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any, Callable
 
 from .admission import hook as admission
@@ -173,7 +172,7 @@ class ObjectStore:
             md["name"] = md["generateName"] + m.random_suffix()
         for f in _SERVER_META:
             md.pop(f, None)
-        md["uid"] = str(uuid.uuid4())
+        md["uid"] = m.new_uid()
         md["creationTimestamp"] = m.now_rfc3339()
         md["generation"] = 1
         kind.prepare_for_create(obj)
