@@ -9,7 +9,7 @@ answer; equal values encoded differently (keys in another order) only miss.
 
 from __future__ import annotations
 
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Any, Callable, Generic, Hashable, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -30,7 +30,7 @@ class Memo(Generic[K, V]):
         if found is None:
             if len(answers) >= self.size:
                 answers.clear()
-            found = answers[key] = compute()
+            found = answers[_kept(key)] = _kept(compute())
         return found
 
     def clear(self) -> None:
@@ -38,3 +38,14 @@ class Memo(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._answers)
+
+
+def _kept(value: Any) -> Any:
+    """`value` with its bytes (in tuples too) copied to buffers of their own size: orjson's
+    output holds an over-allocated one (4 KB for a 0.5 KB pod spec, however small it looks to
+    sys.getsizeof), which a thousand remembered keys would keep."""
+    if isinstance(value, bytes):
+        return bytes(memoryview(value))
+    if isinstance(value, tuple):
+        return tuple(_kept(v) for v in value)
+    return value
