@@ -2,9 +2,9 @@
 
 Objects of one template (a Deployment's pods, a benchmark's creates) differ in their metadata
 and repeat their spec byte for byte: what is a function of the spec alone (its rules, its pod
-security verdict) is answered once per distinct spec. The key is the spec's JSON encoding (`jsonio.dumps`, a
-microsecond for a pod's), which is exact: values with one encoding are equal, so they get one
-answer; equal values encoded differently (keys in another order) only miss.
+security verdict) is answered once per distinct spec. The key is the spec's JSON encoding
+(`jsonio.dumps`, a microsecond for a pod's), which is exact: values with one encoding are equal,
+so they get one answer; equal values encoded differently (keys in another order) only miss.
 """
 
 from __future__ import annotations

@@ -56,8 +56,9 @@ def assert_retry_status(status: int, body, code: int, reason: str) -> None:
 
 async def test_an_etcd_stall_with_a_write_in_flight_does_not_wedge_the_server(etcd, fast_api):
     """The issue's reproduction: etcd frozen past the request deadline while a write waits on
-    it. The write is a 504 (etcd may yet apply it), or a 503 if it never left; once etcd is back every write succeeds
-    and reads see it, where the server used to answer 500 to every write for good."""
+    it. The write is a 504 (etcd may yet apply it), or a 503 if it never left; once etcd is back
+    every write succeeds and reads see it, where the server used to answer 500 to every write
+    for good."""
     client = Client(fast_api.url)
     try:
         assert (await client.request("POST", CMS, configmap("before")))[0] == 201
