@@ -16,7 +16,6 @@ Unhealthy for failed probe checks; image pulls report theirs through the worker'
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -31,6 +30,7 @@ from .probes import PodProbes
 from .runtime.base import ContainerState, Pod, Runtime, RuntimePod
 from .status import Status, never_started, pod_status, should_restart
 from .volumes.claims import ClaimMounts
+from .wake import woken
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,7 @@ class PodWorker:
     async def _loop(self) -> None:
         delay = 0.0
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), delay)
+            await woken(self.wake, delay)
             self.wake.clear()
             try:
                 with ev.scope(self.host.events, self.involved):  # image pulls report about this pod
@@ -326,6 +325,8 @@ class PodManager:
 
     async def prepare_volumes(self, pod: Pod) -> str:
         """Why the pod's volumes cannot be mounted yet ("" when they can; fsGroup applied)."""
+        if not self.claims.involved(pod):  # most pods: nothing to look at, so no thread
+            return ""
         return await asyncio.to_thread(self.claims.prepare, pod)
 
     def report(self, ref: PodRef, status: Status) -> None:

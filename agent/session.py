@@ -43,6 +43,7 @@ from .nodeinfo import NodeRegistration
 from .podconfig import objects_from
 from .pods import PodManager, parse_pod
 from .usage import UsageReporter
+from .wake import woken
 
 log = logging.getLogger(__name__)
 
@@ -318,8 +319,7 @@ class AgentSession:
                     outbox.statuses.setdefault(r, s)
                 self.pods.events.restore(events)  # bounded: the oldest go first if it is full
                 raise
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(outbox.wake.wait(), max(0.0, next_beat - time.monotonic()))
+            await woken(outbox.wake, next_beat - time.monotonic())
 
 
 def _describe(exc: BaseException) -> str:

@@ -152,6 +152,11 @@ class ClaimMounts:
             return f'path "{c.path}" does not exist'
         return ""
 
+    def involved(self, pod: Obj) -> bool:
+        """Whether the pod has claim volumes (wanted by its spec or known for it), i.e. whether
+        `prepare` has anything to check."""
+        return bool(self._wanted(pod) or self._of(pod))
+
     def prepare(self, pod: Obj) -> str:
         """Check the pod's claim volumes and apply its fsGroup; "" when it may start. Blocking
         (it may walk a volume): run it in a thread."""

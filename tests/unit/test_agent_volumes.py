@@ -193,6 +193,18 @@ def test_failed_mount_messages_and_what_the_runtime_binds(tmp_path: Path) -> Non
     assert mounts.paths(pod) == ({}, set())
 
 
+def test_only_pods_with_claim_volumes_have_anything_to_prepare(tmp_path: Path) -> None:
+    mounts = ClaimMounts(Ready(set()))
+    plain = {"metadata": {"name": "p", "namespace": "ns", "uid": "u-plain"},
+             "spec": {"volumes": [{"name": "scratch", "emptyDir": {}}], "containers": []}}
+    assert not mounts.involved(plain) and mounts.prepare(plain) == ""
+    pod = claim_pod()
+    assert mounts.involved(pod) and mounts.prepare(pod) != ""  # wanted, not yet resolved
+    # Known for the pod from its assignment, even if its spec (as given) names none.
+    mounts.record(plain, [pb.ClaimVolume(volume="data", claim="data", error="PVC is not bound")])
+    assert mounts.involved(plain)
+
+
 def test_host_path_types(tmp_path: Path) -> None:
     assert host_path_problem(str(tmp_path / "made"), "DirectoryOrCreate") == "" and (tmp_path / "made").is_dir()
     assert host_path_problem(str(tmp_path / "f"), "FileOrCreate") == "" and (tmp_path / "f").is_file()
