@@ -318,6 +318,9 @@ class Scheduler:
                      "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
         if annotations:
             body["metadata"]["annotations"] = annotations
+        # The Event's time is the binding's, not its answer's: the node may have the pod, and
+        # report Created/Started, before this answer comes back.
+        sent = time.time()
         try:
             # Batched with the other bindings of this pass: one request, few etcd transactions.
             await self._writes.write("POST", PODS, ns, name, "binding", body=body)
@@ -342,7 +345,8 @@ class Scheduler:
         self.stats["scheduled"] += 1
         metrics.attempted("scheduled", self.config.scheduler_name, started)
         self.queue.delete(key)
-        await self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {node}")
+        await self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {node}",
+                                  at=sent)
 
     def _needs_report(self, key: str, pod: Obj, message: str) -> bool:
         if self._reported.get(key) == message:
