@@ -1,5 +1,5 @@
-"""Waiting for an asyncio.Event or a time limit, whichever comes first, for loops that wait once
-per pass (each pod's worker, the session's writer).
+"""Waiting for an asyncio.Event or a time limit, whichever comes first: the agent's loops that
+wait once per pass (each pod's worker, the session's writer, routes, iptables, the ingress proxy).
 
 `asyncio.wait_for(event.wait(), t)` wraps the wait in a Task of its own on Python 3.11, with a
 timer beside it, and on the time limit cancels that Task and waits for it: three extra turns of

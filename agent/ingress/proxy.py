@@ -34,6 +34,7 @@ from pathlib import Path
 from pyctl_proto import node_pb2 as pb
 
 from ..runtime.conmon import start_time, still_running
+from ..wake import woken
 from . import certs
 from .config import Layout, Settings, cert_file, render
 
@@ -231,8 +232,7 @@ class IngressProxy:
         """Apply every table (changes coalesced to one reload per `min_interval`) and restart
         HAProxy if it dies, until cancelled; the owner calls `stop()` afterwards."""
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.check_period)
+            await woken(self._wake, self.check_period)
             wait = self._last_apply + self.min_interval - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)

@@ -7,9 +7,10 @@ chains with these; each command is bounded in time, as the xtables lock is share
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Awaitable, Callable
+
+from ..wake import woken
 
 log = logging.getLogger(__name__)
 
@@ -56,5 +57,4 @@ async def keep_synced(sync: Callable[[], Awaitable[None]], wake: asyncio.Event, 
             await sync()
         except (OSError, RuntimeError) as exc:
             log.warning("%s: sync failed: %s", what, exc)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(wake.wait(), period)
+        await woken(wake, period)

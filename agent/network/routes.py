@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .netns import run_in_netns
+from ..wake import woken
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,7 @@ class RouteSyncer:
     async def run(self) -> None:
         """Keep the routes in step until cancelled (the routes stay when it stops)."""
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.period)
+            await woken(self._wake, self.period)
             self._wake.clear()
             if not self.cluster_cidr:
                 continue  # nothing heard from the control plane yet
