@@ -3,7 +3,9 @@
 pyctl: create / get / list (1,000 pods) / watch delivery through the real API server
 (`pyctl-controlplane --components apiserver`, its own process) on a real etcd.
 Baseline, same run, same etcd, same concurrency: put / get / range / watch through
-controlplane.store.etcd.Store, the async client the API server itself uses.
+controlplane.store.etcd.Store, the async client the API server itself uses. Beside the gets, a
+reference: the same client's gets from bench/bareserver.py, an aiohttp server that answers
+with a pod's bytes and does nothing else.
 
 BENCH_API_WORKERS=N in the environment runs the API server with `--api-workers N` (default 1);
 its CPU figures are then the sum over its processes.
@@ -22,7 +24,7 @@ import aiohttp
 from controlplane.store import Store
 from controlplane.store import keys
 
-from .cluster import Etcd, start_controlplane, stop_all, wait_for
+from .cluster import Etcd, Process, free_port, spawn, start_controlplane, stop_all, wait_for
 from .procstat import cpu_seconds, family_cpu_seconds
 from .profile import Profiler
 from .report import Section, Table
@@ -30,6 +32,7 @@ from .stats import Samples, ms, ratio, run_load
 
 PODS = "/api/v1/namespaces/{ns}/pods"
 LIST_NS, LIST_SIZE = "bench-list", 1000
+BARE = "get: bare aiohttp server (reference)"
 
 
 @dataclass(frozen=True)
@@ -112,10 +115,33 @@ def delivery(started: dict[str, float], seen: dict[str, float]) -> Samples:
     return Samples([seen[n] - t for n, t in started.items() if n in seen])
 
 
+async def start_bare(session: aiohttp.ClientSession, body: bytes, workdir: str) -> tuple[Process, str]:
+    """bench/bareserver.py serving `body` on a free loopback port; (process, its URL)."""
+    path, port = os.path.join(workdir, "bare-pod.json"), free_port()
+    with open(path, "wb") as f:
+        f.write(body)
+    bare = spawn("bareserver", "-m", "bench.bareserver", str(port), path,
+                 log=os.path.join(workdir, "bareserver.log"))
+    url = f"http://127.0.0.1:{port}"
+
+    async def up() -> bool:
+        try:
+            async with session.get(url + PODS.format(ns="default") + "/x") as r:
+                return r.status == 200
+        except aiohttp.ClientError:
+            return False
+    try:
+        await wait_for(up, 30, "bench.bareserver to serve")
+    except BaseException:
+        bare.stop()
+        raise
+    return bare, url
+
+
 async def run(quick: bool, workdir: str, facts: dict) -> Section:
     p = plan(quick)
     etcd = Etcd().start()
-    cp = None
+    cp = bare = None
     profiler = None
     store = Store([etcd.url])
     rows: dict[tuple[str, int], tuple[Samples, Samples]] = {}
@@ -132,8 +158,8 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
                         raise RuntimeError(f"POST {path}: {r.status} {await r.text()}")
                     await r.read()
 
-            async def get(path: str) -> None:
-                async with s.get(url + path) as r:
+            async def get(path: str, base: str | None = None) -> None:
+                async with s.get((url if base is None else base) + path) as r:
                     if r.status != 200:
                         raise RuntimeError(f"GET {path}: {r.status}")
                     await r.read()
@@ -143,6 +169,8 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
             setup = await run_load(lambda i: post(PODS.format(ns=LIST_NS), pod(f"l{i}", LIST_NS)),
                                    LIST_SIZE, 64, 120)
             value = json.dumps(pod("raw")).encode()
+            async with s.get(url + PODS.format(ns=LIST_NS) + "/l0") as r:
+                bare, bare_url = await start_bare(s, await r.read(), workdir)
             profiler = Profiler(cp.pid, os.path.join(workdir, "api.pyspy.txt"))
             cpu0 = (cpu_with_children(cp.pid), cpu_seconds(os.getpid()), time.perf_counter())
             for c in p.levels:
@@ -176,6 +204,10 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
                                         p.time_limit), **procs),
                     await busy(run_load(lambda i: store.get(f"/bench/raw/c{c}-{i % n}"), p.ops, c, p.time_limit),
                                etcd=etcd.proc.pid))
+                rows[BARE, c] = (
+                    await busy(run_load(lambda i: get(bare_url + PODS.format(ns="default") + f"/c{c}-{i % n}",
+                                                      base=""), p.ops, c, p.time_limit), bare=bare.pid),
+                    rows["get", c][1])
                 rows[f"list {LIST_SIZE}", c] = (
                     await busy(run_load(lambda i: get(PODS.format(ns=LIST_NS)), p.lists, c, p.time_limit), **procs),
                     await busy(run_load(lambda i: store.list(keys.collection_prefix("pods", LIST_NS)),
@@ -186,7 +218,7 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
             cpu = ((cpu_with_children(cp.pid) - cpu0[0]) / wall, (cpu_seconds(os.getpid()) - cpu0[1]) / wall)
     finally:
         await store.close()
-        stop_all(profiler, cp, etcd)
+        stop_all(profiler, bare, cp, etcd)
     return section(p, rows, setup, profiler, cpu, workers)
 
 
@@ -217,7 +249,11 @@ def section(p: Plan, rows, setup: Samples, profiler: Profiler | None, cpu: tuple
                   "from this process) beside its raw etcd counterpart through `controlplane.store.etcd.Store` "
                   "(put / get / range of the same 1,000 keys / watch) at the same concurrency `c`. "
                   "Watch delivery: from sending the create (put) to receiving its ADDED (PUT) event on a "
-                  "watch opened before the creates.",
+                  "watch opened before the creates. The row `" + BARE + "` has in pyctl's columns the same "
+                  "client's gets from an aiohttp server that answers every get with one pod's bytes and does "
+                  "nothing else (bench/bareserver.py, its own process, on the control plane's event loop; its "
+                  "cores busy in place of the API server's), beside the same raw etcd gets: how far the "
+                  "client and the machine, rather than the server's work, decide the get figures.",
                   [table, goals])
     sec.notes.append(f"Set-up: {LIST_SIZE} pods created in `{LIST_NS}` at c=64: {setup.throughput:.0f}/s "
                      f"({setup.errors} errors).")
@@ -235,7 +271,8 @@ def section(p: Plan, rows, setup: Samples, profiler: Profiler | None, cpu: tuple
                          "API watch delivery c=16": rows["watch delivery", 16][0].latencies}
     sec.facts = {"top_c": top} | {
         f"{key}_ratio": rows[op, top][0].throughput / rows[op, top][1].throughput
-        for key, op in (("create", "create / put"), ("get", "get"), ("list", f"list {LIST_SIZE}"))
+        for key, op in (("create", "create / put"), ("get", "get"), ("list", f"list {LIST_SIZE}"),
+                        ("get_bare", BARE))
         if rows[op, top][1].throughput}
     if profiler is not None:
         sec.facts["profile"] = profiler.path if profiler.available else ""

@@ -2,9 +2,11 @@
 3-node local cluster (`pyctl cluster up --nodes 3`), scaled 0→50 and 0→100, timed until every
 replica is Ready, then back to 0 until every pod is gone (quick: 0→10 and 0→20).
 
-Baseline, same run, same machine, after pyctl's cluster is down: Docker Swarm scaling a service
-of the same image (bench/swarm.py), when asked (`--swarm`, or a full run). Goal (issue 20):
-0→50 in at most half of Swarm's time, and 0→100 within 3 s.
+Baselines, same run, same machine: the raw path's floor (bench/rawpod.py: netns + CNI ADD +
+overlay + `runc run -d` for all n pods at once, no orchestrator, no conmon, no readiness), with
+the whole machine's CPU per pod while it ran; and, after pyctl's cluster is down, Docker Swarm
+scaling a service of the same image (bench/swarm.py), when asked (`--swarm`, or a full run).
+Goal (issue 20): 0→50 in at most half of Swarm's time, and 0→100 within 3 s.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import asyncio
 import math
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 
 from . import swarm
 from .cluster import wait_for
 from .podwatch import PodWatch
+from .procstat import machine_cpu_seconds
+from .rawpod import RawPods
 from .realnode import RealCluster, real_cluster
 from .report import Section, Table
 
@@ -38,9 +43,29 @@ def live_ready(watch: PodWatch) -> int:
     return sum(1 for t in watch.pods.values() if t.deleted is None and t.ready is not None)
 
 
-async def pyctl_steps(workdir: str, steps: tuple[int, ...]) -> dict[int, tuple[float, float, float]]:
-    """n -> (s until all Ready, s until gone from the API, s until every container stopped)."""
-    out = {}
+async def raw_step(rc: RealCluster, workdir: str, n: int) -> tuple[float, float]:
+    """(s until `runc run -d` returned for all n raw pods started at once, busy CPU-s of the
+    whole machine per pod meanwhile)."""
+    raws = RawPods(Path(workdir) / f"raw-{n}", rc.mirrors)
+    try:
+        layers = await raws.pull(rc.image)
+        busy0, t0 = machine_cpu_seconds()[0], time.perf_counter()
+        # Every start runs to its end before anything is removed, failed or not.
+        done = await asyncio.gather(*(raws.start(f"raw{i}", rc.image, layers) for i in range(n)),
+                                    return_exceptions=True)
+        wall, busy = time.perf_counter() - t0, machine_cpu_seconds()[0] - busy0
+    finally:
+        await raws.remove_all()
+    if errors := [e for e in done if isinstance(e, BaseException)]:
+        raise RuntimeError(f"raw 0→{n}: {len(errors)} of {n} pods failed to start: {errors[0]}")
+    return wall, busy / n
+
+
+async def pyctl_steps(workdir: str, steps: tuple[int, ...]
+                      ) -> tuple[dict[int, tuple[float, float, float]], dict[int, tuple[float, float]]]:
+    """(n -> (s until all Ready, s until gone from the API, s until every container stopped),
+    n -> the raw floor's (s, CPU-s per pod), measured on the same cluster's machine once idle)."""
+    out, raw = {}, {}
     async with real_cluster(workdir, NODES) as rc:
         await rc.create_deployment("scale", 0)
         watch = await PodWatch(rc.url).start(rc.session)
@@ -62,7 +87,9 @@ async def pyctl_steps(workdir: str, steps: tuple[int, ...]) -> dict[int, tuple[f
                     out[n] = (up, down, time.perf_counter() - t0)
         finally:
             watch.stop()
-    return out
+        for n in steps:
+            raw[n] = await raw_step(rc, workdir, n)
+    return out, raw
 
 
 async def swarm_steps(workdir: str, quick: bool, steps: tuple[int, ...], install: bool
@@ -82,29 +109,32 @@ async def swarm_steps(workdir: str, quick: bool, steps: tuple[int, ...], install
 
 async def run(quick: bool, workdir: str, facts: dict) -> Section:
     steps = (10, 20) if quick else (50, 100)
-    ours = await pyctl_steps(workdir, steps)
+    ours, raw = await pyctl_steps(workdir, steps)
     if facts.get("options.swarm"):
         version, theirs, why = await swarm_steps(workdir, quick, steps, install=True)
     else:
         version, theirs, why = "", [], "Swarm not measured in this run (`python -m bench --only scaleup --swarm` measures it)"
-    return section(steps, ours, version, theirs, why)
+    return section(steps, ours, raw, version, theirs, why)
 
 
 def seconds(v: float) -> str:
     return "—" if math.isnan(v) else f"{v:.2f}"
 
 
-def section(steps: tuple[int, ...], ours: dict[int, tuple[float, float, float]], version: str,
-            theirs: list[swarm.Step], why: str) -> Section:
+def section(steps: tuple[int, ...], ours: dict[int, tuple[float, float, float]],
+            raw: dict[int, tuple[float, float]], version: str, theirs: list[swarm.Step], why: str) -> Section:
     same = {s.label: s for s in theirs}
     rows = []
     for n in steps:
         up, down, gone = ours[n]
         ref = same.get(f"0→{n}")
-        rows.append([f"0→{n}", f"{up:.2f}", f"{down:.2f}", f"{gone:.2f}",
+        floor, cpu = raw.get(n, (math.nan, math.nan))
+        rows.append([f"0→{n}", f"{up:.2f}", f"{down:.2f}", f"{gone:.2f}", seconds(floor),
+                     "—" if math.isnan(cpu) else f"{cpu * 1000:.0f}",
                      f"{ref.up:.2f}" if ref else "not measured", f"{up / ref.up:.2f}×" if ref else "—"])
     tables = [Table(f"{NODES} real nodes (runc), demo image cached on each by a warm-up step", [
         "scale", "s until all Ready", "s back to 0: pods gone from the API", "… and every container stopped",
+        "raw floor: s until all n `runc run -d` returned (same run)", "raw: machine CPU ms per pod",
         "Docker Swarm s until all running (same run)", "pyctl / Swarm"], rows)]
     notes = []
     if theirs:
@@ -121,10 +151,15 @@ def section(steps: tuple[int, ...], ours: dict[int, tuple[float, float, float]],
                   "each in its own network namespace). Timed from the `scale` PATCH until this benchmark's pod "
                   "watch shows every replica Ready (up), and from the PATCH to 0 until it has seen every pod's "
                   "DELETED event and until `runc list` under every agent's root is empty (down; pods have a 0 s "
-                  "grace period). Docker Swarm runs after pyctl's cluster is down, on the same machine: a "
+                  "grace period). The raw floor starts all n pods at once on the same machine once pyctl's "
+                  "replicas are gone, as bench/rawpod.py does one at a time for the pod start benchmark (netns, "
+                  "CNI ADD, overlay rootfs, the same config.json, `runc run -d`: no API, conmon or readiness), "
+                  "timed until every `runc run -d` has returned, with the machine's busy CPU over that time "
+                  "per pod. Docker Swarm runs after pyctl's cluster is down, on the same machine: a "
                   "replicated service of the same busybox httpd rootfs (imported locally, nothing pulled), "
                   "stop grace period 0 s, created with a few replicas as its warm-up, then scaled as pyctl is.",
                   tables, notes)
-    sec.facts = {"up_s": {n: v[0] for n, v in ours.items()},
+    sec.facts = {"up_s": {n: v[0] for n, v in ours.items()}, "raw_up_s": {n: v[0] for n, v in raw.items()},
+                 "raw_cpu_s_per_pod": {n: v[1] for n, v in raw.items()},
                  "swarm_up_s": {s.label: s.up for s in theirs}, "swarm_error": "" if theirs else why}
     return sec

@@ -37,7 +37,7 @@ def test_quick_api_and_scheduler_report(tmp_path: Path) -> None:
         assert rows(report, what), f"machine table lacks {what}"
 
     # API beside raw etcd: every operation at every concurrency, with ratios.
-    for op in ("create / put", "get", "list 1000"):
+    for op in ("create / put", "get", "get: bare aiohttp server (reference)", "list 1000"):
         found = {r[1]: r for r in rows(report, op)}
         assert set(found) == {"1", "16", "64"}, op
         for r in found.values():
@@ -65,6 +65,8 @@ def test_quick_api_and_scheduler_report(tmp_path: Path) -> None:
     assert report.index("## Goals (issue 20)") < report.index("## API server vs raw etcd")
     creates, = rows(report, "API creates / raw etcd puts, same run, same concurrency")
     assert re.fullmatch(rf"{NUMBER}× \(c=64\)", creates[2]) and creates[3] in ("yes", "no"), creates
+    gets, = rows(report, "API get (watch cache) / raw etcd get, same run")
+    assert re.fullmatch(rf"{NUMBER}× \(c=64; bare aiohttp server, same client: {NUMBER}×\)", gets[2]), gets
     placed, = rows(report, "pods created → bound, 5,000 pods on 500 hollow nodes (end to end: API, etcd, scheduler)")
     assert re.fullmatch(rf"{NUMBER} pods/s \({NUMBER} ms control-plane CPU per pod\)", placed[2]), placed
     assert placed[3] == "not measured: this run placed 200 pods on 20 nodes"

@@ -63,6 +63,12 @@ def test_measured_cells_carry_the_figures_and_ratios() -> None:
     assert row(facts, "0→50 real pods").measured == "2.00 s / 4.00 s = 0.50×"
     assert row(facts, "one pod create").measured == "163 / 93 ms = 1.75×"
     assert row(facts, "0→100 real pods").measured == "3.00 s (Swarm 0→100: 9.00 s)"
+    with_floor = full_run(**{"scaleup.raw_up_s": {50: 1.5, 100: 3.16}})
+    assert row(with_floor, "0→100 real pods").measured == "3.00 s (raw floor 0→100: 3.16 s; Swarm 0→100: 9.00 s)"
+    assert row(with_floor, "0→100 real pods").met == "yes"  # the floor is shown, never judged
+    bare = full_run(**{"api.get_ratio": 1.28, "api.get_bare_ratio": 1.15})
+    assert row(bare, "API get").measured == "1.28× (c=64; bare aiohttp server, same client: 1.15×)"
+    assert row(bare, "API get").met == "no"
 
 
 def test_swarm_not_measurable_says_the_daemons_error_and_never_a_quoted_figure() -> None:
