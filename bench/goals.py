@@ -50,7 +50,9 @@ def throughput(f: dict) -> Row:
     if why := _missing(f, "scheduler", "bound_rate", "cpu_ms_per_pod", "nodes", "pods"):
         return Row(figure, goal, "—", why)
     rate = f["scheduler.bound_rate"]
-    measured = f"{rate:.0f} pods/s ({f['scheduler.cpu_ms_per_pod']:.1f} ms control-plane CPU per pod)"
+    budget = f.get("scheduler.cpu_budget_ms_at_goal")  # what the machine would leave it at the goal
+    left = f"; 1,000 pods/s would leave it {budget:.2f} ms" if budget is not None else ""
+    measured = f"{rate:.0f} pods/s ({f['scheduler.cpu_ms_per_pod']:.1f} ms control-plane CPU per pod{left})"
     size = (f["scheduler.nodes"], f["scheduler.pods"])
     if size != SCHEDULER_SIZE:
         return Row(figure, goal, measured, f"not measured: this run placed {size[1]} pods on {size[0]} nodes")

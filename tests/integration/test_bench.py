@@ -52,6 +52,9 @@ def test_quick_api_and_scheduler_report(tmp_path: Path) -> None:
     assert bound and re.fullmatch(NUMBER, bound[0][1])
     for measure in ("create→bound p50 / p99 ms", "create→Running p50 / p99 ms"):
         assert re.fullmatch(rf"{NUMBER} / {NUMBER}", rows(report, measure)[0][1])
+    assert re.fullmatch(NUMBER, rows(report, "CPU ms per pod of etcd, the hollow agents and this benchmark's watch")[0][1])
+    assert re.search(rf"\| control-plane CPU ms per pod that 1,000 pods/s would leave on these \d+ cores, after them "
+                     rf"\| -?{NUMBER} \|", report)
     assert re.search(rf"\| Kubernetes scheduler goal \| 100 \| {NUMBER}× \|", report)
 
     plot = re.search(r"!\[latency distributions\]\((.+\.png)\)", report)
@@ -68,7 +71,8 @@ def test_quick_api_and_scheduler_report(tmp_path: Path) -> None:
     gets, = rows(report, "API get (watch cache) / raw etcd get, same run")
     assert re.fullmatch(rf"{NUMBER}× \(c=64; bare aiohttp server, same client: {NUMBER}×\)", gets[2]), gets
     placed, = rows(report, "pods created → bound, 5,000 pods on 500 hollow nodes (end to end: API, etcd, scheduler)")
-    assert re.fullmatch(rf"{NUMBER} pods/s \({NUMBER} ms control-plane CPU per pod\)", placed[2]), placed
+    assert re.fullmatch(rf"{NUMBER} pods/s \({NUMBER} ms control-plane CPU per pod; 1,000 pods/s would leave it "
+                        rf"-?{NUMBER} ms\)", placed[2]), placed
     assert placed[3] == "not measured: this run placed 200 pods on 20 nodes"
     swarm, = rows(report, "0→50 real pods Ready on 3 nodes / Docker Swarm 0→50 tasks running, same run")
     assert swarm[3] == "not measured: `scaleup` did not run"

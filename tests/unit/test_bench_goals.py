@@ -63,6 +63,10 @@ def test_measured_cells_carry_the_figures_and_ratios() -> None:
     assert row(facts, "0→50 real pods").measured == "2.00 s / 4.00 s = 0.50×"
     assert row(facts, "one pod create").measured == "163 / 93 ms = 1.75×"
     assert row(facts, "0→100 real pods").measured == "3.00 s (Swarm 0→100: 9.00 s)"
+    budget = full_run(**{"scheduler.bound_rate": 423.0, "scheduler.cpu_ms_per_pod": 2.7,
+                         "scheduler.cpu_budget_ms_at_goal": 0.37})
+    assert row(budget, "pods created → bound").measured == \
+        "423 pods/s (2.7 ms control-plane CPU per pod; 1,000 pods/s would leave it 0.37 ms)"
     with_floor = full_run(**{"scaleup.raw_up_s": {50: 1.5, 100: 3.16}})
     assert row(with_floor, "0→100 real pods").measured == "3.00 s (raw floor 0→100: 3.16 s; Swarm 0→100: 9.00 s)"
     assert row(with_floor, "0→100 real pods").met == "yes"  # the floor is shown, never judged
@@ -116,3 +120,12 @@ def test_timeline_bins_each_stamp_once_as_a_rate() -> None:
     assert list(series) == ["pods created per second (0.25 s bins)", "pods bound per second (0.25 s bins)"]
     assert all(len(points) == 8 for points in series.values())  # the same bins, up to the last stamp
     assert sum(r for _, r in series["pods bound per second (0.25 s bins)"]) * 0.25 == 2
+
+
+def test_control_plane_budget_at_the_goal_rate_is_what_the_others_leave() -> None:
+    from bench.scheduler import budget_at
+    # 2 cores; etcd, hollow agents and the watch take 1.6 ms a pod: at 1,000 pods/s they take
+    # 1.6 cores, leaving 0.4 ms a pod; at 500 pods/s, 0.8 cores left = 2.4 ms a pod.
+    assert math.isclose(budget_at(1000, 2.0, 1.6), 0.4)
+    assert math.isclose(budget_at(500, 2.0, 1.6), 2.4)
+    assert budget_at(1000, 2.0, 2.5) < 0  # the others alone would need more than the machine
