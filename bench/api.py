@@ -158,8 +158,8 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
                         raise RuntimeError(f"POST {path}: {r.status} {await r.text()}")
                     await r.read()
 
-            async def get(path: str, base: str | None = None) -> None:
-                async with s.get((url if base is None else base) + path) as r:
+            async def get(path: str, base: str = url) -> None:
+                async with s.get(base + path) as r:
                     if r.status != 200:
                         raise RuntimeError(f"GET {path}: {r.status}")
                     await r.read()
@@ -205,8 +205,8 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
                     await busy(run_load(lambda i: store.get(f"/bench/raw/c{c}-{i % n}"), p.ops, c, p.time_limit),
                                etcd=etcd.proc.pid))
                 rows[BARE, c] = (
-                    await busy(run_load(lambda i: get(bare_url + PODS.format(ns="default") + f"/c{c}-{i % n}",
-                                                      base=""), p.ops, c, p.time_limit), bare=bare.pid),
+                    await busy(run_load(lambda i: get(PODS.format(ns="default") + f"/c{c}-{i % n}", base=bare_url),
+                                        p.ops, c, p.time_limit), bare=bare.pid),
                     rows["get", c][1])
                 rows[f"list {LIST_SIZE}", c] = (
                     await busy(run_load(lambda i: get(PODS.format(ns=LIST_NS)), p.lists, c, p.time_limit), **procs),
