@@ -33,6 +33,7 @@ async def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
 class Process:
     name: str
     proc: subprocess.Popen
+    stop_signal: int = signal.SIGTERM
 
     @property
     def pid(self) -> int:
@@ -40,7 +41,7 @@ class Process:
 
     def stop(self, timeout: float = 20) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(self.stop_signal)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -95,6 +96,10 @@ def start_hollow_nodes(gateway: str, count: int, prefix: str = "hollow", log: st
 
 
 def start_hollow_agent(gateway: str, name: str, log: str | None = None) -> Process:
-    """One `pyctl-agent --runtime hollow`, as an operator would run it."""
-    return spawn("agent", "-m", "agent", "--server", gateway, "--node-name", name, "--runtime", "hollow",
-                 "--node-ip", "127.0.0.1", "--agent-listen", "127.0.0.1:0", log=log)
+    """One `pyctl-agent --runtime hollow`, as an operator would run it. Stopped with SIGINT: the
+    agent leaves SIGTERM's default (pods and rules outlive it by design), and only an interrupt
+    runs its cleanup, which removes the hollow runtime's log directory."""
+    agent = spawn("agent", "-m", "agent", "--server", gateway, "--node-name", name, "--runtime", "hollow",
+                  "--node-ip", "127.0.0.1", "--agent-listen", "127.0.0.1:0", log=log)
+    agent.stop_signal = signal.SIGINT
+    return agent

@@ -1,4 +1,4 @@
-"""`python -m bench --quick --only api,scheduler` (and `daemonset`) runs against real etcd, the
+"""`python -m bench --quick --only api,scheduler` (and `daemonset`, `memory`) runs against real etcd, the
 real control plane and hollow agents, and writes a report with the tables, numbers, ratios and a
 PNG plot.
 Timings are never asserted: only that every measured cell is a number."""
@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -181,3 +182,20 @@ def test_quick_ingress_report(tmp_path: Path) -> None:
         for r in found.values():
             assert all(re.fullmatch(NUMBER, cell) for cell in r[2:5]), r
             assert re.fullmatch(rf"{NUMBER}×", r[5]) and r[7].endswith("(0)"), r  # every request answered
+
+
+def test_quick_memory_report_leaves_no_hollow_log_directory(tmp_path: Path) -> None:
+    """One hollow agent's RSS and CPU with 0 and 30 pods; stopping it removes the log directory
+    its simulated containers wrote (each a /tmp/pyctl-hollow-logs-mem-agent-PID-*)."""
+    logs = Path(tempfile.gettempdir())
+    before = set(logs.glob("pyctl-hollow-logs-mem-agent-*"))
+    out = tmp_path / "benchmarks.md"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "memory", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = out.read_text()
+    idle, loaded = rows(report, "0"), rows(report, "30")
+    assert idle and loaded, report
+    for r in (idle[0], loaded[0]):
+        assert re.fullmatch(NUMBER, r[1]) and re.fullmatch(rf"{NUMBER}%", r[2]), r
+    assert set(logs.glob("pyctl-hollow-logs-mem-agent-*")) - before == set()
