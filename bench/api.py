@@ -24,7 +24,7 @@ import aiohttp
 from controlplane.store import Store
 from controlplane.store import keys
 
-from .cluster import Etcd, Process, free_port, spawn, start_controlplane, stop_all, wait_for
+from .cluster import Etcd, Process, free_port, spawn, start_controlplane, stop_all, wait_for, wait_serving
 from .procstat import cpu_seconds, family_cpu_seconds
 from .profile import Profiler
 from .report import Section, Table
@@ -115,23 +115,15 @@ def delivery(started: dict[str, float], seen: dict[str, float]) -> Samples:
     return Samples([seen[n] - t for n, t in started.items() if n in seen])
 
 
-async def start_bare(session: aiohttp.ClientSession, body: bytes, workdir: str) -> tuple[Process, str]:
+async def start_bare(body: bytes, workdir: str) -> tuple[Process, str]:
     """bench/bareserver.py serving `body` on a free loopback port; (process, its URL)."""
-    path, port = os.path.join(workdir, "bare-pod.json"), free_port()
+    path, port, log = os.path.join(workdir, "bare-pod.json"), free_port(), os.path.join(workdir, "bareserver.log")
     with open(path, "wb") as f:
         f.write(body)
-    bare = spawn("bareserver", "-m", "bench.bareserver", str(port), path,
-                 log=os.path.join(workdir, "bareserver.log"))
+    bare = spawn("bareserver", "-m", "bench.bareserver", str(port), path, log=log)
     url = f"http://127.0.0.1:{port}"
-
-    async def up() -> bool:
-        try:
-            async with session.get(url + PODS.format(ns="default") + "/x") as r:
-                return r.status == 200
-        except aiohttp.ClientError:
-            return False
     try:
-        await wait_for(up, 30, "bench.bareserver to serve")
+        await wait_serving(bare, url + PODS.format(ns="default") + "/x", "bench.bareserver", 30, log)
     except BaseException:
         bare.stop()
         raise
@@ -170,7 +162,7 @@ async def run(quick: bool, workdir: str, facts: dict) -> Section:
                                    LIST_SIZE, 64, 120)
             value = json.dumps(pod("raw")).encode()
             async with s.get(url + PODS.format(ns=LIST_NS) + "/l0") as r:
-                bare, bare_url = await start_bare(s, await r.read(), workdir)
+                bare, bare_url = await start_bare(await r.read(), workdir)
             profiler = Profiler(cp.pid, os.path.join(workdir, "api.pyspy.txt"))
             cpu0 = (cpu_with_children(cp.pid), cpu_seconds(os.getpid()), time.perf_counter())
             for c in p.levels:

@@ -77,17 +77,21 @@ async def start_controlplane(etcd: Etcd, components: str = "all", log: str | Non
               # hollow nodes report 127.0.0.1, so no route is ever programmed for them).
               "--cluster-cidr", "10.64.0.0/10", log=log)
     url = f"http://127.0.0.1:{port}"
+    await wait_serving(p, url + "/api/v1/namespaces/default", "pyctl-controlplane", 60, log)
+    return p, url, gw
 
+
+async def wait_serving(p: Process, url: str, what: str, timeout: float, log: str | None = None) -> None:
+    """Until GET `url` answers 200; if `p` exits first, fail at once with its log's last words."""
     async def up() -> bool:
         if p.proc.poll() is not None:
             tail = open(log, errors="replace").read()[-1500:] if log else ""
-            raise RuntimeError(f"pyctl-controlplane exited with {p.proc.returncode}:\n{tail}")
+            raise RuntimeError(f"{what} exited with {p.proc.returncode}:\n{tail}")
         with contextlib.suppress(aiohttp.ClientError, OSError):
-            async with aiohttp.ClientSession() as s, s.get(url + "/api/v1/namespaces/default") as r:
+            async with aiohttp.ClientSession() as s, s.get(url) as r:
                 return r.status == 200
         return False
-    await wait_for(up, 60, "pyctl-controlplane to serve")
-    return p, url, gw
+    await wait_for(up, timeout, f"{what} to serve")
 
 
 def start_hollow_nodes(gateway: str, count: int, prefix: str = "hollow", log: str | None = None) -> Process:
