@@ -152,8 +152,8 @@ def section(p: Plan, watch: PodWatch, r: dict, profiler: Profiler | None) -> Sec
                        f"{(r['cpu'][0] - r['cpu_apiserver']) / r['cpu'][1]:.2f}"],
                       ["… the same window: etcd / the hollow agents' process / this benchmark's watch, cores busy",
                        " / ".join(f"{r['others'][k] / r['cpu'][1]:.2f}" for k in ("etcd", "hollow", "bench"))],
-                      ["… the same window: the whole machine, cores busy of "
-                       f"{r['others']['machine_total'] / r['cpu'][1]:.0f}", f"{r['others']['machine'] / r['cpu'][1]:.2f}"],
+                      [f"… the same window: the whole machine, cores busy of {cores:.0f}",
+                       f"{r['others']['machine'] / r['cpu'][1]:.2f}"],
                       [f"control-plane CPU with {p.nodes} idle nodes and no pods, cores busy", f"{r['cpu_idle']:.2f}"],
                       ["control-plane CPU ms per pod (create, bind, status, watches)", f"{r['cpu'][0] / total * 1000:.1f}"],
                       ["CPU ms per pod of etcd, the hollow agents and this benchmark's watch", f"{others_ms:.1f}"],
