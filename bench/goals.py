@@ -15,6 +15,7 @@ from typing import Callable
 from .report import Section, Table
 
 SCHEDULER_SIZE = (500, 5000)  # hollow nodes, pods
+PODS_PER_SECOND = 1000  # the throughput goal; the scheduler benchmark reports the CPU it would leave
 TOP_C = 64
 
 
@@ -46,19 +47,20 @@ def _finite(*values: float) -> bool:
 
 
 def throughput(f: dict) -> Row:
-    figure, goal = "pods created → bound, 5,000 pods on 500 hollow nodes (end to end: API, etcd, scheduler)", "≥ 1,000 pods/s"
+    figure = "pods created → bound, 5,000 pods on 500 hollow nodes (end to end: API, etcd, scheduler)"
+    goal = f"≥ {PODS_PER_SECOND:,} pods/s"
     if why := _missing(f, "scheduler", "bound_rate", "cpu_ms_per_pod", "nodes", "pods"):
         return Row(figure, goal, "—", why)
     rate = f["scheduler.bound_rate"]
     budget = f.get("scheduler.cpu_budget_ms_at_goal")  # what the machine would leave it at the goal
-    left = f"; 1,000 pods/s would leave it {budget:.2f} ms" if budget is not None else ""
+    left = f"; {PODS_PER_SECOND:,} pods/s would leave it {budget:.2f} ms" if budget is not None else ""
     measured = f"{rate:.0f} pods/s ({f['scheduler.cpu_ms_per_pod']:.1f} ms control-plane CPU per pod{left})"
     size = (f["scheduler.nodes"], f["scheduler.pods"])
     if size != SCHEDULER_SIZE:
         return Row(figure, goal, measured, f"not measured: this run placed {size[1]} pods on {size[0]} nodes")
     if not f.get("scheduler.all_bound", True):
         return Row(figure, goal, measured, "no (not every pod was bound within the time limit)")
-    return Row(figure, goal, measured, verdict(rate >= 1000))
+    return Row(figure, goal, measured, verdict(rate >= PODS_PER_SECOND))
 
 
 def _api_ratio(key: str, figure: str, target: float) -> Callable[[dict], Row]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from .cluster import Etcd, start_controlplane, start_hollow_nodes, stop_all, wait_for
+from .goals import PODS_PER_SECOND
 from .podwatch import PodWatch
 from .procstat import cpu_seconds, cpu_share, family_cpu_seconds, family_rss_mib, machine_cpu_seconds, rss_mib
 from .profile import Profiler
@@ -108,9 +109,6 @@ async def _enough(s: aiohttp.ClientSession, url: str, n: int) -> bool:
     return await ready_nodes(s, url) >= n
 
 
-GOAL_RATE = 1000  # pods/s (issue 20)
-
-
 def budget_at(rate: float, cores: float, others_ms_per_pod: float) -> float:
     """Control-plane CPU ms per pod left at `rate` pods/s on `cores` cores once what shares the
     machine (etcd, the hollow agents, this benchmark's watch) has taken its measured share."""
@@ -122,7 +120,7 @@ def section(p: Plan, watch: PodWatch, r: dict, profiler: Profiler | None) -> Sec
     t0 = r["t0"]
     cores = r["others"]["machine_total"] / r["cpu"][1]
     others_ms = sum(r["others"][k] for k in ("etcd", "hollow", "bench")) / total * 1000
-    budget = budget_at(GOAL_RATE, cores, others_ms)
+    budget = budget_at(PODS_PER_SECOND, cores, others_ms)
     times = list(watch.pods.values())
     bound = sorted(t.bound for t in times if t.bound)
     running = sorted(t.running for t in times if t.running)
@@ -157,14 +155,14 @@ def section(p: Plan, watch: PodWatch, r: dict, profiler: Profiler | None) -> Sec
                       [f"control-plane CPU with {p.nodes} idle nodes and no pods, cores busy", f"{r['cpu_idle']:.2f}"],
                       ["control-plane CPU ms per pod (create, bind, status, watches)", f"{r['cpu'][0] / total * 1000:.1f}"],
                       ["CPU ms per pod of etcd, the hollow agents and this benchmark's watch", f"{others_ms:.1f}"],
-                      [f"control-plane CPU ms per pod that {GOAL_RATE:,} pods/s would leave on these {cores:.0f} "
+                      [f"control-plane CPU ms per pod that {PODS_PER_SECOND:,} pods/s would leave on these {cores:.0f} "
                        "cores, after them", f"{budget:.2f}"],
                       [f"s until {p.nodes} hollow nodes were Ready (set-up)", f"{r['nodes_ready_s']:.1f}"],
                   ])
     bound_rate = len(bound) / (bound[-1] - first_seen) if bound and bound[-1] > first_seen else 0.0
     anchors = Table("Anchors", ["reference", "pods/s", "pyctl / reference"], [
         ["Kubernetes scheduler goal", "100", f"{bound_rate / 100:.2f}×"],
-        ["pyctl goal", str(GOAL_RATE), f"{bound_rate / GOAL_RATE:.2f}×"]])
+        ["pyctl goal", str(PODS_PER_SECOND), f"{bound_rate / PODS_PER_SECOND:.2f}×"]])
     sec = Section("scheduler", "Scheduler on hollow nodes",
                   "A pod's \"create\" is the moment this benchmark's pod watch (opened before the "
                   "Deployments were created) first saw it; bound and Running are the first watch events "
